@@ -1,0 +1,1 @@
+"""Alembic migrations of the store. ``syndication.store.db.migrate`` runs them."""

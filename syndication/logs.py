@@ -1,0 +1,68 @@
+"""Structured logging (structlog) with secrets redacted.
+
+:func:`configure` is called once by the CLI. Every log line passes through
+:func:`redact_secrets`, which masks the value of any key that names a secret
+(password, token, key, authorization, …) and any ``user:password@`` in a URL,
+so a secret never reaches a log whatever a caller binds.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import MutableMapping
+from typing import Any
+
+import structlog
+
+SECRET_KEY = re.compile(r"pass(word)?|secret|token|api[_-]?key|authori[sz]ation|credential|hash|cookie|session", re.I)
+URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^/\s:@]*):(?P<pw>[^/\s@]+)@", re.I)
+MASK = "***"
+
+
+def _scrub(value: Any) -> Any:
+    if isinstance(value, str):
+        return URL_CREDENTIALS.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", value)
+    if isinstance(value, dict):
+        return {k: MASK if SECRET_KEY.search(str(k)) else _scrub(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_scrub(v) for v in value)
+    return value
+
+
+def redact_secrets(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """structlog processor: mask secret-named keys and credentials in URLs."""
+    for key in list(event_dict):
+        if SECRET_KEY.search(key):
+            event_dict[key] = MASK
+        else:
+            event_dict[key] = _scrub(event_dict[key])
+    return event_dict
+
+
+def configure(level: str = "INFO", fmt: str = "console", stream: Any = None) -> None:
+    """Set up structlog; ``fmt`` is ``console`` (for a terminal) or ``json`` (for collectors)."""
+    renderer: Any = (
+        structlog.processors.JSONRenderer()
+        if fmt == "json"
+        else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            redact_secrets,
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
+        logger_factory=structlog.PrintLoggerFactory(file=stream or sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+
+
+def get_logger(**bound: Any) -> Any:
+    """A structlog logger with ``bound`` context (listing_id, marketplace, …)."""
+    return structlog.get_logger("syndication").bind(**bound)

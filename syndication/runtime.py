@@ -1,0 +1,93 @@
+"""The dependencies jobs run with: settings, the store, transports, the clock.
+
+A :class:`Runtime` is built once at start-up (:meth:`Runtime.from_settings`)
+and attached to the dramatiq broker by :class:`RuntimeMiddleware`, so the only
+process-wide object is the broker dramatiq itself requires. Actors fetch it
+with :func:`current_runtime`; tests build one by hand with fake or sandbox
+transports and a fixed clock.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import dramatiq
+from dramatiq.middleware import Middleware
+from sqlalchemy import Engine
+
+from syndication.records import Contacts
+from syndication.settings import Settings
+from syndication.store.models import utcnow
+
+if TYPE_CHECKING:
+    from adapters.base import Transport
+
+
+@dataclass
+class Runtime:
+    """What a job needs to do its work; everything with side effects is here."""
+
+    settings: Settings
+    engine: Engine
+    transports: Mapping[str, Transport] = field(default_factory=dict)
+    contacts: Mapping[str, Contacts] = field(default_factory=dict)
+    clock: Callable[[], datetime] = utcnow
+    sleep: Callable[[float], None] = time.sleep
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, migrate_store: bool = True) -> Runtime:
+        """The production runtime: the configured database (migrated) and transports."""
+        from adapters.config import load_marketplaces
+        from syndication.store import make_engine, migrate
+
+        engine = make_engine(settings.database_url)
+        if migrate_store:
+            migrate(engine)
+        marketplaces = load_marketplaces(settings)
+        return cls(
+            settings=settings,
+            engine=engine,
+            transports={name: mp.transport for name, mp in marketplaces.items()},
+            contacts={name: mp.contacts for name, mp in marketplaces.items()},
+        )
+
+    def transport(self, marketplace: str) -> Transport:
+        from syndication.errors import ConfigurationError
+
+        try:
+            return self.transports[marketplace]
+        except KeyError:
+            raise ConfigurationError(
+                f"no transport configured for marketplace {marketplace!r}", marketplace=marketplace
+            ) from None
+
+    def close(self) -> None:
+        for transport in self.transports.values():
+            transport.close()
+        self.engine.dispose()
+
+
+class RuntimeMiddleware(Middleware):
+    """Carries the :class:`Runtime` on the broker so actors can reach it."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+
+def attach_runtime(broker: dramatiq.Broker, runtime: Runtime) -> None:
+    """Attach ``runtime`` to ``broker``, replacing any runtime attached before."""
+    broker.middleware[:] = [m for m in broker.middleware if not isinstance(m, RuntimeMiddleware)]
+    broker.add_middleware(RuntimeMiddleware(runtime))
+
+
+def current_runtime(broker: Any = None) -> Runtime:
+    """The runtime attached to ``broker`` (default: dramatiq's configured broker)."""
+    broker = broker or dramatiq.get_broker()
+    for middleware in broker.middleware:
+        if isinstance(middleware, RuntimeMiddleware):
+            return middleware.runtime
+    raise RuntimeError("no Runtime is attached to the broker; call attach_runtime() at start-up")

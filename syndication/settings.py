@@ -1,0 +1,63 @@
+"""Configuration, read once from the environment and passed down.
+
+No other module reads ``os.environ``: the CLI builds a :class:`Settings` at
+start-up with :meth:`Settings.from_env` and hands it to whatever needs it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the worker can be configured with.
+
+    * ``database_url`` — SQLAlchemy URL; default a SQLite file in the working folder.
+    * ``broker_url`` — ``None`` for the in-process broker, ``redis://…`` for Redis.
+    * ``marketplaces_file`` — TOML with endpoints, credentials (as names of
+      environment variables) and error contacts; ``None`` delivers to the outbox.
+    * ``outbox`` — the folder of the file-drop transport.
+    * ``media_dir`` — where the photo module stores images.
+    * ``environ`` — the environment the settings were read from; transports look up
+      credentials in it by the names the marketplaces file gives.
+    """
+
+    database_url: str = "sqlite:///syndication.db"
+    broker_url: str | None = None
+    marketplaces_file: Path | None = None
+    outbox: Path = Path("outbox")
+    media_dir: Path = Path("media")
+    photo_portal_url: str | None = None
+    schedule_timezone: str = "Europe/Stockholm"
+    final_price_time: str = "02:00"
+    photos_interval_minutes: int = 15
+    log_format: str = "console"
+    log_level: str = "INFO"
+    environ: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read the ``SYNDICATION_*`` variables; unset ones keep their defaults."""
+        env = dict(os.environ if environ is None else environ)
+        defaults = cls()
+        marketplaces = env.get("SYNDICATION_MARKETPLACES")
+        return cls(
+            database_url=env.get("SYNDICATION_DATABASE_URL") or defaults.database_url,
+            broker_url=env.get("SYNDICATION_BROKER_URL") or None,
+            marketplaces_file=Path(marketplaces) if marketplaces else None,
+            outbox=Path(env.get("SYNDICATION_OUTBOX") or defaults.outbox),
+            media_dir=Path(env.get("SYNDICATION_MEDIA_DIR") or defaults.media_dir),
+            photo_portal_url=env.get("SYNDICATION_PHOTO_PORTAL_URL") or None,
+            schedule_timezone=env.get("SYNDICATION_TIMEZONE") or defaults.schedule_timezone,
+            final_price_time=env.get("SYNDICATION_FINAL_PRICE_TIME") or defaults.final_price_time,
+            photos_interval_minutes=int(
+                env.get("SYNDICATION_PHOTOS_INTERVAL_MINUTES") or defaults.photos_interval_minutes
+            ),
+            log_format=env.get("SYNDICATION_LOG_FORMAT") or defaults.log_format,
+            log_level=env.get("SYNDICATION_LOG_LEVEL") or defaults.log_level,
+            environ=env,
+        )

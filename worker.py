@@ -1,0 +1,16 @@
+"""dramatiq entry point: ``dramatiq worker`` (or ``syndication worker``) loads the actors from here.
+
+The broker and the runtime (store, transports) are built from the environment
+before the actors are declared, as dramatiq requires.
+"""
+
+from syndication.broker import setup_broker
+from syndication.logs import configure
+from syndication.runtime import Runtime
+from syndication.settings import Settings
+
+settings = Settings.from_env()
+configure(settings.log_level, settings.log_format)
+broker = setup_broker(settings, Runtime.from_settings(settings))
+
+import syndication.jobs  # noqa: E402,F401  (declares the actors on the broker set up above)
