@@ -22,6 +22,8 @@ class Settings:
       environment variables) and error contacts; ``None`` delivers to the outbox.
     * ``outbox`` — the folder of the file-drop transport.
     * ``media_dir`` — where the photo module stores images.
+    * ``media_base_url`` — public address the stored images are served from; unset
+      gives ``file://`` addresses (fine for the sandbox).
     * ``environ`` — the environment the settings were read from; transports look up
       credentials in it by the names the marketplaces file gives.
     """
@@ -31,6 +33,7 @@ class Settings:
     marketplaces_file: Path | None = None
     outbox: Path = Path("outbox")
     media_dir: Path = Path("media")
+    media_base_url: str | None = None
     photo_portal_url: str | None = None
     schedule_timezone: str = "Europe/Stockholm"
     final_price_time: str = "02:00"
@@ -51,6 +54,7 @@ class Settings:
             marketplaces_file=Path(marketplaces) if marketplaces else None,
             outbox=Path(env.get("SYNDICATION_OUTBOX") or defaults.outbox),
             media_dir=Path(env.get("SYNDICATION_MEDIA_DIR") or defaults.media_dir),
+            media_base_url=env.get("SYNDICATION_MEDIA_BASE_URL") or None,
             photo_portal_url=env.get("SYNDICATION_PHOTO_PORTAL_URL") or None,
             schedule_timezone=env.get("SYNDICATION_TIMEZONE") or defaults.schedule_timezone,
             final_price_time=env.get("SYNDICATION_FINAL_PRICE_TIME") or defaults.final_price_time,

@@ -1,0 +1,1 @@
+"""Pure feed builders, one module per marketplace: record in, bytes out."""
