@@ -1,0 +1,155 @@
+"""What the benchmarks and the fault tests share: generated input and a report line.
+
+:func:`input_document` builds an input document (``offices``, ``users``,
+``listings``, valid per ``schemas/``'s input schema) of any size, deterministic
+for a given seed, so a fault test, a benchmark and a hostile-input test all
+start from records the desktop could have sent. :func:`report` prints the one
+machine-readable line every benchmark ends with; ``bench/run_all.py`` reads it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import random
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+MARKETPLACES = ("hemnet", "blocket", "hittahem")
+CATEGORIES = ("villa", "radhus", "bostadsratt", "fritidshus", "lantbruk")
+STREETS = ("Storgatan", "Kungsvägen", "Björkstigen", "Åvägen", "Sjövägen", "Ekbacken")
+CITIES = (("Uppsala", "75320"), ("Göteborg", "41101"), ("Umeå", "90326"), ("Malmö", "21122"))
+
+
+def office(office_id: str = "OFF1", *, licence: tuple[str, ...] = MARKETPLACES) -> dict[str, Any]:
+    """An office licensed for ``licence``, with defaults selecting every licensed marketplace."""
+    return {
+        "id": office_id,
+        "name": f"Mäklarbyrån {office_id}",
+        "licence": list(licence),
+        "category_defaults": {category: list(licence) for category in CATEGORIES},
+        "logo_url": f"https://media.example.se/{office_id}/logo.png",
+        "phone": "018-100 200",
+        "email": f"info@{office_id.lower()}.example.se",
+        "street": "Drottninggatan 1",
+        "postal_code": "75310",
+        "city": "Uppsala",
+        "website": f"https://{office_id.lower()}.example.se",
+    }
+
+
+def broker(user_id: str, office_id: str) -> dict[str, Any]:
+    """A broker shown on the internet, with a portrait."""
+    return {
+        "id": user_id,
+        "office_id": office_id,
+        "name": f"Mäklare {user_id}",
+        "email": f"{user_id.lower()}@example.se",
+        "phone": "070-123 45 67",
+        "title": "Fastighetsmäklare",
+        "show_on_internet": True,
+        "images": [
+            {"url": f"https://media.example.se/{user_id}.jpg", "category": "portratt",
+             "to_internet": True, "order": 0},
+        ],
+    }
+
+
+def listing(listing_id: str, office_id: str, broker_id: str, rng: random.Random) -> dict[str, Any]:
+    """A listing for sale that meets every marketplace's preconditions."""
+    category = rng.choice(CATEGORIES)
+    city, postal_code = rng.choice(CITIES)
+    record: dict[str, Any] = {
+        "id": listing_id,
+        "office_id": office_id,
+        "broker_id": broker_id,
+        "category": category,
+        "state": "for_sale",
+        "street": f"{rng.choice(STREETS)} {rng.randint(1, 120)}",
+        "postal_code": postal_code,
+        "city": city,
+        "municipality": city,
+        "latitude": round(55.5 + rng.random() * 8, 6),
+        "longitude": round(12.5 + rng.random() * 8, 6),
+        "price": rng.randrange(500_000, 12_000_000, 5_000),
+        "price_type": "asking",
+        "living_area": float(rng.randint(25, 260)),
+        "rooms": float(rng.randint(1, 9)),
+        "build_year": rng.randint(1890, 2024),
+        "headline": f"Välkommen till {category} i {city}",
+        "short_description": "Ljust och trivsamt med balkong i söderläge.",
+        "description": "Ett fint hem nära natur, skola och kommunikationer. " * 4,
+        "images": [
+            {"url": f"https://media.example.se/{listing_id}/{n}.jpg", "order": n,
+             "caption": f"Bild {n + 1}"}
+            for n in range(rng.randint(1, 6))
+        ],
+        "marketplaces": list(MARKETPLACES),
+    }
+    if category == "bostadsratt":
+        record["monthly_fee"] = rng.randint(1_500, 7_000)
+    if category in ("villa", "fritidshus", "lantbruk"):
+        record["plot_area"] = float(rng.randint(300, 50_000))
+    if category == "lantbruk":
+        record["orientations"] = rng.choice((["jordbruk"], ["skogsbruk", "fritid"], ["hastgard"]))
+    return record
+
+
+def listings(count: int, office_id: str = "OFF1", *, seed: int = 7,
+             prefix: str = "OBJ") -> Iterator[dict[str, Any]]:
+    """``count`` listings of one office, ids ``{prefix}00001`` …, broker ``{office_id}-B1``."""
+    rng = random.Random(seed)
+    for n in range(1, count + 1):
+        yield listing(f"{prefix}{n:05d}", office_id, f"{office_id}-B1", rng)
+
+
+def input_document(count: int, office_id: str = "OFF1", *, seed: int = 7,
+                   prefix: str = "OBJ") -> dict[str, Any]:
+    """An input document with one office, its broker and ``count`` listings."""
+    return {
+        "offices": [office(office_id)],
+        "users": [broker(f"{office_id}-B1", office_id)],
+        "listings": list(listings(count, office_id, seed=seed, prefix=prefix)),
+    }
+
+
+def input_bytes(count: int, office_id: str = "OFF1", **kwargs: Any) -> bytes:
+    """:func:`input_document` as the UTF-8 JSON the desktop sends."""
+    return json.dumps(input_document(count, office_id, **kwargs), ensure_ascii=False).encode()
+
+
+def machine() -> dict[str, Any]:
+    """CPU model, cores, memory and Python of this machine, for the benchmark table."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    memory_gb = None
+    try:
+        memory_gb = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
+    except (ValueError, OSError, AttributeError):
+        pass
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gb": memory_gb,
+        "python": platform.python_version(),
+        "system": f"{platform.system()} {platform.release()}",
+    }
+
+
+def report(benchmark: str, **figures: Any) -> None:
+    """Print the final machine-readable line of a benchmark: ``BENCH {json}``.
+
+    ``figures`` should hold ``ratio`` (the headline figure against the floor),
+    ``value``/``unit`` (the measured rate or size) and ``floor``/``floor_unit``.
+    """
+    print("BENCH " + json.dumps({"benchmark": benchmark, **figures}, ensure_ascii=False))
+    sys.stdout.flush()

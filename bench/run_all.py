@@ -1,0 +1,225 @@
+"""Run every benchmark and print one table of ratios, with the machine it ran on.
+
+    python bench/run_all.py            # full sizes
+    python bench/run_all.py --quick    # small sizes, a minute or two
+    python bench/run_all.py --json     # the table as JSON as well
+
+Each benchmark runs in its own child process (so one's memory or threads do
+not colour another's figures) and ends with a machine-readable line,
+``BENCH {"benchmark": …, "ratio": …, "value": …, "unit": …, "floor": …}``;
+for scripts that print only text, the last ``ratio`` figure in their output is
+taken. A script that is missing, fails or prints no ratio gets a row saying so.
+Benchmarks that need Redis get a ``redis-server`` of this run's own on a free
+loopback port unless ``SYNDICATION_BENCH_REDIS_URL`` names one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+sys.path[:0] = [str(BENCH)]
+
+from _common import machine  # noqa: E402
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """One row of the table: the script, what its ratio means, and its arguments."""
+
+    name: str
+    script: str
+    meaning: str
+    args: tuple[str, ...] = ()
+    quick_args: tuple[str, ...] = ("--quick",)
+    needs_redis: bool = False
+
+
+BENCHMARKS: tuple[Benchmark, ...] = (
+    Benchmark("feeds", "feeds.py",
+              "feed building vs bare lxml serialization (floor/measured time)"),
+    Benchmark("transfer", "transfer.py",
+              "transfers/s vs no-op messages/s, same Redis broker & workers", needs_redis=True),
+    Benchmark("export_memory", "export_memory.py",
+              "full-feed export peak RSS at the largest vs smallest size (flat = 1.0)"),
+    Benchmark("final_prices", "final_prices.py", "final-price sync rate vs its floor"),
+)
+
+
+@dataclass
+class Row:
+    benchmark: Benchmark
+    status: str = "not available"
+    ratio: float | None = None
+    value: Any = None
+    unit: str | None = None
+    floor: Any = None
+    floor_unit: str | None = None
+    seconds: float | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+BENCH_LINE = re.compile(r"^BENCH (\{.*\})\s*$")
+RATIO_TEXT = re.compile(r"ratio[^0-9\n]{0,40}?([0-9]+(?:\.[0-9]+)?)", re.IGNORECASE)
+
+
+def parse_output(stdout: str) -> dict[str, Any] | None:
+    """The figures of a benchmark's output: its last ``BENCH {…}`` line, else its last JSON
+    object line carrying a ``ratio``, else the last ``ratio … <number>`` in the text."""
+    lines = stdout.splitlines()
+    for line in reversed(lines):
+        match = BENCH_LINE.match(line.strip())
+        if match:
+            return dict(json.loads(match.group(1)))
+    for line in reversed(lines):
+        text = line.strip()
+        if text.startswith("{") and text.endswith("}"):
+            try:
+                data = json.loads(text)
+            except ValueError:
+                continue
+            if isinstance(data, dict) and "ratio" in data:
+                return data
+    found = RATIO_TEXT.findall(stdout)
+    return {"ratio": float(found[-1])} if found else None
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def redis_for_benchmarks() -> Iterator[str | None]:
+    """A Redis URL for the benchmarks: the configured one, or a server of our own."""
+    configured = os.environ.get("SYNDICATION_BENCH_REDIS_URL")
+    binary = shutil.which("redis-server")
+    if configured or binary is None:
+        yield configured
+        return
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="bench-redis-") as directory:
+        process = subprocess.Popen(
+            [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", directory,
+             "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                    break
+                except OSError:
+                    time.sleep(0.05)
+            yield f"redis://127.0.0.1:{port}/0"
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
+
+
+def run_one(benchmark: Benchmark, quick: bool, redis_url: str | None, timeout: float) -> Row:
+    """Run one benchmark script in a child process and read its figures."""
+    row = Row(benchmark)
+    script = BENCH / benchmark.script
+    if not script.exists():
+        return row
+    python_path = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
+    env = {**os.environ, "PYTHONPATH": python_path}
+    if redis_url:
+        env.setdefault("SYNDICATION_BENCH_REDIS_URL", redis_url)
+        env.setdefault("SYNDICATION_TEST_REDIS_URL", redis_url)
+    extra = benchmark.quick_args if quick else ()
+    command = [sys.executable, str(script), *benchmark.args, *extra]
+    started = time.perf_counter()
+    try:
+        done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
+                              timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        row.status = f"timed out after {timeout:.0f} s"
+        return row
+    row.seconds = round(time.perf_counter() - started, 1)
+    figures = parse_output(done.stdout)
+    if done.returncode != 0 or figures is None or figures.get("ratio") is None:
+        last = (done.stderr.strip() or done.stdout.strip()).splitlines()[-1:] or ["no output"]
+        row.status = f"failed (exit {done.returncode}): {last[0][:120]}"
+        return row
+    row.status = "ok"
+    row.ratio = float(figures["ratio"])
+    row.value, row.unit = figures.get("value"), figures.get("unit")
+    row.floor, row.floor_unit = figures.get("floor"), figures.get("floor_unit")
+    row.detail = figures
+    return row
+
+
+def _figure(value: Any, unit: str | None) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        value = f"{value:,.1f}" if value >= 100 else f"{value:.3g}"
+    elif isinstance(value, int):
+        value = f"{value:,}"
+    return f"{value} {unit}" if unit else str(value)
+
+
+def table(rows: list[Row], facts: dict[str, Any], quick: bool) -> str:
+    """The rows as a Markdown table, preceded by the machine."""
+    lines = [
+        f"Machine: {facts['cpu']}, {facts['cores']} cores, {facts['memory_gb']} GB, "
+        f"Python {facts['python']} ({facts['system']}); sizes: {'quick' if quick else 'full'}",
+        "",
+        "| benchmark | ratio | measured | floor | what the ratio is | run |",
+        "| --- | ---: | ---: | ---: | --- | --- |",
+    ]
+    for row in rows:
+        ratio = f"{row.ratio:.2f}" if row.ratio is not None else "—"
+        meaning = row.detail.get("ratio_meaning") or row.benchmark.meaning
+        run = f"{row.seconds} s" if row.status == "ok" else row.status
+        lines.append(f"| {row.benchmark.name} | {ratio} | {_figure(row.value, row.unit)} | "
+                     f"{_figure(row.floor, row.floor_unit)} | {meaning} | {run} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Run every benchmark; print one table of ratios.")
+    parser.add_argument("--quick", action="store_true", help="small sizes (a minute or two in all)")
+    parser.add_argument("--only", action="append", choices=[b.name for b in BENCHMARKS],
+                        help="run only this benchmark (repeatable)")
+    parser.add_argument("--timeout", type=float, default=1800, help="seconds per benchmark")
+    parser.add_argument("--json", action="store_true", help="also print the rows as one JSON line")
+    args = parser.parse_args(argv)
+
+    chosen = [b for b in BENCHMARKS if not args.only or b.name in args.only]
+    rows: list[Row] = []
+    with redis_for_benchmarks() as redis_url:
+        for benchmark in chosen:
+            print(f"running {benchmark.script} …", file=sys.stderr, flush=True)
+            rows.append(run_one(benchmark, args.quick, redis_url if benchmark.needs_redis else None,
+                                args.timeout))
+    facts = machine()
+    print(table(rows, facts, args.quick))
+    if args.json:
+        print(json.dumps({"machine": facts, "quick": args.quick, "rows": [
+            {"benchmark": r.benchmark.name, "status": r.status, "ratio": r.ratio, "value": r.value,
+             "unit": r.unit, "floor": r.floor, "floor_unit": r.floor_unit, "seconds": r.seconds}
+            for r in rows]}, ensure_ascii=False))
+    return 0 if all(row.status == "ok" for row in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
