@@ -1,0 +1,145 @@
+"""What the three feed builders share: clean text, element helpers, serialization.
+
+Text from the desktop can carry characters XML 1.0 cannot (control
+characters, lone surrogates, U+FFFE/U+FFFF) and can be longer than a
+marketplace takes. :class:`Document` removes the former and cuts the latter at
+the marketplace's limit, and records a warning for each — never silently. lxml
+does all escaping; documents are serialized the same way every time (UTF-8,
+declaration, indented), so the same input gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from lxml import etree
+
+from feeds.validate import validate_element
+from syndication.logs import get_logger
+from syndication.records import FeedInput, Listing, ListingImage
+
+NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+"""Characters XML 1.0 cannot carry."""
+
+
+def clean_text(value: str) -> tuple[str, int]:
+    """``value`` without the characters XML 1.0 cannot carry, and how many were removed."""
+    cleaned, removed = NOT_XML.subn("", value)
+    return cleaned, removed
+
+
+def has_text(value: str | None) -> bool:
+    """True when ``value`` still says something once cleaned (for preconditions)."""
+    return bool(value) and bool(clean_text(value)[0].strip())  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True)
+class BuildResult:
+    """A built, validated document and the warnings recorded while building it."""
+
+    document: bytes
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass
+class Document:
+    """The state of one build: whose listing, for which marketplace, and its warnings."""
+
+    listing_id: str
+    marketplace: str
+    warnings: list[str] = field(default_factory=list)
+
+    def text(self, value: str | None, name: str, limit: int) -> str | None:
+        """``value`` fit for XML and cut at ``limit``; ``None`` if nothing is left."""
+        if value is None:
+            return None
+        cleaned, removed = clean_text(value)
+        if removed:
+            self.warnings.append(f"{name}: removed {removed} character(s) that XML cannot carry")
+        if len(cleaned) > limit:
+            self.warnings.append(f"{name}: cut from {len(cleaned)} to {limit} characters")
+            cleaned = cleaned[:limit]
+        return cleaned if cleaned.strip() else None
+
+    def sub(
+        self,
+        parent: etree._Element,
+        tag: str,
+        value: str | None = None,
+        *,
+        name: str | None = None,
+        limit: int = 0,
+        attrib: dict[str, str] | None = None,
+    ) -> etree._Element | None:
+        """Append ``<tag>`` with ``value``'s cleaned text, cut at ``limit`` when one is given.
+
+        Returns ``None`` and appends nothing when a text value is empty after
+        cleaning, so optional elements never appear empty.
+        """
+        if value is not None:
+            value = self.text(value, name or tag, limit or len(value))
+            if value is None:
+                return None
+        element = etree.SubElement(parent, tag, attrib or {})
+        if value is not None:
+            element.text = value
+        return element
+
+    def optional(
+        self, parent: etree._Element, tag: str, value: object | None, fmt: Callable[..., str] = str
+    ) -> None:
+        """Append ``<tag>`` with ``fmt(value)`` (cleaned) unless ``value`` is ``None`` or empty."""
+        if value is not None:
+            self.sub(parent, tag, fmt(value))
+
+    def finish(self, root: etree._Element, schema_name: str) -> BuildResult:
+        """Validate ``root``, log the warnings, and return the serialized document."""
+        validate_element(
+            schema_name, root, listing_id=self.listing_id, marketplace=self.marketplace
+        )
+        if self.warnings:
+            log = get_logger(listing_id=self.listing_id, marketplace=self.marketplace)
+            for warning in self.warnings:
+                log.warning("feed_text_changed", detail=warning)
+        return BuildResult(serialize(root), tuple(self.warnings))
+
+
+def serialize(root: etree._Element) -> bytes:
+    """The one serialization of every document: UTF-8, with declaration, indented."""
+    return etree.tostring(root, encoding="UTF-8", xml_declaration=True, pretty_print=True)
+
+
+def decimal(places: int) -> Callable[[float], str]:
+    """A formatter writing a number with at most ``places`` decimals and no exponent."""
+
+    def fmt(value: float) -> str:
+        text = f"{value:.{places}f}"
+        if "." in text:
+            text = text.rstrip("0").rstrip(".")
+        return "0" if text == "-0" else text
+
+    return fmt
+
+
+def timestamp(value: datetime) -> str:
+    """An ``xs:dateTime`` to the second (with the offset when the time carries one)."""
+    return value.replace(microsecond=0).isoformat()
+
+
+def ordered_images(listing: Listing) -> list[ListingImage]:
+    """The listing's images by order (ties keep the record's order); positions are 1-based."""
+    return sorted(listing.images, key=lambda img: img.order)
+
+
+def build_with(
+    feed_input: FeedInput,
+    marketplace: str,
+    schema_name: str,
+    fill: Callable[[Document, FeedInput], etree._Element],
+) -> BuildResult:
+    """Run a builder's ``fill`` for ``feed_input`` and finish the document."""
+    doc = Document(listing_id=feed_input.listing.id, marketplace=marketplace)
+    return doc.finish(fill(doc, feed_input), schema_name)
