@@ -47,7 +47,8 @@ def listing_row(record: dict[str, Any], now: datetime) -> dict[str, Any]:
     """The ``listing`` table row of a generated input record (every column present)."""
     row: dict[str, Any] = dict.fromkeys(LISTING_COLUMNS)
     row.update(orientations=[], viewings=[], send_final_price=False, updated_at=now)
-    row.update((key, value) for key, value in record.items() if key in LISTING_COLUMNS)
+    flat = {**record, **record.get("address", {})}
+    row.update((key, value) for key, value in flat.items() if key in LISTING_COLUMNS)
     return row
 
 
@@ -57,7 +58,10 @@ def generate_store(url: str, count: int, office_id: str = "OFF1") -> None:
     migrate(engine)
     now = utcnow()
     with engine.begin() as conn:
-        conn.execute(OfficeRow.__table__.insert(), [office(office_id)])  # type: ignore[attr-defined]
+        desk = office(office_id)
+        address, contacts = desk.pop("address"), desk.pop("contacts")
+        flat_office = {**desk, **address, **contacts}
+        conn.execute(OfficeRow.__table__.insert(), [flat_office])  # type: ignore[attr-defined]
         conn.execute(UserRow.__table__.insert(), [broker(f"{office_id}-B1", office_id)])  # type: ignore[attr-defined]
         rows: list[dict[str, Any]] = []
         images: list[dict[str, Any]] = []
