@@ -1,0 +1,241 @@
+"""The marketplaces file: which transport, endpoint, credentials and error
+contacts each marketplace has.
+
+Without a file (``settings.marketplaces_file`` unset) every marketplace gets
+the file drop into ``settings.outbox`` and the default error contacts of
+``syndication/data/marketplaces.toml``. With a file (TOML)::
+
+    [defaults]                      # optional, for every marketplace
+    connect_timeout = 3.05
+    read_timeout = 20
+    max_attempts = 5
+    max_delay = 120
+
+    [marketplaces.hemnet]
+    transport = "http"              # or "file"
+    url = "https://feeds.hemnet.example"
+    token_env = "HEMNET_TOKEN"      # the NAME of an environment variable
+    read_timeout = 15
+    [marketplaces.hemnet.contacts]
+    name = "Hemnet mäklarsupport"
+    phone = "08-…"
+
+A marketplace the file leaves out keeps the file drop. Credentials are read
+from ``settings.environ`` by the name the file gives, never written in it and
+never logged. Every mistake is a :class:`ConfigurationError` naming the
+marketplace and the key.
+"""
+
+from __future__ import annotations
+
+import time
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from adapters.base import Transport
+from adapters.filedrop import FileDropTransport
+from adapters.retry import RetryPolicy
+from syndication import registry
+from syndication.errors import ConfigurationError
+from syndication.logs import get_logger
+from syndication.records import Contacts
+from syndication.settings import Settings
+
+TRANSPORT_KINDS = ("http", "file")
+CONTACT_KEYS = ("name", "email", "phone", "web", "advice")
+NUMBER_KEYS = {
+    "connect_timeout": 3.05,
+    "read_timeout": 20.0,
+    "max_delay": 120.0,
+    "initial_wait": 0.5,
+    "max_wait": 30.0,
+}
+MARKETPLACE_KEYS = {
+    "transport",
+    "url",
+    "token_env",
+    "outbox",
+    "max_attempts",
+    "contacts",
+    *NUMBER_KEYS,
+}
+
+
+@dataclass(frozen=True)
+class MarketplaceConfig:
+    """One marketplace as configured: its transport and its error contacts.
+
+    ``kind`` is ``http`` or ``file``; ``url`` and ``token_env`` are set for HTTP
+    (the token itself lives only inside the transport's session).
+    """
+
+    name: str
+    transport: Transport
+    contacts: Contacts
+    kind: str = "file"
+    url: str | None = None
+    token_env: str | None = None
+
+
+def default_contacts() -> dict[str, Contacts]:
+    """The bundled error contacts of every registered marketplace."""
+    text = resources.files("syndication").joinpath("data/marketplaces.toml").read_text("utf-8")
+    data = tomllib.loads(text)
+    contacts = {}
+    for name in registry.names():
+        entry = data.get(name) or {"name": name}
+        contacts[name] = Contacts(**{k: entry[k] for k in CONTACT_KEYS if k in entry})
+    return contacts
+
+
+def load_marketplaces(
+    settings: Settings, *, sleep: Callable[[float], Any] = time.sleep
+) -> dict[str, MarketplaceConfig]:
+    """Every registered marketplace's configuration, from ``settings``.
+
+    ``sleep`` is handed to HTTP transports (their retry waits); tests pass a
+    recorder.
+    """
+    contacts = default_contacts()
+    drop = FileDropTransport(settings.outbox)
+    configs = {
+        name: MarketplaceConfig(name=name, transport=drop, contacts=contacts[name])
+        for name in registry.names()
+    }
+    if settings.marketplaces_file is None:
+        return configs
+    data = _read_file(Path(settings.marketplaces_file))
+    defaults = _table(data, "defaults", where="[defaults]")
+    _check_keys(defaults, MARKETPLACE_KEYS - {"contacts", "url", "token_env"}, "[defaults]")
+    marketplaces = _table(data, "marketplaces", where="[marketplaces]")
+    unknown_top = set(data) - {"defaults", "marketplaces"}
+    if unknown_top:
+        raise ConfigurationError(
+            f"unknown table or key {sorted(unknown_top)[0]!r} in the marketplaces file"
+        )
+    log = get_logger()
+    for name, entry in marketplaces.items():
+        if name not in configs:
+            raise ConfigurationError(
+                f"unknown marketplace {name!r} in the marketplaces file; "
+                f"known: {', '.join(configs)}",
+                marketplace=name,
+            )
+        if not isinstance(entry, dict):
+            raise ConfigurationError(f"marketplace {name!r}: expected a table", marketplace=name)
+        configs[name] = _marketplace(name, {**defaults, **entry}, contacts[name], settings, sleep)
+    for name, config in configs.items():
+        log.info("marketplace_configured", marketplace=name, transport=config.kind, url=config.url)
+    return configs
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text("utf-8"))
+    except FileNotFoundError:
+        raise ConfigurationError(f"marketplaces file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigurationError(f"cannot read marketplaces file {path}: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigurationError(f"marketplaces file {path} is not valid TOML: {exc}") from None
+
+
+def _table(data: Mapping[str, Any], key: str, *, where: str) -> dict[str, Any]:
+    value = data.get(key, {})
+    if not isinstance(value, dict):
+        raise ConfigurationError(f"{where} must be a table")
+    return value
+
+
+def _check_keys(
+    entry: Mapping[str, Any], allowed: set[str], where: str, name: str | None = None
+) -> None:
+    for key in entry:
+        if key not in allowed:
+            raise ConfigurationError(
+                f"{where}: unknown key {key!r}; allowed: {', '.join(sorted(allowed))}",
+                marketplace=name,
+            )
+
+
+def _marketplace(
+    name: str,
+    entry: dict[str, Any],
+    default: Contacts,
+    settings: Settings,
+    sleep: Callable[[float], Any],
+) -> MarketplaceConfig:
+    where = f"marketplace {name!r}"
+    _check_keys(entry, MARKETPLACE_KEYS, where, name)
+
+    def fail(key: str, problem: str) -> ConfigurationError:
+        return ConfigurationError(f"{where}, key {key!r}: {problem}", marketplace=name)
+
+    contacts = _contacts(entry.get("contacts", {}), default, fail)
+    kind = entry.get("transport", "file")
+    if kind not in TRANSPORT_KINDS:
+        raise fail("transport", f"must be one of {', '.join(TRANSPORT_KINDS)}, not {kind!r}")
+    numbers = {
+        key: _positive(entry.get(key, fallback), key, fail) for key, fallback in NUMBER_KEYS.items()
+    }
+    attempts = entry.get("max_attempts", 5)
+    if not isinstance(attempts, int) or isinstance(attempts, bool) or attempts < 1:
+        raise fail("max_attempts", f"must be a whole number of at least 1, not {attempts!r}")
+    if kind == "file":
+        outbox = entry.get("outbox", str(settings.outbox))
+        if not isinstance(outbox, str) or not outbox:
+            raise fail("outbox", "must be a folder path")
+        return MarketplaceConfig(name, FileDropTransport(Path(outbox)), contacts, kind="file")
+
+    url = entry.get("url")
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        raise fail("url", f"an http(s) address is required for transport 'http', not {url!r}")
+    token_env = entry.get("token_env")
+    token = None
+    if token_env is not None:
+        if not isinstance(token_env, str) or not token_env:
+            raise fail("token_env", "must be the name of an environment variable")
+        token = settings.environ.get(token_env)
+        if not token:
+            raise fail("token_env", f"environment variable {token_env} is not set")
+    from adapters.http import HttpTransport
+
+    transport = HttpTransport(
+        name,
+        url,
+        token=token,
+        connect_timeout=numbers["connect_timeout"],
+        read_timeout=numbers["read_timeout"],
+        policy=RetryPolicy.standard(
+            max_attempts=attempts,
+            max_delay=numbers["max_delay"],
+            initial_wait=numbers["initial_wait"],
+            max_wait=numbers["max_wait"],
+        ),
+        sleep=sleep,
+    )
+    return MarketplaceConfig(name, transport, contacts, kind="http", url=url, token_env=token_env)
+
+
+def _positive(value: Any, key: str, fail: Callable[[str, str], ConfigurationError]) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise fail(key, f"must be a positive number of seconds, not {value!r}")
+    return float(value)
+
+
+def _contacts(
+    entry: Any, default: Contacts, fail: Callable[[str, str], ConfigurationError]
+) -> Contacts:
+    if not isinstance(entry, dict):
+        raise fail("contacts", "must be a table")
+    for key, value in entry.items():
+        if key not in CONTACT_KEYS:
+            raise fail(f"contacts.{key}", f"unknown; allowed: {', '.join(CONTACT_KEYS)}")
+        if not isinstance(value, str) or not value.strip():
+            raise fail(f"contacts.{key}", "must be a non-empty text")
+    merged = {**default.as_dict(), **entry}
+    return Contacts(**merged)
