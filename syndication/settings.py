@@ -24,6 +24,8 @@ class Settings:
     * ``media_dir`` — where the photo module stores images.
     * ``media_base_url`` — public address the stored images are served from; unset
       gives ``file://`` addresses (fine for the sandbox).
+    * ``worker_threads``, ``heartbeat_timeout_ms``, ``max_retries``, ``min_backoff_ms``,
+      ``max_worker_deaths``, ``confirm_delay_ms`` — the queue's policy (see ``syndication.broker``).
     * ``environ`` — the environment the settings were read from; transports look up
       credentials in it by the names the marketplaces file gives.
     """
@@ -40,6 +42,12 @@ class Settings:
     photos_interval_minutes: int = 15
     log_format: str = "console"
     log_level: str = "INFO"
+    worker_threads: int = 8
+    heartbeat_timeout_ms: int = 60_000
+    max_retries: int = 5
+    min_backoff_ms: int = 5_000
+    max_worker_deaths: int = 3
+    confirm_delay_ms: int = 60_000
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -63,5 +71,28 @@ class Settings:
             ),
             log_format=env.get("SYNDICATION_LOG_FORMAT") or defaults.log_format,
             log_level=env.get("SYNDICATION_LOG_LEVEL") or defaults.log_level,
+            worker_threads=_int(env, "SYNDICATION_WORKER_THREADS", defaults.worker_threads),
+            heartbeat_timeout_ms=_int(
+                env, "SYNDICATION_HEARTBEAT_MS", defaults.heartbeat_timeout_ms
+            ),
+            max_retries=_int(env, "SYNDICATION_MAX_RETRIES", defaults.max_retries),
+            min_backoff_ms=_int(env, "SYNDICATION_MIN_BACKOFF_MS", defaults.min_backoff_ms),
+            max_worker_deaths=_int(
+                env, "SYNDICATION_MAX_WORKER_DEATHS", defaults.max_worker_deaths
+            ),
+            confirm_delay_ms=_int(env, "SYNDICATION_CONFIRM_DELAY_MS", defaults.confirm_delay_ms),
             environ=env,
         )
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    """An integer variable; a malformed value is a configuration error naming it."""
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        from syndication.errors import ConfigurationError
+
+        raise ConfigurationError(f"{name} must be an integer, not {raw!r}") from None
