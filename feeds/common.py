@@ -79,13 +79,11 @@ class Document:
         Returns ``None`` and appends nothing when a text value is empty after
         cleaning, so optional elements never appear empty.
         """
-        if value is not None:
-            value = self.text(value, name or tag, limit or len(value))
-            if value is None:
-                return None
+        text = self.text(value, name or tag, limit or len(value or ""))
+        if text is None:
+            return None
         element = etree.SubElement(parent, tag, attrib or {})
-        if value is not None:
-            element.text = value
+        element.text = text
         return element
 
     def optional(
