@@ -83,6 +83,7 @@ class _Faults:
     error_status: int = 503
     error_path: str | None = None
     delay: float = 0.0
+    no_length: bool = False
 
 
 class PortalStandIn:
@@ -250,6 +251,10 @@ class PortalStandIn:
         with self._lock:
             self._faults.errors, self._faults.error_status = times, status
             self._faults.error_path = path_contains
+
+    def omit_content_length(self, on: bool = True) -> None:
+        """Send image bodies without a Content-Length, ended by closing the connection."""
+        self._faults.no_length = on
 
     def slow(self, seconds: float) -> None:
         """Every answer waits ``seconds`` first (0 turns it off)."""
@@ -446,7 +451,11 @@ class _Handler(BaseHTTPRequestHandler):
         cut = self.portal._take_cut(image_id)
         self.send_response(200)
         self.send_header("Content-Type", image.content_type)
-        self.send_header("Content-Length", str(len(image.content)))
+        if self.portal._faults.no_length:
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        else:
+            self.send_header("Content-Length", str(len(image.content)))
         self.end_headers()
         if cut is None:
             self.wfile.write(image.content)

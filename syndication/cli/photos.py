@@ -1,0 +1,72 @@
+"""``syndication photos``: pull the finished photo assignments from the portal now (R11).
+
+The same work as the scheduled ``pull_photos`` actor, in the foreground with a
+progress bar; a line per problem, a summary at the end, and exit status 1 when
+any assignment had a problem (2 for configuration errors).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from tqdm import tqdm
+
+from adapters.photo_portal import PhotoPortalClient
+from syndication.errors import TransientError
+from syndication.photos import PhotoIntake, PullReport
+from syndication.settings import Settings
+from syndication.store.db import make_engine, migrate
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "photos",
+        help="pull finished photo assignments from the photographers' portal",
+        description=(
+            "Fetch every assignment at portal status 1 ('Klar for overføring'), attach its new "
+            "images to the listing with its system id and set it to 2. Configured by "
+            "SYNDICATION_PHOTO_PORTAL_URL, SYNDICATION_PHOTO_PORTAL_TOKEN, SYNDICATION_MEDIA_DIR "
+            "and SYNDICATION_MEDIA_BASE_URL."
+        ),
+    )
+    parser.add_argument("--no-progress", action="store_true", help="do not draw a progress bar")
+    parser.set_defaults(func=handler)
+
+
+def handler(args: argparse.Namespace, settings: Settings) -> int:
+    engine = make_engine(settings.database_url)
+    report = PullReport()
+    try:
+        migrate(engine)
+        with PhotoPortalClient.from_settings(settings) as portal:
+            intake = PhotoIntake.from_settings(engine, portal, settings)
+            try:
+                ready = intake.ready()
+            except TransientError as exc:
+                print(f"error: the photo portal cannot be reached: {exc}", file=sys.stderr)
+                return 1
+            bar = tqdm(ready, desc="assignments", unit="assignment", disable=args.no_progress)
+            for assignment in bar:
+                result = intake.pull_one(assignment)
+                report.results.append(result)
+                bar.set_postfix(images=report.images_added, problems=len(report.problems))
+                if result.outcome == "problem":
+                    tqdm.write(
+                        f"problem: assignment {result.assignment_id} "
+                        f"(system id {result.system_id}): {result.message}",
+                        file=sys.stderr,
+                    )
+    finally:
+        engine.dispose()
+    print(summary(report))
+    return 0 if report.ok else 1
+
+
+def summary(report: PullReport) -> str:
+    fetched = len(report.results) - len(report.problems)
+    return (
+        f"{len(report.results)} assignment(s) ready: {fetched} fetched "
+        f"with {report.images_added} new image(s), {len(report.problems)} with a problem"
+    )
