@@ -1,0 +1,285 @@
+"""The HTTP transport: documents to a marketplace's HTTP interface.
+
+One pooled :class:`requests.Session` per marketplace; every call has a
+(connect, read) timeout and carries the marketplace's bearer token. Connection
+errors, timeouts, 429 and 5xx are retried by a tenacity policy (exponential
+backoff with jitter, or the server's ``Retry-After``); any other 4xx is
+:class:`Rejected` at once with the marketplace's own message. Every delivery
+carries ``Idempotency-Key``, so a retried call is answered with the first
+answer instead of creating the listing twice. requests' exceptions are
+translated here and nowhere else. Answers are parsed with
+:func:`feeds.validate.parse_untrusted`: a receipt with a DOCTYPE or entities
+is refused.
+
+The wire protocol (also spoken by :mod:`adapters.sandbox`), relative to the
+marketplace's URL: see :data:`ROUTES`, ``GET /listings/{id}`` (lookup) and
+``GET /offices/{office}/listings`` (inventory); answers are the XML documents
+``<receipt>``, ``<listing>``, ``<listings>`` and ``<error>``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import quote
+
+import requests
+from lxml import etree
+from requests.adapters import HTTPAdapter
+from tenacity import RetryCallState
+
+from adapters.base import Delivery, Receipt, RemoteListing, Transport
+from adapters.retry import RetryPolicy, parse_retry_after
+from feeds.validate import parse_untrusted
+from syndication.errors import PermanentError, Rejected, TransientError
+from syndication.logs import get_logger
+
+ROUTES: dict[str, tuple[str, str]] = {
+    "create": ("POST", "/listings/{id}"),
+    "update": ("PUT", "/listings/{id}"),
+    "delete": ("DELETE", "/listings/{id}"),
+    "final_price": ("PUT", "/listings/{id}/final-price"),
+    "final_price_retraction": ("DELETE", "/listings/{id}/final-price"),
+}
+"""Delivery action → HTTP method and path."""
+
+REMOVALS = ("delete", "final_price_retraction")
+MAX_ANSWER_BYTES = 1 << 20
+"""Answers larger than this are refused unread: a receipt is a few hundred bytes."""
+XML = "application/xml; charset=utf-8"
+
+
+class HttpTransport(Transport):
+    """Delivers one marketplace's documents over HTTP.
+
+    ``policy`` and ``sleep`` decide the retries (tests inject a recorder for
+    ``sleep``); ``session`` may be given to share or inspect one. The token is
+    kept only in the session's headers.
+    """
+
+    def __init__(
+        self,
+        marketplace: str,
+        base_url: str,
+        *,
+        token: str | None = None,
+        connect_timeout: float = 3.05,
+        read_timeout: float = 20.0,
+        policy: RetryPolicy | None = None,
+        sleep: Callable[[float], Any] = time.sleep,
+        session: requests.Session | None = None,
+        pool_size: int = 16,
+    ) -> None:
+        self.marketplace = marketplace
+        self.base_url = base_url.rstrip("/")
+        self.timeout = (connect_timeout, read_timeout)
+        self.policy = policy or RetryPolicy.standard()
+        self.sleep = sleep
+        self.session = session or requests.Session()
+        self.session.trust_env = False
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=0)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        self.session.headers["Accept"] = "application/xml"
+        if token:
+            self.session.headers["Authorization"] = f"Bearer {token}"
+
+    def __repr__(self) -> str:
+        return f"HttpTransport({self.marketplace!r}, {self.base_url!r})"
+
+    def send(self, delivery: Delivery) -> Receipt:
+        """Deliver ``delivery`` and return the marketplace's receipt.
+
+        A delete of a listing the marketplace does not hold (404) is a success:
+        what was asked for is true.
+        """
+        try:
+            method, path = ROUTES[delivery.action]
+        except KeyError:
+            raise PermanentError(
+                f"unknown delivery action {delivery.action!r}",
+                listing_id=delivery.listing_id,
+                marketplace=self.marketplace,
+            ) from None
+        headers = {
+            "Idempotency-Key": delivery.idempotency_key,
+            "Content-Type": XML,
+            "X-Office-Id": delivery.office_id,
+        }
+        status, body = self._call(
+            method,
+            path.format(id=quote(delivery.listing_id, safe="")),
+            listing_id=delivery.listing_id,
+            action=delivery.action,
+            data=delivery.document,
+            headers=headers,
+            absent_ok=delivery.action in REMOVALS,
+        )
+        if status == 404:
+            return Receipt(message="the marketplace did not hold it; nothing to remove")
+        root = self._parse(body, "receipt", delivery.listing_id)
+        return Receipt(
+            marketplace_id=_text(root, "id"),
+            public_url=_text(root, "url"),
+            published=_text(root, "state") == "published",
+            message=_text(root, "message"),
+        )
+
+    def lookup(self, marketplace: str, listing_id: str) -> RemoteListing | None:
+        """What the marketplace holds for ``listing_id``; ``None`` when nothing (404)."""
+        status, body = self._call(
+            "GET",
+            f"/listings/{quote(listing_id, safe='')}",
+            listing_id=listing_id,
+            action="lookup",
+            absent_ok=True,
+        )
+        if status == 404:
+            return None
+        return _remote(self._parse(body, "listing", listing_id))
+
+    def inventory(self, marketplace: str, office_id: str) -> list[RemoteListing] | None:
+        """Every listing the marketplace holds for ``office_id`` (R13)."""
+        _, body = self._call(
+            "GET",
+            f"/offices/{quote(office_id, safe='')}/listings",
+            listing_id=None,
+            action="inventory",
+        )
+        root = self._parse(body, "listings", None)
+        return [_remote(item) for item in root.iterfind("listing")]
+
+    def close(self) -> None:
+        self.session.close()
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        listing_id: str | None,
+        action: str,
+        data: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        absent_ok: bool = False,
+    ) -> tuple[int, bytes]:
+        """One logical call under the retry policy: ``(status, body)`` of the
+        final answer, or the translated error of the last attempt."""
+        log = get_logger(listing_id=listing_id, marketplace=self.marketplace, action=action)
+
+        def before_sleep(state: RetryCallState) -> None:
+            error = state.outcome.exception() if state.outcome else None
+            log.warning(
+                "http_retry",
+                attempt=state.attempt_number,
+                wait=round(state.upcoming_sleep, 3),
+                error=str(error),
+            )
+
+        for attempt in self.policy.retrying(self.sleep, before_sleep):
+            with attempt:
+                return self._once(method, path, listing_id, data, headers, absent_ok, log)
+        raise AssertionError("unreachable: tenacity re-raises the last error")
+
+    def _once(
+        self,
+        method: str,
+        path: str,
+        listing_id: str | None,
+        data: bytes | None,
+        headers: dict[str, str] | None,
+        absent_ok: bool,
+        log: Any,
+    ) -> tuple[int, bytes]:
+        """One HTTP exchange; every requests exception and non-2xx status is
+        translated into a :class:`TransientError` or a :class:`PermanentError`."""
+        where = {"listing_id": listing_id, "marketplace": self.marketplace}
+        url = self.base_url + path
+        try:
+            with self.session.request(
+                method, url, data=data, headers=headers, timeout=self.timeout, stream=True
+            ) as response:
+                body = _read_limited(response)
+                status = response.status_code
+                retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        except requests.Timeout as exc:
+            raise TransientError(f"{method} {url} timed out ({_kind(exc)})", **where) from exc
+        except requests.ConnectionError as exc:
+            raise TransientError(f"{method} {url}: cannot connect ({_kind(exc)})", **where) from exc
+        except _TooLarge:
+            raise PermanentError(
+                f"{method} {url}: answer larger than {MAX_ANSWER_BYTES} bytes", **where
+            ) from None
+        except requests.RequestException as exc:
+            raise PermanentError(f"{method} {url} failed: {_kind(exc)}", **where) from exc
+        log.debug("http_answer", method=method, path=path, status=status)
+        if 200 <= status < 300 or (status == 404 and absent_ok):
+            return status, body
+        message = self._error_message(status, body, listing_id)
+        if status == 429 or status >= 500:
+            raise TransientError(message, retry_after=retry_after, **where)
+        if status in (401, 403):
+            message += " (check the marketplace's token_env in the marketplaces file)"
+        raise Rejected(message, **where)
+
+    def _error_message(self, status: int, body: bytes, listing_id: str | None) -> str:
+        """The marketplace's own message from an ``<error>`` answer, else the status."""
+        prefix = f"{self.marketplace} answered {status}"
+        if not body.strip():
+            return prefix
+        try:
+            root = self._parse(body, "error", listing_id)
+        except PermanentError as exc:
+            return f"{prefix} ({exc.message})"
+        message = _text(root, "message")
+        return f"{prefix}: {message}" if message else prefix
+
+    def _parse(self, body: bytes, tag: str, listing_id: str | None) -> etree._Element:
+        """Parse an answer safely and check its root element; a hostile or
+        malformed answer is logged and refused."""
+        where = {"listing_id": listing_id, "marketplace": self.marketplace}
+        try:
+            root = parse_untrusted(body, f"{self.marketplace} {tag}")
+        except PermanentError as exc:
+            get_logger(**where).error("answer_refused", what=tag, reason=exc.message)
+            raise PermanentError(exc.message, **where) from None
+        if root.tag != tag:
+            raise PermanentError(
+                f"{self.marketplace} answered <{root.tag}> where <{tag}> was expected", **where
+            )
+        return root
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _read_limited(response: requests.Response) -> bytes:
+    chunks, size = [], 0
+    for chunk in response.iter_content(64 * 1024):
+        size += len(chunk)
+        if size > MAX_ANSWER_BYTES:
+            raise _TooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _kind(exc: Exception) -> str:
+    """A short description of a requests error, without the request's headers."""
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _text(element: etree._Element, tag: str) -> str | None:
+    value = element.findtext(tag)
+    return value.strip() if value and value.strip() else None
+
+
+def _remote(element: etree._Element) -> RemoteListing:
+    return RemoteListing(
+        listing_id=_text(element, "listingId") or "",
+        marketplace_id=_text(element, "id"),
+        published=_text(element, "state") == "published",
+        public_url=_text(element, "url"),
+        document_hash=_text(element, "documentHash"),
+    )

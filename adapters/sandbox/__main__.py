@@ -1,0 +1,57 @@
+"""Run the sandbox marketplaces until interrupted: ``python -m adapters.sandbox``.
+
+An agency points its test set-up at them with the marketplaces file this
+writes (``--write-config``); the token, if any, is read from the environment
+variable named by ``--token-env`` and never printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+
+from adapters.sandbox.server import Sandbox
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m adapters.sandbox", description=__doc__)
+    parser.add_argument("--base-port", type=int, default=0, help="first port (default: free ports)")
+    parser.add_argument("--publish-delay", type=float, default=5.0, help="seconds until published")
+    parser.add_argument("--token-env", help="environment variable holding the bearer token")
+    parser.add_argument("--write-config", metavar="PATH", help="write a marketplaces file here")
+    args = parser.parse_args(argv)
+    token = None
+    if args.token_env:
+        token = os.environ.get(args.token_env)
+        if not token:
+            print(f"error: environment variable {args.token_env} is not set", file=sys.stderr)
+            return 2
+    names = ("hemnet", "blocket", "hittahem")
+    ports = {name: args.base_port + i for i, name in enumerate(names)} if args.base_port else None
+    sandbox = Sandbox(names, token=token, publish_delay=args.publish_delay, ports=ports)
+    try:
+        sandbox.start()
+    except OSError as exc:
+        print(f"error: cannot listen: {exc}", file=sys.stderr)
+        return 2
+    for name in names:
+        print(f"{name:9} {sandbox.url(name)}", flush=True)
+    if args.write_config:
+        path = sandbox.write_marketplaces_file(args.write_config, token_env=args.token_env)
+        print(f"marketplaces file: {path} (set SYNDICATION_MARKETPLACES to it)", flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sandbox.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
