@@ -116,7 +116,6 @@ class PhotoPortalClient:
             sleep=sleep,
             reraise=True,
         )
-        self._log = get_logger(source=SOURCE, portal=self.base_url)
 
     @classmethod
     def from_settings(cls, settings: Settings, **kwargs: Any) -> PhotoPortalClient:
@@ -129,6 +128,11 @@ class PhotoPortalClient:
         if not token:
             raise ConfigurationError(f"{TOKEN_VARIABLE} is not set: the photo portal needs a token")
         return cls(settings.photo_portal_url, token, **kwargs)
+
+    @property
+    def _log(self) -> Any:
+        """A logger bound to the portal (fetched per use, so logging set up later applies)."""
+        return get_logger(source=SOURCE, portal=self.base_url)
 
     def __repr__(self) -> str:
         return f"PhotoPortalClient({self.base_url!r})"

@@ -410,7 +410,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._json(401, {"error": "missing or wrong bearer token"})
         status = portal._take_error(path)
         if status is not None:
-            return self._json(status, {"error": "injected fault"})
+            retry_after = {"Retry-After": "7"} if status == 429 else {}
+            return self._json(status, {"error": "injected fault"}, retry_after)
         try:
             if method == "GET" and path == "/api/assignments":
                 return self._list()
@@ -465,9 +466,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
         self.connection.shutdown(socket.SHUT_RDWR)
 
-    def _json(self, status: int, payload: Any) -> None:
+    def _json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
         data = json.dumps(payload).encode()
         self.send_response(status)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
