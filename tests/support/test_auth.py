@@ -1,0 +1,142 @@
+"""Logging in: one message for every failure, the same work, and throttled guessing."""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from argon2 import PasswordHasher
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from syndication.auth import FAILED_MESSAGE, authenticate, delay_after
+from syndication.errors import AuthenticationFailed
+from syndication.passwords import import_legacy, set_password
+from syndication.store.models import LoginThrottleRow
+
+
+class CountingHasher(PasswordHasher):
+    """A cheap hasher that counts verifications, to show every path does the same work."""
+
+    def __init__(self) -> None:
+        super().__init__(time_cost=1, memory_cost=1024, parallelism=1)
+        self.verifications = 0
+
+    def verify(self, hash: str | bytes, password: str | bytes) -> bool:  # noqa: A002
+        self.verifications += 1
+        return super().verify(hash, password)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
+        self.slept: list[float] = []
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def hasher() -> CountingHasher:
+    return CountingHasher()
+
+
+@pytest.fixture
+def with_password(seeded_any: Engine, hasher: CountingHasher) -> Engine:
+    with Session(seeded_any) as session:
+        set_password(session, "anna", "Vinter-2026", old_password=None, hasher=hasher)
+        session.commit()
+    return seeded_any
+
+
+def login(engine: Engine, username: str, password: str, hasher: PasswordHasher,
+          clock: Clock | None = None) -> str:
+    clock = clock or Clock()
+    with Session(engine) as session:
+        try:
+            return authenticate(session, username, password, clock, sleep=clock.sleep,
+                                hasher=hasher).id
+        except AuthenticationFailed as exc:
+            return f"failed: {exc}"
+
+
+def test_right_password_logs_in_and_returns_no_hash(with_password: Engine,
+                                                    hasher: CountingHasher) -> None:
+    with Session(with_password) as session:
+        user = authenticate(session, "anna", "Vinter-2026", sleep=Clock().sleep, hasher=hasher)
+    assert user.id == "anna"
+    assert not hasattr(user, "password_hash")
+
+
+@pytest.mark.parametrize(
+    ("username", "password"),
+    [("anna", "vinter-2026"), ("anna", ""), ("nobody", "Vinter-2026"), ("", "x"),
+     ("x" * 500, "Vinter-2026")],
+)
+def test_wrong_password_and_unknown_user_fail_alike_with_one_verification(
+    with_password: Engine, hasher: CountingHasher, username: str, password: str
+) -> None:
+    before = hasher.verifications
+    assert login(with_password, username, password, hasher) == f"failed: {FAILED_MESSAGE}"
+    assert hasher.verifications - before == 1
+
+
+def test_user_without_password_fails_like_an_unknown_one(seeded: Engine,
+                                                        hasher: CountingHasher) -> None:
+    assert login(seeded, "anna", "", hasher) == f"failed: {FAILED_MESSAGE}"
+    assert hasher.verifications == 1
+
+
+def test_legacy_password_logs_in_in_any_case(seeded: Engine, hasher: CountingHasher) -> None:
+    with Session(seeded) as session:
+        import_legacy(session, "anna", "Sommar", hasher=hasher)
+        session.commit()
+    assert login(seeded, "anna", "SOMMAR", hasher) == "anna"
+    assert login(seeded, "anna", "sommar", hasher) == "anna"
+
+
+def test_repeated_failures_wait_exponentially_and_success_clears(
+    with_password: Engine, hasher: CountingHasher
+) -> None:
+    clock = Clock()
+    for _ in range(6):
+        login(with_password, "anna", "wrong", hasher, clock)
+    assert clock.slept == [delay_after(3), delay_after(4), delay_after(5)] == [1.0, 2.0, 4.0]
+    clock.now += timedelta(seconds=3)
+    login(with_password, "anna", "Vinter-2026", hasher, clock)
+    assert clock.slept[-1] == pytest.approx(5.0)
+    with Session(with_password) as session:
+        assert session.get(LoginThrottleRow, "anna") is None
+    login(with_password, "anna", "wrong", hasher, clock)
+    assert len(clock.slept) == 4
+
+
+def test_unknown_user_names_are_throttled_too(seeded: Engine, hasher: CountingHasher) -> None:
+    clock = Clock()
+    for _ in range(5):
+        login(seeded, "Ghost", "x", hasher, clock)
+    assert clock.slept == [1.0, 2.0]
+    with Session(seeded) as session:
+        row = session.get(LoginThrottleRow, "ghost")
+        assert row is not None and row.failures == 5
+
+
+def test_delay_is_capped() -> None:
+    assert [delay_after(n) for n in (0, 2, 3, 4)] == [0.0, 0.0, 1.0, 2.0]
+    assert delay_after(100) == 60.0
+
+
+def test_no_password_or_hash_logged_on_login(with_password: Engine, hasher: CountingHasher,
+                                             captured_logs: io.StringIO) -> None:
+    login(with_password, "anna", "Vinter-2026", hasher)
+    login(with_password, "anna", "Fel-Losen-1", hasher)
+    login(with_password, "okand", "Hemlis-99", hasher)
+    logged = captured_logs.getvalue()
+    assert "login_succeeded" in logged and "login_failed" in logged
+    for secret in ("Vinter-2026", "Fel-Losen-1", "Hemlis-99", "$argon2"):
+        assert secret not in logged
