@@ -1,0 +1,115 @@
+"""The dramatiq broker, built once from the settings.
+
+:func:`setup_broker` decides which broker the worker runs on:
+
+* ``SYNDICATION_BROKER_URL`` unset — dramatiq's in-process ``StubBroker``; the
+  CLI runs the jobs on worker threads of its own process
+  (:func:`in_process_worker`), so one machine needs nothing else.
+* ``redis://…`` — dramatiq's ``RedisBroker``, shared by workers on many
+  machines. A worker that dies keeps its unacknowledged messages in its own
+  ack set; another worker's queue maintenance gives them back to the queue
+  once the dead worker's heartbeat is older than ``heartbeat_timeout``. Every
+  idle consumer polls about once a second and runs maintenance with
+  probability :data:`MAINTENANCE_CHANCE` per million commands (10 %), so a
+  message whose worker died is redelivered within seconds of the heartbeat
+  timeout (default 60 s): well within two minutes.
+
+Either way the broker gets the retry policy (permanent errors never retried,
+others up to ``max_retries`` times with exponential backoff), the
+middleware of :mod:`syndication.middleware`, and the :class:`Runtime`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import dramatiq
+import dramatiq.broker
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.brokers.stub import StubBroker
+from dramatiq.middleware import CurrentMessage, Retries
+
+from syndication.errors import ConfigurationError
+from syndication.middleware import JobLifecycle, LogContext, Metrics, RetryPolicy
+from syndication.runtime import Runtime, attach_runtime
+from syndication.settings import Settings
+
+MAINTENANCE_CHANCE = 100_000
+"""Out of a million Redis commands, how many also requeue dead workers' messages."""
+
+MAX_BACKOFF_MS = 10 * 60_000
+"""The longest wait between two tries of a failed message."""
+
+
+def setup_broker(settings: Settings, runtime: Runtime) -> dramatiq.Broker:
+    """Build the configured broker, make it dramatiq's global broker and return it.
+
+    Actors declared on a broker set up earlier in this process (tests, the
+    demo) move to the new one, so each call gives a working broker.
+    """
+    broker = _make_broker(settings)
+    _install_middleware(broker, settings)
+    attach_runtime(broker, runtime)
+    previous = dramatiq.broker.global_broker
+    dramatiq.set_broker(broker)
+    if previous is not None and previous is not broker:
+        for actor in list(previous.actors.values()):
+            actor.broker = broker
+            broker.declare_actor(actor)
+    return broker
+
+
+def is_in_process(broker: dramatiq.Broker) -> bool:
+    """True when jobs run in this process (no Redis configured)."""
+    return isinstance(broker, StubBroker)
+
+
+def metrics(broker: dramatiq.Broker) -> Metrics:
+    """The :class:`Metrics` middleware of ``broker``."""
+    for middleware in broker.middleware:
+        if isinstance(middleware, Metrics):
+            return middleware
+    raise RuntimeError("the broker was not set up by setup_broker()")
+
+
+@contextmanager
+def in_process_worker(broker: dramatiq.Broker, threads: int) -> Iterator[dramatiq.Worker]:
+    """Run a dramatiq worker with ``threads`` threads in this process while in the block."""
+    worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=100)
+    worker.start()
+    try:
+        yield worker
+    finally:
+        worker.stop()
+
+
+def _make_broker(settings: Settings) -> dramatiq.Broker:
+    url = settings.broker_url
+    if not url:
+        return StubBroker()
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigurationError(
+            f"SYNDICATION_BROKER_URL must be a redis:// URL or unset, not {url.split(':', 1)[0]}://…"
+        )
+    return RedisBroker(
+        url=url,
+        heartbeat_timeout=settings.heartbeat_timeout_ms,
+        maintenance_chance=MAINTENANCE_CHANCE,
+    )
+
+
+def _install_middleware(broker: dramatiq.Broker, settings: Settings) -> None:
+    """Replace dramatiq's default ``Retries`` with ours and add the cross-cutting middleware."""
+    retries = Retries(
+        max_retries=settings.max_retries,
+        min_backoff=settings.min_backoff_ms,
+        max_backoff=MAX_BACKOFF_MS,
+        retry_when=RetryPolicy(settings.max_retries),
+    )
+    broker.middleware[:] = [m for m in broker.middleware if not isinstance(m, Retries)]
+    broker.add_middleware(retries)
+    broker.add_middleware(CurrentMessage())
+    broker.add_middleware(LogContext(), before=Retries)
+    broker.add_middleware(Metrics(), before=Retries)
+    broker.add_middleware(JobLifecycle(), before=Retries)

@@ -1,0 +1,66 @@
+"""The transfer actors: thin wrappers over :mod:`syndication.transfer`.
+
+``transfer_listing`` runs one job of a transfer request; ``confirm_publication``
+checks after a delay whether a ``sent`` listing is published yet, and asks
+again with a growing delay (bounded by :data:`~syndication.transfer.CONFIRM_POLLS`).
+Logging context, attempt counting and metrics come from the broker's
+middleware (:mod:`syndication.middleware`), not from here.
+"""
+
+from __future__ import annotations
+
+import dramatiq
+from dramatiq.common import compute_backoff
+
+from syndication.errors import PermanentError
+from syndication.runtime import current_runtime
+from syndication.transfer import (
+    CONFIRM_POLLS,
+    TRANSFER_LIFECYCLE,
+    JobRef,
+    run_transfer_job,
+)
+from syndication.transfer import (
+    confirm_publication as _confirm,
+)
+
+TRANSFER_QUEUE = "transfers"
+CONFIRM_QUEUE = "confirmations"
+
+
+class ActorScheduler:
+    """The :class:`~syndication.transfer.Scheduler` that queues these actors' messages."""
+
+    def transfer(self, jobs: list[JobRef]) -> None:
+        for job in jobs:
+            transfer_listing.send(**job.as_kwargs())
+
+    def confirm(self, job: JobRef, document_hash: str, poll: int, delay_ms: int) -> None:
+        confirm_publication.send_with_options(
+            kwargs={**job.as_kwargs(), "document_hash": document_hash, "poll": poll},
+            delay=delay_ms,
+        )
+
+
+SCHEDULER = ActorScheduler()
+
+
+@dramatiq.actor(queue_name=TRANSFER_QUEUE, lifecycle=TRANSFER_LIFECYCLE, throws=(PermanentError,))
+def transfer_listing(listing_id: str, marketplace: str, request_id: str) -> None:
+    """Transfer one listing to one marketplace and record the outcome."""
+    run_transfer_job(current_runtime(), JobRef(listing_id, marketplace, request_id), SCHEDULER)
+
+
+@dramatiq.actor(queue_name=CONFIRM_QUEUE, throws=(PermanentError,))
+def confirm_publication(
+    listing_id: str, marketplace: str, request_id: str, document_hash: str, poll: int = 0
+) -> None:
+    """Check a ``sent`` listing; ask again later, with backoff, while not yet published."""
+    runtime = current_runtime()
+    job = JobRef(listing_id, marketplace, request_id)
+    if _confirm(runtime, job, document_hash) or poll + 1 >= CONFIRM_POLLS:
+        return
+    _, delay = compute_backoff(
+        poll + 1, factor=runtime.settings.confirm_delay_ms, jitter=False, max_backoff=3_600_000
+    )
+    SCHEDULER.confirm(job, document_hash, poll + 1, delay)

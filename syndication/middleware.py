@@ -1,0 +1,196 @@
+"""Cross-cutting work of every job, as dramatiq middleware.
+
+Actors stay thin: what every job needs around it lives here, once.
+
+* :class:`LogContext` binds the message id, the actor and the listing,
+  marketplace and request a message names into structlog's context, so every
+  log line a job writes carries them.
+* :class:`Metrics` counts messages per actor and outcome (started, succeeded,
+  retried, failed, skipped), for logs and the benchmark.
+* :class:`JobLifecycle` calls the hooks an actor declares with the
+  ``lifecycle=`` option when one of its messages starts, is about to be retried
+  and is given up; the transfer jobs count their attempts and record ``failed``
+  this way (:class:`syndication.transfer.TransferLifecycle`).
+* :class:`RetryPolicy` is the predicate dramatiq's ``Retries`` middleware asks
+  whether a failed message is tried again: permanent errors never are,
+  anything else up to a bounded number of times.
+
+dramatiq runs ``after_*`` hooks in reverse order of the middleware list, so
+:func:`syndication.broker.setup_broker` puts :class:`JobLifecycle` before
+``Retries``: its ``after_process_message`` then sees whether ``Retries`` gave
+the message up.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import dramatiq
+import structlog
+from dramatiq.middleware import Middleware
+
+from syndication.errors import PermanentError
+from syndication.logs import get_logger
+
+Broker = dramatiq.Broker
+Message = dramatiq.Message[Any]
+
+CONTEXT_KEYS: tuple[str, ...] = ("listing_id", "marketplace", "request_id")
+"""Message arguments copied into the log context when a message names them."""
+
+
+def message_context(message: Message) -> dict[str, Any]:
+    """The log context of ``message``: its id, actor, retries and the keys it names."""
+    context: dict[str, Any] = {
+        "message_id": message.message_id,
+        "actor": message.actor_name,
+        "retries": message.options.get("retries", 0),
+    }
+    context.update({key: message.kwargs[key] for key in CONTEXT_KEYS if key in message.kwargs})
+    return context
+
+
+class LogContext(Middleware):
+    """Binds :func:`message_context` to structlog for the duration of each message."""
+
+    def before_process_message(self, broker: Broker, message: Message) -> None:
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(**message_context(message))
+
+    def after_process_message(
+        self,
+        broker: Broker,
+        message: Message,
+        *,
+        result: Any = None,
+        exception: BaseException | None = None,
+    ) -> None:
+        structlog.contextvars.clear_contextvars()
+
+    def after_skip_message(self, broker: Broker, message: Message) -> None:
+        structlog.contextvars.clear_contextvars()
+
+
+class Metrics(Middleware):
+    """Counts messages per ``(actor, outcome)`` and logs each job's outcome and duration.
+
+    Outcomes: ``started``, ``succeeded``, ``retried`` (failed, will run again),
+    ``failed`` (given up), ``skipped``. :meth:`snapshot` returns a copy.
+    """
+
+    def __init__(self) -> None:
+        self._counts: Counter[tuple[str, str]] = Counter()
+        self._lock = threading.Lock()
+        self._started: dict[str, float] = {}
+        self.log = get_logger()
+
+    def _count(self, actor: str, outcome: str) -> None:
+        with self._lock:
+            self._counts[(actor, outcome)] += 1
+
+    def snapshot(self) -> dict[tuple[str, str], int]:
+        with self._lock:
+            return dict(self._counts)
+
+    def total(self, outcome: str, actor: str | None = None) -> int:
+        """How many messages (of ``actor``, or of any) ended with ``outcome``."""
+        counts = self.snapshot().items()
+        return sum(n for (a, o), n in counts if o == outcome and actor in (None, a))
+
+    def before_process_message(self, broker: Broker, message: Message) -> None:
+        self._count(message.actor_name, "started")
+        with self._lock:
+            self._started[message.message_id] = time.monotonic()
+
+    def after_process_message(
+        self,
+        broker: Broker,
+        message: Message,
+        *,
+        result: Any = None,
+        exception: BaseException | None = None,
+    ) -> None:
+        with self._lock:
+            began = self._started.pop(message.message_id, None)
+        seconds = round(time.monotonic() - began, 3) if began is not None else None
+        if exception is None:
+            self._count(message.actor_name, "succeeded")
+            self.log.debug("job.done", seconds=seconds)
+        elif getattr(message, "failed", False):
+            self._count(message.actor_name, "failed")
+            self.log.warning("job.failed", seconds=seconds, error=str(exception))
+        else:
+            self._count(message.actor_name, "retried")
+            self.log.info("job.retrying", seconds=seconds, error=str(exception))
+
+    def after_skip_message(self, broker: Broker, message: Message) -> None:
+        with self._lock:
+            self._started.pop(message.message_id, None)
+        self._count(message.actor_name, "skipped")
+
+
+class Lifecycle(Protocol):
+    """Hooks an actor declares with ``@dramatiq.actor(lifecycle=…)``."""
+
+    def started(self, broker: Broker, message: Message) -> None:
+        """A message starts (again). May raise ``SkipMessage`` to not run it."""
+
+    def gave_up(
+        self, broker: Broker, message: Message, exception: BaseException
+    ) -> None:
+        """The message failed and will not be tried again."""
+
+
+class JobLifecycle(Middleware):
+    """Calls the ``lifecycle`` hooks of the actor a message is for."""
+
+    @property
+    def actor_options(self) -> set[str]:
+        return {"lifecycle"}
+
+    @staticmethod
+    def _hooks(broker: Broker, message: Message) -> Lifecycle | None:
+        try:
+            actor = broker.get_actor(message.actor_name)
+        except dramatiq.errors.ActorNotFound:
+            return None
+        return actor.options.get("lifecycle")  # type: ignore[no-any-return]
+
+    def before_process_message(self, broker: Broker, message: Message) -> None:
+        hooks = self._hooks(broker, message)
+        if hooks is not None:
+            hooks.started(broker, message)
+
+    def after_process_message(
+        self,
+        broker: Broker,
+        message: Message,
+        *,
+        result: Any = None,
+        exception: BaseException | None = None,
+    ) -> None:
+        if exception is None or not getattr(message, "failed", False):
+            return
+        hooks = self._hooks(broker, message)
+        if hooks is not None:
+            hooks.gave_up(broker, message, exception)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Whether dramatiq tries a failed message again (``Retries(retry_when=…)``).
+
+    A :class:`~syndication.errors.PermanentError` (bad record, invalid
+    document, a 4xx) never: trying again cannot help. Anything else — a
+    transient error, a database hiccup, a bug — is retried with dramatiq's
+    exponential backoff until ``max_retries`` retries have been made.
+    """
+
+    max_retries: int
+
+    def __call__(self, retries: int, exception: BaseException) -> bool:
+        return retries < self.max_retries and not isinstance(exception, PermanentError)

@@ -1,0 +1,42 @@
+"""Transfer orchestration: a request fans out into jobs; each job decides, builds,
+delivers and records its outcome (DESIGN §1, R1–R3, R8, R10, R12).
+
+* :mod:`.request` — the request and its fan-out into one job per listing and marketplace;
+* :mod:`.job` — one job, and the publication check that follows a ``sent``;
+* :mod:`.lifecycle` — attempts counted in the store, worker deaths, giving up;
+* :mod:`.progress` — how far a request has got, for ``transfer --wait`` and the demo.
+
+The actors in :mod:`syndication.jobs.transfer` are thin wrappers over these.
+"""
+
+from syndication.transfer.common import JobRef, Scheduler, document_hash, idempotency_key
+from syndication.transfer.job import (
+    CONFIRM_POLLS,
+    JobOutcome,
+    confirm_publication,
+    run_transfer_job,
+)
+from syndication.transfer.lifecycle import TRANSFER_LIFECYCLE, TransferLifecycle
+from syndication.transfer.progress import Failure, RequestOutcome, request_outcome, wait_for_request
+from syndication.transfer.request import RequestSummary, Scope, marketplaces_for, request_transfer
+
+__all__ = [
+    "CONFIRM_POLLS",
+    "TRANSFER_LIFECYCLE",
+    "Failure",
+    "JobOutcome",
+    "JobRef",
+    "RequestOutcome",
+    "RequestSummary",
+    "Scheduler",
+    "Scope",
+    "TransferLifecycle",
+    "confirm_publication",
+    "document_hash",
+    "idempotency_key",
+    "marketplaces_for",
+    "request_outcome",
+    "request_transfer",
+    "run_transfer_job",
+    "wait_for_request",
+]

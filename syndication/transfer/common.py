@@ -1,0 +1,93 @@
+"""What the parts of a transfer share: the job reference, the queue they
+schedule on, and how the stored status is read back for a decision.
+
+The fan-out writes ``queued`` over a listing's row, and each start of a job
+writes ``queued`` again to count the attempt. Decisions, however, need the
+listing's *settled* state — what the marketplace was last known to hold — so
+:func:`settled_status` reads the row with its state and time taken from the
+last history event that was not ``queued``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from syndication.records import TransferStatus
+from syndication.store.models import TransferEventRow, TransferStatusRow
+from syndication.store.repository import status_record
+
+
+@dataclass(frozen=True, slots=True)
+class JobRef:
+    """One job of a transfer request: a listing on a marketplace."""
+
+    listing_id: str
+    marketplace: str
+    request_id: str
+
+    def as_kwargs(self) -> dict[str, str]:
+        return {
+            "listing_id": self.listing_id,
+            "marketplace": self.marketplace,
+            "request_id": self.request_id,
+        }
+
+
+class Scheduler(Protocol):
+    """Where the orchestration puts follow-up work; the actors implement it."""
+
+    def transfer(self, jobs: list[JobRef]) -> None:
+        """Queue a transfer job for each of ``jobs``."""
+
+    def confirm(self, job: JobRef, document_hash: str, poll: int, delay_ms: int) -> None:
+        """Queue a publication check of ``job`` after ``delay_ms``."""
+
+
+def document_hash(document: bytes) -> str:
+    """The SHA-256 of a document, hex: equal documents, equal hashes (R10)."""
+    return hashlib.sha256(document).hexdigest()
+
+
+def idempotency_key(listing_id: str, marketplace: str, digest: str) -> str:
+    """The key a delivery carries: the same document of the same listing never creates twice."""
+    return f"{listing_id}:{marketplace}:{digest[:16]}"
+
+
+def last_settled_event(
+    session: Session, listing_id: str, marketplace: str
+) -> TransferEventRow | None:
+    """The newest history event of the pair whose state is not ``queued``."""
+    query = (
+        select(TransferEventRow)
+        .where(
+            TransferEventRow.listing_id == listing_id,
+            TransferEventRow.marketplace == marketplace,
+            TransferEventRow.state != "queued",
+        )
+        .order_by(TransferEventRow.id.desc())  # type: ignore[union-attr]
+        .limit(1)
+    )
+    return session.scalars(query).first()
+
+
+def settled_status(session: Session, listing_id: str, marketplace: str) -> TransferStatus | None:
+    """The stored status with a pending ``queued`` replaced by the state before it.
+
+    ``None`` when nothing was ever settled for the pair (never transferred, or
+    only queued so far).
+    """
+    row = session.get(TransferStatusRow, (listing_id, marketplace))
+    if row is None:
+        return None
+    status = status_record(row)
+    if status.state != "queued":
+        return status
+    event = last_settled_event(session, listing_id, marketplace)
+    if event is None:
+        return None
+    return replace(status, state=event.state, at=event.at)

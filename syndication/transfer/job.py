@@ -1,0 +1,225 @@
+"""One transfer job: a listing on a marketplace, from decision to stored outcome.
+
+:func:`run_transfer_job` loads the listing, asks :func:`syndication.rules.plan.decide`
+what to do, and carries it out:
+
+1. nothing to send — the decision's state (``not_licensed``, ``not_selected``)
+   is recorded, or the settled state restored;
+2. create/update — the marketplace's preconditions (R12) first: any unmet
+   means ``failed`` with every unmet condition and nothing sent; then the
+   document is built and hashed. The same hash as the copy the marketplace
+   holds (R10) sends nothing: the settled state is recorded again with its
+   old time, so the request's history shows the listing as untouched;
+3. otherwise the document is delivered with an idempotency key made of the
+   listing, the marketplace and the document hash, and ``sent`` (or
+   ``published``, when the receipt says so) is recorded with the
+   marketplace's id and address; a delete records ``deleted`` and its date.
+
+A permanent error (invalid document, a refusal, a configuration gap) records
+``failed`` with the marketplace's message and returns: the message is done.
+A transient error records the attempt's error on the ``queued`` row and is
+raised, so dramatiq retries the message with backoff; once the retry budget
+is spent :class:`~syndication.transfer.lifecycle.TransferLifecycle` records
+``failed``. Every outcome is stored before the function returns, and dramatiq
+acknowledges a message only after its actor returned: a worker killed
+mid-job leaves its message to be delivered again.
+
+:func:`confirm_publication` is the follow-up check: a ``sent`` listing becomes
+``published`` once the marketplace's lookup says so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from adapters.base import Delivery, Receipt
+from syndication import registry
+from syndication.errors import PreconditionsUnmet, SyndicationError, TransientError
+from syndication.logs import get_logger
+from syndication.records import FeedInput, TransferStatus
+from syndication.rules import plan
+from syndication.rules.licence import title
+from syndication.runtime import Runtime
+from syndication.store.db import session_scope
+from syndication.store.models import TransferStatusRow
+from syndication.store.repository import load_feed_input, record_status
+from syndication.transfer.common import (
+    JobRef,
+    Scheduler,
+    document_hash,
+    idempotency_key,
+    settled_status,
+)
+
+CONFIRM_POLLS = 8
+"""How many times a ``sent`` listing is looked up before it is left ``sent``."""
+
+
+@dataclass(frozen=True, slots=True)
+class JobOutcome:
+    """What a job did: the state it recorded and whether a document left."""
+
+    state: str | None
+    sent: bool = False
+    note: str = ""
+
+
+def _record(runtime: Runtime, job: JobRef, state: str, **fields: object) -> None:
+    with session_scope(runtime.engine) as session:
+        record_status(
+            session, job.listing_id, job.marketplace, state, request_id=job.request_id, **fields
+        )  # type: ignore[arg-type]
+
+
+def run_transfer_job(runtime: Runtime, job: JobRef, scheduler: Scheduler) -> JobOutcome:
+    """Carry out the transfer of ``job``'s listing to its marketplace; see the module doc."""
+    with session_scope(runtime.engine) as session:
+        feed_input = load_feed_input(session, job.listing_id)
+        current = settled_status(session, job.listing_id, job.marketplace)
+    if feed_input is None:
+        _record(runtime, job, "failed", error="the listing is no longer in the store")
+        return JobOutcome("failed", note="listing gone")
+
+    decision = plan.decide(feed_input, job.marketplace, current)
+    if not decision.sends:
+        return _record_no_send(runtime, job, decision, current)
+
+    try:
+        document = _build(feed_input, job, decision)
+    except SyndicationError as exc:
+        return _fail(runtime, job, decision.action, exc)
+    digest = document_hash(document)
+    if decision.action == "update" and current is not None and current.document_hash == digest:
+        return _unchanged(runtime, job, current, scheduler)
+
+    delivery = Delivery(
+        marketplace=job.marketplace,
+        listing_id=job.listing_id,
+        office_id=feed_input.office.id,
+        action=decision.action,
+        document=document,
+        idempotency_key=idempotency_key(job.listing_id, job.marketplace, digest),
+    )
+    try:
+        receipt = runtime.transport(job.marketplace).send(delivery)
+    except TransientError as exc:
+        _record(runtime, job, "queued", action=decision.action, error=f"attempt failed: {exc}")
+        raise
+    except SyndicationError as exc:
+        return _fail(runtime, job, decision.action, exc)
+    return _delivered(runtime, job, decision.action, digest, receipt, scheduler)
+
+
+def _build(feed_input: FeedInput, job: JobRef, decision: plan.Decision) -> bytes:
+    """The document to send; preconditions (R12) first for anything but a delete."""
+    marketplace = registry.get(job.marketplace)
+    if decision.action == "delete":
+        return marketplace.build_delete(feed_input, decision.delete_reason or "deleted")
+    unmet = marketplace.preconditions(feed_input)
+    if unmet:
+        raise PreconditionsUnmet(unmet, listing_id=job.listing_id, marketplace=job.marketplace)
+    return marketplace.build(feed_input)
+
+
+def _record_no_send(
+    runtime: Runtime, job: JobRef, decision: plan.Decision, current: TransferStatus | None
+) -> JobOutcome:
+    """Record a decision that sends nothing; an unchanged state keeps its time."""
+    state = decision.state or (current.state if current is not None else None)
+    if state is None:
+        return JobOutcome(None, note=decision.reason)
+    unchanged = current is not None and current.state == state
+    _record(
+        runtime,
+        job,
+        state,
+        error=decision.reason if state == "not_licensed" else None,
+        at=current.at if unchanged and current is not None else runtime.clock(),
+    )
+    return JobOutcome(state, note=decision.reason)
+
+
+def _unchanged(
+    runtime: Runtime, job: JobRef, current: TransferStatus, scheduler: Scheduler
+) -> JobOutcome:
+    """R10: the marketplace holds this very document. Send nothing; say so.
+
+    The settled state is recorded again with its old time. A copy still
+    ``sent`` gets a publication check, so a confirmation lost with a worker
+    is made up for by the next transfer.
+    """
+    state = current.state if current.state in ("sent", "published") else "sent"
+    _record(runtime, job, state, at=current.at)
+    get_logger().info("transfer.unchanged", state=state, note="same document; nothing sent")
+    if state == "sent" and current.document_hash:
+        scheduler.confirm(job, current.document_hash, 0, runtime.settings.confirm_delay_ms)
+    return JobOutcome(state, note="unchanged, nothing sent")
+
+
+def _delivered(
+    runtime: Runtime,
+    job: JobRef,
+    action: str,
+    digest: str,
+    receipt: Receipt,
+    scheduler: Scheduler,
+) -> JobOutcome:
+    """Record an accepted delivery; queue the publication check of a ``sent`` one."""
+    fields: dict[str, object] = {"action": action, "at": runtime.clock()}
+    if receipt.marketplace_id is not None:
+        fields["marketplace_id"] = receipt.marketplace_id
+    if receipt.public_url is not None:
+        fields["public_url"] = receipt.public_url
+    if action == "delete":
+        _record(runtime, job, "deleted", document_hash=None, **fields)
+        get_logger().info("transfer.deleted")
+        return JobOutcome("deleted", sent=True)
+    state = "published" if receipt.published else "sent"
+    _record(runtime, job, state, document_hash=digest, **fields)
+    get_logger().info("transfer.delivered", state=state, marketplace_id=receipt.marketplace_id)
+    if state == "sent":
+        scheduler.confirm(job, digest, 0, runtime.settings.confirm_delay_ms)
+    return JobOutcome(state, sent=True)
+
+
+def _fail(runtime: Runtime, job: JobRef, action: str, exc: SyndicationError) -> JobOutcome:
+    """Record a failure that trying again cannot mend, with the marketplace's message."""
+    message = f"{title(job.marketplace)}: {exc}"
+    _record(runtime, job, "failed", action=action, error=message, at=runtime.clock())
+    get_logger().warning("transfer.failed", error=message)
+    return JobOutcome("failed", note=message)
+
+
+def confirm_publication(runtime: Runtime, job: JobRef, digest: str) -> bool:
+    """Move a ``sent`` listing to ``published`` if the marketplace now shows it.
+
+    Returns ``True`` when there is nothing more to check: published now, or the
+    row moved on (a newer document, a delete, a failure). ``False`` means still
+    waiting for the marketplace.
+    """
+    if not _still_sent(runtime, job, digest):
+        return True
+    remote = runtime.transport(job.marketplace).lookup(job.marketplace, job.listing_id)
+    if remote is None or not remote.published:
+        return False
+    with session_scope(runtime.engine) as session:
+        row = session.get(TransferStatusRow, (job.listing_id, job.marketplace))
+        if row is None or row.state != "sent" or row.document_hash != digest:
+            return True
+        fields: dict[str, object] = {"at": runtime.clock()}
+        if remote.marketplace_id:
+            fields["marketplace_id"] = remote.marketplace_id
+        if remote.public_url:
+            fields["public_url"] = remote.public_url
+        record_status(
+            session, job.listing_id, job.marketplace, "published",
+            request_id=job.request_id, **fields,
+        )  # type: ignore[arg-type]
+    get_logger(listing_id=job.listing_id, marketplace=job.marketplace).info("transfer.published")
+    return True
+
+
+def _still_sent(runtime: Runtime, job: JobRef, digest: str) -> bool:
+    with session_scope(runtime.engine) as session:
+        row = session.get(TransferStatusRow, (job.listing_id, job.marketplace))
+        return row is not None and row.state == "sent" and row.document_hash == digest

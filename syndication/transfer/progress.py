@@ -1,0 +1,106 @@
+"""How far a transfer request has got, read from the history.
+
+Every pair (listing, marketplace) a request touches gets history events
+carrying the request's id: ``queued`` at the fan-out and at each start, then
+the outcome. A pair is done when its newest event of the request is in a
+final state (:data:`syndication.records.FINAL_STATES`; ``sent`` is final for
+the transfer, the confirmation moves it on later). Reading the history rather
+than the current rows keeps a request's outcome its own even when a later
+request has already touched the same listing.
+
+A pair whose outcome event carries a time older than the request itself was
+left as it was — R10's "unchanged, nothing sent", or a ``not_selected`` that
+already was — and is counted as ``unchanged``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine, select
+
+from syndication.records import FINAL_STATES
+from syndication.store.db import session_scope
+from syndication.store.models import TransferEventRow, TransferRequestRow
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    listing_id: str
+    marketplace: str
+    error: str
+
+
+@dataclass(frozen=True)
+class RequestOutcome:
+    """The state of every pair of one request."""
+
+    request_id: str
+    total: int
+    done: int
+    counts: Counter[str] = field(default_factory=Counter)
+    unchanged: int = 0
+    failures: tuple[Failure, ...] = ()
+
+    @property
+    def finished(self) -> bool:
+        return self.done >= self.total
+
+    @property
+    def failed(self) -> int:
+        return self.counts.get("failed", 0)
+
+    def counts_text(self) -> str:
+        """``sent 3, published 2, failed 1`` in a stable order."""
+        return ", ".join(f"{state} {n}" for state, n in sorted(self.counts.items()))
+
+
+def request_outcome(engine: Engine, request_id: str) -> RequestOutcome:
+    """The outcome of ``request_id`` so far (an unknown id has no pairs)."""
+    with session_scope(engine) as session:
+        request = session.get(TransferRequestRow, request_id)
+        started_at = request.created_at if request is not None else None
+        events = session.scalars(
+            select(TransferEventRow)
+            .where(TransferEventRow.request_id == request_id)
+            .order_by(TransferEventRow.id)  # type: ignore[arg-type]
+        ).all()
+    last: dict[tuple[str, str], TransferEventRow] = {}
+    for event in events:
+        last[(event.listing_id, event.marketplace)] = event
+    counts: Counter[str] = Counter()
+    failures: list[Failure] = []
+    unchanged = done = 0
+    for (listing_id, marketplace), event in sorted(last.items()):
+        counts[event.state] += 1
+        if event.state not in FINAL_STATES:
+            continue
+        done += 1
+        if event.state == "failed":
+            failures.append(Failure(listing_id, marketplace, event.error or "(no message)"))
+        elif started_at is not None and event.at < started_at:
+            unchanged += 1
+    return RequestOutcome(request_id, len(last), done, counts, unchanged, tuple(failures))
+
+
+def wait_for_request(
+    engine: Engine,
+    request_id: str,
+    *,
+    on_progress: Callable[[RequestOutcome], None] | None = None,
+    interval: float = 0.25,
+    timeout: float | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> RequestOutcome:
+    """Poll until every pair of the request is done (or ``timeout`` seconds passed)."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        outcome = request_outcome(engine, request_id)
+        if on_progress is not None:
+            on_progress(outcome)
+        if outcome.finished or (deadline is not None and time.monotonic() >= deadline):
+            return outcome
+        sleep(interval)
