@@ -59,10 +59,12 @@ class Document:
         cleaned, removed = clean_text(value)
         if removed:
             self.warnings.append(f"{name}: removed {removed} character(s) that XML cannot carry")
+        if not cleaned.strip():
+            return None
         if len(cleaned) > limit:
             self.warnings.append(f"{name}: cut from {len(cleaned)} to {limit} characters")
             cleaned = cleaned[:limit]
-        return cleaned if cleaned.strip() else None
+        return cleaned
 
     def sub(
         self,

@@ -112,9 +112,10 @@ def listing_element(doc: Document, feed_input: FeedInput) -> etree._Element:
             doc.sub(element, "comment", viewing.note, name="viewing note", limit=200)
 
     doc.optional(root, "contactEmail", contact_email(feed_input))
-    if broker is not None:
+    broker_name = doc.text(broker.name, "broker name", 100) if broker is not None else None
+    if broker is not None and broker_name is not None:
         element = etree.SubElement(root, "broker", brokerId=broker.id)
-        doc.sub(element, "name", broker.name, name="broker name", limit=100)
+        doc.sub(element, "name", broker_name)
         doc.sub(element, "title", broker.title, name="broker title", limit=100)
         doc.optional(element, "email", broker.email or None)
         doc.sub(element, "phone", broker.phone, name="broker phone", limit=40)

@@ -117,9 +117,10 @@ def listing_element(doc: Document, feed_input: FeedInput) -> etree._Element:
 
     contact = etree.SubElement(root, "contact")
     doc.optional(contact, "email", contact_email(feed_input))
-    if broker is not None:
+    broker_name = doc.text(broker.name, "broker name", 100) if broker is not None else None
+    if broker is not None and broker_name is not None:
         agent = etree.SubElement(contact, "agent", id=broker.id)
-        doc.sub(agent, "name", broker.name, name="broker name", limit=100)
+        doc.sub(agent, "name", broker_name)
         doc.sub(agent, "title", broker.title, name="broker title", limit=100)
         doc.sub(agent, "phone", broker.phone, name="broker phone", limit=40)
         _link(doc, agent, "photo", portrait_url(broker), "broker portrait")

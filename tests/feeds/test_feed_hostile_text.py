@@ -1,0 +1,125 @@
+"""Arbitrary text in any text field still gives a document that validates.
+
+Control characters and lone surrogates are removed (with a warning), markup
+and entity look-alikes are escaped by lxml, and text longer than a
+marketplace takes is cut at its limit (with a warning). A listing whose
+required text is left empty fails the preconditions instead of building.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from feed_samples import SAMPLES
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from feeds.common import clean_text
+from feeds.validate import parse_untrusted, validate
+from syndication import registry
+from syndication.records import FeedInput, ListingImage, Viewing
+
+NASTY = [
+    "",
+    " ",
+    "<!DOCTYPE lolz [<!ENTITY lol 'lol'>]><x>&lol;</x>",
+    "&amp; &lt; &nbsp; &#0; &#x1F; &undefined;",
+    "]]> <![CDATA[ x ]]> <?php echo 1 ?> <!-- -->",
+    "\x00\x01\x08\x0b\x0c\x1b\x7f\ufffe\uffff",
+    "\ud800 lone \udfff surrogates",
+    "Å" * 40_000,
+    "\n\r\t" * 50,
+    "emoji 🏡 and RTL \u202e text",
+]
+
+any_text = st.one_of(
+    st.sampled_from(NASTY),
+    st.text(st.characters(exclude_categories=()), max_size=300),
+    st.builds(lambda a, b: a + b, st.sampled_from(NASTY), st.text(max_size=50)),
+)
+
+LISTING_TEXT = (
+    "street",
+    "postal_code",
+    "city",
+    "municipality",
+    "area",
+    "headline",
+    "short_description",
+    "description",
+)
+OFFICE_TEXT = ("name", "phone")
+BROKER_TEXT = ("name", "title", "phone")
+
+
+@st.composite
+def hostile_inputs(draw: st.DrawFn) -> FeedInput:
+    base = SAMPLES[draw(st.sampled_from(sorted(SAMPLES)))]
+    listing = dataclasses.replace(
+        base.listing,
+        **{name: draw(any_text) for name in LISTING_TEXT},
+        images=tuple(
+            dataclasses.replace(image, caption=draw(any_text)) for image in base.listing.images
+        )
+        + (ListingImage(url="https://media.example.se/x.jpg", order=99, caption=draw(any_text)),),
+        viewings=tuple(
+            Viewing(v.starts_at, v.ends_at, draw(any_text)) for v in base.listing.viewings
+        ),
+    )
+    office = dataclasses.replace(base.office, **{name: draw(any_text) for name in OFFICE_TEXT})
+    broker = base.broker and dataclasses.replace(
+        base.broker, **{name: draw(any_text) for name in BROKER_TEXT}
+    )
+    return FeedInput(listing, office, broker)
+
+
+@pytest.mark.parametrize("marketplace", registry.names())
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(feed_input=hostile_inputs())
+def test_any_text_gives_a_valid_document_or_unmet_preconditions(
+    marketplace: str, feed_input: FeedInput
+) -> None:
+    entry = registry.get(marketplace)
+    unmet = entry.preconditions(feed_input)
+    if unmet:
+        assert all(isinstance(message, str) and message for message in unmet)
+        return
+    document = entry.build(feed_input)
+    validate(entry.schema, document)
+    root = parse_untrusted(document, "built document")
+    assert root.getroottree().docinfo.doctype == ""
+    assert entry.build(feed_input) == document
+
+
+@pytest.mark.parametrize("marketplace", registry.names())
+def test_stripped_characters_are_reported_as_warnings(marketplace: str) -> None:
+    base = SAMPLES["villa-portrait"]
+    listing = dataclasses.replace(base.listing, headline="Villa\x00\x1b med\ufffe sjöutsikt")
+    module = __import__(f"feeds.{marketplace}", fromlist=["build_result"])
+    result = module.build_result(FeedInput(listing, base.office, base.broker))
+    assert any("headline" in w and "removed 3" in w for w in result.warnings)
+    assert "Villa med sjöutsikt".encode() in result.document
+
+
+def test_overlong_text_is_cut_at_the_limit_with_a_warning() -> None:
+    base = SAMPLES["villa-portrait"]
+    listing = dataclasses.replace(base.listing, headline="x" * 500)
+    from feeds import blocket
+
+    result = blocket.build_result(FeedInput(listing, base.office, base.broker))
+    assert b"<rubrik>" + b"x" * 60 + b"</rubrik>" in result.document
+    assert any("headline: cut from 500 to 60" in w for w in result.warnings)
+
+
+@given(st.text(st.characters(exclude_categories=())))
+def test_clean_text_leaves_only_xml_characters(text: str) -> None:
+    cleaned, removed = clean_text(text)
+    assert len(cleaned) + removed == len(text)
+    from lxml import etree
+
+    etree.Element("x").text = cleaned
+
+
+def test_a_clean_text_is_unchanged() -> None:
+    assert clean_text("Åsa & Örjan <3\ttab\nnewline") == ("Åsa & Örjan <3\ttab\nnewline", 0)

@@ -1,0 +1,33 @@
+"""R6 Blocket and the logo: never to Blocket, to the others when the office has one."""
+
+from __future__ import annotations
+
+import pytest
+
+from syndication import registry
+from syndication.records import MARKETPLACES, Office
+from syndication.rules.logo import office_logo, receives_logo
+
+WITH_LOGO = Office(id="K1", name="Kontoret", logo_url="https://x/logo.png")
+WITHOUT_LOGO = Office(id="K2", name="Kontoret utan logga")
+
+
+@pytest.mark.parametrize(
+    ("marketplace", "office", "expected"),
+    [
+        ("blocket", WITH_LOGO, None),
+        ("blocket", WITHOUT_LOGO, None),
+        ("hemnet", WITH_LOGO, "https://x/logo.png"),
+        ("hemnet", WITHOUT_LOGO, None),
+        ("hittahem", WITH_LOGO, "https://x/logo.png"),
+        ("hittahem", WITHOUT_LOGO, None),
+    ],
+)
+def test_logo_per_marketplace(marketplace: str, office: Office, expected: str | None) -> None:
+    assert office_logo(office, marketplace) == expected
+
+
+@pytest.mark.parametrize("marketplace", MARKETPLACES)
+def test_registry_entry_agrees_with_the_rule(marketplace: str) -> None:
+    assert registry.get(marketplace).receives_logo == receives_logo(marketplace)
+    assert receives_logo(marketplace) == (marketplace != "blocket")
