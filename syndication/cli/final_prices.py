@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from syndication.errors import SyndicationError
 from syndication.final_prices import (
+    BATCH_SIZE,
     IN_FLIGHT,
     RunPlan,
     dispatch,
@@ -96,6 +97,7 @@ def run_sync(
     enqueue: Callable[[list[str], str], None] | None,
     *,
     timeout: float = 3600.0,
+    batch_size: int = BATCH_SIZE,
     show_progress: bool | None = None,
 ) -> dict[str, Any]:
     """Plan and (unless ``enqueue`` is ``None``, a dry run) deliver one run; the report.
@@ -105,7 +107,8 @@ def run_sync(
     run_id = new_run_id(runtime.clock())
     disable = None if show_progress is None else not show_progress
     with tqdm(desc="selecting", unit=" listings", disable=disable, file=sys.stderr) as bar:
-        plan = dispatch(runtime.engine, run_id, enqueue, progress=bar.update)
+        plan = dispatch(runtime.engine, run_id, enqueue, batch_size=batch_size,
+                        progress=bar.update)
     if enqueue is not None and plan.queued:
         with tqdm(total=len(plan.queued), desc="sending", unit=" listings", disable=disable,
                   file=sys.stderr) as bar:
@@ -113,7 +116,9 @@ def run_sync(
     return report(runtime, plan, dry_run=enqueue is None)
 
 
-def print_text(result: dict[str, Any], out: Any = sys.stdout) -> None:
+def print_text(result: dict[str, Any], out: Any = None) -> None:
+    """The report for a terminal: counts, then up to :data:`TEXT_LIMIT` listings per section."""
+    out = out or sys.stdout
     counts = result["counts"]
     verb = "would send" if result["dry_run"] else "sent"
     print(
@@ -150,9 +155,12 @@ def handler(args: argparse.Namespace, settings: Settings) -> int:
             broker = setup_broker(settings, runtime)
             from syndication.jobs.final_prices import QUEUE, enqueue_batch
 
-            worker = dramatiq.Worker(broker, queues={QUEUE}, worker_threads=args.threads)
+            worker = dramatiq.Worker(
+                broker, queues={QUEUE}, worker_threads=args.threads, worker_timeout=100
+            )
             worker.start()
-            result = run_sync(runtime, enqueue_batch, timeout=args.timeout)
+            result = run_sync(runtime, enqueue_batch, timeout=args.timeout,
+                              batch_size=args.batch_size)
     finally:
         if worker is not None:
             worker.stop()
@@ -176,6 +184,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--timeout", type=float, default=3600.0,
                         help="seconds to wait for the batches (default 3600)")
+    parser.add_argument("--batch-size", type=int, default=BATCH_SIZE,
+                        help=f"listings per queue message (default {BATCH_SIZE})")
     parser.add_argument("--threads", type=int, default=4,
                         help="in-process worker threads consuming the batches (default 4)")
     parser.set_defaults(func=handler)
