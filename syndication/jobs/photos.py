@@ -19,7 +19,12 @@ from syndication.runtime import current_runtime
 ACTOR_NAME = "pull_photos"
 
 
-@dramatiq.actor(actor_name=ACTOR_NAME, max_retries=0, time_limit=60 * 60 * 1000)
+def _never(_retries: int, _exception: BaseException) -> bool:
+    """Retry policy of the actor: the next scheduled run is the retry."""
+    return False
+
+
+@dramatiq.actor(actor_name=ACTOR_NAME, max_retries=0, retry_when=_never, time_limit=60 * 60 * 1000)
 def pull_photos() -> None:
     """Pull the ready assignments into their listings and log a summary."""
     runtime = current_runtime()
