@@ -23,7 +23,8 @@ from tenacity import (
     retry_if_exception_type,
     stop_after_attempt,
     stop_before_delay,
-    wait_exponential_jitter,
+    wait_exponential,
+    wait_random,
 )
 from tenacity.stop import stop_base
 from tenacity.wait import wait_base
@@ -77,7 +78,9 @@ class RetryPolicy:
         ``max_attempts`` calls, never sleeping past ``max_delay`` seconds in all."""
         return cls(
             stop=stop_after_attempt(max_attempts) | stop_before_delay(max_delay),
-            wait=wait_retry_after(wait_exponential_jitter(initial_wait, max_wait, jitter=jitter)),
+            wait=wait_retry_after(
+                wait_exponential(multiplier=initial_wait, max=max_wait) + wait_random(0, jitter)
+            ),
         )
 
     def retrying(

@@ -18,11 +18,14 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Fault:
-    """``status`` set: answer with it (and ``retry_after``); else hang ``hang`` seconds."""
+    """``status`` set: answer with it (and ``retry_after``) without taking effect.
+    Otherwise the call takes effect, then the answer waits ``hang`` seconds and,
+    when ``body`` is set, carries that body instead of the receipt."""
 
     status: int | None = None
     retry_after: float | None = None
     hang: float = 0.0
+    body: bytes | None = None
 
 
 class Faults:
@@ -47,6 +50,12 @@ class Faults:
         """The next ``n`` calls take effect but answer only after ``seconds``."""
         with self._lock:
             self._queue.extend(Fault(hang=seconds) for _ in range(n))
+
+    def garble_next(self, n: int = 1, body: bytes = b"<receipt") -> None:
+        """The next ``n`` calls take effect but answer with ``body`` (a broken
+        or hostile receipt, e.g. a billion-laughs document)."""
+        with self._lock:
+            self._queue.extend(Fault(body=body) for _ in range(n))
 
     def fail_fraction(
         self,

@@ -381,6 +381,7 @@ def _reason(root: etree._Element) -> str | None:
 
 
 def _with_hang(answer: Answer, fault: Fault | None) -> Answer:
-    if fault is None or not fault.hang:
+    if fault is None:
         return answer
-    return Answer(answer.status, answer.body, answer.headers, hang=fault.hang)
+    body = answer.body if fault.body is None else fault.body
+    return Answer(answer.status, body, answer.headers, hang=fault.hang)

@@ -178,6 +178,11 @@ class Sandbox:
     def __getitem__(self, name: str) -> SandboxMarketplace:
         return self.marketplaces[name]
 
+    def set_publish_delay(self, seconds: float) -> None:
+        """Every marketplace publishes accepted listings after ``seconds``."""
+        for marketplace in self.marketplaces.values():
+            marketplace.set_publish_delay(seconds)
+
     def url(self, name: str) -> str:
         """The base address of marketplace ``name`` (``http://127.0.0.1:PORT``)."""
         return f"http://127.0.0.1:{self._runners[name].port}"
