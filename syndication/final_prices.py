@@ -325,7 +325,7 @@ def _deliver(transport: object, planned: Planned, outcome: BatchOutcome) -> None
         outcome.errors[planned.listing_id] = f"unexpected error: {type(exc).__name__}: {exc}"
         return
     outcome.states[planned.listing_id] = "retracted" if retract else "sent"
-    log.info("final_price_delivered", action=action, price=planned.price)
+    log.debug("final_price_delivered", action=action, price=planned.price)
 
 
 # -- a run ---------------------------------------------------------------------------

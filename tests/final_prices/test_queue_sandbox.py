@@ -10,6 +10,7 @@ from typing import Any
 
 import dramatiq
 import pytest
+import structlog
 from fp_support import CONTRACT, seed, update_listing
 from sqlalchemy import Engine
 from tenacity import stop_after_attempt, wait_fixed
@@ -138,6 +139,14 @@ def test_a_run_killed_after_sending_is_finished_by_replays_not_new_prices(
     assert len(hemnet.documents("final_price")) == 5 and hemnet.replays == 5
 
 
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """``main()`` points structlog at this test's captured stderr; undo that afterwards."""
+    yield
+    structlog.reset_defaults()
+
+
+@pytest.mark.usefixtures("restore_logging")
 @pytest.mark.filterwarnings("ignore:The 'initial' parameter is deprecated:DeprecationWarning")
 def test_the_cli_reports_json_and_dry_runs(
     tmp_path: Path, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch,
