@@ -1,0 +1,145 @@
+"""``syndication status``: what happened to a listing, or an office's listings, per marketplace.
+
+``syndication status OBJECT_ID --user USER [--json] [--history]`` shows one
+listing; ``syndication status --office ID --user USER [--state S]
+[--marketplace M] [--json]`` every listing of an office. Both log in first
+(R9): the password comes from ``SYNDICATION_PASSWORD`` or a prompt. A wrong
+password and an unknown user print the same message and exit with the same
+status, before anything about the listing is revealed.
+
+Exit status: 0 shown; 1 no such listing or office; 2 usage or configuration
+error; 3 login failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine
+
+from syndication.auth import authenticate
+from syndication.errors import AuthenticationFailed
+from syndication.records import MARKETPLACES, Contacts
+from syndication.settings import Settings
+from syndication.status_view import UnknownListing, format_table, listing_status
+from syndication.store.db import make_engine, migrate, session_scope
+from syndication.support import (
+    FILTER_STATES,
+    UnknownOffice,
+    format_history,
+    listing_history,
+    office_status,
+)
+
+EXIT_NOT_FOUND = 1
+EXIT_USAGE = 2
+EXIT_LOGIN_FAILED = 3
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "status",
+        help="show the transfer status of a listing or an office (needs a password)",
+        description=(
+            "Show, per marketplace of the office's licence, the state of a listing, the "
+            "marketplace's id (HemnetID …), the last action and when, and for failures the "
+            "error and whom to contact. The password is read from SYNDICATION_PASSWORD or "
+            "prompted for. Exit status: 0 shown, 1 not found, 2 usage, 3 login failed."
+        ),
+    )
+    parser.add_argument("object_id", nargs="?", metavar="OBJECT_ID", help="the listing's id")
+    parser.add_argument("--office", metavar="ID", help="every listing of this office instead")
+    parser.add_argument("--user", required=True, metavar="USER", help="your user id")
+    parser.add_argument("--json", action="store_true", help="print JSON (DESIGN §4)")
+    parser.add_argument("--history", action="store_true", help="add every recorded event")
+    parser.add_argument("--state", choices=FILTER_STATES, help="office view: only this state")
+    parser.add_argument("--marketplace", choices=MARKETPLACES, help="office view: only this one")
+    parser.set_defaults(func=handler)
+
+
+def ask_secret(settings: Settings, variable: str, prompt: str) -> str:
+    """A secret from ``settings.environ[variable]`` (scripts) or a prompt without echo."""
+    value = settings.environ.get(variable)
+    if value is not None:
+        return value
+    return getpass.getpass(prompt)
+
+
+@contextmanager
+def open_store(settings: Settings) -> Iterator[Engine]:
+    """The configured store, migrated, disposed of afterwards."""
+    engine = make_engine(settings.database_url)
+    try:
+        migrate(engine)
+        yield engine
+    finally:
+        engine.dispose()
+
+
+def load_contacts(settings: Settings) -> dict[str, Contacts]:
+    """Each marketplace's error contacts as configured (the marketplaces file or defaults)."""
+    from adapters.config import load_marketplaces
+
+    configs = load_marketplaces(settings)
+    contacts = {name: config.contacts for name, config in configs.items()}
+    for config in configs.values():
+        config.transport.close()
+    return contacts
+
+
+def login(engine: Engine, settings: Settings, username: str) -> bool:
+    """Authenticate ``username``; on failure print the one failure message and return False."""
+    password = ask_secret(settings, "SYNDICATION_PASSWORD", f"Password for {username}: ")
+    try:
+        with session_scope(engine) as session:
+            authenticate(session, username, password)
+    except AuthenticationFailed as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return False
+    return True
+
+
+def handler(args: argparse.Namespace, settings: Settings) -> int:
+    if bool(args.object_id) == bool(args.office):
+        print("error: give either OBJECT_ID or --office ID", file=sys.stderr)
+        return EXIT_USAGE
+    if args.object_id and (args.state or args.marketplace):
+        print("error: --state and --marketplace filter the office view (--office)", file=sys.stderr)
+        return EXIT_USAGE
+    if args.office and args.history:
+        print("error: --history goes with one listing (OBJECT_ID)", file=sys.stderr)
+        return EXIT_USAGE
+    contacts = load_contacts(settings)
+    with open_store(settings) as engine:
+        if not login(engine, settings, args.user):
+            return EXIT_LOGIN_FAILED
+        try:
+            with session_scope(engine) as session:
+                if args.office:
+                    result = office_status(
+                        session, args.office, contacts, state=args.state,
+                        marketplace=args.marketplace,
+                    )
+                    text = format_table(result["listings"])
+                else:
+                    result = listing_status(session, args.object_id, contacts)
+                    text = format_table(result)
+                    if args.history:
+                        result["history"] = listing_history(session, args.object_id)
+                        text += "\n\nHistory:\n" + format_history(result["history"])
+        except (UnknownListing, UnknownOffice) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_NOT_FOUND
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False, indent=2))
+    else:
+        if args.office:
+            print(f"Office {result['office_id']} ({result['office']})")
+        print(text)
+    return 0

@@ -1,0 +1,170 @@
+"""Queries for support staff: an office at a glance, a listing's history, finding a listing.
+
+:func:`office_status` answers "what failed for this office, and why?" for all
+of an office's listings in two queries (the office; its listings outer-joined
+with their status rows), whatever the number of listings, and builds each
+listing's entries with the same pure :func:`~syndication.status_view.status_rows`
+as the single-listing view. :func:`listing_history` is the append-only event
+history (R8). :func:`find_listings` finds listings by id, system id or address
+for the web view.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import and_, or_, select
+from sqlmodel import Session
+
+from syndication.errors import SyndicationError
+from syndication.records import MARKETPLACES, TRANSFER_STATES, Contacts, FeedInput
+from syndication.status_view import NOT_TRANSFERRED, iso_utc, status_rows
+from syndication.store.models import ListingRow, OfficeRow, TransferStatusRow
+from syndication.store.repository import history, listing_record, office_record, status_record
+
+FILTER_STATES: tuple[str, ...] = (*TRANSFER_STATES, NOT_TRANSFERRED)
+"""States the office view can be filtered by."""
+
+SEARCH_LIMIT = 50
+
+
+class UnknownOffice(SyndicationError, LookupError):
+    """The office asked about is not in the store."""
+
+
+def address_of(row: ListingRow) -> str:
+    """The listing's address on one line (street, postal code and city where known)."""
+    town = " ".join(part for part in (row.postal_code, row.city) if part)
+    return ", ".join(part for part in (row.street, town) if part)
+
+
+def office_status(
+    session: Session,
+    office_id: str,
+    contacts: Mapping[str, Contacts],
+    *,
+    state: str | None = None,
+    marketplace: str | None = None,
+) -> dict[str, Any]:
+    """Every listing of ``office_id`` with its state on each marketplace.
+
+    ``state`` and ``marketplace`` keep only the matching entries (listings left
+    with none are dropped). Returns ``{"office_id", "office", "listings": [status
+    documents with "address" and "system_id"]}``, listings ordered by id.
+    """
+    if state is not None and state not in FILTER_STATES:
+        raise SyndicationError(f"unknown state {state!r}; known: {', '.join(FILTER_STATES)}")
+    if marketplace is not None and marketplace not in MARKETPLACES:
+        raise SyndicationError(
+            f"unknown marketplace {marketplace!r}; known: {', '.join(MARKETPLACES)}"
+        )
+    office_row = session.get(OfficeRow, office_id)
+    if office_row is None:
+        raise UnknownOffice(f"no office with id {office_id!r}")
+    office = office_record(office_row)
+    query = (
+        select(ListingRow, TransferStatusRow)
+        .outerjoin(TransferStatusRow, TransferStatusRow.listing_id == ListingRow.id)  # type: ignore[arg-type]
+        .where(ListingRow.office_id == office_id)
+        .order_by(ListingRow.id)
+    )
+    listings: dict[str, ListingRow] = {}
+    statuses: dict[str, dict[str, Any]] = {}
+    for listing_row, status_row in session.execute(query):
+        listings.setdefault(listing_row.id, listing_row)
+        found = statuses.setdefault(listing_row.id, {})
+        if status_row is not None:
+            found[status_row.marketplace] = status_record(status_row)
+
+    documents = []
+    for listing_id, row in listings.items():
+        feed_input = FeedInput(listing_record(row), office)
+        entries = status_rows(feed_input, statuses[listing_id], contacts)
+        entries = [
+            entry
+            for entry in entries
+            if (state is None or entry["state"] == state)
+            and (marketplace is None or entry["marketplace"] == marketplace)
+        ]
+        if entries:
+            documents.append(
+                {
+                    "object_id": listing_id,
+                    "system_id": row.system_id,
+                    "address": address_of(row),
+                    "marketplaces": entries,
+                }
+            )
+    return {"office_id": office.id, "office": office.name, "listings": documents}
+
+
+def listing_history(session: Session, listing_id: str) -> list[dict[str, Any]]:
+    """Every recorded status change of the listing, oldest first, ready for JSON."""
+    return [
+        {
+            "marketplace": event.marketplace,
+            "state": event.state,
+            "action": event.action,
+            "marketplace_id": event.marketplace_id,
+            "attempts": event.attempts,
+            "error": event.error,
+            "at": iso_utc(event.at),
+        }
+        for event in history(session, listing_id)
+    ]
+
+
+def format_history(events: list[dict[str, Any]]) -> str:
+    """The history as lines for a terminal: when, marketplace, state, action, error."""
+    if not events:
+        return "no history"
+    lines = []
+    for event in events:
+        at = (event["at"] or "")[:19].replace("T", " ")
+        parts = [at, event["marketplace"].ljust(8), event["state"].ljust(12)]
+        parts.append(event["action"] or "-")
+        if event["marketplace_id"]:
+            parts.append(f"id {event['marketplace_id']}")
+        if event["error"]:
+            parts.append(f"error: {event['error']}")
+        lines.append("  ".join(parts))
+    return "\n".join(lines)
+
+
+def find_listings(session: Session, text: str, limit: int = SEARCH_LIMIT) -> list[dict[str, Any]]:
+    """Listings whose id or system id is ``text``, or whose address contains it.
+
+    Matching ignores case; ``%`` and ``_`` in ``text`` are matched literally.
+    Returns ``[{"object_id", "system_id", "office_id", "address", "state"}]``.
+    """
+    text = text.strip()
+    if not text:
+        return []
+    words = text.split()
+    address_match = and_(
+        *(
+            or_(
+                ListingRow.street.icontains(word, autoescape=True),  # type: ignore[union-attr]
+                ListingRow.city.icontains(word, autoescape=True),  # type: ignore[union-attr]
+                ListingRow.postal_code.icontains(word, autoescape=True),  # type: ignore[union-attr]
+            )
+            for word in words
+        )
+    )
+    query = (
+        select(ListingRow)
+        .where(or_(ListingRow.id == text, ListingRow.system_id == text, address_match))
+        .order_by(ListingRow.id)
+        .limit(limit)
+    )
+    return [
+        {
+            "object_id": row.id,
+            "system_id": row.system_id,
+            "office_id": row.office_id,
+            "address": address_of(row),
+            "state": row.state,
+        }
+        for row in session.scalars(query)
+    ]
