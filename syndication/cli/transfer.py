@@ -1,0 +1,163 @@
+"""``syndication transfer (--object ID | --office ID | --all) [--wait]``.
+
+Queues a transfer request and prints its id and job count. With Redis
+configured it returns at once (workers do the jobs); with the in-process
+broker the jobs run here, on worker threads, before it returns. ``--wait``
+shows progress (a tqdm bar on a terminal, a plain line every few seconds in
+a log) until every job has a final state, then a summary: counts per state
+and each failure with its listing, marketplace and error. Exit status 1 when
+any job failed, 2 for a usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from typing import Any, TextIO
+
+import dramatiq
+
+from syndication.broker import in_process_worker, is_in_process, setup_broker
+from syndication.runtime import Runtime
+from syndication.settings import Settings
+from syndication.transfer import (
+    RequestOutcome,
+    RequestSummary,
+    Scope,
+    request_transfer,
+    wait_for_request,
+)
+
+PLAIN_INTERVAL = 5.0
+"""Seconds between two progress lines when the output is not a terminal."""
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "transfer",
+        help="queue a marketplace transfer of one listing, one office or everything",
+        description=(
+            "Queue one job per listing and marketplace. Without SYNDICATION_BROKER_URL the "
+            "jobs run in this process. --wait shows progress until every job is done and "
+            "exits 1 if any failed."
+        ),
+    )
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--object", metavar="ID", help="transfer this listing")
+    which.add_argument("--office", metavar="ID", help="transfer every listing of this office")
+    which.add_argument("--all", action="store_true", help="transfer every listing")
+    parser.add_argument("--wait", action="store_true", help="wait for the outcome and summarize it")
+    parser.set_defaults(func=handler)
+
+
+def scope_of(args: argparse.Namespace) -> Scope:
+    if args.object:
+        return Scope("object", args.object)
+    if args.office:
+        return Scope("office", args.office)
+    return Scope("all")
+
+
+def start_queue(settings: Settings, runtime: Runtime) -> dramatiq.Broker:
+    """Set up the broker with ``runtime`` attached and the actors declared on it."""
+    broker = setup_broker(settings, runtime)
+    import syndication.jobs  # noqa: F401  (declares the actors on the broker)
+
+    return broker
+
+
+def queue_request(runtime: Runtime, scope: Scope) -> RequestSummary:
+    from syndication.jobs.transfer import SCHEDULER
+
+    return request_transfer(runtime, scope, SCHEDULER)
+
+
+def handler(args: argparse.Namespace, settings: Settings) -> int:
+    runtime = Runtime.from_settings(settings)
+    try:
+        broker = start_queue(settings, runtime)
+        if is_in_process(broker):
+            with in_process_worker(broker, settings.worker_threads):
+                return _run(runtime, scope_of(args), args.wait, in_process=True)
+        return _run(runtime, scope_of(args), args.wait, in_process=False)
+    finally:
+        runtime.close()
+
+
+def _run(runtime: Runtime, scope: Scope, wait: bool, *, in_process: bool) -> int:
+    summary = queue_request(runtime, scope)
+    print(describe(summary), flush=True)
+    if not (wait or in_process):
+        return 0
+    outcome = wait_for_request(
+        runtime.engine, summary.request_id, on_progress=progress_reporter() if wait else None
+    )
+    if not wait:
+        print(f"done: {outcome.counts_text() or 'nothing to do'}")
+        return 0
+    print(format_summary(outcome))
+    return 1 if outcome.failed else 0
+
+
+def describe(summary: RequestSummary) -> str:
+    text = (
+        f"transfer request {summary.request_id}: {summary.listings} listing(s), "
+        f"{summary.jobs} job(s) queued"
+    )
+    if summary.recorded:
+        text += f", {summary.recorded} outcome(s) recorded without a job"
+    return text
+
+
+def format_summary(outcome: RequestOutcome) -> str:
+    """Counts per state, then one line per failure with listing, marketplace and error."""
+    lines = [f"request {outcome.request_id}: {outcome.done}/{outcome.total} done"]
+    for state, count in sorted(outcome.counts.items()):
+        lines.append(f"  {state:<13} {count}")
+    if outcome.unchanged:
+        lines.append(f"  ({outcome.unchanged} unchanged since the last transfer: nothing sent)")
+    if outcome.failures:
+        lines.append("failures:")
+        lines.extend(
+            f"  {f.listing_id} on {f.marketplace}: {f.error}" for f in outcome.failures
+        )
+    return "\n".join(lines)
+
+
+def progress_reporter(
+    stream: TextIO | None = None, clock: Callable[[], float] = time.monotonic
+) -> Callable[[RequestOutcome], None]:
+    """A progress callback: a tqdm bar on a terminal, a plain line every few seconds otherwise."""
+    out = stream or sys.stderr
+    if out.isatty():
+        from tqdm import tqdm
+
+        bar: Any = None
+
+        def on_bar(outcome: RequestOutcome) -> None:
+            nonlocal bar
+            if bar is None:
+                bar = tqdm(total=outcome.total, unit="job", desc="transfer", file=out)
+            bar.n = outcome.done
+            bar.set_postfix_str(outcome.counts_text(), refresh=False)
+            bar.refresh()
+            if outcome.finished:
+                bar.close()
+
+        return on_bar
+
+    last = [float("-inf")]
+
+    def on_line(outcome: RequestOutcome) -> None:
+        now = clock()
+        if outcome.finished or now - last[0] >= PLAIN_INTERVAL:
+            last[0] = now
+            print(
+                f"progress: {outcome.done}/{outcome.total} done ({outcome.counts_text()})",
+                file=out,
+                flush=True,
+            )
+
+    return on_line

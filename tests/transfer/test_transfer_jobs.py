@@ -1,0 +1,216 @@
+"""Decision → job → status through dramatiq's StubBroker and a threaded Worker.
+
+Real orchestration, feeds, rules and store; the marketplaces are FakeTransports.
+"""
+
+from __future__ import annotations
+
+import dramatiq
+import pytest
+from dramatiq.middleware import SkipMessage
+
+from syndication.transfer import TRANSFER_LIFECYCLE, Scope, request_transfer
+from tests.transfer.conftest import Queue, ingest, listing, office, user
+
+
+def test_fan_out_one_job_per_licensed_or_selected_marketplace(queue: Queue) -> None:
+    ingest(
+        queue.engine,
+        offices=[office(), office("K2", licence=["hemnet"])],
+        users=[user()],
+        listings=[
+            listing("O1"),  # villa: office defaults hemnet + blocket
+            listing("O2", office_id="K2", marketplaces=["hemnet", "blocket"]),
+        ],
+    )
+    summary = request_transfer(queue.runtime, Scope("all"), queue.scheduler)
+    assert (summary.listings, summary.jobs, summary.recorded) == (2, 3, 2)
+    queue.join()
+    assert queue.states("O1") == {"hemnet": "published", "blocket": "published",
+                                  "hittahem": "not_selected"}
+    assert queue.states("O2") == {"hemnet": "published", "blocket": "not_licensed"}
+    assert "licence change is needed" in queue.status("O2", "blocket").error
+    assert queue.transports["hittahem"].deliveries == []
+    assert queue.transports["blocket"].sent("O2") == []
+
+
+def test_statuses_history_ids_and_confirmation(queue: Queue) -> None:
+    ingest(queue.engine, offices=[office()], users=[user()], listings=[listing()])
+    outcome = queue.transfer("object", "O1")
+    assert outcome.finished and outcome.total == 3 and not outcome.failures
+    hemnet = queue.status("O1", "hemnet")
+    assert hemnet.state == "published" and hemnet.marketplace_id == "HEMNET-1"
+    assert hemnet.action == "create" and hemnet.document_hash
+    assert queue.history("O1", "hemnet") == ["queued", "queued", "sent", "published"]
+    delivery = queue.transports["hemnet"].created("O1")[0]
+    assert delivery.idempotency_key == f"O1:hemnet:{hemnet.document_hash[:16]}"
+    assert b"<" in delivery.document
+
+
+def test_sent_stays_sent_until_the_marketplace_publishes(queue: Queue) -> None:
+    queue.transports["hemnet"].publish_on_lookup = False
+    ingest(queue.engine, offices=[office()], users=[user()], listings=[listing()])
+    outcome = queue.transfer()
+    assert outcome.counts == {"sent": 1, "published": 1, "not_selected": 1}
+    assert queue.status("O1", "hemnet").state == "sent"
+
+
+def test_unchanged_document_sends_nothing_and_says_so(queue: Queue) -> None:
+    ingest(queue.engine, offices=[office()], users=[user()], listings=[listing()])
+    queue.transfer()
+    before = queue.status("O1", "hemnet")
+    outcome = queue.transfer()
+    assert outcome.unchanged == 3 and outcome.counts == {"published": 2, "not_selected": 1}
+    assert len(queue.transports["hemnet"].sent()) == 1
+    after = queue.status("O1", "hemnet")
+    assert (after.state, after.at, after.document_hash) == ("published", before.at,
+                                                             before.document_hash)
+
+
+def test_broker_email_change_resends_all_their_listings(queue: Queue) -> None:
+    ingest(queue.engine, offices=[office()], users=[user(), user("U2", name="Per Berg")],
+           listings=[listing("O1"), listing("O2"), listing("O3", broker_id="U2")])
+    queue.transfer()
+    ingest(queue.engine, users=[user(email="karin.lind@example.se")])
+    outcome = queue.transfer()
+    hemnet = queue.transports["hemnet"]
+    updates = [d.listing_id for d in hemnet.deliveries if d.action == "update"]
+    assert sorted(updates) == ["O1", "O2"]
+    assert all(b"karin.lind@example.se" in d.document for d in hemnet.deliveries
+               if d.action == "update")
+    assert outcome.unchanged == 5  # O3 on hemnet and blocket, not_selected on hittahem x3
+    assert len(hemnet.created()) == 3
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [({"marketplaces": ["blocket"]}, b"deselected"), ({"state": "withdrawn"}, b"withdrawn")],
+)
+def test_deselect_or_withdraw_deletes_where_published(
+    queue: Queue, change: dict[str, object], reason: bytes
+) -> None:
+    ingest(queue.engine, offices=[office()], users=[user()], listings=[listing()])
+    queue.transfer()
+    ingest(queue.engine, listings=[listing(**change)])
+    queue.transfer()
+    hemnet = queue.status("O1", "hemnet")
+    assert hemnet.state == "deleted" and hemnet.action == "delete" and hemnet.at is not None
+    assert hemnet.marketplace_id == "HEMNET-1" and hemnet.document_hash is None
+    deletes = [d for d in queue.transports["hemnet"].deliveries if d.action == "delete"]
+    assert len(deletes) == 1 and reason in deletes[0].document
+    assert queue.history("O1", "hemnet")[-1] == "deleted"
+
+
+def test_unmet_preconditions_fail_with_every_condition_and_send_nothing(queue: Queue) -> None:
+    ingest(queue.engine, offices=[office()], users=[user()],
+           listings=[listing(images=[], price=None, address=None)])
+    outcome = queue.transfer()
+    assert outcome.failed == 2
+    error = queue.status("O1", "hemnet").error
+    assert "images" in error and "price" in error and "street" in error
+    assert queue.transports["hemnet"].deliveries == []
+    failure = next(f for f in outcome.failures if f.marketplace == "hemnet")
+    assert failure.listing_id == "O1" and failure.error.startswith("Hemnet: ")
+
+
+def test_permanent_rejection_fails_at_once_without_retry(queue: Queue) -> None:
+    queue.transports["blocket"].reject["O1"] = "422 the address is not in Sweden"
+    ingest(queue.engine, offices=[office()], users=[user()], listings=[listing()])
+    outcome = queue.transfer()
+    blocket = queue.status("O1", "blocket")
+    assert blocket.state == "failed" and "not in Sweden" in blocket.error
+    assert len(queue.transports["blocket"].deliveries) == 1
+    assert queue.metric("retried") == 0
+    assert [f.marketplace for f in outcome.failures] == ["blocket"]
+
+
+def test_transient_errors_are_retried_then_delivered(queue: Queue) -> None:
+    queue.transports["hemnet"].transient_failures = 2
+    ingest(queue.engine, offices=[office()], users=[user()], listings=[listing()])
+    queue.transfer()
+    hemnet = queue.status("O1", "hemnet")
+    assert hemnet.state == "published" and hemnet.attempts == 3
+    assert len(queue.transports["hemnet"].deliveries) == 3
+    assert queue.metric("retried") == 2
+
+
+def test_transient_errors_beyond_the_budget_end_failed(queue: Queue) -> None:
+    queue.transports["hemnet"].transient_failures = 100
+    ingest(queue.engine, offices=[office()], users=[user()], listings=[listing()])
+    outcome = queue.transfer()
+    hemnet = queue.status("O1", "hemnet")
+    assert hemnet.state == "failed" and "503" in hemnet.error and "gave up after 3" in hemnet.error
+    assert len(queue.transports["hemnet"].deliveries) == 3  # max_retries=2
+    assert outcome.failed == 1 and queue.states("O1")["blocket"] == "published"
+
+
+def test_a_message_delivered_twice_creates_one_listing(queue: Queue) -> None:
+    ingest(queue.engine, offices=[office()], users=[user()], listings=[listing()])
+    summary = request_transfer(queue.runtime, Scope("object", "O1"), queue.scheduler)
+    from syndication.jobs.transfer import transfer_listing
+
+    transfer_listing.send(listing_id="O1", marketplace="hemnet", request_id=summary.request_id)
+    queue.join()
+    assert len(queue.transports["hemnet"].created()) == 1
+    assert len(queue.transports["hemnet"].deliveries) == 1
+    assert queue.status("O1", "hemnet").state == "published"
+
+
+def test_idempotency_key_replays_the_first_answer(queue: Queue) -> None:
+    """A worker that died after sending but before storing sends the same key again."""
+    ingest(queue.engine, offices=[office()], users=[user()], listings=[listing()])
+    queue.transfer()
+    first = queue.status("O1", "hemnet")
+    hemnet = queue.transports["hemnet"]
+    hemnet.holds.clear()  # the marketplace would create anew without the key
+    from syndication.store.db import session_scope
+    from syndication.store.repository import record_status
+
+    with session_scope(queue.engine) as session:  # as if the receipt was never stored
+        record_status(session, "O1", "hemnet", "queued", action="create", marketplace_id=None,
+                      document_hash=None)
+    queue.transfer("object", "O1")
+    assert queue.status("O1", "hemnet").marketplace_id == first.marketplace_id
+    assert len({d.idempotency_key for d in hemnet.created()}) == 1
+
+
+def test_a_listing_that_keeps_killing_workers_ends_failed(queue: Queue) -> None:
+    ingest(queue.engine, offices=[office()], users=[user()], listings=[listing()])
+    from syndication.jobs.transfer import transfer_listing
+
+    request_id = "r-deaths"
+    message = transfer_listing.message(listing_id="O1", marketplace="hemnet", request_id=request_id)
+    from syndication.store.db import session_scope
+    from syndication.store.repository import record_status
+
+    with session_scope(queue.engine) as session:
+        record_status(session, "O1", "hemnet", "queued", request_id=request_id)
+    for _ in range(3):  # three starts whose worker never came back
+        TRANSFER_LIFECYCLE.started(queue.broker, message)
+    with pytest.raises(SkipMessage):
+        TRANSFER_LIFECYCLE.started(queue.broker, message)
+    hemnet = queue.status("O1", "hemnet")
+    assert hemnet.state == "failed" and "worker died 3 times" in hemnet.error
+    assert hemnet.attempts == 4 and queue.transports["hemnet"].deliveries == []
+
+
+def test_a_redelivered_message_after_one_death_still_runs(queue: Queue) -> None:
+    ingest(queue.engine, offices=[office()], users=[user()], listings=[listing()])
+    summary = request_transfer(queue.runtime, Scope("object", "O1"), queue.scheduler)
+    queue.join()
+    from syndication.jobs.transfer import transfer_listing
+
+    message = transfer_listing.message(listing_id="O1", marketplace="hemnet",
+                                       request_id=summary.request_id)
+    queue.broker.enqueue(message)
+    queue.join()
+    assert queue.status("O1", "hemnet").attempts == 2
+    assert queue.status("O1", "hemnet").state == "published"
+
+
+def test_stub_queue_runs_on_postgres(pg_queue: Queue) -> None:
+    ingest(pg_queue.engine, offices=[office()], users=[user()],
+           listings=[listing(f"O{i}") for i in range(6)])
+    outcome = pg_queue.transfer()
+    assert outcome.finished and outcome.counts == {"published": 12, "not_selected": 6}
+    assert isinstance(pg_queue.broker, dramatiq.Broker)
