@@ -17,7 +17,7 @@ from typing import Any
 
 import _common
 import pytest
-from checks import (
+from hostile_checks import (
     assert_documents_valid,
     assert_explained,
     errors_about,
