@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+import structlog
 from photo_helpers import TOKEN, add_listing, image_bytes
 from sqlalchemy import Engine
 
@@ -148,7 +149,7 @@ def test_no_token_in_logs_or_problems_and_logs_name_the_assignment(
         with pytest.raises(PermanentError) as refused:
             PhotoPortalClient(portal.url, "wrong-" + TOKEN, attempts=1).ready_assignments()
     finally:
-        configure()
+        structlog.reset_defaults()
 
     output = stream.getvalue()
     assert TOKEN not in output
