@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 if str(BENCH) not in sys.path:
-    sys.path.insert(0, str(BENCH))
+    sys.path.append(str(BENCH))  # after the project, so bench/feeds.py never shadows feeds/
 
 from syndication.store.db import make_engine, migrate  # noqa: E402
 
