@@ -111,6 +111,9 @@ def load_marketplaces(
     data = _read_file(Path(settings.marketplaces_file))
     defaults = _table(data, "defaults", where="[defaults]")
     _check_keys(defaults, MARKETPLACE_KEYS - {"contacts", "url", "token_env"}, "[defaults]")
+    _budget(
+        defaults, lambda key, problem: ConfigurationError(f"[defaults], key {key!r}: {problem}")
+    )
     marketplaces = _table(data, "marketplaces", where="[marketplaces]")
     unknown_top = set(data) - {"defaults", "marketplaces"}
     if unknown_top:
@@ -179,12 +182,7 @@ def _marketplace(
     kind = entry.get("transport", "file")
     if kind not in TRANSPORT_KINDS:
         raise fail("transport", f"must be one of {', '.join(TRANSPORT_KINDS)}, not {kind!r}")
-    numbers = {
-        key: _positive(entry.get(key, fallback), key, fail) for key, fallback in NUMBER_KEYS.items()
-    }
-    attempts = entry.get("max_attempts", 5)
-    if not isinstance(attempts, int) or isinstance(attempts, bool) or attempts < 1:
-        raise fail("max_attempts", f"must be a whole number of at least 1, not {attempts!r}")
+    numbers, attempts = _budget(entry, fail)
     if kind == "file":
         outbox = entry.get("outbox", str(settings.outbox))
         if not isinstance(outbox, str) or not outbox:
@@ -219,6 +217,19 @@ def _marketplace(
         sleep=sleep,
     )
     return MarketplaceConfig(name, transport, contacts, kind="http", url=url, token_env=token_env)
+
+
+def _budget(
+    entry: Mapping[str, Any], fail: Callable[[str, str], ConfigurationError]
+) -> tuple[dict[str, float], int]:
+    """The timeouts and retry budget of an entry, checked, with their defaults."""
+    numbers = {
+        key: _positive(entry.get(key, fallback), key, fail) for key, fallback in NUMBER_KEYS.items()
+    }
+    attempts = entry.get("max_attempts", 5)
+    if not isinstance(attempts, int) or isinstance(attempts, bool) or attempts < 1:
+        raise fail("max_attempts", f"must be a whole number of at least 1, not {attempts!r}")
+    return numbers, attempts
 
 
 def _positive(value: Any, key: str, fail: Callable[[str, str], ConfigurationError]) -> float:

@@ -41,10 +41,18 @@ class Faults:
         self._retry_after: float | None = None
         self._random = random.Random(seed)
 
-    def fail_next(self, n: int = 1, status: int = 503, retry_after: float | None = None) -> None:
-        """The next ``n`` calls answer ``status`` (with ``Retry-After`` when given)."""
+    def fail_next(
+        self,
+        n: int = 1,
+        status: int = 503,
+        retry_after: float | None = None,
+        body: bytes | None = None,
+    ) -> None:
+        """The next ``n`` calls answer ``status`` (with ``Retry-After`` when given,
+        and ``body`` instead of the usual ``<error>``)."""
         with self._lock:
-            self._queue.extend(Fault(status=status, retry_after=retry_after) for _ in range(n))
+            fault = Fault(status=status, retry_after=retry_after, body=body)
+            self._queue.extend(fault for _ in range(n))
 
     def hang_next(self, n: int = 1, seconds: float = 5.0) -> None:
         """The next ``n`` calls take effect but answer only after ``seconds``."""

@@ -194,6 +194,8 @@ class SandboxMarketplace:
             extra = (
                 {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
             )
+            if fault.body is not None:
+                return Answer(fault.status, fault.body, extra)
             return error(fault.status, f"sandbox fault {fault.status}", **extra)
         answer = self._answer(action, ident, headers, body)
         return _with_hang(answer, fault)
