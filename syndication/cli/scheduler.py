@@ -1,0 +1,74 @@
+"""``syndication scheduler``: run the schedule (nightly final prices, photo pulls).
+
+The scheduler enqueues dramatiq messages at the configured times: the final-price
+sync every night at ``SYNDICATION_FINAL_PRICE_TIME`` (default 02:00) in
+``SYNDICATION_TIMEZONE`` (default Europe/Stockholm), and the photo pull every
+``SYNDICATION_PHOTOS_INTERVAL_MINUTES`` when ``SYNDICATION_PHOTO_PORTAL_URL`` is set.
+Several schedulers may run at once; each run still starts once (a claimed slot in the
+database). Without ``SYNDICATION_BROKER_URL`` the jobs run on worker threads of this
+process; with Redis, ``syndication worker`` processes run them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+from typing import Any
+
+from apscheduler.schedulers.blocking import BlockingScheduler
+
+from syndication.runtime import Runtime
+from syndication.scheduling import FINAL_PRICE_JOB, PHOTOS_JOB, Schedule
+from syndication.settings import Settings
+
+
+def handler(args: argparse.Namespace, settings: Settings) -> int:
+    from syndication.broker import in_process_worker, is_in_process, setup_broker
+
+    runtime = Runtime.from_settings(settings)
+    broker = setup_broker(settings, runtime)
+    import syndication.jobs  # noqa: F401  (declares the actors the schedule sends to)
+
+    schedule = Schedule(settings, runtime.engine, clock=runtime.clock)
+    if args.once:
+        fire = {FINAL_PRICE_JOB: schedule.run_final_prices, PHOTOS_JOB: schedule.run_photos}
+        fired = fire[args.once]()
+        print(f"{args.once}: {'enqueued' if fired else 'already claimed for this slot'}")
+        runtime.close()
+        return 0
+    scheduler = BlockingScheduler(timezone=schedule.tz)
+    jobs = schedule.install(scheduler)
+    worker = (
+        in_process_worker(broker, settings.worker_threads)
+        if is_in_process(broker)
+        else contextlib.nullcontext()
+    )
+    now = runtime.clock().astimezone(schedule.tz)
+    for job in jobs:
+        upcoming = job.trigger.get_next_fire_time(None, now)
+        print(f"{job.name}: next run {upcoming:%Y-%m-%d %H:%M %Z}", file=sys.stderr)
+    with worker:
+        try:
+            scheduler.start()
+        except (KeyboardInterrupt, SystemExit):
+            pass
+        finally:
+            if scheduler.running:
+                scheduler.shutdown(wait=False)
+            runtime.close()
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "scheduler",
+        help="run the schedule: nightly final prices to Hemnet, photo pulls",
+        description=__doc__.split("\n\n")[1] if __doc__ else None,
+    )
+    parser.add_argument(
+        "--once",
+        choices=(FINAL_PRICE_JOB, PHOTOS_JOB),
+        help="claim and enqueue the current slot of one job now, then exit",
+    )
+    parser.set_defaults(func=handler)
