@@ -18,6 +18,7 @@ calls are refused; ``up(name)`` opens it again on the same port.
 from __future__ import annotations
 
 import socket
+import socketserver
 import threading
 from collections.abc import Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -81,6 +82,11 @@ class _Server(ThreadingHTTPServer):
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
         super().__init__(("127.0.0.1", port), _Handler)
+
+    def server_bind(self) -> None:
+        """Bind without ``HTTPServer``'s reverse DNS lookup of the address."""
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = "127.0.0.1", self.server_address[1]
 
     def track(self, connection: socket.socket, *, add: bool) -> None:
         with self._connections_lock:
