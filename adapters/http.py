@@ -194,7 +194,7 @@ class HttpTransport(Transport):
     ) -> tuple[int, bytes]:
         """One HTTP exchange; every requests exception and non-2xx status is
         translated into a :class:`TransientError` or a :class:`PermanentError`."""
-        where = {"listing_id": listing_id, "marketplace": self.marketplace}
+        where: dict[str, Any] = {"listing_id": listing_id, "marketplace": self.marketplace}
         url = self.base_url + path
         try:
             with self.session.request(
@@ -238,7 +238,7 @@ class HttpTransport(Transport):
     def _parse(self, body: bytes, tag: str, listing_id: str | None) -> etree._Element:
         """Parse an answer safely and check its root element; a hostile or
         malformed answer is logged and refused."""
-        where = {"listing_id": listing_id, "marketplace": self.marketplace}
+        where: dict[str, Any] = {"listing_id": listing_id, "marketplace": self.marketplace}
         try:
             root = parse_untrusted(body, f"{self.marketplace} {tag}")
         except PermanentError as exc:
