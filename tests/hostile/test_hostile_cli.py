@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import _common
+import bench_common as _common
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -15,7 +15,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-import _common
+import bench_common as _common
 import pytest
 from hostile_checks import (
     assert_documents_valid,
