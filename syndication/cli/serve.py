@@ -1,0 +1,81 @@
+"""``syndication serve``: the read-only support web view (127.0.0.1:8080 by default).
+
+The session cookies are signed with ``SYNDICATION_WEB_SECRET`` when set (keep
+sessions across restarts and several processes), else with a random key made
+at start-up. ``--secure-cookies`` marks them Secure, for a deployment behind
+HTTPS. Serving on anything but loopback is allowed but warned about: the view
+speaks plain HTTP.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import secrets
+import sys
+from typing import Any
+
+from werkzeug.serving import make_server
+
+from syndication.cli.status import load_contacts
+from syndication.logs import get_logger
+from syndication.settings import Settings
+from syndication.store.db import make_engine, migrate
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "serve",
+        help="run the support web view (log in, find a listing, see its status)",
+        description=(
+            "Serve the read-only support web view. Cookies are signed with "
+            "SYNDICATION_WEB_SECRET (random per start when unset)."
+        ),
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8080, help="port (8080)")
+    parser.add_argument("--secure-cookies", action="store_true",
+                        help="mark cookies Secure (when served behind HTTPS)")
+    parser.set_defaults(func=handler)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def handler(args: argparse.Namespace, settings: Settings) -> int:
+    from syndication.web import create_app
+
+    if not 0 < args.port < 65536:
+        print(f"error: --port must be between 1 and 65535, not {args.port}", file=sys.stderr)
+        return 2
+    if not _is_loopback(args.host):
+        print(f"warning: serving on {args.host}, not loopback; use HTTPS in front of it",
+              file=sys.stderr)
+    secret = settings.environ.get("SYNDICATION_WEB_SECRET") or secrets.token_hex(32)
+    engine = make_engine(settings.database_url)
+    migrate(engine)
+    app = create_app(engine, load_contacts(settings), secret_key=secret,
+                     secure_cookies=args.secure_cookies)
+    try:
+        server = make_server(args.host, args.port, app, threaded=True)
+    except OSError as exc:
+        print(f"error: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}",
+              file=sys.stderr)
+        engine.dispose()
+        return 2
+    get_logger().info("web_view_serving", url=f"http://{args.host}:{server.server_port}/")
+    print(f"support web view on http://{args.host}:{server.server_port}/ (Ctrl-C stops)")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+        engine.dispose()
+    return 0

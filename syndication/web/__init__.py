@@ -1,0 +1,250 @@
+"""The read-only support web view (Flask): log in, find a listing, see its status and history.
+
+:func:`create_app` builds the app from its dependencies (the store's engine,
+the marketplaces' error contacts, a secret key, a clock), so tests run it
+over real HTTP with a clock they move. ``syndication serve`` runs it.
+
+Security decisions:
+
+* Every route but the login form needs a logged-in user (R9); pages redirect
+  to the form, ``/api/…`` answers 401. Login is :func:`syndication.auth.authenticate`,
+  so the web and the CLI share one failure message and one throttle.
+* The session is Flask's signed cookie (HttpOnly, SameSite=Strict, Secure when
+  served over HTTPS) holding only the user id, the time it was issued and the
+  time it was last used. The server checks both on every request: idle for
+  :data:`IDLE_TIMEOUT` or older than :data:`MAX_AGE` and it is cleared.
+* The login and logout forms carry a CSRF token bound to the session, compared
+  in constant time; a login starts a fresh session (new token).
+* Nothing returns a password hash: pages and JSON are built from the status
+  documents and :class:`~syndication.records.User` records, which have none.
+  Jinja escapes every value; a Content-Security-Policy forbids scripts.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import time
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import Flask, Response, g, jsonify, redirect, render_template, request, session, url_for
+from jinja2 import DictLoader
+from sqlalchemy import Engine
+
+from syndication.auth import authenticate
+from syndication.errors import AuthenticationFailed
+from syndication.records import Contacts
+from syndication.rules.licence import title
+from syndication.status_view import STATE_NOTES, UnknownListing, listing_status
+from syndication.store.db import session_scope
+from syndication.store.models import ListingRow, utcnow
+from syndication.support import (
+    FILTER_STATES,
+    UnknownOffice,
+    address_of,
+    find_listings,
+    listing_history,
+    office_status,
+)
+from syndication.web.templates import TEMPLATES
+
+IDLE_TIMEOUT = timedelta(minutes=30)
+MAX_AGE = timedelta(hours=8)
+PUBLIC_ENDPOINTS = frozenset({"login"})
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+
+def _safe_next(target: str | None) -> str | None:
+    """``target`` when it is a path on this site (no open redirect), else ``None``."""
+    if target and target.startswith("/") and not target.startswith(("//", "/\\")):
+        return target
+    return None
+
+
+def _rows(document: Mapping[str, Any], **extra: Any) -> list[dict[str, Any]]:
+    return [
+        {**entry, **extra, "title": title(entry["marketplace"]),
+         "note": STATE_NOTES.get(entry["state"], "")}
+        for entry in document["marketplaces"]
+    ]
+
+
+def create_app(
+    engine: Engine,
+    contacts: Mapping[str, Contacts],
+    *,
+    secret_key: str,
+    clock: Callable[[], datetime] = utcnow,
+    sleep: Callable[[float], None] = time.sleep,
+    hasher: Any = None,
+    idle_timeout: timedelta = IDLE_TIMEOUT,
+    max_age: timedelta = MAX_AGE,
+    secure_cookies: bool = False,
+) -> Flask:
+    """The support web app over ``engine``; ``secret_key`` signs the session cookies."""
+    app = Flask(__name__, static_folder=None)
+    app.jinja_loader = DictLoader(TEMPLATES)
+    app.config.update(
+        SECRET_KEY=secret_key,
+        SESSION_COOKIE_NAME="syndication_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Strict",
+        SESSION_COOKIE_SECURE=secure_cookies,
+        PERMANENT_SESSION_LIFETIME=max_age,
+        MAX_CONTENT_LENGTH=16 * 1024,
+    )
+
+    def now() -> float:
+        return clock().timestamp()
+
+    def csrf_token() -> str:
+        if "csrf" not in session:
+            session["csrf"] = secrets.token_urlsafe(32)
+        return str(session["csrf"])
+
+    def csrf_ok() -> bool:
+        sent = request.form.get("csrf_token", "")
+        expected = session.get("csrf", "")
+        return bool(expected) and hmac.compare_digest(sent.encode(), str(expected).encode())
+
+    def page(template: str, status: int = 200, **context: Any) -> tuple[str, int]:
+        context.setdefault("query", None)
+        html = render_template(template, user=g.get("user"), csrf_token=csrf_token(), **context)
+        return html, status
+
+    @app.before_request
+    def check_session() -> Any:
+        g.user = None
+        user, issued, seen = session.get("user"), session.get("iat"), session.get("seen")
+        if user is not None:
+            moment = now()
+            fresh = (
+                isinstance(issued, int | float)
+                and isinstance(seen, int | float)
+                and moment - seen <= idle_timeout.total_seconds()
+                and moment - issued <= max_age.total_seconds()
+            )
+            if fresh:
+                g.user = user
+                session["seen"] = moment
+            else:
+                session.clear()
+        if request.endpoint in PUBLIC_ENDPOINTS or g.user is not None:
+            return None
+        if request.path.startswith("/api/"):
+            return jsonify(error="login required"), 401
+        return redirect(url_for("login", next=request.full_path.rstrip("?")))
+
+    @app.after_request
+    def harden(response: Response) -> Response:
+        for header, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(header, value)
+        return response
+
+    @app.route("/login", methods=["GET", "POST"])
+    def login() -> Any:
+        target = _safe_next(request.args.get("next"))
+        if request.method == "GET":
+            return page("login.html", next=target)
+        if not csrf_ok():
+            return page("login.html", 400, next=target, error="the form expired; try again")
+        try:
+            with session_scope(engine) as db:
+                user = authenticate(
+                    db, request.form.get("username", ""), request.form.get("password", ""),
+                    clock, sleep=sleep, hasher=hasher,
+                )
+        except AuthenticationFailed as exc:
+            return page("login.html", 401, next=target, error=str(exc))
+        session.clear()
+        moment = now()
+        session.update(user=user.id, iat=moment, seen=moment, csrf=secrets.token_urlsafe(32))
+        return redirect(target or url_for("search"))
+
+    @app.post("/logout")
+    def logout() -> Any:
+        if not csrf_ok():
+            return page("message.html", 400, title="Not logged out",
+                        message="the form expired; reload the page and try again")
+        session.clear()
+        return redirect(url_for("login"))
+
+    @app.get("/")
+    def search() -> Any:
+        query = request.args.get("q")
+        results = []
+        if query is not None:
+            with session_scope(engine) as db:
+                results = find_listings(db, query[:200])
+        return page("search.html", query=query, results=results)
+
+    def listing_data(listing_id: str) -> tuple[dict[str, Any], list[dict[str, Any]], Any]:
+        with session_scope(engine) as db:
+            document = listing_status(db, listing_id, contacts)
+            events = listing_history(db, listing_id)
+            row = db.get(ListingRow, listing_id)
+            info = {"address": address_of(row), "office_id": row.office_id, "state": row.state}
+        return document, events, info
+
+    @app.get("/listings/<listing_id>")
+    def listing(listing_id: str) -> Any:
+        try:
+            document, events, info = listing_data(listing_id)
+        except UnknownListing as exc:
+            return page("message.html", 404, title="Not found", message=str(exc))
+        return page("listing.html", document=document, entries=_rows(document), events=events,
+                    listing=info)
+
+    @app.get("/offices/<office_id>")
+    def office(office_id: str) -> Any:
+        state = request.args.get("state", "failed") or None
+        if state is not None and state not in FILTER_STATES:
+            return page("message.html", 400, title="Unknown state",
+                        message=f"unknown state; known: {', '.join(FILTER_STATES)}")
+        try:
+            with session_scope(engine) as db:
+                result = office_status(db, office_id, contacts, state=state)
+        except UnknownOffice as exc:
+            return page("message.html", 404, title="Not found", message=str(exc))
+        entries = [
+            row
+            for document in result["listings"]
+            for row in _rows(document, object_id=document["object_id"],
+                             address=document["address"])
+        ]
+        return page("office.html", result=result, entries=entries, state=state,
+                    states=("failed", "queued", "sent", "published", "deleted", ""))
+
+    @app.get("/api/listings/<listing_id>")
+    def api_listing(listing_id: str) -> Any:
+        try:
+            document, events, _ = listing_data(listing_id)
+        except UnknownListing as exc:
+            return jsonify(error=str(exc)), 404
+        return jsonify({**document, "history": events})
+
+    @app.get("/api/offices/<office_id>")
+    def api_office(office_id: str) -> Any:
+        state = request.args.get("state") or None
+        if state is not None and state not in FILTER_STATES:
+            return jsonify(error=f"unknown state; known: {', '.join(FILTER_STATES)}"), 400
+        try:
+            with session_scope(engine) as db:
+                return jsonify(office_status(db, office_id, contacts, state=state))
+        except UnknownOffice as exc:
+            return jsonify(error=str(exc)), 404
+
+    @app.get("/api/me")
+    def api_me() -> Any:
+        return jsonify(user=g.user)
+
+    return app

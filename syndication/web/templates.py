@@ -1,0 +1,172 @@
+"""The web view's Jinja templates, kept as data in the package (no template files to install).
+
+Names end in ``.html`` so Flask autoescapes every value: nothing a listing,
+an error message or a search text contains is ever rendered as markup.
+"""
+
+from __future__ import annotations
+
+BASE = """<!doctype html>
+<html lang="sv">
+<head>
+<meta charset="utf-8">
+<title>{% block title %}Överföringsstatus{% endblock %} · syndication support</title>
+<style>
+body { font-family: system-ui, sans-serif; margin: 1.5rem; color: #222; }
+table { border-collapse: collapse; margin: .5rem 0 1rem; }
+th, td { border: 1px solid #ccc; padding: .25rem .6rem; text-align: left; vertical-align: top; }
+th { background: #f2f2f2; }
+.failed { color: #a00; font-weight: bold; }
+.published { color: #060; }
+.note { color: #555; }
+header { display: flex; gap: 1rem; align-items: center; border-bottom: 1px solid #ddd; }
+header form { margin-left: auto; }
+.error { color: #a00; }
+</style>
+</head>
+<body>
+<header>
+<strong>Överföringsstatus</strong>
+{% if user %}
+<form method="get" action="{{ url_for('search') }}">
+<input name="q" placeholder="id, system id or address" value="{{ query or '' }}">
+<button>Find</button>
+</form>
+<span id="who">{{ user }}</span>
+<form method="post" action="{{ url_for('logout') }}">
+<input type="hidden" name="csrf_token" value="{{ csrf_token }}">
+<button>Log out</button>
+</form>
+{% endif %}
+</header>
+<main>{% block main %}{% endblock %}</main>
+</body>
+</html>
+"""
+
+LOGIN = """{% extends "base.html" %}
+{% block title %}Log in{% endblock %}
+{% block main %}
+<h1>Log in</h1>
+{% if error %}<p class="error" id="error">{{ error }}</p>{% endif %}
+<form method="post" action="{{ url_for('login', next=next) }}" id="login">
+<input type="hidden" name="csrf_token" value="{{ csrf_token }}">
+<p><label>User <input name="username" id="username" autocomplete="username"></label></p>
+<p><label>Password <input name="password" id="password" type="password"
+  autocomplete="current-password"></label></p>
+<p><button type="submit" id="submit">Log in</button></p>
+</form>
+{% endblock %}
+"""
+
+STATUS_TABLE = """{% macro status_table(entries, show_object=False) %}
+<table>
+<tr>{% if show_object %}<th>Object</th><th>Address</th>{% endif %}
+<th>Marketplace</th><th>State</th><th>Marketplace id</th><th>Last action</th>
+<th>At (UTC)</th><th>Error / note</th><th>Contacts on failure</th></tr>
+{% for row in entries %}
+<tr class="status-row" data-marketplace="{{ row.marketplace }}" data-state="{{ row.state }}">
+{% if show_object %}
+<td><a href="{{ url_for('listing', listing_id=row.object_id) }}">{{ row.object_id }}</a></td>
+<td>{{ row.address }}</td>
+{% endif %}
+<td>{{ row.title }}</td>
+<td class="{{ row.state }}">{{ row.state }}</td>
+<td>{{ row.marketplace_id or '–' }}</td>
+<td>{{ row.action or '–' }}</td>
+<td>{{ row.at or '–' }}</td>
+<td>{% if row.error %}{{ row.error }}{% else %}
+<span class="note">{{ row.note }}</span>{% endif %}</td>
+<td>{% if row.contacts %}
+{{ row.contacts.name }}{% if row.contacts.phone %}, {{ row.contacts.phone }}{% endif %}
+{% if row.contacts.email %}, <a href="mailto:{{ row.contacts.email }}">{{ row.contacts.email }}</a>
+{% endif %}
+{% if row.contacts.web %}, {{ row.contacts.web }}{% endif %}<br>
+<em>{{ row.contacts.advice }}</em>{% endif %}</td>
+</tr>
+{% endfor %}
+</table>
+{% endmacro %}
+"""
+
+SEARCH = """{% extends "base.html" %}
+{% block title %}Find a listing{% endblock %}
+{% block main %}
+<h1>Find a listing</h1>
+{% if query is not none %}
+{% if results %}
+<table id="results">
+<tr><th>Object</th><th>System id</th><th>Office</th><th>Address</th><th>State</th></tr>
+{% for r in results %}
+<tr><td><a href="{{ url_for('listing', listing_id=r.object_id) }}">{{ r.object_id }}</a></td>
+<td>{{ r.system_id or '–' }}</td>
+<td><a href="{{ url_for('office', office_id=r.office_id) }}">{{ r.office_id }}</a></td>
+<td>{{ r.address }}</td><td>{{ r.state }}</td></tr>
+{% endfor %}
+</table>
+{% else %}
+<p id="no-results">No listing matches “{{ query }}”.</p>
+{% endif %}
+{% else %}
+<p>Search by the listing's id, its system id or part of its address.</p>
+{% endif %}
+{% endblock %}
+"""
+
+LISTING = """{% extends "base.html" %}
+{% from "status_table.html" import status_table %}
+{% block title %}{{ document.object_id }}{% endblock %}
+{% block main %}
+<h1>Object <span id="object-id">{{ document.object_id }}</span></h1>
+<p>{{ listing.address }} · office
+<a href="{{ url_for('office', office_id=listing.office_id) }}">{{ listing.office_id }}</a>
+· {{ listing.state }}</p>
+{{ status_table(entries) }}
+{% if document.photo_problems %}
+<h2>Photo problems</h2>
+<ul>{% for p in document.photo_problems %}
+<li>{{ p.at }} · assignment {{ p.assignment_id }}: {{ p.message }}</li>{% endfor %}</ul>
+{% endif %}
+<h2>History</h2>
+{% if events %}
+<table id="history">
+<tr><th>At (UTC)</th><th>Marketplace</th><th>State</th><th>Action</th><th>Id</th>
+<th>Attempts</th><th>Error</th></tr>
+{% for e in events %}
+<tr><td>{{ e.at }}</td><td>{{ e.marketplace }}</td><td>{{ e.state }}</td>
+<td>{{ e.action or '–' }}</td><td>{{ e.marketplace_id or '–' }}</td><td>{{ e.attempts }}</td>
+<td>{{ e.error or '' }}</td></tr>
+{% endfor %}
+</table>
+{% else %}<p>No transfer recorded yet.</p>{% endif %}
+{% endblock %}
+"""
+
+OFFICE = """{% extends "base.html" %}
+{% from "status_table.html" import status_table %}
+{% block title %}Office {{ result.office_id }}{% endblock %}
+{% block main %}
+<h1>Office {{ result.office_id }} · {{ result.office }}</h1>
+<p>Showing: {% for s in states %}
+{% if s == state %}<strong>{{ s or 'all' }}</strong>{% else %}
+<a href="{{ url_for('office', office_id=result.office_id, state=s) }}">{{ s or 'all' }}</a>
+{% endif %}{% if not loop.last %} · {% endif %}{% endfor %}</p>
+{% if entries %}{{ status_table(entries, show_object=True) }}
+{% else %}<p id="none">Nothing {{ state or '' }} for this office.</p>{% endif %}
+{% endblock %}
+"""
+
+MESSAGE = """{% extends "base.html" %}
+{% block title %}{{ title }}{% endblock %}
+{% block main %}<h1>{{ title }}</h1><p class="error">{{ message }}</p>{% endblock %}
+"""
+
+TEMPLATES: dict[str, str] = {
+    "base.html": BASE,
+    "login.html": LOGIN,
+    "status_table.html": STATUS_TABLE,
+    "search.html": SEARCH,
+    "listing.html": LISTING,
+    "office.html": OFFICE,
+    "message.html": MESSAGE,
+}

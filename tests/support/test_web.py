@@ -1,0 +1,200 @@
+"""The support web view over real HTTP: login, expiry, authorisation, no hash, escaping."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+
+import pytest
+import requests
+from sqlalchemy import Engine
+from sqlmodel import Session
+from web_server import PASSWORD, Served, csrf_of, login, serve
+
+from syndication.store.models import ListingRow
+from syndication.web import create_app
+
+PROTECTED = [
+    "/", "/?q=PUB", "/listings/PUB", "/listings/NOPE", "/offices/OFF1",
+    "/offices/OFF1?state=", "/api/listings/PUB", "/api/offices/OFF1", "/api/me", "/no/such/page",
+]
+
+
+@pytest.fixture
+def served(seeded: Engine) -> Iterator[Served]:
+    with Session(seeded) as session:
+        session.add(ListingRow(id="XSS", office_id="OFF1", category="villa", state="for_sale",
+                               marketplaces=["hemnet"], street="<script>alert(1)</script>"))
+        session.commit()
+    with serve(seeded) as running:
+        yield running
+
+
+def test_every_route_but_login_needs_a_login(served: Served) -> None:
+    rule_paths = {
+        rule.rule for rule in create_app(None, {}, secret_key="x").url_map.iter_rules()  # type: ignore[arg-type]
+    }
+    assert rule_paths == {"/login", "/logout", "/", "/listings/<listing_id>",
+                          "/offices/<office_id>", "/api/listings/<listing_id>",
+                          "/api/offices/<office_id>", "/api/me"}
+    for path in PROTECTED:
+        answer = requests.get(served.url(path), allow_redirects=False, timeout=10)
+        if path.startswith("/api/"):
+            assert answer.status_code == 401, path
+            assert answer.json() == {"error": "login required"}
+        else:
+            assert answer.status_code == 302, path
+            assert answer.headers["Location"].startswith("/login?next=")
+    answer = requests.post(served.url("/logout"), allow_redirects=False, timeout=10)
+    assert answer.status_code == 302
+
+
+def test_login_sets_a_hardened_cookie_and_reaches_the_listing(served: Served) -> None:
+    http, answer = login(served)
+    assert answer.status_code == 302 and answer.headers["Location"] == "/"
+    cookie = answer.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    page = http.get(served.url("/listings/FAIL"), timeout=10)
+    assert page.status_code == 200
+    assert "Hemnet: 422 missing price" in page.text
+    assert "Hemnet mäklarsupport" in page.text and "try the transfer again first" in page.text
+    assert "image 3 is not a JPEG" in page.text
+    assert page.headers["Cache-Control"] == "no-store"
+    assert "default-src 'none'" in page.headers["Content-Security-Policy"]
+    history = http.get(served.url("/listings/PUB"), timeout=10).text
+    assert "HN-1001" in history and 'id="history"' in history
+
+
+def test_login_redirects_to_the_page_asked_for_but_never_off_site(served: Served) -> None:
+    http = requests.Session()
+    first = http.get(served.url("/listings/PUB"), timeout=10)
+    assert first.url.endswith("/login?next=/listings/PUB")
+    answer = http.post(first.url, data={"csrf_token": csrf_of(first.text), "username": "anna",
+                                        "password": PASSWORD}, allow_redirects=False, timeout=10)
+    assert answer.headers["Location"] == "/listings/PUB"
+    form = requests.Session()
+    page = form.get(served.url("/login?next=//evil.example/x"), timeout=10)
+    answer = form.post(served.url("/login?next=//evil.example/x"),
+                       data={"csrf_token": csrf_of(page.text), "username": "anna",
+                             "password": PASSWORD}, allow_redirects=False, timeout=10)
+    assert answer.headers["Location"] == "/"
+
+
+@pytest.mark.parametrize(("username", "password"), [("anna", "vinter-2026"), ("nobody", PASSWORD)])
+def test_wrong_password_and_unknown_user_get_the_same_page(
+    served: Served, username: str, password: str
+) -> None:
+    http, answer = login(served, username, password)
+    assert answer.status_code == 401
+    assert "wrong user name or password" in answer.text
+    assert username not in answer.text.replace('name="username"', "")
+    assert http.get(served.url("/api/me"), timeout=10).status_code == 401
+
+
+def test_login_without_the_csrf_token_is_refused(served: Served) -> None:
+    http = requests.Session()
+    http.get(served.url("/login"), timeout=10)
+    for token in ("", "forged"):
+        answer = http.post(served.url("/login"), data={"csrf_token": token, "username": "anna",
+                                                       "password": PASSWORD},
+                           allow_redirects=False, timeout=10)
+        assert answer.status_code == 400
+    assert http.get(served.url("/api/me"), timeout=10).status_code == 401
+
+
+def test_session_expires_after_30_idle_minutes(served: Served) -> None:
+    http, _ = login(served)
+    served.clock.advance(minutes=29)
+    assert http.get(served.url("/api/me"), timeout=10).json() == {"user": "anna"}
+    served.clock.advance(minutes=29)
+    assert http.get(served.url("/api/me"), timeout=10).status_code == 200
+    served.clock.advance(minutes=31)
+    assert http.get(served.url("/api/me"), timeout=10).status_code == 401
+    page = http.get(served.url("/listings/PUB"), allow_redirects=False, timeout=10)
+    assert page.status_code == 302
+
+
+def test_session_ends_after_eight_hours_however_active(served: Served) -> None:
+    http, _ = login(served)
+    for _ in range(16):
+        served.clock.advance(minutes=29)
+        http.get(served.url("/api/me"), timeout=10)
+    served.clock.advance(minutes=20)
+    assert http.get(served.url("/api/me"), timeout=10).status_code == 401
+
+
+def test_a_tampered_cookie_is_no_login(served: Served) -> None:
+    http, _ = login(served)
+    value = http.cookies["syndication_session"]
+    forged = requests.Session()
+    forged.cookies.set("syndication_session", value[:-3] + "abc")
+    assert forged.get(served.url("/api/me"), timeout=10).status_code == 401
+
+
+def test_logout_needs_its_token_and_ends_the_session(served: Served) -> None:
+    http, _ = login(served)
+    page = http.get(served.url("/"), timeout=10)
+    refused = http.post(served.url("/logout"), data={"csrf_token": "x"}, timeout=10)
+    assert refused.status_code == 400
+    http.post(served.url("/logout"), data={"csrf_token": csrf_of(page.text)}, timeout=10)
+    assert http.get(served.url("/api/me"), timeout=10).status_code == 401
+
+
+def test_find_by_id_system_id_and_address(served: Served) -> None:
+    http, _ = login(served)
+    for query, expected in (("PUB", "PUB"), ("SYS-FAIL", "FAIL"), ("lillgatan", "FAIL"),
+                            ("storgatan 1 uppsala", "PUB")):
+        page = http.get(served.url("/"), params={"q": query}, timeout=10).text
+        assert f'href="/listings/{expected}"' in page, query
+    assert 'id="no-results"' in http.get(served.url("/?q=100%25"), timeout=10).text
+
+
+def test_office_failures_and_filters(served: Served) -> None:
+    http, _ = login(served)
+    page = http.get(served.url("/offices/OFF1"), timeout=10).text
+    assert 'data-state="failed"' in page and "422 missing price" in page
+    assert 'data-state="published"' not in page
+    everything = http.get(served.url("/offices/OFF1?state="), timeout=10).text
+    assert 'data-state="published"' in everything
+    assert http.get(served.url("/offices/NOPE"), timeout=10).status_code == 404
+    assert http.get(served.url("/offices/OFF1?state=bogus"), timeout=10).status_code == 400
+    data = http.get(served.url("/api/offices/OFF1?state=failed"), timeout=10).json()
+    assert [d["object_id"] for d in data["listings"]] == ["FAIL"]
+
+
+def test_values_are_escaped(served: Served) -> None:
+    http, _ = login(served)
+    page = http.get(served.url("/listings/XSS"), timeout=10).text
+    assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    page = http.get(served.url("/"), params={"q": "<b>x</b>"}, timeout=10).text
+    assert "<b>x</b>" not in page and "&lt;b&gt;x&lt;/b&gt;" in page
+
+
+def test_no_response_ever_carries_a_password_or_hash(
+    served: Served, captured_logs: io.StringIO
+) -> None:
+    bodies = []
+    http, answer = login(served)
+    bodies.append(answer.text + str(answer.headers))
+    for path in PROTECTED + ["/?q=anna", "/?q=OFF1"]:
+        answer = http.get(served.url(path), timeout=10)
+        bodies.append(answer.text + str(answer.headers))
+    _, failed = login(served, "anna", "Fel-Losen-1")
+    bodies.append(failed.text)
+    everything = "\n".join(bodies)
+    for secret in (served.password_hash, "$argon2", PASSWORD, "Fel-Losen-1"):
+        assert secret not in everything
+    logged = captured_logs.getvalue()
+    assert "login_succeeded" in logged and "login_failed" in logged
+    for secret in (served.password_hash, "$argon2", PASSWORD, "Fel-Losen-1",
+                   http.cookies["syndication_session"], "test-secret-key"):
+        assert secret not in logged
+
+
+def test_json_of_a_listing_has_the_design_shape_and_history(served: Served) -> None:
+    http, _ = login(served)
+    data = http.get(served.url("/api/listings/PUB"), timeout=10).json()
+    assert data["object_id"] == "PUB"
+    assert {e["marketplace"] for e in data["marketplaces"]} == {"hemnet", "hittahem"}
+    assert [e["state"] for e in data["history"]] == ["queued", "published", "sent"]
+    assert http.get(served.url("/api/listings/NOPE"), timeout=10).status_code == 404
