@@ -26,7 +26,7 @@ from lxml import etree
 
 from adapters.http import ROUTES
 from adapters.sandbox.faults import Fault, Faults
-from feeds.validate import parse_untrusted, validate
+from feeds.validate import parse_untrusted, validate_element
 from syndication.errors import PermanentError
 from syndication.logs import get_logger
 
@@ -278,7 +278,7 @@ class SandboxMarketplace:
             )
             return error(400, exc.message)
         try:
-            validate(self._schema(action), body)
+            validate_element(self._schema(action), root)
         except PermanentError as exc:
             return error(422, exc.message)
         external = root.findtext("externalId")

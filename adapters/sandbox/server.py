@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import socket
 import socketserver
+import sys
 import threading
 from collections.abc import Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -56,8 +57,10 @@ class _Handler(BaseHTTPRequestHandler):
             body = self.rfile.read(length) if length else b""
             headers = {k.lower(): v for k, v in self.headers.items()}
             answer = self.server.marketplace.handle(self.command, self.path, headers, body)
-        if answer.hang and self.server.stopping.wait(answer.hang):
-            return
+        if answer.hang:
+            self.close_connection = True
+            if self.server.stopping.wait(answer.hang):
+                return
         self.send_response(answer.status)
         self.send_header("Content-Type", "application/xml; charset=utf-8")
         self.send_header("Content-Length", str(len(answer.body)))
@@ -82,6 +85,13 @@ class _Server(ThreadingHTTPServer):
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
         super().__init__(("127.0.0.1", port), _Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hung up (it timed out, or the marketplace went down) is
+        not an error of the sandbox; anything else is reported as usual."""
+        if isinstance(sys.exc_info()[1], OSError):
+            return
+        super().handle_error(request, client_address)
 
     def server_bind(self) -> None:
         """Bind without ``HTTPServer``'s reverse DNS lookup of the address."""
