@@ -79,7 +79,7 @@ def serve(engine: Engine) -> Iterator[Served]:
     app = create_app(engine, CONTACTS, secret_key="test-secret-key-0123456789",
                      clock=clock, sleep=clock.sleep, hasher=FAST)
     server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield Served(f"http://127.0.0.1:{server.server_port}", clock, stored)
