@@ -16,7 +16,6 @@ from feeds.common import (
     build_with,
     decimal,
     has_text,
-    ordered_images,
     timestamp,
 )
 from syndication.errors import InputError
@@ -91,11 +90,11 @@ def listing_element(doc: Document, feed_input: FeedInput) -> etree._Element:
         name="description",
         limit=10000,
     )
-    for position, image in enumerate(ordered_images(listing)[:MAX_IMAGES], start=1):
+    for position, url, image in doc.images(listing, MAX_IMAGES):
         element = etree.SubElement(root, "bild", ordning=str(position))
-        doc.sub(element, "url", image.url, name=f"image {position} url", limit=2000)
+        doc.sub(element, "url", url)
         doc.sub(element, "bildtext", image.caption, name=f"image {position} caption", limit=100)
-    for viewing in listing.viewings[:MAX_VIEWINGS]:
+    for viewing in doc.first(listing.viewings, MAX_VIEWINGS, "viewings"):
         element = etree.SubElement(root, "visning")
         doc.optional(element, "start", viewing.starts_at, timestamp)
         doc.optional(element, "slut", viewing.ends_at, timestamp)
@@ -157,7 +156,7 @@ def preconditions(feed_input: FeedInput) -> list[str]:
     """Every condition Blocket Bostad sets for publication that the listing does not meet."""
     listing = feed_input.listing
     unmet: list[str] = []
-    if not listing.images:
+    if not any(has_text(image.url) for image in listing.images):
         unmet.append("images: at least one image is required (minst en bild krävs)")
     if listing.price is None:
         unmet.append("price: Blocket Bostad requires a price (pris saknas)")

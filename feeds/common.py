@@ -11,15 +11,18 @@ declaration, indented), so the same input gives the same bytes.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypeVar
 
 from lxml import etree
 
 from feeds.validate import validate_element
 from syndication.logs import get_logger
 from syndication.records import FeedInput, Listing, ListingImage
+
+T = TypeVar("T")
 
 NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 """Characters XML 1.0 cannot carry."""
@@ -95,6 +98,28 @@ class Document:
         if value is not None:
             self.sub(parent, tag, fmt(value))
 
+    def images(self, listing: Listing, limit: int) -> list[tuple[int, str, ListingImage]]:
+        """The listing's images by order (ties keep the record's order) as (position, url,
+        image), positions from 1. Images without a usable URL and those past the
+        marketplace's ``limit`` are left out, with a warning."""
+        result: list[tuple[int, str, ListingImage]] = []
+        for image in sorted(listing.images, key=lambda img: img.order):
+            url = self.text(image.url, "image url", 2000)
+            if url is None:
+                self.warnings.append(f"images: an image without a URL was left out ({image.order})")
+            elif len(result) == limit:
+                self.warnings.append(f"images: only the first {limit} images are sent")
+                break
+            else:
+                result.append((len(result) + 1, url, image))
+        return result
+
+    def first(self, items: Sequence[T], limit: int, name: str) -> Sequence[T]:
+        """``items`` up to the marketplace's ``limit``, with a warning when some are left out."""
+        if len(items) > limit:
+            self.warnings.append(f"{name}: only the first {limit} of {len(items)} are sent")
+        return items[:limit]
+
     def finish(self, root: etree._Element, schema_name: str) -> BuildResult:
         """Validate ``root``, log the warnings, and return the serialized document."""
         validate_element(
@@ -127,11 +152,6 @@ def decimal(places: int) -> Callable[[float], str]:
 def timestamp(value: datetime) -> str:
     """An ``xs:dateTime`` to the second (with the offset when the time carries one)."""
     return value.replace(microsecond=0).isoformat()
-
-
-def ordered_images(listing: Listing) -> list[ListingImage]:
-    """The listing's images by order (ties keep the record's order); positions are 1-based."""
-    return sorted(listing.images, key=lambda img: img.order)
 
 
 def build_with(

@@ -17,7 +17,6 @@ from feeds.common import (
     build_with,
     decimal,
     has_text,
-    ordered_images,
     timestamp,
 )
 from syndication.errors import InputError
@@ -43,6 +42,8 @@ PRICE_TYPES = {
 HOUSING = frozenset({"villa", "radhus", "parhus", "kedjehus", "bostadsratt", "fritidshus"})
 """Categories that are homes: Hemnet needs their living area."""
 PRICELESS = frozenset({"none", "tender"})
+MAX_IMAGES = 100
+MAX_VIEWINGS = 50
 
 
 def status(feed_input: FeedInput) -> str:
@@ -98,14 +99,14 @@ def listing_element(doc: Document, feed_input: FeedInput) -> etree._Element:
     doc.sub(texts, "description", listing.description, name="description", limit=20000)
 
     images = etree.SubElement(root, "images")
-    for position, image in enumerate(ordered_images(listing)[:100], start=1):
+    for position, url, image in doc.images(listing, MAX_IMAGES):
         element = etree.SubElement(images, "image", order=str(position))
-        doc.sub(element, "url", image.url, name=f"image {position} url", limit=2000)
+        doc.sub(element, "url", url)
         doc.sub(element, "caption", image.caption, name=f"image {position} caption", limit=200)
 
     if listing.viewings:
         viewings = etree.SubElement(root, "viewings")
-        for viewing in listing.viewings[:50]:
+        for viewing in doc.first(listing.viewings, MAX_VIEWINGS, "viewings"):
             element = etree.SubElement(viewings, "viewing")
             doc.optional(element, "startTime", viewing.starts_at, timestamp)
             doc.optional(element, "endTime", viewing.ends_at, timestamp)
@@ -168,7 +169,7 @@ def preconditions(feed_input: FeedInput) -> list[str]:
     """Every condition Hemnet sets for publication that the listing does not meet (R12)."""
     listing = feed_input.listing
     unmet: list[str] = []
-    if not listing.images:
+    if not any(has_text(image.url) for image in listing.images):
         unmet.append("images: at least one image is required (minst en bild krävs)")
     if listing.price_type not in PRICELESS and listing.price is None:
         unmet.append("price: a price is required unless the price type is tender or none")

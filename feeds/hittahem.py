@@ -17,7 +17,6 @@ from feeds.common import (
     build_with,
     decimal,
     has_text,
-    ordered_images,
     timestamp,
 )
 from syndication.errors import InputError
@@ -102,14 +101,13 @@ def listing_element(doc: Document, feed_input: FeedInput) -> etree._Element:
     doc.sub(presentation, "body", listing.description, name="description", limit=30000)
 
     media = etree.SubElement(root, "media")
-    for position, image in enumerate(ordered_images(listing)[:MAX_IMAGES], start=1):
-        href = doc.text(image.url, f"image {position} url", 2000) or ""
+    for position, href, image in doc.images(listing, MAX_IMAGES):
         element = etree.SubElement(media, "image", position=str(position), href=href)
         doc.sub(element, "caption", image.caption, name=f"image {position} caption", limit=200)
 
     if listing.viewings:
         showings = etree.SubElement(root, "showings")
-        for viewing in listing.viewings[:MAX_SHOWINGS]:
+        for viewing in doc.first(listing.viewings, MAX_SHOWINGS, "viewings"):
             element = etree.SubElement(showings, "showing", {"from": timestamp(viewing.starts_at)})
             if viewing.ends_at is not None:
                 element.set("to", timestamp(viewing.ends_at))
@@ -172,7 +170,7 @@ def preconditions(feed_input: FeedInput) -> list[str]:
     unmet: list[str] = []
     if not has_text(listing.street):
         unmet.append("street: a street address is required (adress saknas)")
-    if not listing.images:
+    if not any(has_text(image.url) for image in listing.images):
         unmet.append("images: at least one image is required (minst en bild krävs)")
     if not has_text(listing.description):
         unmet.append("description: a description is required (beskrivning saknas)")

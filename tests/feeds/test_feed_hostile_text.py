@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from feeds.common import clean_text
 from feeds.validate import parse_untrusted, validate
 from syndication import registry
+from syndication.errors import DocumentInvalid
 from syndication.records import FeedInput, ListingImage, Viewing
 
 NASTY = [
@@ -123,3 +124,30 @@ def test_clean_text_leaves_only_xml_characters(text: str) -> None:
 
 def test_a_clean_text_is_unchanged() -> None:
     assert clean_text("Åsa & Örjan <3\ttab\nnewline") == ("Åsa & Örjan <3\ttab\nnewline", 0)
+
+
+@pytest.mark.parametrize("marketplace", registry.names())
+def test_an_image_address_that_is_no_uri_is_an_invalid_document(marketplace: str) -> None:
+    base = SAMPLES["villa-portrait"]
+    bad = ListingImage(url="<!DOCTYPE x [<!ENTITY a 'b'>]>&a;", order=-1)
+    listing = dataclasses.replace(base.listing, images=(bad, *base.listing.images))
+    with pytest.raises(DocumentInvalid) as caught:
+        registry.get(marketplace).build(FeedInput(listing, base.office, base.broker))
+    assert "line " in str(caught.value) and (
+        "'url'" in str(caught.value) or "href" in str(caught.value)
+    )
+    assert caught.value.listing_id == "OBJ-1001" and caught.value.marketplace == marketplace
+
+
+@pytest.mark.parametrize("marketplace", registry.names())
+def test_images_without_address_are_left_out_with_a_warning(marketplace: str) -> None:
+    base = SAMPLES["villa-portrait"]
+    listing = dataclasses.replace(
+        base.listing, images=(ListingImage(url="\x00 ", order=0), *base.listing.images)
+    )
+    module = __import__(f"feeds.{marketplace}", fromlist=["build_result"])
+    result = module.build_result(FeedInput(listing, base.office, base.broker))
+    assert any("without a URL" in w for w in result.warnings)
+    no_usable = dataclasses.replace(base.listing, images=(ListingImage(url=" "),))
+    unmet = registry.get(marketplace).preconditions(FeedInput(no_usable, base.office, base.broker))
+    assert any(m.startswith("images:") for m in unmet)
