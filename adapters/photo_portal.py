@@ -66,6 +66,10 @@ class PortalAssignment:
     images: tuple[PortalImage, ...] = ()
 
 
+class NotFound(PermanentError):
+    """The portal does not know the assignment or image (deleted meanwhile)."""
+
+
 class ImageTooLarge(PermanentError):
     """The image is over the size cap; the download was cut off."""
 
@@ -237,6 +241,8 @@ class PhotoPortalClient:
                     f"photo portal: {method} {path} answered {status}",
                     retry_after=_retry_after(response.headers.get("Retry-After")),
                 )
+            if status == 404:
+                raise NotFound(f"photo portal: {method} {path} answered 404: {_reason(response)}")
             if status >= 400:
                 raise PermanentError(
                     f"photo portal: {method} {path} answered {status}: {_reason(response)}"

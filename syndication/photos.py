@@ -31,10 +31,17 @@ from pathlib import Path
 from typing import Any
 
 from PIL import Image, UnidentifiedImageError
-from sqlalchemy import Engine, func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Engine, func, update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlmodel import col, select
 
-from adapters.photo_portal import ImageTooLarge, PhotoPortalClient, PortalAssignment, PortalImage
+from adapters.photo_portal import (
+    ImageTooLarge,
+    NotFound,
+    PhotoPortalClient,
+    PortalAssignment,
+    PortalImage,
+)
 from syndication.errors import PermanentError, SyndicationError
 from syndication.logs import get_logger
 from syndication.settings import Settings
@@ -54,6 +61,7 @@ ACCEPTED_FORMATS: dict[str, tuple[str, str]] = {
 """Pillow format → (content type, file extension): the types every marketplace takes."""
 
 STAGING = ".incoming"
+TEXT_LIMIT = 500
 
 
 @dataclass(frozen=True)
@@ -82,7 +90,8 @@ class VerifiedImage:
 
 @dataclass(frozen=True)
 class AssignmentResult:
-    """What happened to one assignment: ``fetched`` (now at 2) or ``problem`` (still at 1)."""
+    """What happened to one assignment: ``fetched`` (now at 2), ``problem`` (still at 1)
+    or ``gone`` (deleted in the portal while being pulled)."""
 
     assignment_id: str
     system_id: str
@@ -225,6 +234,7 @@ class PhotoIntake:
         log = get_logger(assignment_id=summary.id, system_id=system_id)
         listing_id: str | None = None
         try:
+            _check_system_id(system_id)
             listing_id = self._find_listing(system_id)
             log = log.bind(listing_id=listing_id)
             assignment = self.portal.assignment(summary.id)
@@ -235,10 +245,16 @@ class PhotoIntake:
                 stored = [self._store(item) for item in staged]
             added = self._attach(summary.id, system_id, listing_id, stored)
             self.portal.set_fetched(summary.id)
-        except SyndicationError as exc:
-            message = str(exc)
+        except NotFound:
+            log.info("photo_assignment_gone")
+            return AssignmentResult(summary.id, system_id, "gone", listing_id)
+        except (SyndicationError, SQLAlchemyError) as exc:
+            message = (
+                str(exc) if isinstance(exc, SyndicationError) else f"store error: {exc!s:.300}"
+            )
             log.warning("photo_assignment_problem", error=message)
-            self._record_problem(summary.id, system_id, listing_id, message)
+            with suppress(SQLAlchemyError):
+                self._record_problem(summary.id, system_id, listing_id, message)
             return AssignmentResult(summary.id, system_id, "problem", listing_id, 0, message)
         log.info("photo_assignment_fetched", images_added=added, images_known=len(known))
         return AssignmentResult(summary.id, system_id, "fetched", listing_id, added)
@@ -264,7 +280,7 @@ class PhotoIntake:
         with session_scope(self.engine) as session:
             query = select(ListingImageRow.portal_image_id).where(
                 ListingImageRow.listing_id == listing_id,
-                ListingImageRow.portal_image_id.is_not(None),  # type: ignore[union-attr]
+                col(ListingImageRow.portal_image_id).is_not(None),
             )
             return {str(value) for value in session.scalars(query)}
 
@@ -329,36 +345,24 @@ class PhotoIntake:
         now = self.clock()
         try:
             with session_scope(self.engine) as session:
-                listing = session.scalars(
-                    select(ListingRow).where(ListingRow.id == listing_id).with_for_update()
-                ).first()
-                if listing is None:
+                locked = select(ListingRow.id).where(ListingRow.id == listing_id).with_for_update()
+                if session.scalars(locked).first() is None:
                     raise PermanentError(
                         f"listing {listing_id} was removed during the photo intake"
                     )
-                rows = session.scalars(
-                    select(ListingImageRow).where(ListingImageRow.listing_id == listing_id)
-                )
-                known = {row.portal_image_id for row in rows}
-                top = session.scalar(
-                    select(func.max(ListingImageRow.position)).where(
-                        ListingImageRow.listing_id == listing_id
-                    )
-                )
-                position = -1 if top is None else int(top)
-                added = 0
-                for image, verified, relative in stored:
-                    if image.id in known:
-                        continue
-                    position += 1
-                    added += 1
+                mine = col(ListingImageRow.listing_id) == listing_id
+                known = set(session.scalars(select(ListingImageRow.portal_image_id).where(mine)))
+                top = session.scalar(select(func.max(col(ListingImageRow.position))).where(mine))
+                first = 0 if top is None else int(top) + 1
+                fresh = [item for item in stored if item[0].id not in known]
+                for position, (image, verified, relative) in enumerate(fresh, start=first):
                     session.add(
                         ListingImageRow(
                             listing_id=listing_id,
                             url=self._url(relative),
                             position=position,
-                            caption=image.title or None,
-                            tag=image.tag or None,
+                            caption=_clean(image.title),
+                            tag=_clean(image.tag),
                             source="portal",
                             portal_image_id=image.id,
                             media_path=relative,
@@ -370,14 +374,14 @@ class PhotoIntake:
                     assignment_id=assignment_id, system_id=system_id
                 )
                 intake.system_id, intake.listing_id = system_id, listing_id
-                intake.images_fetched = (intake.images_fetched or 0) + added
+                intake.images_fetched = (intake.images_fetched or 0) + len(fresh)
                 intake.last_fetched_at = now
                 session.add(intake)
                 session.execute(
                     update(PhotoProblemRow)
                     .where(
-                        PhotoProblemRow.assignment_id == assignment_id,
-                        PhotoProblemRow.resolved_at.is_(None),  # type: ignore[union-attr]
+                        col(PhotoProblemRow.assignment_id) == assignment_id,
+                        col(PhotoProblemRow.resolved_at).is_(None),
                     )
                     .values(resolved_at=now)
                 )
@@ -386,7 +390,7 @@ class PhotoIntake:
                 "photo_assignment_attached_concurrently"
             )
             return 0
-        return added
+        return len(fresh)
 
     def _record_problem(
         self, assignment_id: str, system_id: str, listing_id: str | None, message: str
@@ -395,16 +399,16 @@ class PhotoIntake:
         with session_scope(self.engine) as session:
             same = session.scalars(
                 select(PhotoProblemRow.id).where(
-                    PhotoProblemRow.assignment_id == assignment_id,
-                    PhotoProblemRow.message == message,
-                    PhotoProblemRow.resolved_at.is_(None),  # type: ignore[union-attr]
+                    col(PhotoProblemRow.assignment_id) == assignment_id,
+                    col(PhotoProblemRow.message) == message,
+                    col(PhotoProblemRow.resolved_at).is_(None),
                 )
             ).first()
             if same is None:
                 session.add(
                     PhotoProblemRow(
                         assignment_id=assignment_id,
-                        system_id=system_id[:64],
+                        system_id=(_clean(system_id) or "")[:64] or None,
                         listing_id=listing_id,
                         message=message,
                         at=self.clock(),
@@ -412,8 +416,22 @@ class PhotoIntake:
                 )
 
 
+def _check_system_id(system_id: str) -> None:
+    """A system id is what the broker typed into the portal: short, printable, not empty."""
+    if not system_id or len(system_id) > 64 or not system_id.isprintable():
+        raise PermanentError(
+            f"the assignment's system id {system_id[:80]!r} is not a valid system id"
+        )
+
+
+def _clean(text: str) -> str | None:
+    """A portal title or tag as stored: printable characters only, at most TEXT_LIMIT."""
+    cleaned = " ".join("".join(c if c.isprintable() else " " for c in text).split())
+    return cleaned[:TEXT_LIMIT] or None
+
+
 def unresolved_problems(engine: Engine) -> list[PhotoProblemRow]:
     """Every photo problem support has not yet seen resolved, oldest first."""
     with session_scope(engine) as session:
-        query = select(PhotoProblemRow).where(PhotoProblemRow.resolved_at.is_(None))  # type: ignore[union-attr]
-        return list(session.scalars(query.order_by(PhotoProblemRow.id)))  # type: ignore[arg-type]
+        query = select(PhotoProblemRow).where(col(PhotoProblemRow.resolved_at).is_(None))
+        return list(session.scalars(query.order_by(col(PhotoProblemRow.id))))

@@ -8,10 +8,13 @@ from pathlib import Path
 
 import pytest
 import structlog
+from hypothesis import given
+from hypothesis import strategies as st
 from photo_helpers import TOKEN, add_listing, image_bytes
 from sqlalchemy import Engine
 
 from adapters.photo_portal import ImageTooLarge, PhotoPortalClient
+from adapters.photo_portal import _assignment as parse_assignment
 from adapters.portal_standin import PortalStandIn
 from syndication.errors import ConfigurationError, PermanentError, TransientError
 from syndication.logs import configure
@@ -165,3 +168,35 @@ def test_no_token_in_logs_or_problems_and_logs_name_the_assignment(
     problem = next(e for e in events if e["event"] == "photo_assignment_problem")
     assert (problem["assignment_id"], problem["system_id"]) == (unknown, "SYS-NONE")
     assert any(e["event"] == "photo_portal_busy" and e["status"] == 503 for e in events)
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=5)
+    ),
+    max_leaves=20,
+)
+ASSIGNMENTISH = st.fixed_dictionaries(
+    {},
+    optional={
+        "id": JSON,
+        "system_id": JSON,
+        "status": JSON,
+        "images": st.lists(
+            st.fixed_dictionaries({}, optional={"id": JSON, "order": JSON, "size": JSON}),
+            max_size=3,
+        )
+        | JSON,
+    },
+)
+
+
+@given(ASSIGNMENTISH | JSON)
+def test_a_malformed_portal_answer_is_a_permanent_error(data: object) -> None:
+    try:
+        assignment = parse_assignment(data)
+    except PermanentError:
+        return
+    assert isinstance(assignment.status, int)
+    assert [i.order for i in assignment.images] == sorted(i.order for i in assignment.images)

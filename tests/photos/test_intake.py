@@ -335,3 +335,56 @@ def test_two_runs_at_once_attach_each_image_once(
         {r.portal_image_id or "" for r in rows}
     )
     assert len(rows) == 2
+
+
+def test_an_assignment_deleted_while_pulled_is_skipped_without_a_problem(
+    sqlite_engine: Engine, portal: PortalStandIn, make_intake: MakeIntake
+) -> None:
+    add_listing(sqlite_engine, "OBJ1", "SYS-1")
+    assignment = ready_assignment(portal, "SYS-1", [{"content": image_bytes()}])
+    intake = make_intake(sqlite_engine)
+    (summary,) = intake.ready()
+    portal.delete_assignment(assignment)
+
+    result = intake.pull_one(summary)
+
+    assert result.outcome == "gone"
+    assert unresolved_problems(sqlite_engine) == [] and portal_images(sqlite_engine, "OBJ1") == []
+
+
+def test_hostile_titles_are_stored_clean_and_the_feeds_still_build(
+    engine: Engine, portal: PortalStandIn, make_intake: MakeIntake
+) -> None:
+    from syndication import registry
+    from syndication.store.repository import load_feed_input
+
+    add_listing(engine, "OBJ1", "SYS-1")
+    title = "Kök\x00 med\nutsikt \u202e" + "å" * 5000
+    ready_assignment(
+        portal, "SYS-1", [{"content": image_bytes(), "title": title, "tag": "\x07kok"}]
+    )
+
+    assert make_intake(engine).pull().ok
+
+    (row,) = portal_images(engine, "OBJ1")
+    assert row.caption is not None and row.caption.startswith("Kök med utsikt")
+    assert row.caption.isprintable() and len(row.caption) == 500
+    assert row.tag == "kok"
+    with session_scope(engine) as session:
+        feed_input = load_feed_input(session, "OBJ1")
+    assert feed_input is not None
+    for name in registry.names():
+        assert registry.get(name).build(feed_input)
+
+
+@pytest.mark.parametrize("system_id", ["SYS\x00-1", "x" * 65, "   "])
+def test_an_invalid_system_id_is_a_problem_not_a_crash(
+    engine: Engine, portal: PortalStandIn, make_intake: MakeIntake, system_id: str
+) -> None:
+    assignment = ready_assignment(portal, system_id, [{"content": image_bytes()}])
+
+    report = make_intake(engine).pull()
+
+    assert "not a valid system id" in (report.problems[0].message or "")
+    assert [p.assignment_id for p in unresolved_problems(engine)] == [assignment]
+    assert portal.assignment(assignment).status == 1
