@@ -1,0 +1,256 @@
+"""Benchmark: the nightly final-price sync for N sold listings (default 100,000).
+
+    python bench/final_prices.py                        # 100,000 listings, SQLite, sandbox HTTP
+    python bench/final_prices.py --listings 20000 --database-url postgresql://…/db
+    python bench/final_prices.py --quick                # 5,000 listings
+
+Generates N sold, consenting listings that Hemnet published before their sale in a
+temporary SQLite database (or the empty PostgreSQL database ``--database-url`` names),
+starts the sandbox marketplaces over HTTP on loopback in a process of their own
+(``python -m adapters.sandbox``), and runs the sync as ``syndication final-prices``
+does: the indexed selection, batches of ids through dramatiq's in-process broker to
+worker threads, each document over HTTP to the sandbox Hemnet, outcomes recorded.
+Then it runs again (nothing changed: nothing may be sent) and measures, in the same
+run, two floors:
+
+* ``select`` — the bare SELECT of the same listing rows, streamed (the database's share);
+* ``deliveries`` — the same final-price documents, prebuilt, sent straight through
+  the same HTTP transport by the same number of threads (the marketplace's share).
+
+It prints listings per second for each and the ratios sync/floor (1.0 = as fast as
+the floor alone). The last line is ``BENCH {json}`` for ``bench/run_all.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(Path(__file__).resolve().parent)]
+
+from _common import machine, report  # noqa: E402
+from sqlalchemy import Engine, insert, select, text  # noqa: E402
+
+from adapters.base import Delivery  # noqa: E402
+from adapters.http import HttpTransport  # noqa: E402
+from adapters.retry import RetryPolicy  # noqa: E402
+from feeds.hemnet_final_price import build_final_price, idempotency_key  # noqa: E402
+from syndication.logs import configure  # noqa: E402
+from syndication.records import Listing  # noqa: E402
+from syndication.runtime import Runtime  # noqa: E402
+from syndication.settings import Settings  # noqa: E402
+from syndication.store import make_engine, migrate  # noqa: E402
+from syndication.store.models import (  # noqa: E402
+    ListingRow,
+    OfficeRow,
+    TransferEventRow,
+    UserRow,
+)
+
+CATEGORIES = ("villa", "bostadsratt", "fritidshus")
+FLOOR_SAMPLE = 20_000
+
+
+def generate(engine: Engine, count: int, offices: int = 50) -> None:
+    """``count`` sold listings over ``offices`` offices, each published on Hemnet before
+    its contract date; a tenth of the brokers belong to two companies."""
+    published = datetime(2026, 6, 1, 9, tzinfo=UTC)
+    with engine.begin() as conn:
+        conn.execute(insert(OfficeRow.__table__), [  # type: ignore[attr-defined]
+            {"id": f"K{o}", "name": f"Kontor {o}", "company_id": f"C{o}", "licence": ["hemnet"],
+             "category_defaults": {}, "final_price_enabled": True,
+             "hemnet_final_price_agreement": True, "updated_at": published}
+            for o in range(offices)
+        ])
+        conn.execute(insert(UserRow.__table__), [  # type: ignore[attr-defined]
+            {"id": f"U{o}", "office_id": f"K{o}", "name": f"Mäklare {o}", "images": [],
+             "companies": [f"C{o}", f"C{o}b"] if o % 10 == 0 else [f"C{o}"],
+             "main_company": f"C{o}", "statistics_all_companies": False,
+             "password_legacy": False, "show_on_internet": True, "updated_at": published}
+            for o in range(offices)
+        ])
+    for start in range(0, count, 10_000):
+        chunk = range(start, min(count, start + 10_000))
+        with engine.begin() as conn:
+            conn.execute(insert(ListingRow.__table__), [  # type: ignore[attr-defined]
+                {"id": f"FP{n:07d}", "office_id": f"K{n % offices}",
+                 "company_id": f"C{n % offices}", "broker_id": f"U{n % offices}",
+                 "category": CATEGORIES[n % 3], "state": "sold",
+                 "orientations": [], "viewings": [], "marketplaces": ["hemnet"],
+                 "price_type": "asking", "price": 3_000_000 + n,
+                 "final_price": 3_100_000 + 1000 * (n % 900),
+                 "contract_date": date(2026, 9, 1) + timedelta(days=n % 60),
+                 "send_final_price": True, "updated_at": published}
+                for n in chunk
+            ])
+            conn.execute(insert(TransferEventRow.__table__), [  # type: ignore[attr-defined]
+                {"listing_id": f"FP{n:07d}", "marketplace": "hemnet", "state": "published",
+                 "action": "create", "attempts": 1, "at": published}
+                for n in chunk
+            ])
+
+
+def floor_select(engine: Engine) -> float:
+    """Seconds to stream the same listing rows with a bare indexed SELECT."""
+    query = select(*[c for c in ListingRow.__table__.columns]).where(  # type: ignore[attr-defined]
+        ListingRow.send_final_price == True, ListingRow.state == "sold"  # noqa: E712
+    )
+    started = time.perf_counter()
+    with engine.connect() as conn:
+        result = conn.execution_options(stream_results=True, yield_per=2000).execute(query)
+        for _rows in result.partitions():
+            pass
+    return time.perf_counter() - started
+
+
+def floor_deliveries(url: str, count: int, threads: int) -> float:
+    """Seconds to send ``count`` prebuilt final-price documents with ``threads`` threads."""
+    transport = HttpTransport("hemnet", url, policy=RetryPolicy.standard(max_attempts=3))
+    deliveries = []
+    for n in range(count):
+        listing = Listing(id=f"FLOOR{n:07d}", office_id="K0", category="villa", state="sold",
+                          final_price=3_000_000 + n, contract_date=date(2026, 9, 1))
+        document = build_final_price(listing)
+        deliveries.append(Delivery("hemnet", listing.id, "K0", "final_price", document,
+                                   idempotency_key(listing.id, "final_price", document)))
+    started = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        for _receipt in pool.map(transport.send, deliveries, chunksize=64):
+            pass
+    elapsed = time.perf_counter() - started
+    transport.close()
+    return elapsed
+
+
+SANDBOX = """
+import sys
+import adapters.sandbox.server as server
+server._Handler.disable_nagle_algorithm = True
+from adapters.sandbox.__main__ import main
+sys.exit(main(["--publish-delay", "0"]))
+"""
+"""The sandbox marketplaces in a process of their own, with TCP_NODELAY on their
+sockets: http.server writes the headers and the body of an answer in two sends, and
+without it Nagle's algorithm meets the client's delayed ACK and every answer on a
+kept-alive connection waits ~40 ms (about 170 answers/s in all)."""
+
+
+def start_sandbox() -> tuple[subprocess.Popen[str], str]:
+    process = subprocess.Popen(
+        [sys.executable, "-c", SANDBOX], cwd=ROOT, stdout=subprocess.PIPE, text=True,
+    )
+    assert process.stdout is not None
+    for line in process.stdout:
+        if line.startswith("hemnet"):
+            return process, line.split()[1]
+    raise RuntimeError("the sandbox did not start")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[1])
+    parser.add_argument("--listings", type=int, default=100_000)
+    parser.add_argument("--quick", action="store_true", help="5,000 listings")
+    parser.add_argument("--database-url", help="an empty PostgreSQL database (default: SQLite)")
+    parser.add_argument("--threads", type=int, default=8, help="worker threads (default 8)")
+    parser.add_argument("--batch-size", type=int, default=200)
+    args = parser.parse_args(argv)
+    count = 5_000 if args.quick else args.listings
+    configure("WARNING")
+
+    from syndication.broker import setup_broker
+    from syndication.cli.final_prices import run_sync
+
+    with tempfile.TemporaryDirectory() as scratch:
+        url = args.database_url or f"sqlite:///{Path(scratch) / 'bench.db'}"
+        engine = make_engine(url)
+        migrate(engine)
+        sandbox, hemnet_url = start_sandbox()
+        try:
+            started = time.perf_counter()
+            generate(engine, count)
+            print(f"generated {count} sold listings in {time.perf_counter() - started:.1f} s "
+                  f"({engine.dialect.name})")
+            select_seconds = floor_select(engine)
+            sample = min(count, FLOOR_SAMPLE)
+            delivery_seconds = floor_deliveries(hemnet_url, sample, args.threads)
+
+            transport = HttpTransport("hemnet", hemnet_url,
+                                      policy=RetryPolicy.standard(max_attempts=3),
+                                      pool_size=args.threads * 2)
+            settings = Settings(database_url=url, worker_threads=args.threads)
+            runtime = Runtime(settings=settings, engine=engine, transports={"hemnet": transport})
+            broker = setup_broker(settings, runtime)
+            import dramatiq
+
+            from syndication.jobs.final_prices import QUEUE, enqueue_batch
+
+            worker = dramatiq.Worker(broker, queues={QUEUE}, worker_threads=args.threads,
+                                     worker_timeout=50)
+            worker.start()
+            try:
+                started = time.perf_counter()
+                first = run_sync(runtime, enqueue_batch, batch_size=args.batch_size,
+                                 show_progress=sys.stderr.isatty())
+                sync_seconds = time.perf_counter() - started
+                started = time.perf_counter()
+                second = run_sync(runtime, enqueue_batch, batch_size=args.batch_size,
+                                  show_progress=False)
+                again_seconds = time.perf_counter() - started
+            finally:
+                worker.stop()
+            with engine.connect() as conn:
+                states = dict(conn.execute(text(
+                    "select state, count(*) from final_price_sync group by state")).all())
+        finally:
+            sandbox.terminate()
+            sandbox.wait(timeout=10)
+            engine.dispose()
+
+    sent = first["counts"]["sent"]
+    if sent != count or first["failed"] or second["counts"]["sent"] or states != {"sent": count}:
+        print(f"error: expected {count} sent once, got {first['counts']}, then "
+              f"{second['counts']}; stored {states}", file=sys.stderr)
+        return 1
+    sync_rate = count / sync_seconds
+    select_rate = count / select_seconds
+    delivery_rate = sample / delivery_seconds
+    facts = machine()
+    print(f"machine: {facts['cpu']}, {facts['cores']} cores; database {engine.dialect.name}; "
+          f"transport: sandbox Hemnet over HTTP on loopback (own process)")
+    print(f"sync:           {count} listings in {sync_seconds:.1f} s = {sync_rate:,.0f} listings/s")
+    print(f"second run:     nothing to send, {count} judged in {again_seconds:.1f} s "
+          f"= {count / again_seconds:,.0f} listings/s")
+    print(f"floor select:   {select_rate:,.0f} rows/s (bare indexed SELECT of the same rows)")
+    print(f"floor delivery: {delivery_rate:,.0f} documents/s ({sample} prebuilt documents, "
+          f"{args.threads} threads, same transport)")
+    print(f"ratio sync/deliveries: {sync_rate / delivery_rate:.2f}   "
+          f"ratio sync/select: {sync_rate / select_rate:.4f}")
+    report(
+        "final_prices",
+        ratio=round(sync_rate / delivery_rate, 3),
+        value=round(sync_rate, 1),
+        unit="listings/s",
+        floor=round(delivery_rate, 1),
+        floor_unit="bare HTTP deliveries/s",
+        ratio_select=round(sync_rate / select_rate, 5),
+        select_rate=round(select_rate, 1),
+        second_run_rate=round(count / again_seconds, 1),
+        listings=count,
+        seconds=round(sync_seconds, 1),
+        database=engine.dialect.name,
+        transport="sandbox-http",
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONHASHSEED", "0")
+    sys.exit(main())
