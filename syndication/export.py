@@ -23,7 +23,7 @@ from typing import IO, Any
 
 from lxml import etree
 from sqlalchemy import Engine, func, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 from tqdm import tqdm
 
 from feeds.common import Document
@@ -60,7 +60,11 @@ def _feed_module(marketplace: str) -> Any:
 
 def _chunks(session: Session, office_id: str, size: int) -> Iterator[list[str]]:
     """The office's listing ids in id order, ``size`` at a time, from a streamed query."""
-    query = select(ListingRow.id).where(ListingRow.office_id == office_id).order_by(ListingRow.id)
+    query = (
+        select(col(ListingRow.id))
+        .where(col(ListingRow.office_id) == office_id)
+        .order_by(col(ListingRow.id))
+    )
     result = session.execute(query.execution_options(yield_per=size))
     for partition in result.partitions(size):
         yield [row[0] for row in partition]
@@ -69,8 +73,8 @@ def _chunks(session: Session, office_id: str, size: int) -> Iterator[list[str]]:
 def _statuses(session: Session, ids: list[str], marketplace: str) -> dict[str, Any]:
     rows = session.scalars(
         select(TransferStatusRow).where(
-            TransferStatusRow.listing_id.in_(ids),  # type: ignore[attr-defined]
-            TransferStatusRow.marketplace == marketplace,
+            col(TransferStatusRow.listing_id).in_(ids),
+            col(TransferStatusRow.marketplace) == marketplace,
         )
     )
     return {row.listing_id: status_record(row) for row in rows}
@@ -108,11 +112,11 @@ def export_office(
     report = ExportReport(marketplace, office_id)
     with Session(engine) as session:
         if session.get(OfficeRow, office_id) is None:
-            raise InputError(
-                f"no office {office_id!r} in the store", record=f"office '{office_id}'"
-            )
+            raise InputError("no such office in the store", record=f"office '{office_id}'")
         total = session.scalar(
-            select(func.count()).select_from(ListingRow).where(ListingRow.office_id == office_id)
+            select(func.count())
+            .select_from(ListingRow)
+            .where(col(ListingRow.office_id) == office_id)
         )
         bar = tqdm(
             total=total,
