@@ -10,7 +10,7 @@
   ack set; another worker's queue maintenance gives them back to the queue
   once the dead worker's heartbeat is older than ``heartbeat_timeout``. Every
   idle consumer polls about once a second and runs maintenance with
-  probability :data:`MAINTENANCE_CHANCE` per million commands (10 %), so a
+  probability :data:`MAINTENANCE_CHANCE` per million commands (25 %), so a
   message whose worker died is redelivered within seconds of the heartbeat
   timeout (default 60 s): well within two minutes.
 
@@ -35,7 +35,7 @@ from syndication.middleware import JobLifecycle, LogContext, Metrics, RetryPolic
 from syndication.runtime import Runtime, attach_runtime
 from syndication.settings import Settings
 
-MAINTENANCE_CHANCE = 100_000
+MAINTENANCE_CHANCE = 250_000
 """Out of a million Redis commands, how many also requeue dead workers' messages."""
 
 MAX_BACKOFF_MS = 10 * 60_000

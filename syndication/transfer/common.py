@@ -14,7 +14,7 @@ import hashlib
 from dataclasses import dataclass, replace
 from typing import Protocol
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlmodel import Session
 
 from syndication.records import TransferStatus
@@ -56,6 +56,24 @@ def document_hash(document: bytes) -> str:
 def idempotency_key(listing_id: str, marketplace: str, digest: str) -> str:
     """The key a delivery carries: the same document of the same listing never creates twice."""
     return f"{listing_id}:{marketplace}:{digest[:16]}"
+
+
+def lock_status_row(session: Session, listing_id: str, marketplace: str) -> None:
+    """Take the write lock on the pair's status row for the rest of the transaction.
+
+    A no-op ``UPDATE`` locks the row on PostgreSQL and takes SQLite's write
+    lock, so a read-modify-write that follows (counting an attempt, moving
+    ``sent`` to ``published``) cannot interleave with a duplicate of the same
+    job running at the same time.
+    """
+    session.execute(
+        update(TransferStatusRow)
+        .where(
+            TransferStatusRow.listing_id == listing_id,
+            TransferStatusRow.marketplace == marketplace,
+        )
+        .values(attempts=TransferStatusRow.attempts)
+    )
 
 
 def last_settled_event(

@@ -48,6 +48,7 @@ from syndication.transfer.common import (
     Scheduler,
     document_hash,
     idempotency_key,
+    lock_status_row,
     settled_status,
 )
 
@@ -203,6 +204,7 @@ def confirm_publication(runtime: Runtime, job: JobRef, digest: str) -> bool:
     if remote is None or not remote.published:
         return False
     with session_scope(runtime.engine) as session:
+        lock_status_row(session, job.listing_id, job.marketplace)
         row = session.get(TransferStatusRow, (job.listing_id, job.marketplace))
         if row is None or row.state != "sent" or row.document_hash != digest:
             return True

@@ -28,7 +28,7 @@ from syndication.runtime import current_runtime
 from syndication.store.db import session_scope
 from syndication.store.models import TransferEventRow
 from syndication.store.repository import record_status
-from syndication.transfer.common import JobRef
+from syndication.transfer.common import JobRef, lock_status_row
 
 
 def job_of(message: dramatiq.Message[Any]) -> JobRef:
@@ -46,6 +46,7 @@ class TransferLifecycle:
         job = job_of(message)
         retries = int(message.options.get("retries", 0))
         with session_scope(runtime.engine) as session:
+            lock_status_row(session, job.listing_id, job.marketplace)
             baseline = session.scalars(
                 select(TransferEventRow.attempts)
                 .where(
