@@ -377,14 +377,24 @@ def test_hostile_titles_are_stored_clean_and_the_feeds_still_build(
         assert registry.get(name).build(feed_input)
 
 
-@pytest.mark.parametrize("system_id", ["SYS\x00-1", "x" * 65, "   "])
-def test_an_invalid_system_id_is_a_problem_not_a_crash(
-    engine: Engine, portal: PortalStandIn, make_intake: MakeIntake, system_id: str
-) -> None:
-    assignment = ready_assignment(portal, system_id, [{"content": image_bytes()}])
-
-    report = make_intake(engine).pull()
-
+def assert_refused_system_id(engine: Engine, portal: PortalStandIn, intake: PhotoIntake) -> None:
+    (assignment,) = [a.id for a in intake.ready()]
+    report = intake.pull()
     assert "not a valid system id" in (report.problems[0].message or "")
     assert [p.assignment_id for p in unresolved_problems(engine)] == [assignment]
     assert portal.assignment(assignment).status == 1
+
+
+def test_a_system_id_with_a_nul_is_a_problem_not_a_crash(
+    engine: Engine, portal: PortalStandIn, make_intake: MakeIntake
+) -> None:
+    ready_assignment(portal, "SYS\x00-1", [{"content": image_bytes()}])
+    assert_refused_system_id(engine, portal, make_intake(engine))
+
+
+@pytest.mark.parametrize("system_id", ["x" * 65, "   ", "SYS\n1"])
+def test_an_invalid_system_id_is_a_problem(
+    sqlite_engine: Engine, portal: PortalStandIn, make_intake: MakeIntake, system_id: str
+) -> None:
+    ready_assignment(portal, system_id, [{"content": image_bytes()}])
+    assert_refused_system_id(sqlite_engine, portal, make_intake(sqlite_engine))
