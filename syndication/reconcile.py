@@ -1,0 +1,278 @@
+"""R13 Reconciliation: what a marketplace holds against what the store believes.
+
+A marketplace can drift from the store: a listing removed there by hand, a
+receipt lost, a copy older than the last document sent. :func:`compare` is the
+pure comparison of one marketplace's inventory for an office with the store;
+every :class:`Difference` says what it is and what a repair does:
+
+==============  ===========================================  ==========================
+kind            store / marketplace                          repair
+==============  ===========================================  ==========================
+missing_there   store: held; marketplace: absent             still wanted there: send it
+                                                             again; no longer wanted:
+                                                             record it ``deleted``
+unknown_here    marketplace holds it; store: not held or     not in the store: delete
+                no such listing                              (``deleted``); removed or
+                                                             deselected: delete with the
+                                                             reason; still wanted: send it
+                                                             so the store records it
+stale_there     both hold it, the marketplace's document     send it again (or the pending
+                hash differs from the last one sent          delete, with its reason)
+==============  ===========================================  ==========================
+
+What "still wanted" means is :func:`syndication.rules.plan.decide`'s call, so a
+repair never sends outside the licence (R1): such a difference is reported
+with the repair ``none``. Pairs with a transfer in flight (``queued``) are
+left alone: the transfer is about to change them.
+
+:func:`repair` carries the repairs out through the transfer queue: it records
+the status that makes the transfer decide the repair (a held copy to delete, a
+lost copy to create, a forgotten document hash) with a ``reconciliation: …``
+message in the history, then queues a transfer request for the listing. A
+listing that is not in the store has no document to build from, so its delete
+is delivered directly by the marketplace's transport.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from adapters.base import Delivery, RemoteListing
+from syndication import registry
+from syndication.records import FeedInput, Listing, Office, TransferStatus
+from syndication.rules.licence import title
+from syndication.rules.plan import decide
+from syndication.rules.removal import marketplace_holds
+from syndication.runtime import Runtime
+from syndication.store.db import session_scope
+from syndication.store.models import ListingRow, OfficeRow, TransferStatusRow
+from syndication.store.repository import listing_record, office_record, record_status, status_record
+from syndication.transfer import Scheduler, Scope, document_hash, request_transfer
+
+KINDS = ("missing_there", "unknown_here", "stale_there")
+REPAIRS = ("resend", "delete", "record_deleted", "none")
+
+
+@dataclass(frozen=True, slots=True)
+class Difference:
+    """One listing on which the store and a marketplace disagree, and the repair.
+
+    ``repair`` is ``resend``, ``delete`` (with ``reason``), ``record_deleted``
+    (the marketplace already lacks a listing no longer wanted there) or
+    ``none`` (nothing may be sent; ``detail`` says why).
+    """
+
+    marketplace: str
+    listing_id: str
+    kind: str
+    repair: str
+    detail: str
+    reason: str | None = None
+    marketplace_id: str | None = None
+    in_store: bool = True
+
+    def describe(self) -> str:
+        """The difference and the repair as one sentence for the operator."""
+        return f"{self.kind.replace('_', ' ')}: {self.detail}"
+
+
+@dataclass(frozen=True)
+class StoreView:
+    """What the store holds for one office: its listings and their status rows."""
+
+    office: Office
+    listings: Mapping[str, Listing]
+    statuses: Mapping[tuple[str, str], TransferStatus] = field(default_factory=dict)
+
+
+def _held(remote: RemoteListing) -> TransferStatus:
+    return TransferStatus(
+        listing_id=remote.listing_id, marketplace="", state="published",
+        marketplace_id=remote.marketplace_id, document_hash=remote.document_hash,
+    )
+
+
+def _wanted(
+    feed_input: FeedInput, marketplace: str, status: TransferStatus | None
+) -> tuple[str, str | None, str]:
+    """The repair the transfer decision implies, its delete reason and its explanation."""
+    decision = decide(feed_input, marketplace, status)
+    if decision.action in ("create", "update"):
+        return "resend", None, decision.reason
+    if decision.action == "delete":
+        return "delete", decision.delete_reason, decision.reason
+    return "none", None, decision.reason
+
+
+def compare(
+    view: StoreView, marketplace: str, remote: Iterable[RemoteListing]
+) -> list[Difference]:
+    """Every difference between ``view`` and ``remote`` (the marketplace's inventory
+    for the office), ordered by listing id. Pure."""
+    name = title(marketplace)
+    there_by_id = {item.listing_id: item for item in remote}
+    differences: list[Difference] = []
+    for listing_id in sorted(set(view.listings) | set(there_by_id)):
+        listing = view.listings.get(listing_id)
+        there = there_by_id.get(listing_id)
+        remote_id = there.marketplace_id if there else None
+        if listing is None:
+            if there is not None:
+                differences.append(Difference(
+                    marketplace, listing_id, "unknown_here", "delete",
+                    f"{name} holds {listing_id} ({remote_id}), which is not in the store: "
+                    "delete it there", "deleted", remote_id, in_store=False,
+                ))
+            continue
+        status = view.statuses.get((listing_id, marketplace))
+        if status is not None and status.state == "queued":
+            continue
+        feed_input = FeedInput(listing, view.office)
+        here = marketplace_holds(status)
+        if here and there is None:
+            assert status is not None
+            repair, _, why = _wanted(feed_input, marketplace, status)
+            if repair == "resend":
+                detail = (
+                    f"the store has it as {status.state} on {name}, which lacks it: send it again"
+                )
+            elif repair == "delete":
+                repair = "record_deleted"
+                detail = (
+                    f"{name} lacks it and it is no longer wanted there ({why}): record it deleted"
+                )
+            else:
+                detail = f"{name} lacks it; nothing to send ({why})"
+            differences.append(Difference(marketplace, listing_id, "missing_there", repair,
+                                          detail, None, status.marketplace_id))
+        elif there is not None and not here:
+            repair, reason, why = _wanted(feed_input, marketplace, _held(there))
+            state = status.state if status else "never transferred"
+            action = {
+                "resend": "send it so the store records it",
+                "delete": f"delete it there ({reason})",
+            }.get(repair, f"nothing may be sent: {why}")
+            differences.append(Difference(
+                marketplace, listing_id, "unknown_here", repair,
+                f"{name} holds it ({remote_id}) but the store has it as {state}: {action}",
+                reason, remote_id,
+            ))
+        elif there is not None and status is not None and _stale(status, there):
+            repair, reason, why = _wanted(feed_input, marketplace, status)
+            action = {
+                "resend": "send it again",
+                "delete": f"delete it there ({reason})",
+            }.get(repair, f"nothing to send: {why}")
+            differences.append(Difference(
+                marketplace, listing_id, "stale_there", repair,
+                f"the copy on {name} differs from the last document sent: {action}",
+                reason, remote_id,
+            ))
+    return differences
+
+
+def _stale(status: TransferStatus, there: RemoteListing) -> bool:
+    return bool(status.document_hash and there.document_hash) and (
+        status.document_hash != there.document_hash
+    )
+
+
+def load_view(session: Session, office_id: str) -> StoreView | None:
+    """The office with its listings and their status rows (three queries), or ``None``."""
+    office_row = session.get(OfficeRow, office_id)
+    if office_row is None:
+        return None
+    rows = session.scalars(select(ListingRow).where(ListingRow.office_id == office_id)).all()
+    statuses = session.scalars(
+        select(TransferStatusRow)
+        .join(ListingRow, ListingRow.id == TransferStatusRow.listing_id)  # type: ignore[arg-type]
+        .where(ListingRow.office_id == office_id)
+    )
+    return StoreView(
+        office=office_record(office_row),
+        listings={row.id: listing_record(row) for row in rows},
+        statuses={(s.listing_id, s.marketplace): status_record(s) for s in statuses},
+    )
+
+
+@dataclass
+class RepairReport:
+    """What :func:`repair` did: transfer requests queued, direct deletes, rows recorded."""
+
+    request_ids: list[str] = field(default_factory=list)
+    direct_deletes: list[str] = field(default_factory=list)
+    recorded: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def _prepare(session: Session, difference: Difference, now: datetime) -> None:
+    """Record the status that makes the next transfer decide ``difference``'s repair."""
+    d, name = difference, title(difference.marketplace)
+    if d.repair == "record_deleted":
+        record_status(session, d.listing_id, d.marketplace, "deleted", action="delete",
+                      marketplace_id=None, document_hash=None, at=now)
+    elif d.repair == "delete":
+        record_status(session, d.listing_id, d.marketplace, "failed", action="delete",
+                      marketplace_id=d.marketplace_id,
+                      error=f"reconciliation: {name} still holds it; deleting it ({d.reason})",
+                      at=now)
+    elif d.kind == "missing_there":
+        record_status(session, d.listing_id, d.marketplace, "failed", action="create",
+                      marketplace_id=None, document_hash=None,
+                      error=f"reconciliation: {name} no longer holds it; sending it again",
+                      at=now)
+    elif d.kind == "unknown_here":
+        record_status(session, d.listing_id, d.marketplace, "failed", action="update",
+                      marketplace_id=d.marketplace_id, document_hash=None,
+                      error=f"reconciliation: {name} holds it unknown to the store; updating it",
+                      at=now)
+    else:
+        record_status(session, d.listing_id, d.marketplace, "queued", document_hash=None,
+                      error=f"reconciliation: the copy on {name} is stale; sending it again",
+                      at=now)
+
+
+def _delete_unknown(runtime: Runtime, office: Office, d: Difference) -> None:
+    """Delete a listing the store does not know straight through the transport."""
+    stub = Listing(id=d.listing_id, office_id=office.id, category="villa", state="deleted")
+    document = registry.get(d.marketplace).build_delete(FeedInput(stub, office), "deleted")
+    digest = document_hash(document)
+    runtime.transport(d.marketplace).send(Delivery(
+        marketplace=d.marketplace, listing_id=d.listing_id, office_id=office.id,
+        action="delete", document=document,
+        idempotency_key=f"{d.listing_id}:{d.marketplace}:reconcile-delete:{digest[:16]}",
+    ))
+
+
+def repair(
+    runtime: Runtime, office: Office, differences: Sequence[Difference], scheduler: Scheduler
+) -> RepairReport:
+    """Carry out every repair of ``differences`` (see the module doc); errors are collected."""
+    from syndication.errors import SyndicationError
+
+    report = RepairReport()
+    to_transfer: list[str] = []
+    for d in differences:
+        if d.repair == "none":
+            continue
+        if not d.in_store:
+            try:
+                _delete_unknown(runtime, office, d)
+                report.direct_deletes.append(d.listing_id)
+            except SyndicationError as exc:
+                report.errors.append(f"{d.listing_id} on {title(d.marketplace)}: {exc}")
+            continue
+        with session_scope(runtime.engine) as session:
+            _prepare(session, d, runtime.clock())
+        report.recorded += 1
+        if d.repair != "record_deleted" and d.listing_id not in to_transfer:
+            to_transfer.append(d.listing_id)
+    for listing_id in to_transfer:
+        summary = request_transfer(runtime, Scope("object", listing_id), scheduler)
+        report.request_ids.append(summary.request_id)
+    return report
