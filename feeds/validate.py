@@ -64,6 +64,7 @@ def parse_untrusted(data: bytes, what: str) -> etree._Element:
 
 
 def _message(schema_name: str, log: etree._ListErrorLog) -> str:
+    """The first :data:`MAX_ERRORS` errors of ``log``, each with its line and element."""
     errors = list(log)
     parts = [f"line {e.line}: {e.message}" for e in errors[:MAX_ERRORS]]
     more = len(errors) - MAX_ERRORS
@@ -84,11 +85,10 @@ def validate_element(
     xsd = schema(schema_name)
     if xsd.validate(root):
         return
+    in_memory = _message(schema_name, xsd.error_log)
     document = etree.tostring(root, encoding="UTF-8", xml_declaration=True, pretty_print=True)
     validate(schema_name, document, listing_id=listing_id, marketplace=marketplace)
-    raise DocumentInvalid(
-        _message(schema_name, xsd.error_log), listing_id=listing_id, marketplace=marketplace
-    )
+    raise DocumentInvalid(in_memory, listing_id=listing_id, marketplace=marketplace)
 
 
 def validate(
