@@ -29,6 +29,8 @@ PERMANENT_ERRNOS = {
     errno.EISDIR,
     errno.ENOTDIR,
 }
+MAX_STEM = 180
+"""Longest encoded listing id used as is in a file name (file systems allow 255 bytes)."""
 
 
 def local_id(marketplace: str, listing_id: str) -> str:
@@ -44,12 +46,15 @@ class FileDropTransport(Transport):
         self.outbox = Path(outbox)
 
     def path_for(self, delivery: Delivery) -> Path:
-        """Where a delivery lands; names are percent-encoded so an id can never
-        leave its marketplace folder."""
+        """Where a delivery lands. Names are percent-encoded so an id can never
+        leave its marketplace folder; an id too long for a file name is cut and
+        completed with a hash of the whole id, so it stays unique."""
         folder = self.outbox / quote(delivery.marketplace, safe="")
-        return (
-            folder / f"{quote(delivery.listing_id, safe='')}.{quote(delivery.action, safe='')}.xml"
-        )
+        stem = quote(delivery.listing_id, safe="")
+        if len(stem) > MAX_STEM:
+            digest = hashlib.sha256(delivery.listing_id.encode()).hexdigest()[:16]
+            stem = f"{stem[: MAX_STEM - 17].rstrip('%0123456789ABCDEF')}~{digest}"
+        return folder / f"{stem}.{quote(delivery.action, safe='')}.xml"
 
     def send(self, delivery: Delivery) -> Receipt:
         """Drop the document; a re-drop of the same document writes nothing new.

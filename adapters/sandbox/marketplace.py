@@ -185,6 +185,8 @@ class SandboxMarketplace:
                 404 if method in ("GET", "POST", "PUT", "DELETE") else 405, "no such route"
             )
         action, ident = route
+        if not _xml_text(ident):
+            return error(400, "ids must be text XML can carry (no control characters)")
         with self._lock:
             self.calls[(ident, action)] += 1
         if not self._authorized(headers.get("authorization")):
@@ -374,6 +376,14 @@ def default_schemas(name: str) -> dict[str, str]:
 
         schemas["final_price"] = hemnet_final_price.SCHEMA
     return schemas
+
+
+def _xml_text(value: str) -> bool:
+    try:
+        etree.Element("probe").text = value
+    except ValueError:
+        return False
+    return True
 
 
 def _reason(root: etree._Element) -> str | None:
