@@ -165,17 +165,18 @@ def parse_document(raw: bytes, *, max_bytes: int = MAX_DOCUMENT_BYTES) -> dict[s
     return {name: data.get(name, []) for name, _ in KINDS}
 
 
-def _depth_exceeds(value: Any, limit: int) -> bool:
-    """True when ``value`` nests objects and arrays deeper than ``limit`` (no recursion)."""
-    stack: list[tuple[Any, int]] = [(value, 0)]
+def _too_deep(record: dict[str, Any], limit: int) -> str | None:
+    """The field of ``record`` that nests objects and arrays deeper than ``limit``, or
+    ``None`` (checked without recursion, so any depth is safe)."""
+    stack: list[tuple[Any, int, str]] = [(value, 1, key) for key, value in record.items()]
     while stack:
-        item, depth = stack.pop()
+        item, depth, top = stack.pop()
         if isinstance(item, dict | list):
             if depth >= limit:
-                return True
+                return top
             children = item.values() if isinstance(item, dict) else item
-            stack.extend((child, depth + 1) for child in children)
-    return False
+            stack.extend((child, depth + 1, top) for child in children)
+    return None
 
 
 def _show(value: Any, limit: int = 60) -> str:
@@ -191,11 +192,40 @@ _SCHEMA_TYPES = {"object": "an object", "array": "an array", "string": "a string
                  "null": "null"}
 
 
+def _printable(text: str, limit: int = 80) -> str:
+    """``text`` with every unprintable character escaped (an escape sequence from the input
+    must never reach a terminal), cut to ``limit`` characters."""
+    shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text[:limit])
+    return shown if len(text) <= limit else shown + "…"
+
+
 def _path(parts: Iterable[Any]) -> str:
     text = ""
     for part in parts:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+        name = _printable(str(part))
+        text += f"[{part}]" if isinstance(part, int) else (f".{name}" if text else name)
     return text
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _surrogates(record: Any) -> Iterator[str]:
+    """The paths of the strings (and keys) in ``record`` holding lone UTF-16 surrogates, which
+    JSON's ``\\udXXX`` escapes can produce but no text can carry."""
+    stack: list[tuple[Any, list[Any]]] = [(record, [])]
+    while stack:
+        item, where = stack.pop()
+        if isinstance(item, str) and _SURROGATE.search(item):
+            yield _path(where)
+        elif isinstance(item, dict):
+            for key, value in item.items():
+                if _SURROGATE.search(key):
+                    yield _path([*where, key])
+                else:
+                    stack.append((value, [*where, key]))
+        elif isinstance(item, list):
+            stack.extend((value, [*where, index]) for index, value in enumerate(item))
 
 
 def _explain(error: ValidationError) -> tuple[str, str]:
@@ -230,8 +260,7 @@ def _explain(error: ValidationError) -> tuple[str, str]:
         return _path(where), f"has {len(value)} items; at most {limit} are allowed"
     if rule == "uniqueItems":
         return _path(where), "lists the same value twice"
-    message = error.message if len(error.message) <= 200 else error.message[:199] + "…"
-    return _path(where), message
+    return _path(where), _printable(error.message, 200)
 
 
 
@@ -252,9 +281,15 @@ def _schema_errors(kind: str, name: str, record: Any) -> list[RecordError]:
     if not isinstance(record, dict):
         return [RecordError(f"must be an object, not {_JSON_TYPES.get(type(record), 'that')}",
                             record=name)]
-    if _depth_exceeds(record, MAX_RECORD_DEPTH):
-        return [RecordError(f"is nested deeper than {MAX_RECORD_DEPTH} levels", record=name)]
-    found: dict[str, RecordError] = {}
+    deep = _too_deep(record, MAX_RECORD_DEPTH)
+    if deep is not None:
+        return [RecordError(f"is nested deeper than {MAX_RECORD_DEPTH} levels", record=name,
+                            field=_printable(deep))]
+    found: dict[str, RecordError] = {
+        where: RecordError("holds a lone surrogate escape (\\ud800–\\udfff), which is not text",
+                           record=name, field=where or None)
+        for where in _surrogates(record)
+    }
     ranked = sorted(_validator(kind).iter_errors(record),
                     key=lambda e: (e.json_path, _RANK.get(str(e.validator), len(_RANK))))
     for error in ranked:

@@ -99,8 +99,13 @@ def test_bom_and_empty_document_accepted() -> None:
         (listing(id="OBJ1\n"), "listing #1: field 'id': 'OBJ1\\n' is not in the expected form"),
         (listing(id="x" * 65), "listing #1: field 'id': is too long (65 characters; at most 64)"),
         (listing(id=7), "listing #1: field 'id': must be a string, not a number"),
+        (listing(headline="Villa \ud800 i sol"),
+         "listing 'O1': field 'headline': holds a lone surrogate escape (\\ud800–\\udfff), "
+         "which is not text"),
+        (listing(**{"\u001b[2Jfärg": "röd"}),
+         "listing 'O1': field '\\x1b[2Jfärg': is not a known field"),
         (listing(description={"a": {"b": {"c": {"d": {"e": {"f": {"g": {"h": 1}}}}}}}}),
-         "listing 'O1': is nested deeper than 8 levels"),
+         "listing 'O1': field 'description': is nested deeper than 8 levels"),
     ],
 )
 def test_bad_listing_fields(sqlite_engine: Engine, record: dict[str, Any], expected: str) -> None:
