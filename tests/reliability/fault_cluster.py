@@ -71,6 +71,8 @@ class Policy:
     max_worker_deaths: int = 3
     confirm_delay_ms: int = 300
     http_attempts: int = 4
+    http_initial_wait: float = 0.05
+    http_max_wait: float = 0.5
     read_timeout: float = 1.0
     connect_timeout: float = 0.5
 
@@ -100,8 +102,8 @@ class Cluster:
             read_timeout=self.policy.read_timeout,
             max_attempts=self.policy.http_attempts,
             max_delay=30.0,
-            initial_wait=0.05,
-            max_wait=0.5,
+            initial_wait=self.policy.http_initial_wait,
+            max_wait=self.policy.http_max_wait,
         )
         self._logs = 0
 
@@ -226,16 +228,17 @@ class Cluster:
         return {(row.listing_id, row.marketplace): row for row in rows}
 
     def starts(self, request_id: str) -> dict[tuple[str, str], int]:
-        """How many times each pair's job started in ``request_id`` (its ``queued`` events
-        beyond the fan-out's)."""
+        """How many times each pair's job started in ``request_id``: the growth of its
+        stored attempt count over the request's history."""
+        attempts = func.coalesce(TransferEventRow.attempts, 0)
         with session_scope(self.engine) as session:
             rows = session.execute(
-                select(TransferEventRow.listing_id, TransferEventRow.marketplace, func.count())
-                .where(TransferEventRow.request_id == request_id,
-                       TransferEventRow.state == "queued")
+                select(TransferEventRow.listing_id, TransferEventRow.marketplace,
+                       func.max(attempts) - func.min(attempts))
+                .where(TransferEventRow.request_id == request_id)
                 .group_by(TransferEventRow.listing_id, TransferEventRow.marketplace)
             ).all()
-        return {(lid, mp): count - 1 for lid, mp, count in rows}
+        return {(lid, mp): int(count) for lid, mp, count in rows}
 
     def creations(self) -> dict[str, dict[str, int]]:
         """Per marketplace, how many times the sandbox created each listing."""
