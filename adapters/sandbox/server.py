@@ -36,6 +36,7 @@ class _Handler(BaseHTTPRequestHandler):
     """Reads one request, lets the marketplace answer, writes the answer."""
 
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
     server: _Server
 
     def setup(self) -> None:
