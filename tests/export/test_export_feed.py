@@ -199,3 +199,25 @@ def test_cli_unknown_office_is_an_error_not_a_traceback(
     err = capsys.readouterr().err
     assert err.startswith("error:") and "NOPE" in err and "Traceback" not in err
     assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_the_bundled_example_exports_valid_feeds(sqlite_engine: Engine) -> None:
+    import json
+    from importlib import resources
+
+    from syndication.ingest import ingest_document
+
+    raw = resources.files("examples").joinpath("records.json").read_bytes()
+    ingest_document(sqlite_engine, raw)
+    written = 0
+    for office in json.loads(raw)["offices"]:
+        for marketplace in ALL:
+            out = io.BytesIO()
+            report = export_office(sqlite_engine, marketplace, office["id"], out, progress=False)
+            validate(registry.get(marketplace).schema, out.getvalue())
+            written += report.written
+            unbuildable = {
+                k: v for k, v in report.skipped.items() if "validate" in v or "field" in v
+            }
+            assert unbuildable == {}
+    assert written > 0
