@@ -19,7 +19,7 @@ from adapters.sandbox.marketplace import _xml_text
 ids = st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=120)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(listing_id=st.text(min_size=1, max_size=300))
 def test_a_file_drop_stays_in_its_folder_and_round_trips(listing_id):
     with tempfile.TemporaryDirectory() as folder:
