@@ -25,34 +25,53 @@ repair never sends outside the licence (R1): such a difference is reported
 with the repair ``none``. Pairs with a transfer in flight (``queued``) are
 left alone: the transfer is about to change them.
 
-:func:`repair` carries the repairs out through the transfer queue: it records
-the status that makes the transfer decide the repair (a held copy to delete, a
-lost copy to create, a forgotten document hash) with a ``reconciliation: …``
-message in the history, then queues a transfer request for the listing. A
-listing that is not in the store has no document to build from, so its delete
-is delivered directly by the marketplace's transport.
+:func:`repair` carries the repairs out. A delete of a stored listing goes
+through the transfer queue: the status recorded first (``failed`` delete, the
+marketplace still holding it, with a ``reconciliation: …`` message in the
+history) makes the transfer decide the delete with its reason (sold,
+withdrawn, deselected). A re-send is delivered by the reconciliation itself
+under an idempotency key of its own run, because the queue's key is derived
+from the document and a marketplace would replay its first answer to the same
+document; its outcome is recorded like a transfer job's and its publication
+check is queued. A listing that is not in the store has no document to build
+from, so its delete (reason ``deleted``) is delivered directly too.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlmodel import Session
 
 from adapters.base import Delivery, RemoteListing
 from syndication import registry
+from syndication.errors import PermanentError, PreconditionsUnmet, SyndicationError
+from syndication.logs import get_logger
 from syndication.records import FeedInput, Listing, Office, TransferStatus
 from syndication.rules.licence import title
 from syndication.rules.plan import decide
 from syndication.rules.removal import marketplace_holds
 from syndication.runtime import Runtime
 from syndication.store.db import session_scope
-from syndication.store.models import ListingRow, OfficeRow, TransferStatusRow
-from syndication.store.repository import listing_record, office_record, record_status, status_record
-from syndication.transfer import Scheduler, Scope, document_hash, request_transfer
+from syndication.store.models import (
+    ListingRow,
+    OfficeRow,
+    TransferRequestRow,
+    TransferStatusRow,
+)
+from syndication.store.repository import (
+    listing_record,
+    load_feed_input,
+    office_record,
+    record_status,
+    status_record,
+)
+from syndication.transfer import JobRef, Scheduler, Scope, document_hash, request_transfer
 
 KINDS = ("missing_there", "unknown_here", "stale_there")
 REPAIRS = ("resend", "delete", "record_deleted", "none")
@@ -202,39 +221,71 @@ def load_view(session: Session, office_id: str) -> StoreView | None:
 
 @dataclass
 class RepairReport:
-    """What :func:`repair` did: transfer requests queued, direct deletes, rows recorded."""
+    """What :func:`repair` did: transfer requests queued (deletes), listings re-sent,
+    direct deletes of listings not in the store, status rows recorded, errors."""
 
     request_ids: list[str] = field(default_factory=list)
+    resent: list[str] = field(default_factory=list)
     direct_deletes: list[str] = field(default_factory=list)
     recorded: int = 0
     errors: list[str] = field(default_factory=list)
 
 
-def _prepare(session: Session, difference: Difference, now: datetime) -> None:
-    """Record the status that makes the next transfer decide ``difference``'s repair."""
-    d, name = difference, title(difference.marketplace)
+def _prepare_delete(session: Session, d: Difference, now: datetime) -> None:
+    """Record the status that makes the next transfer decide ``d``'s delete or bookkeeping."""
+    name = title(d.marketplace)
     if d.repair == "record_deleted":
         record_status(session, d.listing_id, d.marketplace, "deleted", action="delete",
                       marketplace_id=None, document_hash=None, at=now)
-    elif d.repair == "delete":
+    else:
         record_status(session, d.listing_id, d.marketplace, "failed", action="delete",
                       marketplace_id=d.marketplace_id,
                       error=f"reconciliation: {name} still holds it; deleting it ({d.reason})",
                       at=now)
-    elif d.kind == "missing_there":
-        record_status(session, d.listing_id, d.marketplace, "failed", action="create",
-                      marketplace_id=None, document_hash=None,
-                      error=f"reconciliation: {name} no longer holds it; sending it again",
-                      at=now)
-    elif d.kind == "unknown_here":
-        record_status(session, d.listing_id, d.marketplace, "failed", action="update",
-                      marketplace_id=d.marketplace_id, document_hash=None,
-                      error=f"reconciliation: {name} holds it unknown to the store; updating it",
-                      at=now)
-    else:
-        record_status(session, d.listing_id, d.marketplace, "queued", document_hash=None,
-                      error=f"reconciliation: the copy on {name} is stale; sending it again",
-                      at=now)
+
+
+def _resend(
+    runtime: Runtime, d: Difference, run_id: str, scheduler: Scheduler
+) -> None:
+    """Send the listing's current document again, under a key of this reconciliation run.
+
+    The queue's idempotency key is derived from the document, so a marketplace
+    that lost a listing (or holds an older copy) would answer a re-send of the
+    same document with its first, stored answer and change nothing. A repair
+    therefore delivers with a key of its own (stable for the HTTP retries of
+    this run), records the outcome like a transfer job, and leaves the
+    publication check to the queue.
+    """
+    with session_scope(runtime.engine) as session:
+        feed_input = load_feed_input(session, d.listing_id)
+    if feed_input is None:
+        raise PermanentError("the listing is no longer in the store", listing_id=d.listing_id,
+                             marketplace=d.marketplace)
+    marketplace = registry.get(d.marketplace)
+    action = "create" if d.kind == "missing_there" else "update"
+    unmet = marketplace.preconditions(feed_input)
+    if unmet:
+        raise PreconditionsUnmet(unmet, listing_id=d.listing_id, marketplace=d.marketplace)
+    document = marketplace.build(feed_input)
+    digest = document_hash(document)
+    receipt = runtime.transport(d.marketplace).send(Delivery(
+        marketplace=d.marketplace, listing_id=d.listing_id, office_id=feed_input.office.id,
+        action=action, document=document,
+        idempotency_key=f"{d.listing_id}:{d.marketplace}:reconcile-{run_id[:12]}:{digest[:16]}",
+    ))
+    state = "published" if receipt.published else "sent"
+    with session_scope(runtime.engine) as session:
+        fields: dict[str, Any] = {"public_url": receipt.public_url} if receipt.public_url else {}
+        record_status(session, d.listing_id, d.marketplace, state, action=action,
+                      marketplace_id=receipt.marketplace_id or d.marketplace_id,
+                      document_hash=digest, request_id=run_id, attempt=True,
+                      at=runtime.clock(), **fields)
+    get_logger(listing_id=d.listing_id, marketplace=d.marketplace).info(
+        "reconcile.resent", kind=d.kind, state=state, marketplace_id=receipt.marketplace_id
+    )
+    if state == "sent":
+        scheduler.confirm(JobRef(d.listing_id, d.marketplace, run_id), digest, 0,
+                          runtime.settings.confirm_delay_ms)
 
 
 def _delete_unknown(runtime: Runtime, office: Office, d: Difference) -> None:
@@ -252,26 +303,43 @@ def _delete_unknown(runtime: Runtime, office: Office, d: Difference) -> None:
 def repair(
     runtime: Runtime, office: Office, differences: Sequence[Difference], scheduler: Scheduler
 ) -> RepairReport:
-    """Carry out every repair of ``differences`` (see the module doc); errors are collected."""
-    from syndication.errors import SyndicationError
+    """Carry out every repair of ``differences`` (see the module doc); errors are collected.
 
+    Deletes of stored listings go through the transfer queue (one request per
+    listing), which sends them with the reason the transfer decision gives;
+    re-sends are delivered by :func:`_resend`; a listing the store does not
+    know is deleted directly.
+    """
     report = RepairReport()
+    run_id = uuid.uuid4().hex
+    with session_scope(runtime.engine) as session:
+        session.add(TransferRequestRow(id=run_id, scope=f"reconcile:{office.id}",
+                                       jobs=len(differences), created_at=runtime.clock()))
     to_transfer: list[str] = []
     for d in differences:
-        if d.repair == "none":
-            continue
-        if not d.in_store:
-            try:
+        where = f"{d.listing_id} on {title(d.marketplace)}"
+        try:
+            if d.repair == "none":
+                continue
+            if not d.in_store:
                 _delete_unknown(runtime, office, d)
                 report.direct_deletes.append(d.listing_id)
-            except SyndicationError as exc:
-                report.errors.append(f"{d.listing_id} on {title(d.marketplace)}: {exc}")
-            continue
-        with session_scope(runtime.engine) as session:
-            _prepare(session, d, runtime.clock())
-        report.recorded += 1
-        if d.repair != "record_deleted" and d.listing_id not in to_transfer:
-            to_transfer.append(d.listing_id)
+            elif d.repair == "resend":
+                _resend(runtime, d, run_id, scheduler)
+                report.resent.append(d.listing_id)
+            else:
+                with session_scope(runtime.engine) as session:
+                    _prepare_delete(session, d, runtime.clock())
+                report.recorded += 1
+                if d.repair == "delete" and d.listing_id not in to_transfer:
+                    to_transfer.append(d.listing_id)
+        except SyndicationError as exc:
+            report.errors.append(f"{where}: {exc}")
+            if d.in_store:
+                with session_scope(runtime.engine) as session:
+                    record_status(session, d.listing_id, d.marketplace, "failed",
+                                  error=f"reconciliation: {title(d.marketplace)}: {exc}",
+                                  request_id=run_id, at=runtime.clock())
     for listing_id in to_transfer:
         summary = request_transfer(runtime, Scope("object", listing_id), scheduler)
         report.request_ids.append(summary.request_id)

@@ -117,14 +117,17 @@ def _repair(args: argparse.Namespace, settings: Settings, runtime: Runtime, offi
     for outcome in outcomes:
         print(format_summary(outcome))
         failed += outcome.failed
+    for listing_id in report.resent:
+        print(f"sent {listing_id} again")
     for listing_id in report.direct_deletes:
         print(f"deleted {listing_id} (not in the store) directly")
     for error in report.errors:
         print(f"repair failed: {error}", file=sys.stderr)
     left = sum(1 for d in differences if d.repair == "none")
     print(
-        f"repair: {report.recorded} status row(s) recorded, {len(report.request_ids)} transfer "
-        f"request(s) queued, {len(report.direct_deletes)} direct delete(s), "
+        f"repair: {len(report.resent)} re-sent, {len(report.request_ids)} delete request(s) "
+        f"queued, {len(report.direct_deletes)} direct delete(s), "
+        f"{report.recorded} status row(s) recorded, "
         f"{len(report.errors) + failed} failure(s), {left} difference(s) left without repair"
     )
     return 1 if (report.errors or failed or left or unasked) else 0
