@@ -132,6 +132,11 @@ class Metrics(Middleware):
             self._started.pop(message.message_id, None)
         self._count(message.actor_name, "skipped")
 
+    def before_worker_shutdown(self, broker: Broker, worker: Any) -> None:
+        snapshot = sorted(self.snapshot().items())
+        counts = {f"{actor}.{outcome}": n for (actor, outcome), n in snapshot}
+        self.log.info("worker.metrics", **counts)
+
 
 class Lifecycle(Protocol):
     """Hooks an actor declares with ``@dramatiq.actor(lifecycle=…)``."""

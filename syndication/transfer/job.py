@@ -125,18 +125,21 @@ def _build(feed_input: FeedInput, job: JobRef, decision: plan.Decision) -> bytes
 def _record_no_send(
     runtime: Runtime, job: JobRef, decision: plan.Decision, current: TransferStatus | None
 ) -> JobOutcome:
-    """Record a decision that sends nothing; an unchanged state keeps its time."""
-    state = decision.state or (current.state if current is not None else None)
-    if state is None:
-        return JobOutcome(None, note=decision.reason)
-    unchanged = current is not None and current.state == state
-    _record(
-        runtime,
-        job,
-        state,
-        error=decision.reason if state == "not_licensed" else None,
-        at=current.at if unchanged and current is not None else runtime.clock(),
-    )
+    """Record a decision that sends nothing; an unchanged state keeps its time.
+
+    A decision with no state of its own (a removed listing never published
+    there, a marketplace neither licensed nor selected) can reach a job only
+    when the records changed after the fan-out; the pair's ``queued`` row then
+    becomes ``not_selected`` — it is not shown there — so no row stays queued.
+    """
+    state = decision.state or (current.state if current is not None else "not_selected")
+    if current is not None and current.state == state:
+        error, at = current.error, current.at
+    else:
+        error, at = None, runtime.clock()
+    if state == "not_licensed":
+        error = decision.reason
+    _record(runtime, job, state, error=error, at=at)
     return JobOutcome(state, note=decision.reason)
 
 
@@ -146,14 +149,16 @@ def _unchanged(
     """R10: the marketplace holds this very document. Send nothing; say so.
 
     The settled state is recorded again with its old time. A copy still
-    ``sent`` gets a publication check, so a confirmation lost with a worker
-    is made up for by the next transfer.
+    ``sent`` is looked up at once (and checked again later if not yet
+    published), so a confirmation lost with a worker, or with the in-process
+    broker's process, is made up for by the next transfer.
     """
     state = current.state if current.state in ("sent", "published") else "sent"
     _record(runtime, job, state, at=current.at)
     get_logger().info("transfer.unchanged", state=state, note="same document; nothing sent")
-    if state == "sent" and current.document_hash:
-        scheduler.confirm(job, current.document_hash, 0, runtime.settings.confirm_delay_ms)
+    digest = current.document_hash
+    if state == "sent" and digest and not confirm_publication(runtime, job, digest):
+        scheduler.confirm(job, digest, 0, runtime.settings.confirm_delay_ms)
     return JobOutcome(state, note="unchanged, nothing sent")
 
 

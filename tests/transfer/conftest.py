@@ -80,6 +80,7 @@ class FakeTransport(Transport):
     deliveries: list[Delivery] = field(default_factory=list)
     holds: dict[str, str] = field(default_factory=dict)
     replies: dict[str, Receipt] = field(default_factory=dict)
+    creations: int = 0
     transient_failures: int = 0
     reject: dict[str, str] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -100,9 +101,11 @@ class FakeTransport(Transport):
                 self.holds.pop(delivery.listing_id, None)
                 receipt = Receipt(message="deleted")
             else:
-                ident = self.holds.setdefault(
-                    delivery.listing_id, f"{self.name.upper()}-{len(self.holds) + 1}"
-                )
+                ident = self.holds.get(delivery.listing_id)
+                if ident is None:
+                    self.creations += 1
+                    ident = f"{self.name.upper()}-{self.creations}"
+                    self.holds[delivery.listing_id] = ident
                 receipt = Receipt(marketplace_id=ident, public_url=f"https://{self.name}.test/{ident}")
             self.replies[delivery.idempotency_key] = receipt
             return receipt

@@ -151,9 +151,10 @@ def test_a_message_delivered_twice_creates_one_listing(queue: Queue) -> None:
 
     transfer_listing.send(listing_id="O1", marketplace="hemnet", request_id=summary.request_id)
     queue.join()
-    assert len(queue.transports["hemnet"].created()) == 1
-    assert len(queue.transports["hemnet"].deliveries) == 1
+    hemnet = queue.transports["hemnet"]
+    assert hemnet.creations == 1 and len({d.idempotency_key for d in hemnet.deliveries}) == 1
     assert queue.status("O1", "hemnet").state == "published"
+    assert queue.status("O1", "hemnet").attempts == 2
 
 
 def test_idempotency_key_replays_the_first_answer(queue: Queue) -> None:
@@ -214,3 +215,26 @@ def test_stub_queue_runs_on_postgres(pg_queue: Queue) -> None:
     outcome = pg_queue.transfer()
     assert outcome.finished and outcome.counts == {"published": 12, "not_selected": 6}
     assert isinstance(pg_queue.broker, dramatiq.Broker)
+
+
+def test_a_listing_changed_between_fan_out_and_job_leaves_no_row_queued(queue: Queue) -> None:
+    ingest(queue.engine, offices=[office()], users=[user()], listings=[listing()])
+    held: list[object] = []
+
+    class Holding:
+        def transfer(self, jobs: list[object]) -> None:
+            held.extend(jobs)
+
+        def confirm(self, *args: object) -> None:
+            raise AssertionError("nothing is sent")
+
+    summary = request_transfer(queue.runtime, Scope("all"), Holding())  # type: ignore[arg-type]
+    assert queue.states("O1")["hemnet"] == "queued"
+    ingest(queue.engine, listings=[listing(state="withdrawn")])
+    from syndication.transfer import request_outcome, run_transfer_job
+
+    for job in held:
+        run_transfer_job(queue.runtime, job, Holding())  # type: ignore[arg-type]
+    outcome = request_outcome(queue.engine, summary.request_id)
+    assert outcome.finished and outcome.counts == {"not_selected": 3}
+    assert queue.transports["hemnet"].deliveries == []
