@@ -300,6 +300,7 @@ class PhotoIntake:
 
     def _download(self, image: PortalImage, stage: Path) -> _Staged:
         path = stage / f"{len(list(stage.iterdir()))}.part"
+        name = f"image {image.id} ({_clean(image.title) or 'untitled'})"
         try:
             with path.open("w+b") as out:
                 self.portal.download(image, out)
@@ -308,13 +309,11 @@ class PhotoIntake:
             verified = verify_image(path, self.limits)
         except ImageTooLarge as exc:
             raise ImageRejected(
-                f"image {image.id} ({image.title or 'untitled'}) rejected: the file is too large, "
+                f"{name} rejected: the file is too large, "
                 f"over the limit of {self.portal.max_image_bytes} bytes"
             ) from exc
         except ImageRejected as exc:
-            raise ImageRejected(
-                f"image {image.id} ({image.title or 'untitled'}) rejected: {exc}"
-            ) from exc
+            raise ImageRejected(f"{name} rejected: {exc}") from exc
         return _Staged(image, verified, path)
 
     def _store(self, item: _Staged) -> tuple[PortalImage, VerifiedImage, str]:

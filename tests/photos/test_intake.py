@@ -398,3 +398,15 @@ def test_an_invalid_system_id_is_a_problem(
 ) -> None:
     ready_assignment(portal, system_id, [{"content": image_bytes()}])
     assert_refused_system_id(sqlite_engine, portal, make_intake(sqlite_engine))
+
+
+def test_a_rejected_file_with_a_hostile_title_still_records_its_problem(
+    engine: Engine, portal: PortalStandIn, make_intake: MakeIntake
+) -> None:
+    add_listing(engine, "OBJ1", "SYS-1")
+    ready_assignment(portal, "SYS-1", [{"content": b"junk", "title": "Bad\x00one\r\n"}])
+
+    make_intake(engine).pull()
+
+    (problem,) = unresolved_problems(engine)
+    assert "(Bad one) rejected: the file is not an image" in problem.message
