@@ -11,11 +11,12 @@ import argparse
 import sys
 from typing import Any
 
+from sqlalchemy import Engine
 from tqdm import tqdm
 
 from adapters.photo_portal import PhotoPortalClient
 from syndication.errors import TransientError
-from syndication.photos import PhotoIntake, PullReport
+from syndication.photos import PhotoIntake, PullReport, unresolved_problems
 from syndication.settings import Settings
 from syndication.store.db import make_engine, migrate
 
@@ -32,6 +33,11 @@ def register(subparsers: Any) -> None:
         ),
     )
     parser.add_argument("--no-progress", action="store_true", help="do not draw a progress bar")
+    parser.add_argument(
+        "--problems",
+        action="store_true",
+        help="only list the unresolved problems of earlier pulls (the portal is not asked)",
+    )
     parser.set_defaults(func=handler)
 
 
@@ -40,6 +46,8 @@ def handler(args: argparse.Namespace, settings: Settings) -> int:
     report = PullReport()
     try:
         migrate(engine)
+        if args.problems:
+            return list_problems(engine)
         with PhotoPortalClient.from_settings(settings) as portal:
             intake = PhotoIntake.from_settings(engine, portal, settings)
             try:
@@ -64,9 +72,23 @@ def handler(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if report.ok else 1
 
 
+def list_problems(engine: Engine) -> int:
+    problems = unresolved_problems(engine)
+    for problem in problems:
+        print(
+            f"{problem.at:%Y-%m-%d %H:%M} UTC  assignment {problem.assignment_id}  "
+            f"system id {problem.system_id or '-'}  listing {problem.listing_id or '-'}: "
+            f"{problem.message}"
+        )
+    print(f"{len(problems)} unresolved photo problem(s)")
+    return 0
+
+
 def summary(report: PullReport) -> str:
-    fetched = len(report.results) - len(report.problems)
-    return (
-        f"{len(report.results)} assignment(s) ready: {fetched} fetched "
-        f"with {report.images_added} new image(s), {len(report.problems)} with a problem"
+    outcomes = [result.outcome for result in report.results]
+    text = (
+        f"{len(outcomes)} assignment(s) ready: {outcomes.count('fetched')} fetched "
+        f"with {report.images_added} new image(s), {outcomes.count('problem')} with a problem"
     )
+    gone = outcomes.count("gone")
+    return text + (f", {gone} deleted in the portal meanwhile" if gone else "")

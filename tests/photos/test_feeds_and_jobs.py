@@ -98,7 +98,10 @@ def cli_env(portal: PortalStandIn, tmp_path: Path, monkeypatch: pytest.MonkeyPat
 
 
 def test_the_photos_command_reports_and_fails_on_problems(
-    cli_env: Engine, portal: PortalStandIn, capsys: pytest.CaptureFixture[str]
+    cli_env: Engine,
+    portal: PortalStandIn,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     add_listing(cli_env, "OBJ1", "SYS-1")
     good = portal.create_assignment("SYS-1")
@@ -118,9 +121,20 @@ def test_the_photos_command_reports_and_fails_on_problems(
     assert [p.assignment_id for p in unresolved_problems(cli_env)] == [unknown]
     assert TOKEN not in out + err
 
+    portal.stop()
+    assert main(["photos", "--problems"]) == 0
+    listed = capsys.readouterr().out
+    assert f"assignment {unknown}  system id SYS-404  listing -: no listing has" in listed
+    assert "1 unresolved photo problem(s)" in listed
+    portal.start()
+    good_again = portal.create_assignment("SYS-1")
+    portal.upload_image(good_again, image_bytes())
+    portal.set_status(good_again, 1)
+    monkeypatch.setenv("SYNDICATION_PHOTO_PORTAL_URL", portal.url)
+
     portal.delete_assignment(unknown)
     assert main(["photos", "--no-progress"]) == 0
-    assert "0 assignment(s) ready" in capsys.readouterr().out
+    assert "1 assignment(s) ready: 1 fetched with 1 new image(s)" in capsys.readouterr().out
     cli_env.dispose()
 
 
