@@ -46,7 +46,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from adapters.base import Delivery, RemoteListing
 from syndication import registry
@@ -206,11 +206,11 @@ def load_view(session: Session, office_id: str) -> StoreView | None:
     office_row = session.get(OfficeRow, office_id)
     if office_row is None:
         return None
-    rows = session.scalars(select(ListingRow).where(ListingRow.office_id == office_id)).all()
+    rows = session.scalars(select(ListingRow).where(col(ListingRow.office_id) == office_id)).all()
     statuses = session.scalars(
         select(TransferStatusRow)
         .join(ListingRow, ListingRow.id == TransferStatusRow.listing_id)  # type: ignore[arg-type]
-        .where(ListingRow.office_id == office_id)
+        .where(col(ListingRow.office_id) == office_id)
     )
     return StoreView(
         office=office_record(office_row),

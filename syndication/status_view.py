@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import or_, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from syndication.errors import SyndicationError
 from syndication.records import MARKETPLACES, Contacts, FeedInput, TransferStatus
@@ -125,13 +125,13 @@ def photo_problems(
     session: Session, listing_id: str, system_id: str | None
 ) -> list[dict[str, Any]]:
     """Unresolved photo-intake problems naming the listing or its system id (R11)."""
-    match = PhotoProblemRow.listing_id == listing_id
+    match = col(PhotoProblemRow.listing_id) == listing_id
     if system_id:
-        match = or_(match, PhotoProblemRow.system_id == system_id)  # type: ignore[assignment]
+        match = or_(match, col(PhotoProblemRow.system_id) == system_id)
     query = (
         select(PhotoProblemRow)
-        .where(match, PhotoProblemRow.resolved_at.is_(None))  # type: ignore[union-attr]
-        .order_by(PhotoProblemRow.id)  # type: ignore[arg-type]
+        .where(match, col(PhotoProblemRow.resolved_at).is_(None))
+        .order_by(col(PhotoProblemRow.id))
     )
     return [
         {

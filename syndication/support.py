@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import and_, or_, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from syndication.errors import SyndicationError
 from syndication.records import MARKETPLACES, TRANSFER_STATES, Contacts, FeedInput
@@ -66,7 +66,7 @@ def office_status(
     query = (
         select(ListingRow, TransferStatusRow)
         .outerjoin(TransferStatusRow, TransferStatusRow.listing_id == ListingRow.id)  # type: ignore[arg-type]
-        .where(ListingRow.office_id == office_id)
+        .where(col(ListingRow.office_id) == office_id)
         .order_by(ListingRow.id)
     )
     listings: dict[str, ListingRow] = {}
@@ -154,7 +154,7 @@ def find_listings(session: Session, text: str, limit: int = SEARCH_LIMIT) -> lis
     )
     query = (
         select(ListingRow)
-        .where(or_(ListingRow.id == text, ListingRow.system_id == text, address_match))
+        .where(or_(col(ListingRow.id) == text, col(ListingRow.system_id) == text, address_match))
         .order_by(ListingRow.id)
         .limit(limit)
     )

@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from syndication.auth import authenticate
-from syndication.errors import AuthenticationFailed
+from syndication.errors import AuthenticationFailed, SyndicationError
 from syndication.records import MARKETPLACES, Contacts
 from syndication.settings import Settings
 from syndication.status_view import UnknownListing, format_table, listing_status
@@ -68,7 +68,12 @@ def ask_secret(settings: Settings, variable: str, prompt: str) -> str:
     value = settings.environ.get(variable)
     if value is not None:
         return value
-    return getpass.getpass(prompt)
+    try:
+        return getpass.getpass(prompt)
+    except EOFError:
+        raise SyndicationError(
+            f"no password given: set {variable} or run in a terminal"
+        ) from None
 
 
 @contextmanager

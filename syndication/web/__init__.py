@@ -192,6 +192,7 @@ def create_app(
             document = listing_status(db, listing_id, contacts)
             events = listing_history(db, listing_id)
             row = db.get(ListingRow, listing_id)
+            assert row is not None, "listing_status found it in this session"
             info = {"address": address_of(row), "office_id": row.office_id, "state": row.state}
         return document, events, info
 
