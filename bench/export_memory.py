@@ -84,7 +84,7 @@ def generate_store(url: str, count: int, office_id: str = "OFF1") -> None:
 def export_command(marketplace: str, office_id: str, output: Path) -> list[str]:
     """The ``syndication export`` invocation measured: the full feed of one office."""
     return [sys.executable, "-m", "syndication", "export", marketplace,
-            "--office", office_id, "--output", str(output)]
+            "--office", office_id, "--output", str(output), "--quiet"]
 
 
 def measure_export(url: str, marketplace: str, workdir: Path) -> dict[str, Any]:
