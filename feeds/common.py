@@ -36,7 +36,7 @@ def clean_text(value: str) -> tuple[str, int]:
 
 def has_text(value: str | None) -> bool:
     """True when ``value`` still says something once cleaned (for preconditions)."""
-    return bool(value) and bool(clean_text(value)[0].strip())  # type: ignore[arg-type]
+    return value is not None and bool(clean_text(value)[0].strip())
 
 
 @dataclass(frozen=True, slots=True)

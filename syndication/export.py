@@ -15,7 +15,7 @@ a one-listing feed before it is written, so the whole document validates.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from importlib import import_module
@@ -30,7 +30,7 @@ from feeds.common import Document
 from feeds.validate import validate_element
 from syndication import registry
 from syndication.errors import InputError, PermanentError
-from syndication.records import FeedInput
+from syndication.records import FeedInput, TransferStatus
 from syndication.rules.plan import decide
 from syndication.store.models import ListingRow, OfficeRow, TransferStatusRow
 from syndication.store.repository import load_feed_inputs, status_record
@@ -70,7 +70,7 @@ def _chunks(session: Session, office_id: str, size: int) -> Iterator[list[str]]:
         yield [row[0] for row in partition]
 
 
-def _statuses(session: Session, ids: list[str], marketplace: str) -> dict[str, Any]:
+def _statuses(session: Session, ids: list[str], marketplace: str) -> dict[str, TransferStatus]:
     rows = session.scalars(
         select(TransferStatusRow).where(
             col(TransferStatusRow.listing_id).in_(ids),
@@ -81,7 +81,10 @@ def _statuses(session: Session, ids: list[str], marketplace: str) -> dict[str, A
 
 
 def exclusion(
-    feed_input: FeedInput, marketplace: str, current: Any, preconditions: Any
+    feed_input: FeedInput,
+    marketplace: str,
+    current: TransferStatus | None,
+    preconditions: Callable[[FeedInput], list[str]],
 ) -> str | None:
     """Why the next transfer would not publish ``feed_input`` there, or ``None`` when it would."""
     decision = decide(feed_input, marketplace, current)
@@ -150,7 +153,7 @@ def _element(
     module: Any,
     entry: registry.Marketplace,
     feed_input: FeedInput | None,
-    statuses: dict[str, Any],
+    statuses: dict[str, TransferStatus],
 ) -> etree._Element | None:
     """The validated listing element, or ``None`` with the reason recorded in ``report``."""
     if feed_input is None:
