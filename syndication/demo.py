@@ -24,7 +24,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TextIO
 
-from sqlalchemy import select
+from sqlmodel import col, select
 
 from syndication.broker import in_process_worker
 from syndication.ingest import ingest_document
@@ -94,7 +94,7 @@ def run_demo(options: DemoOptions, out: TextIO) -> RequestOutcome:
                 file=out,
             )
             outcome = wait_for_request(runtime.engine, summary.request_id, timeout=options.timeout)
-            broker.join("confirmations", fail_fast=False, timeout=int(options.timeout * 1000))  # type: ignore[attr-defined]
+            broker.join("confirmations", fail_fast=False, timeout=int(options.timeout * 1000))  # type: ignore[call-arg]
         outcome = wait_for_request(runtime.engine, summary.request_id, timeout=0)
 
         print("", file=out)
@@ -111,7 +111,7 @@ def run_demo(options: DemoOptions, out: TextIO) -> RequestOutcome:
 
 def _status_table(runtime: Runtime) -> str:
     with session_scope(runtime.engine) as session:
-        ids = list(session.scalars(select(ListingRow.id).order_by(ListingRow.id)))
+        ids = list(session.exec(select(ListingRow.id).order_by(col(ListingRow.id))))
         documents = [listing_status(session, listing_id, runtime.contacts) for listing_id in ids]
     return format_table(documents)
 
@@ -128,8 +128,10 @@ def _farm_report(runtime: Runtime, sandbox: object) -> list[str]:
     hemnet = sandbox["hemnet"]  # type: ignore[index]
     lines: list[str] = []
     with session_scope(runtime.engine) as session:
-        farms = session.scalars(
-            select(ListingRow.id).where(ListingRow.category == "lantbruk").order_by(ListingRow.id)
+        farms = session.exec(
+            select(ListingRow.id)
+            .where(col(ListingRow.category) == "lantbruk")
+            .order_by(col(ListingRow.id))
         ).all()
         for listing_id in farms:
             documents = hemnet.documents(listing_id=listing_id)

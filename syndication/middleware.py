@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import dramatiq
+import dramatiq.broker
 import structlog
 from dramatiq.middleware import Middleware
 
@@ -37,7 +38,7 @@ from syndication.errors import PermanentError
 from syndication.logs import get_logger
 
 Broker = dramatiq.Broker
-Message = dramatiq.Message[Any]
+Message = dramatiq.broker.MessageProxy
 
 CONTEXT_KEYS: tuple[str, ...] = ("listing_id", "marketplace", "request_id")
 """Message arguments copied into the log context when a message names them."""

@@ -14,8 +14,8 @@ import hashlib
 from dataclasses import dataclass, replace
 from typing import Protocol
 
-from sqlalchemy import select, update
-from sqlmodel import Session
+from sqlalchemy import update
+from sqlmodel import Session, col, select
 
 from syndication.records import TransferStatus
 from syndication.store.models import TransferEventRow, TransferStatusRow
@@ -69,8 +69,8 @@ def lock_status_row(session: Session, listing_id: str, marketplace: str) -> None
     session.execute(
         update(TransferStatusRow)
         .where(
-            TransferStatusRow.listing_id == listing_id,
-            TransferStatusRow.marketplace == marketplace,
+            col(TransferStatusRow.listing_id) == listing_id,
+            col(TransferStatusRow.marketplace) == marketplace,
         )
         .values(attempts=TransferStatusRow.attempts)
     )
@@ -83,14 +83,14 @@ def last_settled_event(
     query = (
         select(TransferEventRow)
         .where(
-            TransferEventRow.listing_id == listing_id,
-            TransferEventRow.marketplace == marketplace,
-            TransferEventRow.state != "queued",
+            col(TransferEventRow.listing_id) == listing_id,
+            col(TransferEventRow.marketplace) == marketplace,
+            col(TransferEventRow.state) != "queued",
         )
-        .order_by(TransferEventRow.id.desc())  # type: ignore[union-attr]
+        .order_by(col(TransferEventRow.id).desc())
         .limit(1)
     )
-    return session.scalars(query).first()
+    return session.exec(query).first()
 
 
 def settled_status(session: Session, listing_id: str, marketplace: str) -> TransferStatus | None:

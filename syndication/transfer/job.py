@@ -31,6 +31,7 @@ mid-job leaves its message to be delivered again.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from adapters.base import Delivery, Receipt
 from syndication import registry
@@ -65,11 +66,11 @@ class JobOutcome:
     note: str = ""
 
 
-def _record(runtime: Runtime, job: JobRef, state: str, **fields: object) -> None:
+def _record(runtime: Runtime, job: JobRef, state: str, **fields: Any) -> None:
     with session_scope(runtime.engine) as session:
         record_status(
             session, job.listing_id, job.marketplace, state, request_id=job.request_id, **fields
-        )  # type: ignore[arg-type]
+        )
 
 
 def run_transfer_job(runtime: Runtime, job: JobRef, scheduler: Scheduler) -> JobOutcome:
@@ -171,7 +172,7 @@ def _delivered(
     scheduler: Scheduler,
 ) -> JobOutcome:
     """Record an accepted delivery; queue the publication check of a ``sent`` one."""
-    fields: dict[str, object] = {"action": action, "at": runtime.clock()}
+    fields: dict[str, Any] = {"action": action, "at": runtime.clock()}
     if receipt.marketplace_id is not None:
         fields["marketplace_id"] = receipt.marketplace_id
     if receipt.public_url is not None:
@@ -213,7 +214,7 @@ def confirm_publication(runtime: Runtime, job: JobRef, digest: str) -> bool:
         row = session.get(TransferStatusRow, (job.listing_id, job.marketplace))
         if row is None or row.state != "sent" or row.document_hash != digest:
             return True
-        fields: dict[str, object] = {"at": runtime.clock()}
+        fields: dict[str, Any] = {"at": runtime.clock()}
         if remote.marketplace_id:
             fields["marketplace_id"] = remote.marketplace_id
         if remote.public_url:
@@ -221,7 +222,7 @@ def confirm_publication(runtime: Runtime, job: JobRef, digest: str) -> bool:
         record_status(
             session, job.listing_id, job.marketplace, "published",
             request_id=job.request_id, **fields,
-        )  # type: ignore[arg-type]
+        )
     get_logger(listing_id=job.listing_id, marketplace=job.marketplace).info("transfer.published")
     return True
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import dramatiq
 from dramatiq.middleware import SkipMessage
-from sqlalchemy import select
+from sqlmodel import col, select
 
 from syndication.logs import get_logger
 from syndication.rules.licence import title
@@ -47,14 +47,14 @@ class TransferLifecycle:
         retries = int(message.options.get("retries", 0))
         with session_scope(runtime.engine) as session:
             lock_status_row(session, job.listing_id, job.marketplace)
-            baseline = session.scalars(
+            baseline = session.exec(
                 select(TransferEventRow.attempts)
                 .where(
-                    TransferEventRow.listing_id == job.listing_id,
-                    TransferEventRow.marketplace == job.marketplace,
-                    TransferEventRow.request_id == job.request_id,
+                    col(TransferEventRow.listing_id) == job.listing_id,
+                    col(TransferEventRow.marketplace) == job.marketplace,
+                    col(TransferEventRow.request_id) == job.request_id,
                 )
-                .order_by(TransferEventRow.id)  # type: ignore[arg-type]
+                .order_by(col(TransferEventRow.id))
                 .limit(1)
             ).first()
             row = record_status(

@@ -20,7 +20,8 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
+from sqlmodel import col, select
 
 from syndication.records import FINAL_STATES
 from syndication.store.db import session_scope
@@ -63,10 +64,10 @@ def request_outcome(engine: Engine, request_id: str) -> RequestOutcome:
     with session_scope(engine) as session:
         request = session.get(TransferRequestRow, request_id)
         started_at = request.created_at if request is not None else None
-        events = session.scalars(
+        events = session.exec(
             select(TransferEventRow)
-            .where(TransferEventRow.request_id == request_id)
-            .order_by(TransferEventRow.id)  # type: ignore[arg-type]
+            .where(col(TransferEventRow.request_id) == request_id)
+            .order_by(col(TransferEventRow.id))
         ).all()
     last: dict[tuple[str, str], TransferEventRow] = {}
     for event in events:

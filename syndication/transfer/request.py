@@ -20,8 +20,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from syndication import registry
 from syndication.errors import InputError
@@ -48,18 +47,18 @@ class Scope:
 
     def listing_ids(self, session: Session) -> list[str]:
         """The ids of the listings in scope; an unknown object or office is an input error."""
-        query = select(ListingRow.id).order_by(ListingRow.id)
+        query = select(ListingRow.id).order_by(col(ListingRow.id))
         if self.kind == "object":
             if session.get(ListingRow, self.value) is None:
                 raise InputError("no such listing in the store", record=f"listing {self.value!r}")
-            query = query.where(ListingRow.id == self.value)
+            query = query.where(col(ListingRow.id) == self.value)
         elif self.kind == "office":
             if session.get(OfficeRow, self.value) is None:
                 raise InputError("no such office in the store", record=f"office {self.value!r}")
-            query = query.where(ListingRow.office_id == self.value)
+            query = query.where(col(ListingRow.office_id) == self.value)
         elif self.kind != "all":
             raise ValueError(f"unknown scope kind {self.kind!r}")
-        return list(session.scalars(query))
+        return list(session.exec(query))
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,8 +137,8 @@ def _current_statuses(
     session: Session, ids: Sequence[str]
 ) -> dict[tuple[str, str], TransferStatus | None]:
     """The settled status of every pair of the batch (one query, plus one per pending pair)."""
-    rows = session.scalars(
-        select(TransferStatusRow).where(TransferStatusRow.listing_id.in_(ids))  # type: ignore[attr-defined]
+    rows = session.exec(
+        select(TransferStatusRow).where(col(TransferStatusRow.listing_id).in_(ids))
     )
     return {
         (row.listing_id, row.marketplace): (
