@@ -57,7 +57,8 @@ BENCHMARKS: tuple[Benchmark, ...] = (
               "transfers/s vs no-op messages/s, same Redis broker & workers", needs_redis=True),
     Benchmark("export_memory", "export_memory.py",
               "full-feed export peak RSS at the largest vs smallest size (flat = 1.0)"),
-    Benchmark("final_prices", "final_prices.py", "final-price sync rate vs its floor"),
+    Benchmark("final_prices", "final_prices.py",
+              "sync listings/s vs bare HTTP deliveries/s of the same documents, same threads"),
 )
 
 
