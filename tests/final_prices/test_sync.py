@@ -243,3 +243,15 @@ def test_contract_dates_round_trip(engine: Engine, hemnet: RecordingHemnet,
          published_at=datetime(2026, 12, 31, 23, 59, tzinfo=UTC))
     run(make_runtime(engine, hemnet))
     assert rows(engine)["A"].sent_contract_date == date(2026, 12, 31)
+
+
+def test_a_listing_whose_document_cannot_be_built_fails_alone_with_the_reason(
+    engine: Engine, hemnet: RecordingHemnet, make_runtime: Any
+) -> None:
+    seed(engine, [{"id": "GOOD"}, {"id": "BAD\x01ID"}, {"id": " PADDED "}])
+    result = run(make_runtime(engine, hemnet))
+    assert ids(result["sent"]) == ["GOOD"] and hemnet.sent() == ["GOOD"]
+    errors = {e["listing_id"]: e["error"] for e in result["failed"]}
+    assert "XML cannot carry" in errors["BAD\x01ID"]
+    assert "does not validate" in errors[" PADDED "]
+    assert rows(engine)["BAD\x01ID"].state == "failed"
