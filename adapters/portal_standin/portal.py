@@ -1,42 +1,18 @@
-"""A loopback stand-in of the photographers' portal (seed 001), for tests and demos.
+"""The portal's state and rules (seed 001), its fault controls and its server's lifecycle.
 
-It keeps the portal's rules from the guide:
-
-* an assignment ("oppdrag") names the listing's system id and has a
-  transfer status: 0 being edited, 1 "Klar for overføring" (ready for
-  transfer), 2 "Meglersystemet har hentet bildene" (the broker system has
-  fetched the images);
-* at status 0 it is freely editable: upload and delete images, change an
-  image's title, tag or order, rename the assignment;
-* at status 1 it cannot be changed, only deleted;
-* at status 2 it cannot be deleted; more images can be uploaded and the
-  assignment set to 1 again, and only those are fetched next time;
-* images are deleted 30 days after their transfer while the assignment and
-  its history stay.
-
-Photographers' actions are the Python methods of :class:`PortalStandIn`
-(:meth:`create_assignment`, :meth:`upload_image`, …); the broker system's side
-is the HTTP API documented in the README ("Photo intake"), served by a
-``ThreadingHTTPServer`` on 127.0.0.1. Fault controls make it fail in the middle
-of a download, answer with a 5xx or answer slowly. The clock is injected.
+See the package docstring for the rules; :mod:`.server` answers the HTTP API.
 """
 
 from __future__ import annotations
 
-import hashlib
 import itertools
-import json
-import re
-import socket
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 STATUS_EDITING, STATUS_READY, STATUS_FETCHED = 0, 1, 2
 STATUS_TEXT = {
@@ -268,9 +244,9 @@ class PortalStandIn:
 
     def start(self) -> PortalStandIn:
         """Serve the API on a free port of 127.0.0.1 in a background thread."""
-        handler = type("Handler", (_Handler,), {"portal": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._server.daemon_threads = True
+        from adapters.portal_standin.server import make_server
+
+        self._server = make_server(self)
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="portal-standin", daemon=True
         )
@@ -351,165 +327,3 @@ class PortalStandIn:
                 faults.cut_downloads -= 1
                 return faults.cut_after_bytes
             return None
-
-
-def assignment_json(assignment: Assignment, base_url: str) -> dict[str, Any]:
-    """The API's view of an assignment, images in the portal's order."""
-    return {
-        "id": assignment.id,
-        "system_id": assignment.system_id,
-        "name": assignment.name,
-        "status": assignment.status,
-        "status_text": STATUS_TEXT[assignment.status],
-        "images": [
-            {
-                "id": image.id,
-                "title": image.title,
-                "tag": image.tag,
-                "order": image.order,
-                "content_type": image.content_type,
-                "size": len(image.content),
-                "sha256": hashlib.sha256(image.content).hexdigest(),
-                "transferred_at": image.transferred_at.isoformat()
-                if image.transferred_at
-                else None,
-                "content_url": f"{base_url}/api/images/{image.id}/content",
-            }
-            for image in sorted(assignment.images, key=lambda i: (i.order, i.id))
-        ],
-        "history": list(assignment.history),
-    }
-
-
-_ASSIGNMENT = re.compile(r"^/api/assignments/([^/]+)$")
-_STATUS = re.compile(r"^/api/assignments/([^/]+)/status$")
-_CONTENT = re.compile(r"^/api/images/([^/]+)/content$")
-
-
-class _Handler(BaseHTTPRequestHandler):
-    portal: PortalStandIn
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-        """Quiet: the stand-in does not write access logs to stderr."""
-
-    def do_GET(self) -> None:
-        self._dispatch("GET")
-
-    def do_PUT(self) -> None:
-        self._dispatch("PUT")
-
-    def _dispatch(self, method: str) -> None:
-        portal = self.portal
-        path = urlsplit(self.path).path
-        portal.requests[f"{method} {path}"] += 1
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        if portal._faults.delay:
-            time.sleep(portal._faults.delay)
-        if self.headers.get("Authorization") != f"Bearer {portal.token}":
-            return self._json(401, {"error": "missing or wrong bearer token"})
-        status = portal._take_error(path)
-        if status is not None:
-            retry_after = {"Retry-After": "7"} if status == 429 else {}
-            return self._json(status, {"error": "injected fault"}, retry_after)
-        try:
-            if method == "GET" and path == "/api/assignments":
-                return self._list()
-            if method == "GET" and (m := _ASSIGNMENT.match(path)):
-                return self._json(200, assignment_json(portal.assignment(m[1]), portal.url))
-            if method == "GET" and (m := _CONTENT.match(path)):
-                return self._content(m[1])
-            if method == "PUT" and (m := _STATUS.match(path)):
-                return self._set_status(m[1], body)
-        except KeyError as exc:
-            return self._json(404, {"error": f"not found: {exc.args[0]}"})
-        except PortalRuleError as exc:
-            return self._json(409, {"error": str(exc)})
-        return self._json(404, {"error": f"no such endpoint: {method} {path}"})
-
-    def _list(self) -> None:
-        query = parse_qs(urlsplit(self.path).query)
-        if query.get("status", ["1"]) != ["1"]:
-            return self._json(400, {"error": "only status=1 can be listed"})
-        items = [
-            {"id": a.id, "system_id": a.system_id, "name": a.name, "status": a.status}
-            for a in self.portal.ready()
-        ]
-        return self._json(200, {"assignments": items})
-
-    def _set_status(self, assignment_id: str, body: bytes) -> None:
-        try:
-            status = json.loads(body)["status"]
-        except (ValueError, KeyError, TypeError):
-            return self._json(400, {"error": 'body must be {"status": 2}'})
-        if status != STATUS_FETCHED:
-            return self._json(400, {"error": "the broker system can only set status 2"})
-        assignment = self.portal.mark_fetched(assignment_id)
-        return self._json(200, {"id": assignment.id, "status": assignment.status})
-
-    def _content(self, image_id: str) -> None:
-        image = self.portal.find_image(image_id)
-        cut = self.portal._take_cut(image_id)
-        self.send_response(200)
-        self.send_header("Content-Type", image.content_type)
-        if self.portal._faults.no_length:
-            self.send_header("Connection", "close")
-            self.close_connection = True
-        else:
-            self.send_header("Content-Length", str(len(image.content)))
-        self.end_headers()
-        if cut is None:
-            self.wfile.write(image.content)
-            return
-        self.wfile.write(image.content[:cut])
-        self.wfile.flush()
-        self.close_connection = True
-        self.connection.shutdown(socket.SHUT_RDWR)
-
-    def _json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-
-def main(argv: list[str] | None = None) -> None:
-    """``python -m adapters.portal_standin [--system-id ID …]``: serve until Ctrl-C.
-
-    Each ``--system-id`` gets an assignment at status 1 with ``--images``
-    generated JPEGs, ready for ``syndication photos``.
-    """
-    import argparse
-    import io
-
-    from PIL import Image
-
-    parser = argparse.ArgumentParser(description="Loopback stand-in of the photo portal.")
-    parser.add_argument(
-        "--system-id", action="append", default=[], help="a ready assignment for it"
-    )
-    parser.add_argument("--images", type=int, default=3, help="images per assignment")
-    parser.add_argument("--token", default="standin-token")
-    args = parser.parse_args(argv)
-    portal = PortalStandIn(token=args.token).start()
-    for system_id in args.system_id:
-        assignment = portal.create_assignment(system_id, f"Fotografering {system_id}")
-        for n in range(1, args.images + 1):
-            buffer = io.BytesIO()
-            Image.new("RGB", (1024, 768), (40 * n % 256, 120, 200)).save(buffer, "JPEG")
-            portal.upload_image(assignment, buffer.getvalue(), title=f"Bild {n}", order=n)
-        portal.set_status(assignment, STATUS_READY)
-    print(f"SYNDICATION_PHOTO_PORTAL_URL={portal.url}")
-    print(f"SYNDICATION_PHOTO_PORTAL_TOKEN={args.token}", flush=True)
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        portal.stop()
-
-
-if __name__ == "__main__":
-    main()
