@@ -11,8 +11,9 @@ of DESIGN §4::
 Which marketplaces are listed (R1): every marketplace of the office's licence,
 plus a ``not_licensed`` row for each marketplace the listing selected without
 a licence. A licensed marketplace without a stored row shows the state the
-next transfer would record (``not_selected``: "not shown there"), or
-``not_transferred`` when the next transfer would send it. Contacts go only
+next transfer would record (``not_selected``: "not shown there"),
+``not_transferred`` when the next transfer would send it, or ``not_published``
+when the listing was sold, withdrawn or deleted before it was ever published. Contacts go only
 with failures; times are ISO 8601 in UTC. ``photo_problems`` lists the photo
 module's unresolved problems for the listing (R11), so a missing image is
 explained in the same place.
@@ -33,7 +34,13 @@ from sqlalchemy import or_, select
 from sqlmodel import Session, col
 
 from syndication.errors import SyndicationError
-from syndication.records import MARKETPLACES, Contacts, FeedInput, TransferStatus
+from syndication.records import (
+    MARKETPLACES,
+    TRANSFER_STATES,
+    Contacts,
+    FeedInput,
+    TransferStatus,
+)
 from syndication.rules.licence import is_licensed, not_licensed_message, title
 from syndication.rules.plan import decide
 from syndication.rules.selection import is_selected
@@ -44,6 +51,13 @@ NOT_TRANSFERRED = "not_transferred"
 """State shown for a licensed marketplace the listing has no status row for and
 that the next transfer would send to (it has never been transferred)."""
 
+NOT_PUBLISHED = "not_published"
+"""State shown for a licensed marketplace the listing has no status row for because
+it was sold, withdrawn or deleted before it was ever published there."""
+
+VIEW_STATES: tuple[str, ...] = (*TRANSFER_STATES, NOT_TRANSFERRED, NOT_PUBLISHED)
+"""Every state a status view can show: the stored ones and the two derived ones."""
+
 STATE_NOTES: dict[str, str] = {
     "queued": "waiting in the queue",
     "sent": "accepted, not yet confirmed published",
@@ -53,6 +67,7 @@ STATE_NOTES: dict[str, str] = {
     "not_selected": "not selected: not shown there",
     "not_licensed": "not in the office's licence",
     NOT_TRANSFERRED: "selected, not transferred yet",
+    NOT_PUBLISHED: "sold, withdrawn or deleted before it was ever published there",
 }
 """A few words per state for people, used by the table when there is no error."""
 
@@ -116,7 +131,10 @@ def status_rows(
             rows.append(_row(marketplace, status.state, status, contacts, status.error))
             continue
         decision = decide(feed_input, marketplace, None)
-        state = decision.state or NOT_TRANSFERRED
+        if decision.state is not None:
+            state = decision.state
+        else:
+            state = NOT_TRANSFERRED if decision.sends else NOT_PUBLISHED
         rows.append(_row(marketplace, state, None, contacts, None))
     return rows
 

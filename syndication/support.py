@@ -18,12 +18,12 @@ from sqlalchemy import and_, or_, select
 from sqlmodel import Session, col
 
 from syndication.errors import SyndicationError
-from syndication.records import MARKETPLACES, TRANSFER_STATES, Contacts, FeedInput
-from syndication.status_view import NOT_TRANSFERRED, iso_utc, status_rows
+from syndication.records import MARKETPLACES, Contacts, FeedInput
+from syndication.status_view import VIEW_STATES, iso_utc, status_rows
 from syndication.store.models import ListingRow, OfficeRow, TransferStatusRow
 from syndication.store.repository import history, listing_record, office_record, status_record
 
-FILTER_STATES: tuple[str, ...] = (*TRANSFER_STATES, NOT_TRANSFERRED)
+FILTER_STATES: tuple[str, ...] = VIEW_STATES
 """States the office view can be filtered by."""
 
 SEARCH_LIMIT = 50

@@ -77,6 +77,7 @@ def test_right_password_logs_in_and_returns_no_hash(with_password: Engine,
     ("username", "password"),
     [("anna", "vinter-2026"), ("anna", ""), ("nobody", "Vinter-2026"), ("", "x"),
      ("x" * 500, "Vinter-2026")],
+    ids=["wrong-case", "empty-password", "unknown-user", "empty-user", "huge-user"],
 )
 def test_wrong_password_and_unknown_user_fail_alike_with_one_verification(
     with_password: Engine, hasher: CountingHasher, username: str, password: str

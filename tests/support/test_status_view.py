@@ -11,6 +11,7 @@ from support_data import CONTACTS
 
 from syndication.records import FeedInput, Listing, Office, TransferStatus
 from syndication.status_view import (
+    NOT_PUBLISHED,
     NOT_TRANSFERRED,
     UnknownListing,
     format_table,
@@ -99,7 +100,8 @@ OFFICE = Office(id="O", name="Kontoret", licence=("hemnet", "blocket", "hittahem
     [
         (None, "for_sale", True, NOT_TRANSFERRED),
         (None, "for_sale", False, "not_selected"),
-        (None, "withdrawn", True, NOT_TRANSFERRED),
+        (None, "withdrawn", True, NOT_PUBLISHED),
+        (None, "sold", True, NOT_PUBLISHED),
         ("queued", "for_sale", True, "queued"),
         ("sent", "for_sale", True, "sent"),
         ("published", "for_sale", True, "published"),
