@@ -28,12 +28,26 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import Date, Engine, and_, cast, exists, false, func, not_, or_, select, true
+from sqlalchemy import (
+    Date,
+    Engine,
+    Select,
+    and_,
+    cast,
+    exists,
+    false,
+    func,
+    not_,
+    or_,
+    select,
+    true,
+)
 from sqlalchemy.orm import aliased
-from sqlmodel import Session
+from sqlmodel import Session, col
 
-from adapters.base import Delivery
+from adapters.base import Delivery, Transport
 from feeds.hemnet_final_price import (
     build_final_price,
     build_retraction,
@@ -92,73 +106,63 @@ def new_run_id(now: datetime) -> str:
 # -- selection ---------------------------------------------------------------------
 
 
-def _day(engine: Engine, column: object) -> object:
+def _day(engine: Engine, column: Any) -> Any:
     """The date part of a stored UTC timestamp, as each backend compares it with a date."""
     return func.date(column) if engine.dialect.name == "sqlite" else cast(column, Date)
 
 
-def _columns(engine: Engine) -> list[object]:
+def _columns(engine: Engine) -> list[Any]:
     event = aliased(TransferEventRow)
     published = exists().where(
-        event.listing_id == ListingRow.id,
-        event.marketplace == MARKETPLACE,
-        event.state.in_(("sent", "published")),  # type: ignore[attr-defined]
-        event.action.in_(("create", "update")),  # type: ignore[union-attr]
-        _day(engine, event.at) <= ListingRow.contract_date,  # type: ignore[operator]
+        col(event.listing_id) == col(ListingRow.id),
+        col(event.marketplace) == MARKETPLACE,
+        col(event.state).in_(("sent", "published")),
+        col(event.action).in_(("create", "update")),
+        _day(engine, col(event.at)) <= col(ListingRow.contract_date),
     )
     return [
-        ListingRow.id,
-        ListingRow.office_id,
-        ListingRow.company_id,
-        ListingRow.broker_id,
-        ListingRow.category,
-        ListingRow.state,
-        ListingRow.final_price,
-        ListingRow.contract_date,
-        ListingRow.send_final_price,
-        OfficeRow.company_id,
-        OfficeRow.final_price_enabled,
-        OfficeRow.hemnet_final_price_agreement,
-        UserRow.companies,
-        UserRow.main_company,
-        UserRow.statistics_all_companies,
-        FinalPriceRow.state,
-        FinalPriceRow.sent_price,
-        FinalPriceRow.sent_contract_date,
-        FinalPriceRow.document_hash,
+        *(col(c) for c in (
+            ListingRow.id, ListingRow.office_id, ListingRow.company_id, ListingRow.broker_id,
+            ListingRow.category, ListingRow.state, ListingRow.final_price,
+            ListingRow.contract_date, ListingRow.send_final_price,
+            OfficeRow.company_id, OfficeRow.final_price_enabled,
+            OfficeRow.hemnet_final_price_agreement,
+            UserRow.companies, UserRow.main_company, UserRow.statistics_all_companies,
+            FinalPriceRow.state, FinalPriceRow.sent_price, FinalPriceRow.sent_contract_date,
+            FinalPriceRow.document_hash,
+        )),
         published.label("published_before_sale"),
     ]
 
 
-def selections(engine: Engine, listing_ids: Sequence[str] | None = None) -> list[object]:
+def selections(engine: Engine, listing_ids: Sequence[str] | None = None) -> list[Select[Any]]:
     """The two candidate queries (see the module docstring), optionally for some ids only."""
-    flagged = and_(ListingRow.send_final_price == true(), ListingRow.state == "sold")
+    flagged = and_(col(ListingRow.send_final_price) == true(), col(ListingRow.state) == "sold")
     consent_withdrawn = or_(
-        ListingRow.send_final_price == false(), OfficeRow.final_price_enabled == false()
+        col(ListingRow.send_final_price) == false(), col(OfficeRow.final_price_enabled) == false()
     )
     may_hold = or_(
-        FinalPriceRow.sent_price.is_not(None),  # type: ignore[union-attr]
-        FinalPriceRow.state.in_(("sending", "retracting", "retraction_failed")),  # type: ignore[attr-defined]
+        col(FinalPriceRow.sent_price).is_not(None),
+        col(FinalPriceRow.state).in_(("sending", "retracting", "retraction_failed")),
     )
     base = (
-        select(*_columns(engine))  # type: ignore[call-overload]
-        .join(OfficeRow, OfficeRow.id == ListingRow.office_id)
-        .outerjoin(UserRow, UserRow.id == ListingRow.broker_id)
+        select(*_columns(engine))
+        .join(OfficeRow, col(OfficeRow.id) == col(ListingRow.office_id))
+        .outerjoin(UserRow, col(UserRow.id) == col(ListingRow.broker_id))
     )
-    sold = base.outerjoin(FinalPriceRow, FinalPriceRow.listing_id == ListingRow.id).where(flagged)
-    retract = base.join(FinalPriceRow, FinalPriceRow.listing_id == ListingRow.id).where(
-        not_(flagged), consent_withdrawn, may_hold
-    )
+    on_listing = col(FinalPriceRow.listing_id) == col(ListingRow.id)
+    sold = base.outerjoin(FinalPriceRow, on_listing).where(flagged)
+    retract = base.join(FinalPriceRow, on_listing).where(not_(flagged), consent_withdrawn, may_hold)
     if listing_ids is not None:
-        sold = sold.where(ListingRow.id.in_(listing_ids))  # type: ignore[attr-defined]
-        retract = retract.where(ListingRow.id.in_(listing_ids))  # type: ignore[attr-defined]
+        sold = sold.where(col(ListingRow.id).in_(listing_ids))
+        retract = retract.where(col(ListingRow.id).in_(listing_ids))
     return [sold, retract]
 
 
-def _judge(row: object) -> Planned:
+def _judge(row: Any) -> Planned:
     (lid, office_id, company, broker_id, category, state, final_price, contract_date, flag,
      office_company, enabled, agreement, companies, main_company, all_companies,
-     last_state, sent_price, sent_date, last_hash, published) = row  # type: ignore[misc]
+     last_state, sent_price, sent_date, last_hash, published) = row
     listing = Listing(
         id=lid, office_id=office_id, category=category, state=state, company_id=company,
         broker_id=broker_id, final_price=final_price, contract_date=contract_date,
@@ -200,7 +204,7 @@ def plan(
     with engine.connect() as conn:
         for query in selections(engine, listing_ids):
             result = conn.execution_options(stream_results=True, yield_per=chunk_size).execute(
-                query  # type: ignore[arg-type]
+                query
             )
             for rows in result.partitions():
                 yield [_judge(row) for row in rows]
@@ -218,7 +222,7 @@ class BatchOutcome:
 
 
 def _rows(session: Session, ids: Iterable[str]) -> dict[str, FinalPriceRow]:
-    query = select(FinalPriceRow).where(FinalPriceRow.listing_id.in_(list(ids)))  # type: ignore[attr-defined]
+    query = select(FinalPriceRow).where(col(FinalPriceRow.listing_id).in_(list(ids)))
     return {row.listing_id: row for row in session.scalars(query)}
 
 
@@ -296,7 +300,7 @@ def process_batch(runtime: Runtime, listing_ids: Sequence[str], run_id: str) -> 
     return outcome
 
 
-def _deliver(transport: object, planned: Planned, outcome: BatchOutcome) -> None:
+def _deliver(transport: Transport, planned: Planned, outcome: BatchOutcome) -> None:
     retract = planned.action == "retract"
     log = get_logger(listing_id=planned.listing_id, marketplace=MARKETPLACE)
     failed = "retraction_failed" if retract else "failed"
@@ -314,7 +318,7 @@ def _deliver(transport: object, planned: Planned, outcome: BatchOutcome) -> None
         idempotency_key=idempotency_key(planned.listing_id, action, planned.document),
     )
     try:
-        transport.send(delivery)  # type: ignore[attr-defined]
+        transport.send(delivery)
     except SyndicationError as exc:
         log.warning("final_price_failed", action=action, error=str(exc))
         outcome.states[planned.listing_id], outcome.errors[planned.listing_id] = failed, str(exc)
@@ -377,21 +381,21 @@ def _slim(planned: Planned) -> Planned:
 def run_progress(engine: Engine, run_id: str) -> dict[str, int]:
     """How many listings of a run are in each sync state (in flight ones included)."""
     query = (
-        select(FinalPriceRow.state, func.count())
-        .where(FinalPriceRow.run_id == run_id)
-        .group_by(FinalPriceRow.state)
+        select(col(FinalPriceRow.state), func.count())
+        .where(col(FinalPriceRow.run_id) == run_id)
+        .group_by(col(FinalPriceRow.state))
     )
     with engine.connect() as conn:
-        return {state: count for state, count in conn.execute(query)}  # type: ignore[misc]
+        return {state: count for state, count in conn.execute(query)}
 
 
 def run_failures(engine: Engine, run_id: str) -> list[tuple[str, str, str]]:
     """``(listing_id, state, error)`` of every delivery of a run that failed."""
     query = (
-        select(FinalPriceRow.listing_id, FinalPriceRow.state, FinalPriceRow.error)
-        .where(FinalPriceRow.run_id == run_id)
-        .where(FinalPriceRow.state.in_(("failed", "retraction_failed")))  # type: ignore[attr-defined]
-        .order_by(FinalPriceRow.listing_id)
+        select(col(FinalPriceRow.listing_id), col(FinalPriceRow.state), col(FinalPriceRow.error))
+        .where(col(FinalPriceRow.run_id) == run_id)
+        .where(col(FinalPriceRow.state).in_(("failed", "retraction_failed")))
+        .order_by(col(FinalPriceRow.listing_id))
     )
     with engine.connect() as conn:
         return [(lid, state, error or "") for lid, state, error in conn.execute(query)]
