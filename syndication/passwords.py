@@ -19,7 +19,8 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Callable
 from datetime import datetime
-from functools import lru_cache
+from functools import cache, lru_cache
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -52,8 +53,9 @@ class UnknownUser(PasswordError, LookupError):
     """A password was given for a user that is not stored (administration only, never login)."""
 
 
+@cache
 def default_hasher() -> PasswordHasher:
-    """argon2id with argon2-cffi's current recommended parameters."""
+    """argon2id with argon2-cffi's current recommended parameters (one per process)."""
     return PasswordHasher()
 
 
@@ -111,14 +113,25 @@ def verify_hash(stored: str, password: str, hasher: PasswordHasher, *, legacy: b
 
 
 @lru_cache(maxsize=8)
-def _dummy_hash(hasher: PasswordHasher) -> str:
+def _dummy_hash(parameters: tuple[Any, ...]) -> str:
+    kind, salt_len, hash_len, time_cost, memory_cost, parallelism = parameters
+    hasher = PasswordHasher(
+        time_cost=time_cost, memory_cost=memory_cost, parallelism=parallelism,
+        hash_len=hash_len, salt_len=salt_len, type=kind,
+    )
     return hasher.hash("not a password anyone has: only spends the time of a check")
 
 
 def burn_verification(password: str, hasher: PasswordHasher) -> None:
     """Spend the time of one real check for a user without a password or who does not
-    exist, so a failed login takes as long whether the user exists or not."""
-    verify_hash(_dummy_hash(hasher), password, hasher, legacy=False)
+    exist, so a failed login takes as long whether the user exists or not. The dummy
+    hash is made once per set of argon2 parameters, never during a login after that."""
+    verify_hash(_dummy_hash(_parameters(hasher)), password, hasher, legacy=False)
+
+
+def _parameters(hasher: PasswordHasher) -> tuple[Any, ...]:
+    return (hasher.type, hasher.salt_len, hasher.hash_len, hasher.time_cost,
+            hasher.memory_cost, hasher.parallelism)
 
 
 def check_password(

@@ -141,3 +141,17 @@ def test_no_password_or_hash_logged_on_login(with_password: Engine, hasher: Coun
     assert "login_succeeded" in logged and "login_failed" in logged
     for secret in ("Vinter-2026", "Fel-Losen-1", "Hemlis-99", "$argon2"):
         assert secret not in logged
+
+
+def test_unknown_user_costs_one_verification_and_no_hashing_once_warm(
+    with_password: Engine, hasher: CountingHasher
+) -> None:
+    from syndication.passwords import _dummy_hash
+
+    login(with_password, "ghost", "x", hasher)
+    made = _dummy_hash.cache_info().misses
+    for name in ("ghost2", "ghost3"):
+        before = hasher.verifications
+        login(with_password, name, "x", hasher)
+        assert hasher.verifications - before == 1
+    assert _dummy_hash.cache_info().misses == made
