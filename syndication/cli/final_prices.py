@@ -47,7 +47,7 @@ def wait_for_run(
     *,
     timeout: float,
     progress: Callable[[int], None] | None = None,
-    poll: float = 0.2,
+    poll: float = 0.5,
 ) -> None:
     """Block until every queued listing of ``run_id`` has a recorded outcome."""
     deadline = time.monotonic() + timeout
