@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +45,10 @@ def queued(make_runtime: Any) -> Iterator[Any]:
     """``start(engine, transport)`` → a runtime whose batches run on a dramatiq worker."""
     workers: list[dramatiq.Worker] = []
 
-    def start(engine: Engine, transport: HttpTransport) -> Runtime:
+    def start(engine: Engine, transport: HttpTransport, broker_url: str | None = None) -> Runtime:
         runtime = make_runtime(engine, transport)
+        if broker_url:
+            runtime.settings = replace(runtime.settings, broker_url=broker_url)
         broker = setup_broker(runtime.settings, runtime)
         from syndication.jobs.final_prices import QUEUE
 
@@ -95,6 +98,18 @@ def test_prices_reach_hemnet_once_changes_resend_and_withdrawals_retract(
     assert b"5000000" in (hemnet.final_price("S01") or b"")
     assert hemnet.final_price("S02") is None
     assert len(hemnet.documents("final_price_retraction", "S02")) == 1
+
+
+@pytest.mark.redis
+def test_batches_through_redis(
+    sqlite_engine: Engine, sandbox: Sandbox, queued: Any, redis_url: str
+) -> None:
+    names = [f"R{i:02}" for i in range(20)]
+    seed(sqlite_engine, [{"id": name} for name in names])
+    runtime = queued(sqlite_engine, http(sandbox), broker_url=redis_url)
+    assert listed(sync(runtime)["sent"]) == names
+    assert sync(runtime)["sent"] == []
+    assert len(sandbox["hemnet"].documents("final_price")) == 20
 
 
 def test_a_hemnet_failure_mid_sync_is_finished_by_the_next_run_without_double_prices(
