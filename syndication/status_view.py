@@ -187,8 +187,10 @@ def _note(entry: Mapping[str, Any]) -> str:
     return str(entry.get("error") or STATE_NOTES.get(entry["state"], ""))
 
 
-def _clip(text: str, width: int) -> str:
-    text = " ".join(text.split())
+def one_line(text: str, width: int) -> str:
+    """``text`` on one line of at most ``width`` characters, without control characters
+    (a marketplace's message must not move the cursor or colour a support terminal)."""
+    text = " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
@@ -208,13 +210,13 @@ def format_table(statuses: Mapping[str, Any] | Iterable[Mapping[str, Any]]) -> s
             at = entry.get("at") or ""
             lines.append(
                 (
-                    _clip(str(document["object_id"]), 20),
+                    one_line(str(document["object_id"]), 20),
                     title(entry["marketplace"]),
-                    entry["state"],
-                    _clip(entry.get("marketplace_id") or "-", 24),
-                    entry.get("action") or "-",
+                    one_line(entry["state"], 16),
+                    one_line(entry.get("marketplace_id") or "-", 24),
+                    one_line(entry.get("action") or "-", 8),
                     at[:16].replace("T", " ") if at else "-",
-                    _clip(_note(entry), 70),
+                    one_line(_note(entry), 70),
                 )
             )
             contacts = entry.get("contacts")
@@ -222,10 +224,13 @@ def format_table(statuses: Mapping[str, Any] | Iterable[Mapping[str, Any]]) -> s
                 reach = ", ".join(
                     str(contacts[k]) for k in ("name", "phone", "email", "web") if contacts.get(k)
                 )
-                extras[len(lines) - 1] = [f"contact: {reach}", f"advice: {contacts.get('advice')}"]
+                extras[len(lines) - 1] = [
+                    one_line(f"contact: {reach}", 160),
+                    one_line(f"advice: {contacts.get('advice')}", 160),
+                ]
         for problem in document.get("photo_problems", ()):
             text = f"photo problem ({problem['assignment_id']}): {problem['message']}"
-            extras.setdefault(len(lines) - 1, []).append(_clip(text, 110))
+            extras.setdefault(len(lines) - 1, []).append(one_line(text, 110))
     if not lines:
         return "no listings"
     widths = [max(len(row[i]) for row in (header, *lines)) for i in range(len(header))]

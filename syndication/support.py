@@ -19,7 +19,7 @@ from sqlmodel import Session, col
 
 from syndication.errors import SyndicationError
 from syndication.records import MARKETPLACES, Contacts, FeedInput
-from syndication.status_view import VIEW_STATES, iso_utc, status_rows
+from syndication.status_view import VIEW_STATES, iso_utc, one_line, status_rows
 from syndication.store.models import ListingRow, OfficeRow, TransferStatusRow
 from syndication.store.repository import history, listing_record, office_record, status_record
 
@@ -127,7 +127,7 @@ def format_history(events: list[dict[str, Any]]) -> str:
         if event["marketplace_id"]:
             parts.append(f"id {event['marketplace_id']}")
         if event["error"]:
-            parts.append(f"error: {event['error']}")
+            parts.append(one_line(f"error: {event['error']}", 200))
         lines.append("  ".join(parts))
     return "\n".join(lines)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import Engine
 from sqlmodel import Session
 from support_data import CONTACTS
@@ -135,3 +137,20 @@ def test_table_lists_every_row_with_notes_and_contacts(seeded: Engine) -> None:
     assert any("Blocket Bostad" in line and "not_licensed" in line for line in lines)
     assert any("not selected: not shown there" in line for line in lines)
     assert format_table([]) == "no listings"
+
+
+@given(error=st.text(max_size=300), marketplace_id=st.text(max_size=60))
+def test_any_error_text_stays_on_its_own_line(error: str, marketplace_id: str) -> None:
+    document = {
+        "object_id": "O\n1",
+        "marketplaces": [
+            {"marketplace": "hemnet", "state": "failed", "marketplace_id": marketplace_id,
+             "action": "create", "at": None, "error": error, "contacts": None},
+            {"marketplace": "hittahem", "state": "published", "marketplace_id": None,
+             "action": None, "at": None, "error": None, "contacts": None},
+        ],
+    }
+    lines = format_table(document).split("\n")
+    assert len(lines) == 4
+    assert all(ch.isprintable() for line in lines for ch in line)
+    assert lines[3].startswith("O 1") and "published" in lines[3]
