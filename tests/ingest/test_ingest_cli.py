@@ -4,14 +4,23 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 
 from syndication.cli import main
 
 GOOD = {"offices": [{"id": "K1", "name": "Kontoret"}],
         "listings": [{"id": "O1", "office_id": "K1", "category": "villa", "state": "coming"}]}
+
+
+@pytest.fixture(autouse=True)
+def _forget_cli_logging() -> Iterator[None]:
+    """``main()`` points structlog at the captured stderr of this test; undo that after it."""
+    yield
+    structlog.reset_defaults()
 
 
 @pytest.fixture
