@@ -118,7 +118,7 @@ def test_racing_schedulers_claim_each_night_once(engine: Engine) -> None:
     assert len(slots) == 5 and {s.claimed_by for s in slots} <= {f"scheduler-{i}" for i in range(4)}
 
 
-def test_two_apschedulers_firing_together_enqueue_once(engine: Engine) -> None:
+def test_two_apschedulers_firing_together_enqueue_once(sqlite_engine: Engine) -> None:
     sent = Sent()
     fired = threading.Semaphore(0)
 
@@ -131,7 +131,7 @@ def test_two_apschedulers_firing_together_enqueue_once(engine: Engine) -> None:
 
     schedulers = []
     for index in range(2):
-        plan = Counting(Settings(), engine, enqueue=sent, clock=lambda: STOCKHOLM_NIGHT,
+        plan = Counting(Settings(), sqlite_engine, enqueue=sent, clock=lambda: STOCKHOLM_NIGHT,
                         name=f"s{index}")
         scheduler = BackgroundScheduler(timezone=plan.tz)
         (job,) = plan.install(scheduler)
@@ -172,21 +172,23 @@ def restore_logging() -> Iterator[None]:
 
 
 def test_the_nightly_message_runs_the_sync_on_a_worker(
-    engine: Engine, make_runtime: Any, tmp_path: Path
+    sqlite_engine: Engine, make_runtime: Any, tmp_path: Path
 ) -> None:
     """The scheduler's message, found by actor name on the broker, runs the whole sync."""
     from adapters.http import HttpTransport
 
-    seed(engine, [{"id": "N1"}, {"id": "N2"}])
+    seed(sqlite_engine, [{"id": "N1"}, {"id": "N2"}])
     with Sandbox(["hemnet"]) as sandbox:
-        runtime: Runtime = make_runtime(engine, HttpTransport("hemnet", sandbox.url("hemnet")))
+        transport = HttpTransport("hemnet", sandbox.url("hemnet"))
+        runtime: Runtime = make_runtime(sqlite_engine, transport)
         broker = setup_broker(runtime.settings, runtime)
         import syndication.jobs  # noqa: F401
 
         worker = dramatiq.Worker(broker, worker_threads=2, worker_timeout=50)
         worker.start()
         try:
-            assert Schedule(Settings(), engine, clock=lambda: STOCKHOLM_NIGHT).run_final_prices()
+            nightly = Schedule(Settings(), sqlite_engine, clock=lambda: STOCKHOLM_NIGHT)
+            assert nightly.run_final_prices()
             deadline = time.monotonic() + 30
             while time.monotonic() < deadline and not all(
                 sandbox["hemnet"].final_price(lid) for lid in ("N1", "N2")

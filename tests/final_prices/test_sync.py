@@ -109,15 +109,15 @@ def test_published_on_the_contract_day_counts_as_before_the_sale(
 
 
 def test_a_failed_listing_transfer_is_not_a_publication(
-    engine: Engine, hemnet: RecordingHemnet, make_runtime: Any
+    sqlite_engine: Engine, hemnet: RecordingHemnet, make_runtime: Any
 ) -> None:
-    seed(engine, [{"id": "F"}], published=[])
-    with session_scope(engine) as session:
+    seed(sqlite_engine, [{"id": "F"}], published=[])
+    with session_scope(sqlite_engine) as session:
         from syndication.store.repository import record_status
 
         record_status(session, "F", "hemnet", "failed", action="create", error="503",
                       at=datetime(2026, 9, 1, tzinfo=UTC))
-    assert reasons(run(make_runtime(engine, hemnet))) == {"F": r7.NOT_PUBLISHED_BEFORE_SALE}
+    assert reasons(run(make_runtime(sqlite_engine, hemnet))) == {"F": r7.NOT_PUBLISHED_BEFORE_SALE}
 
 
 def test_idempotent_runs_resend_changes_and_retract_withdrawn_consent(
@@ -187,10 +187,13 @@ def test_a_hemnet_failure_is_recorded_and_resumed_by_the_next_run(
 
 
 def test_a_run_that_dies_after_sending_is_finished_without_a_second_price(
-    engine: Engine, hemnet: RecordingHemnet, make_runtime: Any, monkeypatch: pytest.MonkeyPatch
+    sqlite_engine: Engine,
+    hemnet: RecordingHemnet,
+    make_runtime: Any,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    seed(engine, [{"id": f"L{i}"} for i in range(4)])
-    runtime = make_runtime(engine, hemnet)
+    seed(sqlite_engine, [{"id": f"L{i}"} for i in range(4)])
+    runtime = make_runtime(sqlite_engine, hemnet)
 
     def die(*_args: Any) -> None:
         raise KeyboardInterrupt("worker killed")
@@ -199,33 +202,33 @@ def test_a_run_that_dies_after_sending_is_finished_without_a_second_price(
         patch.setattr(final_prices, "_record_after", die)
         with pytest.raises(KeyboardInterrupt):
             run(runtime)
-    assert {r.state for r in rows(engine).values()} == {"sending"}
+    assert {r.state for r in rows(sqlite_engine).values()} == {"sending"}
     assert len(hemnet.deliveries) == 4
 
     result = run(runtime)
     assert ids(result["sent"]) == [f"L{i}" for i in range(4)]
-    assert {r.state for r in rows(engine).values()} == {"sent"}
+    assert {r.state for r in rows(sqlite_engine).values()} == {"sent"}
     assert len(hemnet.deliveries) == 4 and len(hemnet.keys) == 4
     assert run(runtime)["sent"] == []
 
 
 def test_a_dry_run_sends_and_records_nothing(
-    engine: Engine, hemnet: RecordingHemnet, make_runtime: Any
+    sqlite_engine: Engine, hemnet: RecordingHemnet, make_runtime: Any
 ) -> None:
-    seed(engine, [{"id": "A"}, {"id": "T", "category": "tomt"}])
-    result = run(make_runtime(engine, hemnet), dry_run=True)
+    seed(sqlite_engine, [{"id": "A"}, {"id": "T", "category": "tomt"}])
+    result = run(make_runtime(sqlite_engine, hemnet), dry_run=True)
     assert result["dry_run"] and ids(result["sent"]) == ["A"] and ids(result["skipped"]) == ["T"]
-    assert hemnet.calls == 0 and rows(engine) == {}
+    assert hemnet.calls == 0 and rows(sqlite_engine) == {}
 
 
 def test_a_batch_delivered_twice_sends_once(
-    engine: Engine, hemnet: RecordingHemnet, make_runtime: Any
+    sqlite_engine: Engine, hemnet: RecordingHemnet, make_runtime: Any
 ) -> None:
-    seed(engine, [{"id": "A"}, {"id": "B"}])
-    runtime = make_runtime(engine, hemnet)
+    seed(sqlite_engine, [{"id": "A"}, {"id": "B"}])
+    runtime = make_runtime(sqlite_engine, hemnet)
     process_batch(runtime, ["A", "B"], "run-1")
     process_batch(runtime, ["A", "B"], "run-1")
-    assert hemnet.calls == 2 and rows(engine)["A"].sent_contract_date == CONTRACT
+    assert hemnet.calls == 2 and rows(sqlite_engine)["A"].sent_contract_date == CONTRACT
 
 
 def test_the_selection_uses_the_final_price_index(sqlite_engine: Engine) -> None:
@@ -246,12 +249,12 @@ def test_contract_dates_round_trip(engine: Engine, hemnet: RecordingHemnet,
 
 
 def test_a_listing_whose_document_cannot_be_built_fails_alone_with_the_reason(
-    engine: Engine, hemnet: RecordingHemnet, make_runtime: Any
+    sqlite_engine: Engine, hemnet: RecordingHemnet, make_runtime: Any
 ) -> None:
-    seed(engine, [{"id": "GOOD"}, {"id": "BAD\x01ID"}, {"id": " PADDED "}])
-    result = run(make_runtime(engine, hemnet))
+    seed(sqlite_engine, [{"id": "GOOD"}, {"id": "BAD\x01ID"}, {"id": " PADDED "}])
+    result = run(make_runtime(sqlite_engine, hemnet))
     assert ids(result["sent"]) == ["GOOD"] and hemnet.sent() == ["GOOD"]
     errors = {e["listing_id"]: e["error"] for e in result["failed"]}
     assert "XML cannot carry" in errors["BAD\x01ID"]
     assert "does not validate" in errors[" PADDED "]
-    assert rows(engine)["BAD\x01ID"].state == "failed"
+    assert rows(sqlite_engine)["BAD\x01ID"].state == "failed"
