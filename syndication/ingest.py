@@ -29,7 +29,9 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Engine, delete, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from syndication.errors import ConfigurationError
 from syndication.input_validation import (
@@ -109,8 +111,8 @@ def _check(kind: str, records: Sequence[Any], report: IngestReport) -> _Checked:
             if isinstance(rid, str):
                 checked.rejected_ids.add(rid)
             continue
-        seen[rid] = index
-        checked.records[rid] = record
+        seen[record["id"]] = index
+        checked.records[record["id"]] = record
     return checked
 
 
@@ -228,12 +230,10 @@ def _image_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
 def _insert_for(session: Session) -> Any:
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    elif dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
-    else:
-        raise ConfigurationError(f"ingest supports SQLite and PostgreSQL, not {dialect}")
-    return dialect_insert
+        return postgresql.insert
+    if dialect == "sqlite":
+        return sqlite.insert
+    raise ConfigurationError(f"ingest supports SQLite and PostgreSQL, not {dialect}")
 
 
 def _upsert(
@@ -301,8 +301,8 @@ def ingest_document(
         ids = list(listings.records)
         for chunk in _chunks(ids, 500):
             session.execute(delete(ListingImageRow).where(
-                ListingImageRow.listing_id.in_(chunk),  # type: ignore[attr-defined]
-                ListingImageRow.source == "desktop"))
+                col(ListingImageRow.listing_id).in_(chunk),
+                col(ListingImageRow.source) == "desktop"))
         images = [image for record in listings.records.values() for image in _image_rows(record)]
         if images:
             session.execute(insert(ListingImageRow), images)
