@@ -18,10 +18,10 @@ from sqlalchemy import and_, or_, select
 from sqlmodel import Session, col
 
 from syndication.errors import SyndicationError
-from syndication.records import MARKETPLACES, Contacts, FeedInput
+from syndication.records import MARKETPLACES, Contacts, FeedInput, Listing, TransferStatus
 from syndication.status_view import VIEW_STATES, iso_utc, one_line, status_rows
 from syndication.store.models import ListingRow, OfficeRow, TransferStatusRow
-from syndication.store.repository import history, listing_record, office_record, status_record
+from syndication.store.repository import history, office_record
 
 FILTER_STATES: tuple[str, ...] = VIEW_STATES
 """States the office view can be filtered by."""
@@ -33,7 +33,25 @@ class UnknownOffice(SyndicationError, LookupError):
     """The office asked about is not in the store."""
 
 
-def address_of(row: ListingRow) -> str:
+def _office_query(office_id: str) -> Any:
+    """The office's listings outer-joined with their status rows: only the columns the
+    view needs, so a large office is not paid for in ORM objects and JSON columns."""
+    listing, status = ListingRow, TransferStatusRow
+    return (
+        select(
+            col(listing.id), col(listing.category), col(listing.state),
+            col(listing.system_id), col(listing.street), col(listing.postal_code),
+            col(listing.city), col(listing.marketplaces), col(status.marketplace),
+            col(status.state).label("status_state"), col(status.marketplace_id),
+            col(status.action), col(status.at), col(status.error),
+        )
+        .outerjoin(status, col(status.listing_id) == col(listing.id))
+        .where(col(listing.office_id) == office_id)
+        .order_by(col(listing.id))
+    )
+
+
+def address_of(row: ListingRow | Listing) -> str:
     """The listing's address on one line (street, postal code and city where known)."""
     town = " ".join(part for part in (row.postal_code, row.city) if part)
     return ", ".join(part for part in (row.street, town) if part)
@@ -63,24 +81,27 @@ def office_status(
     if office_row is None:
         raise UnknownOffice(f"no office with id {office_id!r}")
     office = office_record(office_row)
-    query = (
-        select(ListingRow, TransferStatusRow)
-        .outerjoin(TransferStatusRow, TransferStatusRow.listing_id == ListingRow.id)  # type: ignore[arg-type]
-        .where(col(ListingRow.office_id) == office_id)
-        .order_by(ListingRow.id)
-    )
-    listings: dict[str, ListingRow] = {}
-    statuses: dict[str, dict[str, Any]] = {}
-    for listing_row, status_row in session.execute(query):
-        listings.setdefault(listing_row.id, listing_row)
-        found = statuses.setdefault(listing_row.id, {})
-        if status_row is not None:
-            found[status_row.marketplace] = status_record(status_row)
+    listings: dict[str, Listing] = {}
+    statuses: dict[str, dict[str, TransferStatus]] = {}
+    for row in session.execute(_office_query(office_id)):
+        listing = listings.get(row.id)
+        if listing is None:
+            listing = listings[row.id] = Listing(
+                id=row.id, office_id=office_id, category=row.category, state=row.state,
+                system_id=row.system_id, street=row.street, postal_code=row.postal_code,
+                city=row.city, marketplaces=tuple(row.marketplaces or ()),
+            )
+        found = statuses.setdefault(row.id, {})
+        if row.marketplace is not None:
+            found[row.marketplace] = TransferStatus(
+                listing_id=row.id, marketplace=row.marketplace, state=row.status_state,
+                marketplace_id=row.marketplace_id, action=row.action, at=row.at,
+                error=row.error,
+            )
 
     documents = []
-    for listing_id, row in listings.items():
-        feed_input = FeedInput(listing_record(row), office)
-        entries = status_rows(feed_input, statuses[listing_id], contacts)
+    for listing_id, listing in listings.items():
+        entries = status_rows(FeedInput(listing, office), statuses[listing_id], contacts)
         entries = [
             entry
             for entry in entries
@@ -91,8 +112,8 @@ def office_status(
             documents.append(
                 {
                     "object_id": listing_id,
-                    "system_id": row.system_id,
-                    "address": address_of(row),
+                    "system_id": listing.system_id,
+                    "address": address_of(listing),
                     "marketplaces": entries,
                 }
             )
