@@ -154,3 +154,17 @@ def test_any_error_text_stays_on_its_own_line(error: str, marketplace_id: str) -
     assert len(lines) == 4
     assert all(ch.isprintable() for line in lines for ch in line)
     assert lines[3].startswith("O 1") and "published" in lines[3]
+
+
+def test_office_view_on_both_databases(seeded_any: Engine) -> None:
+    from syndication.support import office_status
+
+    with Session(seeded_any) as session:
+        failed = office_status(session, "OFF1", CONTACTS, state="failed")
+        everything = office_status(session, "OFF1", CONTACTS)
+    assert [d["object_id"] for d in failed["listings"]] == ["FAIL"]
+    assert failed["listings"][0]["address"] == "Lillgatan 2, Uppsala"
+    assert failed["listings"][0]["marketplaces"][0]["contacts"]["name"] == "Hemnet mäklarsupport"
+    by_id = {d["object_id"]: d for d in everything["listings"]}
+    assert list(by_id) == ["FAIL", "GONE", "NEW", "PUB"]
+    assert by_id["PUB"]["marketplaces"] == status_of(seeded_any, "PUB")["marketplaces"]
