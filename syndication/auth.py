@@ -20,7 +20,9 @@ from collections.abc import Callable
 from datetime import datetime
 
 from argon2 import PasswordHasher
-from sqlmodel import Session
+from sqlalchemy import delete, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col
 
 from syndication.errors import AuthenticationFailed
 from syndication.logs import get_logger
@@ -85,16 +87,40 @@ def authenticate(
     user = session.get(UserRow, username) if username and len(username) <= 64 else None
     if check_password(user, password, hasher, now=clock()) and user is not None:
         if throttle is not None:
-            session.delete(throttle)
+            session.execute(delete(LoginThrottleRow).where(col(LoginThrottleRow.username) == key))
         session.commit()
         log.info("login_succeeded")
         return user_record(user)
 
-    if key:
-        throttle = throttle or LoginThrottleRow(username=key)
-        throttle.failures = (throttle.failures or 0) + 1
-        throttle.last_failure_at = clock()
-        session.add(throttle)
-        log.warning("login_failed", failures=throttle.failures)
     session.commit()
+    if key:
+        failures = count_failure(session, key, clock())
+        log.warning("login_failed", failures=failures)
     raise AuthenticationFailed(FAILED_MESSAGE)
+
+
+def count_failure(session: Session, key: str, now: datetime) -> int:
+    """Add one failure for ``key`` and commit; returns the new count.
+
+    The increment is one ``UPDATE … SET failures = failures + 1``, so concurrent
+    failures are all counted; the first failure of a name inserts its row, and
+    when a concurrent login inserted it first the update is simply retried.
+    """
+    increment = (
+        update(LoginThrottleRow)
+        .where(col(LoginThrottleRow.username) == key)
+        .values(failures=col(LoginThrottleRow.failures) + 1, last_failure_at=now)
+        .returning(col(LoginThrottleRow.failures))
+    )
+    for _ in range(2):
+        failures = session.execute(increment).scalar_one_or_none()
+        if failures is not None:
+            session.commit()
+            return int(failures)
+        session.add(LoginThrottleRow(username=key, failures=1, last_failure_at=now))
+        try:
+            session.commit()
+            return 1
+        except IntegrityError:
+            session.rollback()
+    raise RuntimeError(f"could not count a failed login for {key!r}")

@@ -155,3 +155,17 @@ def test_unknown_user_costs_one_verification_and_no_hashing_once_warm(
         login(with_password, name, "x", hasher)
         assert hasher.verifications - before == 1
     assert _dummy_hash.cache_info().misses == made
+
+
+def test_concurrent_failures_are_all_counted(seeded_any: Engine, hasher: CountingHasher) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def attempt(_: int) -> str:
+        return login(seeded_any, "Rusher", "wrong", hasher, Clock())
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        results = list(pool.map(attempt, range(12)))
+    assert set(results) == {f"failed: {FAILED_MESSAGE}"}
+    with Session(seeded_any) as session:
+        row = session.get(LoginThrottleRow, "rusher")
+        assert row is not None and row.failures == 12
