@@ -31,9 +31,15 @@ def document_hash(document: bytes) -> str:
     return hashlib.sha256(document).hexdigest()
 
 
-def idempotency_key(listing_id: str, action: str, document: bytes) -> str:
-    """The key of one delivery: the same listing, action and document give the same key."""
-    return f"hemnet:{action}:{listing_id}:{document_hash(document)[:32]}"
+def idempotency_key(listing_id: str, action: str, document: bytes, generation: int = 0) -> str:
+    """The key of one delivery: the same listing, action, document and ``generation``
+    give the same key, so a delivery repeated after a crash is recognised by Hemnet.
+
+    ``generation`` counts the final-price deliveries Hemnet already accepted for the
+    listing: a price that goes A → B → A again gets a new key for its second A, which
+    a marketplace remembering keys would otherwise answer from its first.
+    """
+    return f"hemnet:{action}:{listing_id}:{generation}:{document_hash(document)[:32]}"
 
 
 def _text(parent: etree._Element, tag: str, value: str, listing_id: str) -> None:

@@ -19,7 +19,8 @@ delivery as in flight (``sending``/``retracting``) *before* sending it, sends th
 the Hemnet transport (which has the retries) and records the outcome after, with an
 event in the transfer history (action ``final_price``). A run that dies between the
 two writes leaves rows in flight; the next run sends those again with the same
-idempotency key (listing + document hash), so Hemnet never holds a price twice.
+idempotency key (listing, document hash and the number of deliveries Hemnet accepted
+before), so Hemnet never holds a price twice.
 """
 
 from __future__ import annotations
@@ -291,16 +292,35 @@ def process_batch(runtime: Runtime, listing_ids: Sequence[str], run_id: str) -> 
         session.commit()
     outcome = BatchOutcome()
     transport = runtime.transport(MARKETPLACE)
-    for planned in decisions:
-        if planned.actionable:
-            _deliver(transport, planned, outcome)
+    actionable = [p for p in decisions if p.actionable]
+    generations = _generations(runtime.engine, [p.listing_id for p in actionable])
+    for planned in actionable:
+        _deliver(transport, planned, outcome, generations.get(planned.listing_id, 0))
     with Session(runtime.engine, expire_on_commit=False) as session:
         _record_after(session, decisions, outcome, run_id, runtime.clock())
         session.commit()
     return outcome
 
 
-def _deliver(transport: Transport, planned: Planned, outcome: BatchOutcome) -> None:
+def _generations(engine: Engine, listing_ids: list[str]) -> dict[str, int]:
+    """How many final-price deliveries Hemnet accepted per listing (from the history)."""
+    if not listing_ids:
+        return {}
+    query = (
+        select(col(TransferEventRow.listing_id), func.count())
+        .where(col(TransferEventRow.listing_id).in_(listing_ids))
+        .where(col(TransferEventRow.marketplace) == MARKETPLACE)
+        .where(col(TransferEventRow.action) == "final_price")
+        .where(col(TransferEventRow.state).in_(("sent", "deleted")))
+        .group_by(col(TransferEventRow.listing_id))
+    )
+    with engine.connect() as conn:
+        return {listing_id: count for listing_id, count in conn.execute(query)}
+
+
+def _deliver(
+    transport: Transport, planned: Planned, outcome: BatchOutcome, generation: int
+) -> None:
     retract = planned.action == "retract"
     log = get_logger(listing_id=planned.listing_id, marketplace=MARKETPLACE)
     failed = "retraction_failed" if retract else "failed"
@@ -315,7 +335,7 @@ def _deliver(transport: Transport, planned: Planned, outcome: BatchOutcome) -> N
         office_id=planned.office_id,
         action=action,
         document=planned.document,
-        idempotency_key=idempotency_key(planned.listing_id, action, planned.document),
+        idempotency_key=idempotency_key(planned.listing_id, action, planned.document, generation),
     )
     try:
         transport.send(delivery)
@@ -376,26 +396,3 @@ def dispatch(
 def _slim(planned: Planned) -> Planned:
     return Planned(planned.listing_id, planned.office_id, planned.action, planned.reason,
                    planned.price, planned.contract_date, None, planned.error)
-
-
-def run_progress(engine: Engine, run_id: str) -> dict[str, int]:
-    """How many listings of a run are in each sync state (in flight ones included)."""
-    query = (
-        select(col(FinalPriceRow.state), func.count())
-        .where(col(FinalPriceRow.run_id) == run_id)
-        .group_by(col(FinalPriceRow.state))
-    )
-    with engine.connect() as conn:
-        return {state: count for state, count in conn.execute(query)}
-
-
-def run_failures(engine: Engine, run_id: str) -> list[tuple[str, str, str]]:
-    """``(listing_id, state, error)`` of every delivery of a run that failed."""
-    query = (
-        select(col(FinalPriceRow.listing_id), col(FinalPriceRow.state), col(FinalPriceRow.error))
-        .where(col(FinalPriceRow.run_id) == run_id)
-        .where(col(FinalPriceRow.state).in_(("failed", "retraction_failed")))
-        .order_by(col(FinalPriceRow.listing_id))
-    )
-    with engine.connect() as conn:
-        return [(lid, state, error or "") for lid, state, error in conn.execute(query)]

@@ -17,23 +17,41 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from sqlalchemy import Engine, func, select
+from sqlmodel import col
 from tqdm import tqdm
 
 from syndication.errors import SyndicationError
-from syndication.final_prices import (
-    BATCH_SIZE,
-    IN_FLIGHT,
-    RunPlan,
-    dispatch,
-    new_run_id,
-    run_failures,
-    run_progress,
-)
+from syndication.final_prices import BATCH_SIZE, IN_FLIGHT, RunPlan, dispatch, new_run_id
 from syndication.runtime import Runtime
 from syndication.settings import Settings
+from syndication.store.models import FinalPriceRow
 
 TEXT_LIMIT = 50
 """Listings shown per section of the text report (``--json`` has them all)."""
+
+
+def run_progress(engine: Engine, run_id: str) -> dict[str, int]:
+    """How many listings of a run are in each sync state (in flight ones included)."""
+    query = (
+        select(col(FinalPriceRow.state), func.count())
+        .where(col(FinalPriceRow.run_id) == run_id)
+        .group_by(col(FinalPriceRow.state))
+    )
+    with engine.connect() as conn:
+        return {state: count for state, count in conn.execute(query)}
+
+
+def run_failures(engine: Engine, run_id: str) -> list[tuple[str, str, str]]:
+    """``(listing_id, state, error)`` of every delivery of a run that failed."""
+    query = (
+        select(col(FinalPriceRow.listing_id), col(FinalPriceRow.state), col(FinalPriceRow.error))
+        .where(col(FinalPriceRow.run_id) == run_id)
+        .where(col(FinalPriceRow.state).in_(("failed", "retraction_failed")))
+        .order_by(col(FinalPriceRow.listing_id))
+    )
+    with engine.connect() as conn:
+        return [(lid, state, error or "") for lid, state, error in conn.execute(query)]
 
 
 class RunTimeout(SyndicationError):

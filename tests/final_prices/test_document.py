@@ -59,6 +59,9 @@ def test_the_document_changes_exactly_with_the_final_price() -> None:
     assert idempotency_key(SOLD.id, "final_price", base) == idempotency_key(
         SOLD.id, "final_price", build_final_price(SOLD)
     )
+    assert idempotency_key(SOLD.id, "final_price", base, 2) != idempotency_key(
+        SOLD.id, "final_price", base, 0
+    )
 
 
 @pytest.mark.parametrize(

@@ -99,6 +99,15 @@ def test_prices_reach_hemnet_once_changes_resend_and_withdrawals_retract(
     assert hemnet.final_price("S02") is None
     assert len(hemnet.documents("final_price_retraction", "S02")) == 1
 
+    update_listing(engine, "S01", final_price=4_250_000)
+    update_listing(engine, "S02", send_final_price=True)
+    back = sync(runtime)
+    assert [(e["listing_id"], e["action"]) for e in sorted(back["sent"], key=str)] == [
+        ("S01", "resend"), ("S02", "send")
+    ]
+    for name in ("S01", "S02"):
+        assert hemnet.final_price(name) == build_final_price(replace(listing, id=name))
+
 
 @pytest.mark.redis
 def test_batches_through_redis(
