@@ -245,10 +245,11 @@ def _upsert(
     dialect_insert = _insert_for(session)
     table = model.__table__
     skipped = {"id", *keep}
+    statement = dialect_insert(table)
+    updates = {name: statement.excluded[name] for name in rows[0] if name not in skipped}
+    statement = statement.on_conflict_do_update(index_elements=["id"], set_=updates)
     for chunk in _chunks(rows, BATCH_PARAMETERS // len(rows[0])):
-        statement = dialect_insert(table).values(list(chunk))
-        updates = {name: statement.excluded[name] for name in chunk[0] if name not in skipped}
-        session.execute(statement.on_conflict_do_update(index_elements=["id"], set_=updates))
+        session.execute(statement, list(chunk))
 
 
 def ingest_document(
