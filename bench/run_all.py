@@ -182,7 +182,8 @@ def table(rows: list[Row], facts: dict[str, Any], quick: bool) -> str:
     """The rows as a Markdown table, preceded by the machine."""
     lines = [
         f"Machine: {facts['cpu']}, {facts['cores']} cores, {facts['memory_gb']} GB, "
-        f"Python {facts['python']} ({facts['system']}); sizes: {'quick' if quick else 'full'}",
+        f"Python {facts['python']} ({facts['system']}); sizes: {'quick' if quick else 'full'}; "
+        f"load average {facts['load'][0]} before, {facts['load'][1]} after",
         "",
         "| benchmark | ratio | measured | floor | what the ratio is | run |",
         "| --- | ---: | ---: | ---: | --- | --- |",
@@ -206,13 +207,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     chosen = [b for b in BENCHMARKS if not args.only or b.name in args.only]
+    load_before = os.getloadavg()[0]
     rows: list[Row] = []
     with redis_for_benchmarks() as redis_url:
         for benchmark in chosen:
             print(f"running {benchmark.script} …", file=sys.stderr, flush=True)
             rows.append(run_one(benchmark, args.quick, redis_url if benchmark.needs_redis else None,
                                 args.timeout))
-    facts = machine()
+    facts = machine() | {"load": (round(load_before, 1), round(os.getloadavg()[0], 1))}
     print(table(rows, facts, args.quick))
     if args.json:
         print(json.dumps({"machine": facts, "quick": args.quick, "rows": [
