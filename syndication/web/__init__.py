@@ -12,7 +12,8 @@ Security decisions:
 * The session is Flask's signed cookie (HttpOnly, SameSite=Strict, Secure when
   served over HTTPS) holding only the user id, the time it was issued and the
   time it was last used. The server checks both on every request: idle for
-  :data:`IDLE_TIMEOUT` or older than :data:`MAX_AGE` and it is cleared.
+  :data:`IDLE_TIMEOUT` or older than :data:`MAX_AGE` and it is cleared; so is
+  the session of a user who was removed or changed password since it began.
 * The login and logout forms carry a CSRF token bound to the session, compared
   in constant time; a login starts a fresh session (new token).
 * Nothing returns a password hash: pages and JSON are built from the status
@@ -39,7 +40,7 @@ from syndication.records import Contacts
 from syndication.rules.licence import title
 from syndication.status_view import STATE_NOTES, UnknownListing, listing_status
 from syndication.store.db import session_scope
-from syndication.store.models import ListingRow, utcnow
+from syndication.store.models import ListingRow, UserRow, utcnow
 from syndication.support import (
     FILTER_STATES,
     UnknownOffice,
@@ -116,6 +117,16 @@ def create_app(
         expected = session.get("csrf", "")
         return bool(expected) and hmac.compare_digest(sent.encode(), str(expected).encode())
 
+    def still_allowed(user_id: str, issued: float) -> bool:
+        """The user still exists, still has a password, and has not changed it since
+        this session began (a changed password ends every other session)."""
+        with session_scope(engine) as db:
+            row = db.get(UserRow, user_id)
+            if row is None or not row.password_hash:
+                return False
+            changed = row.password_changed_at
+            return changed is None or changed.timestamp() <= issued
+
     def page(template: str, status: int = 200, **context: Any) -> tuple[str, int]:
         context.setdefault("query", None)
         html = render_template(template, user=g.get("user"), csrf_token=csrf_token(), **context)
@@ -133,7 +144,7 @@ def create_app(
                 and moment - seen <= idle_timeout.total_seconds()
                 and moment - issued <= max_age.total_seconds()
             )
-            if fresh:
+            if fresh and still_allowed(str(user), float(issued)):
                 g.user = user
                 session["seen"] = moment
             else:

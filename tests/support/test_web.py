@@ -198,3 +198,20 @@ def test_json_of_a_listing_has_the_design_shape_and_history(served: Served) -> N
     assert {e["marketplace"] for e in data["marketplaces"]} == {"hemnet", "hittahem"}
     assert [e["state"] for e in data["history"]] == ["queued", "published", "sent"]
     assert http.get(served.url("/api/listings/NOPE"), timeout=10).status_code == 404
+
+
+def test_a_password_change_ends_the_other_sessions(served: Served, seeded: Engine) -> None:
+    from web_server import FAST
+
+    from syndication.passwords import set_password
+
+    http, _ = login(served)
+    assert http.get(served.url("/api/me"), timeout=10).status_code == 200
+    served.clock.advance(minutes=1)
+    with Session(seeded) as session:
+        set_password(session, "anna", "Sommar-2027", old_password=PASSWORD, hasher=FAST,
+                     now=served.clock())
+        session.commit()
+    assert http.get(served.url("/api/me"), timeout=10).status_code == 401
+    again, answer = login(served, password="Sommar-2027")
+    assert again.get(served.url("/api/me"), timeout=10).status_code == 200

@@ -71,11 +71,12 @@ def login(served: Served, username: str = "anna", password: str = PASSWORD,
 @contextmanager
 def serve(engine: Engine) -> Iterator[Served]:
     """Give anna a password, start the app on a free loopback port, stop it afterwards."""
+    clock = MovableClock()
     with Session(engine) as session:
-        row = set_password(session, "anna", PASSWORD, old_password=None, hasher=FAST)
+        row = set_password(session, "anna", PASSWORD, old_password=None, hasher=FAST,
+                           now=clock() - timedelta(days=1))
         stored = str(row.password_hash)
         session.commit()
-    clock = MovableClock()
     app = create_app(engine, CONTACTS, secret_key="test-secret-key-0123456789",
                      clock=clock, sleep=clock.sleep, hasher=FAST)
     server = make_server("127.0.0.1", 0, app, threaded=True)
