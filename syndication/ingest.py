@@ -50,7 +50,7 @@ from syndication.store.db import session_scope
 from syndication.store.models import ListingImageRow, ListingRow, OfficeRow, UserRow, utcnow
 
 BATCH_PARAMETERS = 15_000
-"""Bound parameters per statement: rows per batch = this // columns (SQLite allows 32 766)."""
+"""Values per batch of one upsert (rows per batch = this // columns), bounding its memory."""
 
 __all__ = [
     "BATCH_PARAMETERS", "KINDS", "MAX_DOCUMENT_BYTES", "IngestReport", "RecordError",

@@ -116,6 +116,7 @@ def test_r12_some_listings_fail_preconditions(loaded: dict[str, FeedInput]) -> N
     for name in ("hemnet", "blocket", "hittahem"):
         assert any("image" in unmet for unmet in registry.get(name).preconditions(no_images))
     no_price = loaded["OBJ-UPP-3005"]
+    assert decide(no_price, "blocket", None).action == "create"
     assert any("price" in unmet for unmet in registry.get("blocket").preconditions(no_price))
     active = [f for f in loaded.values() if f.listing.state in ("coming", "for_sale")]
     passing = [f for f in active if not registry.get("hemnet").preconditions(f)]
