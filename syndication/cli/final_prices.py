@@ -66,10 +66,16 @@ def wait_for_run(
     timeout: float,
     progress: Callable[[int], None] | None = None,
     poll: float = 0.5,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> None:
-    """Block until every queued listing of ``run_id`` has a recorded outcome."""
+    """Block until every queued listing of ``run_id`` has a recorded outcome.
+
+    It polls the store (so it works whichever process runs the batches), first
+    often and then every ``poll`` seconds.
+    """
     deadline = time.monotonic() + timeout
     done = 0
+    wait = 0.02
     while True:
         states = run_progress(runtime.engine, run_id)
         now_done = sum(n for state, n in states.items() if state not in IN_FLIGHT)
@@ -83,7 +89,8 @@ def wait_for_run(
                 f"final-price run {run_id}: {expected - done} of {expected} listings not "
                 f"finished after {timeout:.0f} s; the next run picks them up"
             )
-        runtime.sleep(poll)
+        sleep(wait)
+        wait = min(poll, wait * 2)
 
 
 def report(runtime: Runtime, plan: RunPlan, *, dry_run: bool) -> dict[str, Any]:

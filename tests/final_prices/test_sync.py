@@ -7,6 +7,7 @@ transport; ``test_queue_sandbox.py`` runs the same through dramatiq and real HTT
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -258,3 +259,15 @@ def test_a_listing_whose_document_cannot_be_built_fails_alone_with_the_reason(
     assert "XML cannot carry" in errors["BAD\x01ID"]
     assert "does not validate" in errors[" PADDED "]
     assert rows(sqlite_engine)["BAD\x01ID"].state == "failed"
+
+
+def test_waiting_for_batches_nobody_runs_ends_with_a_clear_error(
+    sqlite_engine: Engine, hemnet: RecordingHemnet, make_runtime: Any
+) -> None:
+    from syndication.cli.final_prices import RunTimeout, wait_for_run
+
+    waits: list[float] = []
+    with pytest.raises(RunTimeout, match="3 of 3 listings not finished"):
+        wait_for_run(make_runtime(sqlite_engine, hemnet), "run-x", 3, timeout=0.05,
+                     sleep=lambda s: (waits.append(s), time.sleep(0.01)))
+    assert waits and waits[0] == 0.02 and max(waits) <= 0.5
