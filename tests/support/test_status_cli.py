@@ -25,7 +25,8 @@ PASSWORD = "Vinter-2026"
 
 @pytest.fixture
 def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Engine:
-    """A seeded SQLite file the CLI is pointed at; user anna has PASSWORD."""
+    """A seeded SQLite file the CLI is pointed at; user anna has PASSWORD. In-process
+    commands hash with cheap argon2 parameters; the real-process test uses the defaults."""
     url = f"sqlite:///{tmp_path / 'cli.db'}"
     engine = make_engine(url)
     migrate(engine)
@@ -33,6 +34,8 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Engine:
     with Session(engine) as session:
         set_password(session, "anna", PASSWORD, old_password=None, hasher=FAST)
         session.commit()
+    monkeypatch.setattr("syndication.auth.default_hasher", lambda: FAST)
+    monkeypatch.setattr("syndication.cli.users.default_hasher", lambda: FAST)
     monkeypatch.setenv("SYNDICATION_DATABASE_URL", url)
     monkeypatch.setenv("SYNDICATION_OUTBOX", str(tmp_path / "outbox"))
     monkeypatch.setenv("SYNDICATION_PASSWORD", PASSWORD)
