@@ -161,6 +161,7 @@ def selections(engine: Engine, listing_ids: Sequence[str] | None = None) -> list
 
 
 def _judge(row: Any) -> Planned:
+    """One selected row → records → the pure R7 decision, with the document it would send."""
     (lid, office_id, company, broker_id, category, state, final_price, contract_date, flag,
      office_company, enabled, agreement, companies, main_company, all_companies,
      last_state, sent_price, sent_date, last_hash, published) = row
