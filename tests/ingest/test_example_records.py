@@ -109,6 +109,7 @@ def test_r7_branches(loaded: dict[str, FeedInput]) -> None:
     assert "agreement" in text["OBJ-STH-2006"]
     assert "'Hemnet – slutpris' is off" in text["OBJ-UPP-3004"]
     assert "category 'lantbruk'" in text["OBJ-OST-4006"]
+    assert {f.listing.category for f in sold.values()} == set(CATEGORIES)
 
 
 def test_r12_some_listings_fail_preconditions(loaded: dict[str, FeedInput]) -> None:
