@@ -7,7 +7,9 @@ error about the document), validates every record on its own with the JSON
 Schema and with the checks a schema cannot express (the office and broker a
 record names exist in the document or the store, orientations only on farms,
 …), and upserts the valid records by id in batches, offices before users
-before listings, in one transaction. A bad record is reported as
+before listings, in one transaction (reading and the checks within one record
+live in :mod:`syndication.input_validation`; the references between records,
+which need the store, are checked here). A bad record is reported as
 ``listing 'OBJ1': field 'price': …`` and left out; the stored copy of it, and
 everything else, stays as it was.
 

@@ -31,9 +31,6 @@ MAX_DOCUMENT_BYTES = 64 * 1024 * 1024
 MAX_RECORD_DEPTH = 8
 """Deepest nesting of objects and arrays inside one record; the schema needs 3."""
 
-BATCH_PARAMETERS = 15_000
-"""Bound parameters per statement: rows per batch = this // columns (SQLite allows 32 766)."""
-
 KINDS = (("offices", "office"), ("users", "user"), ("listings", "listing"))
 
 
@@ -45,7 +42,6 @@ class RecordError(InputError):
         if self.field:
             parts.append(f"field '{self.field}'")
         return ": ".join([*parts, self.message])
-
 
 
 @cache
@@ -218,7 +214,6 @@ def _explain(error: ValidationError) -> tuple[str, str]:
     return _path(where), _printable(error.message, 200)
 
 
-
 def _record_name(kind: str, index: int, record: Any) -> str:
     """``listing 'OBJ1'`` when the record has a valid id, else ``listing #3`` (1-based)."""
     rid = record.get("id") if isinstance(record, dict) else None
@@ -232,7 +227,7 @@ _RANK = {name: rank for rank, name in enumerate(("type", "required", "maxLength"
 
 
 def _schema_errors(kind: str, name: str, record: Any) -> list[RecordError]:
-    """Every schema error of one record, at most one per field, in document order."""
+    """Every schema error of one record, at most one per field (the most basic), by field."""
     if not isinstance(record, dict):
         return [RecordError(f"must be an object, not {_JSON_TYPES.get(type(record), 'that')}",
                             record=name)]
@@ -294,7 +289,6 @@ def timestamp(value: str | None) -> datetime | None:
     except ValueError:
         return None
     return parsed if parsed.tzinfo is not None else None
-
 
 
 def record_errors(kind: str, index: int, record: Any) -> tuple[str, list[RecordError]]:
