@@ -30,7 +30,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -99,11 +99,12 @@ def redis_server(url: str | None) -> Iterator[str]:
 
 
 @contextmanager
-def sandbox_process(config: Path) -> Iterator[Path]:
-    """The sandbox marketplaces in a child process; yields its marketplaces file."""
+def sandbox_process(config: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """The sandbox marketplaces in a child process writing the marketplaces file ``config``."""
+    log = config.with_suffix(".log").open("wb")
     process = subprocess.Popen(
         [sys.executable, "-c", SANDBOX, str(config)], cwd=ROOT,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL, stderr=log,
     )
     try:
         deadline = time.monotonic() + 30
@@ -111,10 +112,21 @@ def sandbox_process(config: Path) -> Iterator[Path]:
             if time.monotonic() > deadline or process.poll() is not None:
                 raise RuntimeError("the sandbox did not start")
             time.sleep(0.05)
-        yield config
+        yield process
     finally:
         process.terminate()
         process.wait(timeout=10)
+        log.close()
+
+
+def watch(sandbox: subprocess.Popen[bytes]) -> Callable[[object], None]:
+    """A progress callback that stops the benchmark if the sandbox process died."""
+
+    def check(_outcome: object) -> None:
+        if sandbox.poll() is not None:
+            raise RuntimeError(f"the sandbox process ended (exit status {sandbox.returncode})")
+
+    return check
 
 
 class NoOps:
@@ -161,16 +173,18 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="bench-transfer-") as scratch, \
             redis_server(args.redis_url) as redis_url, \
-            sandbox_process(Path(scratch) / "marketplaces.toml") as marketplaces:
+            sandbox_process(Path(scratch) / "marketplaces.toml") as sandbox:
         import redis
 
         redis.Redis.from_url(redis_url).flushdb()
         settings = Settings(
             database_url=args.database_url or f"sqlite:///{Path(scratch) / 'bench.db'}",
             broker_url=redis_url,
-            marketplaces_file=marketplaces,
+            marketplaces_file=Path(scratch) / "marketplaces.toml",
             worker_threads=args.threads,
             confirm_delay_ms=3_600_000,
+            min_backoff_ms=500,
+            max_retries=3,
             log_level="ERROR",
         )
         engine = make_engine(settings.database_url)
@@ -188,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
             summary = queue_request(runtime, Scope("all"))
             fan_out_seconds = time.perf_counter() - started
             outcome = wait_for_request(runtime.engine, summary.request_id, interval=0.05,
-                                       timeout=900)
+                                       timeout=900, on_progress=watch(sandbox))
             transfer_seconds = time.perf_counter() - started
             floor_seconds = noops.run(summary.jobs)
         runtime.close()

@@ -10,8 +10,8 @@ is skipped; everything that sends gets ``queued`` and a job, which decides
 again when it runs (the records may have changed in between).
 
 Listings are handled in batches: each batch's statuses are stored in one
-transaction *before* its messages are queued, so a job never finds its row
-older than its message.
+transaction (written in one flush at its end) *before* its messages are
+queued, so a job never finds its row older than its message.
 """
 
 from __future__ import annotations
@@ -104,7 +104,7 @@ def _fan_out_batch(
     """Decide each pair of one batch; store ``queued`` or the final state; return the jobs."""
     jobs: list[JobRef] = []
     recorded = 0
-    with session_scope(runtime.engine) as session:
+    with session_scope(runtime.engine) as session, session.no_autoflush:
         inputs = load_feed_inputs(session, ids)
         current = _current_statuses(session, ids)
         now = runtime.clock()
