@@ -173,7 +173,7 @@ def _office_row(record: dict[str, Any], now: datetime) -> dict[str, Any]:
 def _user_row(record: dict[str, Any], now: datetime) -> dict[str, Any]:
     images = [
         {"url": image["url"], "category": image["category"],
-         "to_internet": image.get("to_internet", False), "order": image.get("order", index)}
+         "to_internet": image.get("to_internet", False), "order": int(image.get("order", index))}
         for index, image in enumerate(record.get("images") or ())
     ]
     return {
@@ -191,6 +191,8 @@ _LISTING_FIELDS = (
     "system_id", "company_id", "broker_id", "price", "living_area", "plot_area", "rooms",
     "monthly_fee", "build_year", "headline", "short_description", "description", "final_price",
 )
+_WHOLE_NUMBERS = ("price", "monthly_fee", "build_year", "final_price")
+"""JSON Schema counts 12.0 as an integer; these are stored as Python ints all the same."""
 _ADDRESS_FIELDS = ("street", "postal_code", "city", "municipality", "area", "latitude", "longitude")
 
 
@@ -212,6 +214,7 @@ def _listing_row(record: dict[str, Any], selection: Sequence[str], now: datetime
         "updated_at": now,
     }
     row.update({name: record.get(name) for name in _LISTING_FIELDS})
+    row.update({name: int(row[name]) for name in _WHOLE_NUMBERS if row[name] is not None})
     row.update({name: address.get(name) for name in _ADDRESS_FIELDS})
     return row
 
@@ -223,8 +226,9 @@ def _iso(value: str | None) -> str | None:
 
 def _image_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
     return [
-        {"listing_id": record["id"], "url": image["url"], "position": image.get("order", index),
-         "caption": image.get("caption"), "tag": image.get("tag"), "source": "desktop"}
+        {"listing_id": record["id"], "url": image["url"],
+         "position": int(image.get("order", index)), "caption": image.get("caption"),
+         "tag": image.get("tag"), "source": "desktop"}
         for index, image in enumerate(record.get("images") or ())
     ]
 

@@ -15,6 +15,7 @@ and are checked by :mod:`syndication.ingest`.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime
@@ -87,6 +88,14 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
 
+def _bounded_int(digits: str) -> int | float:
+    """An integer literal; one too long for any field becomes ±infinity, so the record
+    holding it is rejected by field instead of the document failing to parse."""
+    if len(digits) <= 30:
+        return int(digits)
+    return float("-inf") if digits.startswith("-") else float("inf")
+
+
 def parse_document(raw: bytes, *, max_bytes: int = MAX_DOCUMENT_BYTES) -> dict[str, list[Any]]:
     """The document as ``{kind: [records]}``; :class:`RecordError` about the document when it
     cannot be used at all (too large, not UTF-8, not JSON, nested too deeply, wrong shape)."""
@@ -101,7 +110,7 @@ def parse_document(raw: bytes, *, max_bytes: int = MAX_DOCUMENT_BYTES) -> dict[s
     except UnicodeDecodeError as exc:
         raise unusable(f"is not UTF-8 (invalid byte at offset {exc.start})") from None
     try:
-        data = json.loads(text, parse_constant=_reject_constant)
+        data = json.loads(text, parse_constant=_reject_constant, parse_int=_bounded_int)
     except json.JSONDecodeError as exc:
         where = f"line {exc.lineno} column {exc.colno}"
         raise unusable(f"is not valid JSON: {exc.msg} at {where}") from None
@@ -190,10 +199,13 @@ def _explain(error: ValidationError) -> tuple[str, str]:
         known = set(error.schema.get("properties", {}))
         extra = sorted(name for name in value if name not in known)
         return _path([*where, extra[0] if extra else "?"]), "is not a known field"
+    if isinstance(value, float) and math.isinf(value):
+        return _path(where), "is a number out of range (over 30 digits or beyond 1e308)"
     if rule == "type":
         names = [limit] if isinstance(limit, str) else limit
         wanted = " or ".join(_SCHEMA_TYPES.get(name, name) for name in names)
-        return _path(where), f"must be {wanted}, not {_JSON_TYPES.get(type(value), 'that')}"
+        got = _show(value) if isinstance(value, float) else _JSON_TYPES.get(type(value), "that")
+        return _path(where), f"must be {wanted}, not {got}"
     if rule == "maxLength":
         return _path(where), f"is too long ({len(value)} characters; at most {limit})"
     if rule == "minLength":
