@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from syndication.records import LISTING_STATES, Listing, TransferStatus
+from syndication.records import LISTING_STATES, TRANSFER_STATES, Listing, TransferStatus
 from syndication.rules.removal import marketplace_holds, removal_reason
 
 
@@ -53,3 +55,21 @@ def status(
 )
 def test_marketplace_holds(current: TransferStatus | None, expected: bool) -> None:
     assert marketplace_holds(current) is expected
+
+
+@given(
+    state=st.sampled_from(TRANSFER_STATES),
+    action=st.none() | st.sampled_from(("create", "update", "delete")),
+    marketplace_id=st.none() | st.text(min_size=1, max_size=20),
+)
+def test_holds_follows_the_state(
+    state: str, action: str | None, marketplace_id: str | None
+) -> None:
+    holds = marketplace_holds(TransferStatus("O1", "hemnet", state, marketplace_id=marketplace_id,
+                                             action=action))
+    if state == "published":
+        assert holds
+    if state in ("deleted", "not_selected", "not_licensed"):
+        assert not holds
+    if state in ("queued", "failed") and marketplace_id is None and action in (None, "create"):
+        assert not holds
