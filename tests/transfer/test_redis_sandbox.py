@@ -27,7 +27,7 @@ from syndication.runtime import Runtime
 from syndication.settings import Settings
 from syndication.store.db import make_engine, migrate, session_scope
 from syndication.store.repository import get_statuses
-from syndication.transfer import RequestOutcome, Scope, wait_for_request
+from syndication.transfer import RequestOutcome, Scope, request_outcome, wait_for_request
 from tests.transfer.conftest import ingest, listing, office, user
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -294,3 +294,32 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     assert "failures:" in out and "Traceback" not in result.stderr
     published = [line for line in out.splitlines() if " published " in line]
     assert len(published) > 20
+
+
+@pytest.mark.slow
+def test_redis_restarted_mid_transfer_loses_and_duplicates_nothing(
+    own_redis: object, tmp_path: Path
+) -> None:
+    setup = RedisSetup(f"sqlite:///{tmp_path / 'store.db'}", own_redis.url, tmp_path)  # type: ignore[attr-defined]
+    try:
+        ingest(setup.engine, offices=[office()], users=[user()],
+               listings=[listing(f"O{i}") for i in range(12)])
+        for name in ("hemnet", "blocket"):
+            setup.sandbox[name].faults.fail_fraction(0.2, seed=3, timeout_share=0.0)
+        summary = queue_request(setup.runtime, Scope("all"))
+        with in_process_worker(setup.broker, threads=4):
+            eventually(lambda: setup.sandbox["hemnet"].call_count() >= 3, what="first deliveries")
+            own_redis.restart()  # type: ignore[attr-defined]
+            restarted_at = request_outcome(setup.engine, summary.request_id)
+            outcome = wait_for_request(setup.engine, summary.request_id, timeout=120)
+        assert restarted_at.done < restarted_at.total  # the restart came mid-transfer
+        assert outcome.finished and not outcome.failures, outcome
+        assert outcome.counts == {"published": 24, "not_selected": 12} or (
+            outcome.counts["sent"] + outcome.counts["published"] == 24
+        )
+        for name in ("hemnet", "blocket"):
+            creations = setup.sandbox[name].creations
+            assert sorted(creations) == sorted(f"O{i}" for i in range(12))
+            assert set(creations.values()) == {1}
+    finally:
+        setup.close()
