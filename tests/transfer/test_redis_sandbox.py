@@ -19,6 +19,7 @@ from pathlib import Path
 import dramatiq
 import pytest
 from sqlalchemy import Engine
+from transfer_helpers import ingest, listing, office, user
 
 from adapters.sandbox import Sandbox
 from syndication.broker import in_process_worker
@@ -28,7 +29,6 @@ from syndication.settings import Settings
 from syndication.store.db import make_engine, migrate, session_scope
 from syndication.store.repository import get_statuses
 from syndication.transfer import RequestOutcome, Scope, request_outcome, wait_for_request
-from tests.transfer.conftest import ingest, listing, office, user
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.redis

@@ -8,9 +8,9 @@ from __future__ import annotations
 import dramatiq
 import pytest
 from dramatiq.middleware import SkipMessage
+from transfer_helpers import Queue, ingest, listing, office, user
 
 from syndication.transfer import TRANSFER_LIFECYCLE, Scope, request_transfer
-from tests.transfer.conftest import Queue, ingest, listing, office, user
 
 
 def test_fan_out_one_job_per_licensed_or_selected_marketplace(queue: Queue) -> None:
