@@ -114,7 +114,7 @@ def describe(summary: RequestSummary) -> str:
 def format_summary(outcome: RequestOutcome) -> str:
     """Counts per state, then one line per failure with listing, marketplace and error."""
     lines = [f"request {outcome.request_id}: {outcome.done}/{outcome.total} done"]
-    for state, count in sorted(outcome.counts.items()):
+    for state, count in sorted((s, n) for s, n in outcome.counts.items() if n):
         lines.append(f"  {state:<13} {count}")
     if outcome.unchanged:
         lines.append(f"  ({outcome.unchanged} unchanged since the last transfer: nothing sent)")

@@ -56,7 +56,7 @@ class RequestOutcome:
 
     def counts_text(self) -> str:
         """``sent 3, published 2, failed 1`` in a stable order."""
-        return ", ".join(f"{state} {n}" for state, n in sorted(self.counts.items()))
+        return ", ".join(f"{state} {n}" for state, n in sorted(self.counts.items()) if n)
 
 
 def request_outcome(engine: Engine, request_id: str) -> RequestOutcome:
