@@ -18,6 +18,8 @@ from collections.abc import Callable
 from typing import Any, TextIO
 
 import dramatiq
+import dramatiq.errors
+import redis.exceptions
 
 from syndication.broker import in_process_worker, is_in_process, setup_broker
 from syndication.runtime import Runtime
@@ -82,6 +84,13 @@ def handler(args: argparse.Namespace, settings: Settings) -> int:
             with in_process_worker(broker, settings.worker_threads):
                 return _run(runtime, scope_of(args), args.wait, in_process=True)
         return _run(runtime, scope_of(args), args.wait, in_process=False)
+    except (redis.exceptions.ConnectionError, dramatiq.errors.ConnectionError) as exc:
+        print(
+            f"error: cannot reach the broker ({exc}); listings already marked queued "
+            "are queued again by the next transfer",
+            file=sys.stderr,
+        )
+        return 2
     finally:
         runtime.close()
 

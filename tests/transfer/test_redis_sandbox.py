@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -270,6 +271,23 @@ def test_transfer_wait_exit_status_in_process(tmp_path: Path) -> None:
 
     unknown = _cli(env, "transfer", "--object", "NOPE")
     assert unknown.returncode == 2 and "error: listing 'NOPE'" in unknown.stderr
+
+
+def test_transfer_with_redis_down_is_an_error_not_a_traceback(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    engine = make_engine(url)
+    migrate(engine)
+    ingest(engine, offices=[office()], users=[user()], listings=[listing("O1")])
+    engine.dispose()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "SYNDICATION_DATABASE_URL": url,
+           "SYNDICATION_BROKER_URL": f"redis://127.0.0.1:{port}/0",
+           "SYNDICATION_LOG_LEVEL": "ERROR"}
+    result = _cli(env, "transfer", "--all")
+    assert result.returncode == 2, result.stderr
+    assert "error: cannot reach the broker" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_worker_command_needs_a_shared_broker(tmp_path: Path) -> None:
