@@ -84,7 +84,7 @@ def handler(args: argparse.Namespace, settings: Settings) -> int:
             with in_process_worker(broker, settings.worker_threads):
                 return _run(runtime, scope_of(args), args.wait, in_process=True)
         return _run(runtime, scope_of(args), args.wait, in_process=False)
-    except (redis.exceptions.ConnectionError, dramatiq.errors.ConnectionError) as exc:
+    except (redis.exceptions.ConnectionError, dramatiq.errors.BrokerConnectionError) as exc:
         print(
             f"error: cannot reach the broker ({exc}); listings already marked queued "
             "are queued again by the next transfer",
