@@ -158,9 +158,19 @@ def _unchanged(
     _record(runtime, job, state, at=current.at)
     get_logger().info("transfer.unchanged", state=state, note="same document; nothing sent")
     digest = current.document_hash
-    if state == "sent" and digest and not confirm_publication(runtime, job, digest):
+    if state == "sent" and digest and not _looked_up(runtime, job, digest):
         scheduler.confirm(job, digest, 0, runtime.settings.confirm_delay_ms)
     return JobOutcome(state, note="unchanged, nothing sent")
+
+
+def _looked_up(runtime: Runtime, job: JobRef, digest: str) -> bool:
+    """:func:`confirm_publication` at once; a marketplace that cannot answer now
+    is asked again later rather than failing a transfer that had nothing to send."""
+    try:
+        return confirm_publication(runtime, job, digest)
+    except SyndicationError as exc:
+        get_logger().info("transfer.lookup_failed", error=str(exc))
+        return False
 
 
 def _delivered(

@@ -10,6 +10,7 @@ import pytest
 from dramatiq.middleware import SkipMessage
 from transfer_helpers import Queue, ingest, listing, office, user
 
+from syndication.errors import TransientError
 from syndication.transfer import TRANSFER_LIFECYCLE, Scope, request_transfer
 
 
@@ -53,6 +54,23 @@ def test_sent_stays_sent_until_the_marketplace_publishes(queue: Queue) -> None:
     outcome = queue.transfer()
     assert outcome.counts == {"sent": 1, "published": 1, "not_selected": 1}
     assert queue.status("O1", "hemnet").state == "sent"
+
+
+def test_an_unchanged_sent_listing_is_looked_up_again_and_a_lookup_failure_fails_nothing(
+    queue: Queue,
+) -> None:
+    hemnet = queue.transports["hemnet"]
+    hemnet.publish_on_lookup = False
+    ingest(queue.engine, offices=[office()], users=[user()], listings=[listing()])
+    queue.transfer()
+    hemnet.lookup_error = TransientError("lookup timed out", marketplace="hemnet")
+    outcome = queue.transfer()
+    assert not outcome.failures and queue.status("O1", "hemnet").state == "sent"
+    hemnet.lookup_error = None
+    hemnet.publish_on_lookup = True
+    outcome = queue.transfer()
+    assert outcome.unchanged == 2 and queue.status("O1", "hemnet").state == "published"
+    assert len(hemnet.deliveries) == 1
 
 
 def test_unchanged_document_sends_nothing_and_says_so(queue: Queue) -> None:

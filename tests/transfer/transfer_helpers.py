@@ -79,6 +79,7 @@ class FakeTransport(Transport):
     holds: dict[str, str] = field(default_factory=dict)
     replies: dict[str, Receipt] = field(default_factory=dict)
     creations: int = 0
+    lookup_error: Exception | None = None
     transient_failures: int = 0
     reject: dict[str, str] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -109,6 +110,8 @@ class FakeTransport(Transport):
             return receipt
 
     def lookup(self, marketplace: str, listing_id: str) -> RemoteListing | None:
+        if self.lookup_error is not None:
+            raise self.lookup_error
         ident = self.holds.get(listing_id)
         if ident is None:
             return None
