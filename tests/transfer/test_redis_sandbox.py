@@ -240,10 +240,14 @@ def test_a_worker_killed_mid_job_leaves_the_job_to_another(
 
 
 def _cli(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "syndication", *args],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout,
-    )
+    try:
+        return subprocess.run(
+            [sys.executable, "-m", "syndication", *args],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout,
+        )
+    except subprocess.TimeoutExpired as exc:
+        tail = (exc.stderr or b"")[-4000:]
+        raise AssertionError(f"syndication {' '.join(args)} timed out; stderr: {tail!r}") from None
 
 
 def test_transfer_wait_exit_status_in_process(tmp_path: Path) -> None:
@@ -254,7 +258,8 @@ def test_transfer_wait_exit_status_in_process(tmp_path: Path) -> None:
            listings=[listing("O1"), listing("O2", images=[])])
     engine.dispose()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "SYNDICATION_DATABASE_URL": url,
-           "SYNDICATION_OUTBOX": str(tmp_path / "outbox"), "SYNDICATION_LOG_LEVEL": "ERROR"}
+           "SYNDICATION_OUTBOX": str(tmp_path / "outbox"), "SYNDICATION_LOG_LEVEL": "WARNING",
+           "SYNDICATION_MIN_BACKOFF_MS": "200"}
     env.pop("SYNDICATION_BROKER_URL", None)
     env.pop("SYNDICATION_MARKETPLACES", None)
 
