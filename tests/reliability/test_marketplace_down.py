@@ -32,7 +32,7 @@ pytestmark = marks()
 
 DOWN = "hittahem"
 UP = ("hemnet", "blocket")
-POLICY = Policy(threads=12, max_retries=2, min_backoff_ms=100, http_attempts=3,
+POLICY = Policy(threads=16, max_retries=2, min_backoff_ms=100, http_attempts=2,
                 http_initial_wait=0.01, http_max_wait=0.05)
 
 

@@ -11,9 +11,19 @@ created exactly once on each marketplace.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
-from fault_cluster import DELIVERED, FAULT_LISTINGS, MARKETPLACES, Cluster, budget, marks
+from fault_cluster import (
+    DELIVERED,
+    FAULT_LISTINGS,
+    MARKETPLACES,
+    Cluster,
+    Policy,
+    budget,
+    cluster_of,
+    marks,
+)
 
 pytestmark = marks()
 
@@ -45,3 +55,36 @@ def test_a_redis_restart_mid_run_loses_nothing_and_creates_nothing_twice(
     cluster.check_workers_alive()
     assert all(worker.poll() is None for worker in cluster.workers), "a worker gave up on Redis"
     print(f"\nredis restarted at {at_restart.done}/{jobs} done; states: {states}")
+
+
+RETRYING = Policy(http_attempts=1, max_retries=8, min_backoff_ms=2_000)
+"""One HTTP attempt per try and a long backoff: many transfer messages wait in the delay
+queue (``transfers.DQ``) for their next try at the moment Redis goes away."""
+
+
+def test_a_redis_restart_loses_no_transfer_waiting_for_its_retry(
+    tmp_path: Path, own_redis: Any
+) -> None:
+    for cluster in cluster_of(tmp_path, own_redis.url, RETRYING, publish_delay=0.5):
+        ids = cluster.ingest(FAULT_LISTINGS)
+        jobs = len(ids) * len(MARKETPLACES)
+        for seed, name in enumerate(MARKETPLACES):
+            cluster.sandbox[name].faults.fail_fraction(0.4, seed=seed, statuses=(503,))
+        cluster.start_worker("dramatiq")
+        request = cluster.transfer()
+
+        before = cluster.wait_for(request, budget(jobs), done_at_least=jobs // 4)
+        assert before.done >= jobs // 4, f"no progress before the restart: {before}"
+        own_redis.stop()
+        time.sleep(1.0)
+        own_redis.start()
+
+        outcome = cluster.wait_for(request, budget(jobs))
+        stuck = sorted(pair for pair, row in cluster.statuses().items() if row.state == "queued")
+        assert outcome.finished and not stuck, (
+            f"{len(stuck)} jobs never ran again after the Redis restart, e.g. {stuck[:3]}: "
+            "their delayed retries were dropped from the worker's memory while Redis still "
+            "holds them in the live worker's ack set")
+        assert outcome.failed == 0, outcome.failures[:5]
+        cluster.assert_every_pair_final(ids, MARKETPLACES, DELIVERED)
+        cluster.assert_nothing_created_twice()
