@@ -70,5 +70,5 @@ class Transport(ABC):
         transport cannot ask (a file drop)."""
         return None
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook, a no-op by default
         """Release pooled connections."""

@@ -45,13 +45,17 @@ class PermanentError(SyndicationError):
 class InputError(PermanentError):
     """An input record is invalid. ``record`` names it (``listing 'OBJ1'``), ``field`` the field."""
 
-    def __init__(self, message: str, *, record: str | None = None, field: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, record: str | None = None, field: str | None = None
+    ) -> None:
         super().__init__(message)
         self.record = record
         self.field = field
 
     def __str__(self) -> str:
-        where = " ".join(part for part in (self.record, f"field '{self.field}'" if self.field else None) if part)
+        where = " ".join(
+            part for part in (self.record, f"field '{self.field}'" if self.field else None) if part
+        )
         return f"{where}: {self.message}" if where else self.message
 
 
@@ -62,7 +66,9 @@ class DocumentInvalid(PermanentError):
 class PreconditionsUnmet(PermanentError):
     """A listing does not meet a marketplace's conditions for publication (R12)."""
 
-    def __init__(self, unmet: list[str], *, listing_id: str | None = None, marketplace: str | None = None) -> None:
+    def __init__(
+        self, unmet: list[str], *, listing_id: str | None = None, marketplace: str | None = None
+    ) -> None:
         super().__init__("; ".join(unmet), listing_id=listing_id, marketplace=marketplace)
         self.unmet = list(unmet)
 

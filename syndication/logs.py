@@ -16,8 +16,12 @@ from typing import Any
 
 import structlog
 
-SECRET_KEY = re.compile(r"pass(word)?|secret|token|api[_-]?key|authori[sz]ation|credential|hash|cookie|session", re.I)
-URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^/\s:@]*):(?P<pw>[^/\s@]+)@", re.I)
+SECRET_KEY = re.compile(
+    r"pass(word)?|secret|token|api[_-]?key|authori[sz]ation|credential|hash|cookie|session", re.I
+)
+URL_CREDENTIALS = re.compile(
+    r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^/\s:@]*):(?P<pw>[^/\s@]+)@", re.I
+)
 MASK = "***"
 
 
@@ -31,7 +35,9 @@ def _scrub(value: Any) -> Any:
     return value
 
 
-def redact_secrets(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+def redact_secrets(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
     """structlog processor: mask secret-named keys and credentials in URLs."""
     for key in list(event_dict):
         if SECRET_KEY.search(key):
@@ -39,6 +45,17 @@ def redact_secrets(_logger: Any, _method: str, event_dict: MutableMapping[str, A
         else:
             event_dict[key] = _scrub(event_dict[key])
     return event_dict
+
+
+class _CurrentStderr:
+    """Writes to whatever ``sys.stderr`` is at the time of writing, so a logger
+    configured once keeps working when stderr is swapped (test capture, daemons)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
 
 
 def configure(level: str = "INFO", fmt: str = "console", stream: Any = None) -> None:
@@ -58,7 +75,7 @@ def configure(level: str = "INFO", fmt: str = "console", stream: Any = None) -> 
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(file=stream or sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=stream or _CurrentStderr()),
         cache_logger_on_first_use=False,
     )
 

@@ -110,8 +110,21 @@ class RedisServer:
             _unavailable("redis-server")
         assert binary is not None
         self.process = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.directory),
-             "--appendonly", "yes", "--save", "", "--daemonize", "no"],
+            [
+                binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(self.directory),
+                "--appendonly",
+                "yes",
+                "--save",
+                "",
+                "--daemonize",
+                "no",
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -140,7 +153,9 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
     """One Redis server for the session (``SYNDICATION_TEST_REDIS_URL`` if set)."""
     url = os.environ.get("SYNDICATION_TEST_REDIS_URL")
     if url:
-        server = RedisServer(tmp_path_factory.mktemp("redis"), port=int(url.rsplit(":", 1)[1].split("/")[0]))
+        server = RedisServer(
+            tmp_path_factory.mktemp("redis"), port=int(url.rsplit(":", 1)[1].split("/")[0])
+        )
         yield server
         return
     server = RedisServer(tmp_path_factory.mktemp("redis"))

@@ -12,7 +12,14 @@ from syndication.store.repository import get_statuses, history, load_feed_input,
 def test_migrations_create_every_table_and_are_idempotent(engine: Engine) -> None:
     migrate(engine)  # a second upgrade is a no-op
     tables = set(inspect(engine).get_table_names())
-    assert {"office", "app_user", "listing", "listing_image", "transfer_status", "transfer_event"} <= tables
+    assert {
+        "office",
+        "app_user",
+        "listing",
+        "listing_image",
+        "transfer_status",
+        "transfer_event",
+    } <= tables
 
 
 def test_record_status_keeps_current_row_and_appends_history(engine: Engine) -> None:

@@ -95,9 +95,7 @@ class LoginThrottleRow(SQLModel, table=True):
 
 class ListingRow(SQLModel, table=True):
     __tablename__ = "listing"
-    __table_args__ = (
-        Index("ix_listing_final_price", "send_final_price", "state", "category"),
-    )
+    __table_args__ = (Index("ix_listing_final_price", "send_final_price", "state", "category"),)
 
     id: str = Field(primary_key=True, max_length=64)
     office_id: str = Field(index=True, max_length=64)
@@ -137,7 +135,9 @@ class ListingImageRow(SQLModel, table=True):
     or ``portal`` (added by the photo module and kept across ingests)."""
 
     __tablename__ = "listing_image"
-    __table_args__ = (UniqueConstraint("listing_id", "portal_image_id", name="uq_listing_portal_image"),)
+    __table_args__ = (
+        UniqueConstraint("listing_id", "portal_image_id", name="uq_listing_portal_image"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     listing_id: str = Field(index=True, max_length=64)

@@ -107,7 +107,9 @@ def listing_record(row: ListingRow, images: Sequence[ListingImageRow] = ()) -> L
         short_description=row.short_description,
         description=row.description,
         images=tuple(
-            ListingImage(url=img.url, order=img.position, caption=img.caption, tag=img.tag, source=img.source)
+            ListingImage(
+                url=img.url, order=img.position, caption=img.caption, tag=img.tag, source=img.source
+            )
             for img in ordered
         ),
         viewings=tuple(
@@ -179,7 +181,9 @@ def status_record(row: TransferStatusRow) -> TransferStatus:
 
 def get_statuses(session: Session, listing_id: str) -> dict[str, TransferStatus]:
     """The stored status of a listing on each marketplace it has a row for."""
-    rows = session.scalars(select(TransferStatusRow).where(TransferStatusRow.listing_id == listing_id))
+    rows = session.scalars(
+        select(TransferStatusRow).where(TransferStatusRow.listing_id == listing_id)
+    )
     return {row.marketplace: status_record(row) for row in rows}
 
 
@@ -244,7 +248,9 @@ def record_status(
     return row
 
 
-def history(session: Session, listing_id: str, marketplace: str | None = None) -> list[TransferEventRow]:
+def history(
+    session: Session, listing_id: str, marketplace: str | None = None
+) -> list[TransferEventRow]:
     """Every recorded event of a listing, oldest first."""
     query = select(TransferEventRow).where(TransferEventRow.listing_id == listing_id)
     if marketplace is not None:
