@@ -57,9 +57,12 @@ def test_a_redis_restart_mid_run_loses_nothing_and_creates_nothing_twice(
     print(f"\nredis restarted at {at_restart.done}/{jobs} done; states: {states}")
 
 
-RETRYING = Policy(http_attempts=1, max_retries=8, min_backoff_ms=2_000)
+RETRYING = Policy(http_attempts=1, max_retries=8, min_backoff_ms=1_500)
 """One HTTP attempt per try and a long backoff: many transfer messages wait in the delay
 queue (``transfers.DQ``) for their next try at the moment Redis goes away."""
+AFTER_RESTART = 60.0
+"""Seconds the retries may take once Redis is back and the marketplaces answer again:
+several times the longest backoff a job can have been given before the restart."""
 
 
 def test_a_redis_restart_loses_no_transfer_waiting_for_its_retry(
@@ -78,8 +81,10 @@ def test_a_redis_restart_loses_no_transfer_waiting_for_its_retry(
         own_redis.stop()
         time.sleep(1.0)
         own_redis.start()
+        for name in MARKETPLACES:
+            cluster.sandbox[name].faults.clear()
 
-        outcome = cluster.wait_for(request, budget(jobs))
+        outcome = cluster.wait_for(request, AFTER_RESTART)
         stuck = sorted(pair for pair, row in cluster.statuses().items() if row.state == "queued")
         assert outcome.finished and not stuck, (
             f"{len(stuck)} jobs never ran again after the Redis restart, e.g. {stuck[:3]}: "
