@@ -23,9 +23,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import dramatiq
 import dramatiq.broker
+import redis
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import CurrentMessage, Retries
@@ -92,11 +94,44 @@ def _make_broker(settings: Settings) -> dramatiq.Broker:
         raise ConfigurationError(
             f"SYNDICATION_BROKER_URL must be a redis:// URL or unset, not {url.split(':', 1)[0]}://…"
         )
-    return RedisBroker(
+    return RecoveringRedisBroker(
         url=url,
         heartbeat_timeout=settings.heartbeat_timeout_ms,
         maintenance_chance=MAINTENANCE_CHANCE,
     )
+
+
+class RecoveringRedisBroker(RedisBroker):
+    """dramatiq's Redis broker, made to keep delayed messages across a lost connection.
+
+    When a consumer loses its connection, dramatiq's worker drops the delayed
+    messages it held in memory (retries waiting for their backoff) while Redis
+    still lists them in this live worker's ack set; heartbeat maintenance never
+    frees them because the worker is not dead, so they would wait forever. Each
+    time a consumer for a queue is opened again in this process, the messages
+    this broker still holds unacknowledged on that queue go back to it first.
+    A message that was in fact still being worked on may then run twice, which
+    the transfer jobs tolerate (R10: same document, same idempotency key).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._opened_queues: set[str] = set()
+
+    def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000) -> Any:
+        if queue_name in self._opened_queues:
+            self._requeue_unacknowledged(queue_name)
+        self._opened_queues.add(queue_name)
+        return super().consume(queue_name, prefetch=prefetch, timeout=timeout)
+
+    def _requeue_unacknowledged(self, queue_name: str) -> None:
+        acks_key = f"{self.namespace}:__acks__.{self.broker_id}.{queue_name}"
+        try:
+            message_ids = [m.decode() for m in self.client.smembers(acks_key)]
+            if message_ids:
+                self.do_requeue(queue_name, *message_ids)
+        except redis.ConnectionError:
+            return  # still unreachable: the consumer's own reconnect loop tries again
 
 
 def _install_middleware(broker: dramatiq.Broker, settings: Settings) -> None:
