@@ -221,6 +221,19 @@ class Cluster:
             if code is not None and code not in (-signal.SIGKILL, -signal.SIGTERM, 0):
                 raise AssertionError(f"a worker exited with {code}:\n{self.worker_logs()[-4000:]}")
 
+    def wait_published(self, timeout: float) -> dict[tuple[str, str], str]:
+        """Poll until no row is ``sent`` any more (the publication checks caught up) or time
+        runs out; the rows still not ``published`` then, with their state."""
+        deadline = time.monotonic() + timeout
+        while True:
+            waiting = {pair: row.state for pair, row in self.statuses().items()
+                       if row.state != "published"}
+            if not any(state == "sent" for state in waiting.values()):
+                return waiting
+            if time.monotonic() >= deadline:
+                return waiting
+            time.sleep(0.5)
+
     def statuses(self) -> dict[tuple[str, str], TransferStatusRow]:
         """Every stored status row, by (listing, marketplace)."""
         with session_scope(self.engine) as session:
