@@ -11,7 +11,7 @@ rather than quietly dropped.
 
 from __future__ import annotations
 
-from functools import cache
+import threading
 
 from lxml import etree
 
@@ -33,13 +33,28 @@ def _parser() -> etree.XMLParser:
     )
 
 
-@cache
+_compiled = threading.local()
+_compile_lock = threading.Lock()
+
+
 def schema(name: str) -> etree.XMLSchema:
-    """The compiled XSD ``schemas/<name>``; compiled once per process."""
-    path = schemas.path(name)
-    if not path.is_file():
-        raise FileNotFoundError(f"no schema {name!r} in {path.parent}")
-    return etree.XMLSchema(etree.parse(str(path), _parser()))
+    """The compiled XSD ``schemas/<name>``, compiled once per thread.
+
+    An lxml validator keeps its error log on itself and must not be used by two
+    threads at once, and libxml2 does not compile schemas safely in parallel:
+    so each worker thread gets validators of its own, compiled one at a time.
+    """
+    cache: dict[str, etree.XMLSchema] | None = getattr(_compiled, "schemas", None)
+    if cache is None:
+        cache = _compiled.schemas = {}
+    xsd = cache.get(name)
+    if xsd is None:
+        path = schemas.path(name)
+        if not path.is_file():
+            raise FileNotFoundError(f"no schema {name!r} in {path.parent}")
+        with _compile_lock:
+            xsd = cache[name] = etree.XMLSchema(etree.parse(str(path), _parser()))
+    return xsd
 
 
 def parse_untrusted(data: bytes, what: str) -> etree._Element:

@@ -14,7 +14,7 @@ import hashlib
 from dataclasses import dataclass, replace
 from typing import Protocol
 
-from sqlalchemy import update
+from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
 from syndication.records import TransferStatus
@@ -53,9 +53,36 @@ def document_hash(document: bytes) -> str:
     return hashlib.sha256(document).hexdigest()
 
 
-def idempotency_key(listing_id: str, marketplace: str, digest: str) -> str:
-    """The key a delivery carries: the same document of the same listing never creates twice."""
-    return f"{listing_id}:{marketplace}:{digest[:16]}"
+def idempotency_key(
+    listing_id: str, marketplace: str, digest: str, action: str = "create", generation: int = 0
+) -> str:
+    """The key a delivery carries: a repeated delivery never creates twice.
+
+    A redelivered job (a worker that died before recording the receipt) builds
+    the same document in the same ``generation`` and so carries the same key,
+    which the marketplace answers from its first answer. ``generation`` counts
+    the deliveries the marketplace already accepted for the pair
+    (:func:`delivery_generation`): after a delete, an update or any accepted
+    delivery, the same document sent again is a new delivery with a new key,
+    not a replay of a stale answer.
+    """
+    return f"{listing_id}:{marketplace}:{action}:{digest[:16]}:{generation}"
+
+
+def delivery_generation(session: Session, listing_id: str, marketplace: str) -> int:
+    """How many accepted outcomes (sent, published, deleted) the pair's history holds."""
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(TransferEventRow)
+            .where(
+                col(TransferEventRow.listing_id) == listing_id,
+                col(TransferEventRow.marketplace) == marketplace,
+                col(TransferEventRow.state).in_(("sent", "published", "deleted")),
+            )
+        )
+        or 0
+    )
 
 
 def lock_status_row(session: Session, listing_id: str, marketplace: str) -> None:

@@ -47,6 +47,7 @@ from syndication.store.repository import load_feed_input, record_status
 from syndication.transfer.common import (
     JobRef,
     Scheduler,
+    delivery_generation,
     document_hash,
     idempotency_key,
     lock_status_row,
@@ -78,6 +79,7 @@ def run_transfer_job(runtime: Runtime, job: JobRef, scheduler: Scheduler) -> Job
     with session_scope(runtime.engine) as session:
         feed_input = load_feed_input(session, job.listing_id)
         current = settled_status(session, job.listing_id, job.marketplace)
+        generation = delivery_generation(session, job.listing_id, job.marketplace)
     if feed_input is None:
         _record(runtime, job, "failed", error="the listing is no longer in the store")
         return JobOutcome("failed", note="listing gone")
@@ -100,7 +102,9 @@ def run_transfer_job(runtime: Runtime, job: JobRef, scheduler: Scheduler) -> Job
         office_id=feed_input.office.id,
         action=decision.action,
         document=document,
-        idempotency_key=idempotency_key(job.listing_id, job.marketplace, digest),
+        idempotency_key=idempotency_key(
+            job.listing_id, job.marketplace, digest, decision.action, generation
+        ),
     )
     try:
         receipt = runtime.transport(job.marketplace).send(delivery)

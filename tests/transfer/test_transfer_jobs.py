@@ -44,7 +44,7 @@ def test_statuses_history_ids_and_confirmation(queue: Queue) -> None:
     assert hemnet.action == "create" and hemnet.document_hash
     assert queue.history("O1", "hemnet") == ["queued", "queued", "sent", "published"]
     delivery = queue.transports["hemnet"].created("O1")[0]
-    assert delivery.idempotency_key == f"O1:hemnet:{hemnet.document_hash[:16]}"
+    assert delivery.idempotency_key == f"O1:hemnet:create:{hemnet.document_hash[:16]}:0"
     assert b"<" in delivery.document
 
 
@@ -119,6 +119,22 @@ def test_deselect_or_withdraw_deletes_where_published(
     assert queue.history("O1", "hemnet")[-1] == "deleted"
 
 
+def test_a_listing_selected_again_after_a_delete_is_created_anew_not_replayed(
+    queue: Queue,
+) -> None:
+    ingest(queue.engine, offices=[office()], users=[user()], listings=[listing()])
+    queue.transfer()
+    ingest(queue.engine, listings=[listing(marketplaces=["blocket"])])
+    queue.transfer()
+    ingest(queue.engine, listings=[listing(marketplaces=["hemnet", "blocket"])])
+    queue.transfer()
+    hemnet = queue.transports["hemnet"]
+    first, again = hemnet.created("O1")
+    assert first.document == again.document
+    assert first.idempotency_key != again.idempotency_key
+    assert queue.status("O1", "hemnet").state == "published"
+
+
 def test_unmet_preconditions_fail_with_every_condition_and_send_nothing(queue: Queue) -> None:
     ingest(queue.engine, offices=[office()], users=[user()],
            listings=[listing(images=[], price=None, address=None)])
@@ -182,12 +198,14 @@ def test_idempotency_key_replays_the_first_answer(queue: Queue) -> None:
     first = queue.status("O1", "hemnet")
     hemnet = queue.transports["hemnet"]
     hemnet.holds.clear()  # the marketplace would create anew without the key
-    from syndication.store.db import session_scope
-    from syndication.store.repository import record_status
+    from sqlmodel import col, delete
 
-    with session_scope(queue.engine) as session:  # as if the receipt was never stored
-        record_status(session, "O1", "hemnet", "queued", action="create", marketplace_id=None,
-                      document_hash=None)
+    from syndication.store.db import session_scope
+    from syndication.store.models import TransferEventRow, TransferStatusRow
+
+    with session_scope(queue.engine) as session:  # the store as if the receipt was never stored
+        for table in (TransferEventRow, TransferStatusRow):
+            session.execute(delete(table).where(col(table.marketplace) == "hemnet"))
     queue.transfer("object", "O1")
     assert queue.status("O1", "hemnet").marketplace_id == first.marketplace_id
     assert len({d.idempotency_key for d in hemnet.created()}) == 1
