@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from syndication.records import (
     FeedInput,
@@ -182,7 +182,7 @@ def status_record(row: TransferStatusRow) -> TransferStatus:
 def get_statuses(session: Session, listing_id: str) -> dict[str, TransferStatus]:
     """The stored status of a listing on each marketplace it has a row for."""
     rows = session.scalars(
-        select(TransferStatusRow).where(TransferStatusRow.listing_id == listing_id)
+        select(TransferStatusRow).where(col(TransferStatusRow.listing_id) == listing_id)
     )
     return {row.marketplace: status_record(row) for row in rows}
 
@@ -252,7 +252,7 @@ def history(
     session: Session, listing_id: str, marketplace: str | None = None
 ) -> list[TransferEventRow]:
     """Every recorded event of a listing, oldest first."""
-    query = select(TransferEventRow).where(TransferEventRow.listing_id == listing_id)
+    query = select(TransferEventRow).where(col(TransferEventRow.listing_id) == listing_id)
     if marketplace is not None:
-        query = query.where(TransferEventRow.marketplace == marketplace)
+        query = query.where(col(TransferEventRow.marketplace) == marketplace)
     return list(session.scalars(query.order_by(TransferEventRow.id)))  # type: ignore[arg-type]

@@ -144,7 +144,7 @@ def create_app(
                 and moment - seen <= idle_timeout.total_seconds()
                 and moment - issued <= max_age.total_seconds()
             )
-            if fresh and still_allowed(str(user), float(issued)):
+            if fresh and still_allowed(str(user), float(issued)):  # type: ignore[arg-type]
                 g.user = user
                 session["seen"] = moment
             else:
