@@ -30,6 +30,7 @@ import dramatiq.broker
 import redis
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
+from dramatiq.errors import ConnectionClosed
 from dramatiq.middleware import CurrentMessage, Retries
 
 from syndication.errors import ConfigurationError
@@ -124,13 +125,28 @@ class RecoveringRedisBroker(RedisBroker):
         self._opened_queues.add(queue_name)
         return super().consume(queue_name, prefetch=prefetch, timeout=timeout)
 
+    def _dispatch(self, command: str) -> Any:
+        """Every Redis script call, with a lost connection raised as dramatiq's
+        ``ConnectionClosed``: the worker's consumer threads expect that error and
+        reconnect, where a bare ``redis.ConnectionError`` (from ``enqueue`` in the
+        delay-queue consumer, or ``requeue`` while closing) kills the thread."""
+        dispatch = super()._dispatch(command)
+
+        def translated(queue_name: str, *args: Any) -> Any:
+            try:
+                return dispatch(queue_name, *args)
+            except redis.ConnectionError as exc:
+                raise ConnectionClosed(exc) from None
+
+        return translated
+
     def _requeue_unacknowledged(self, queue_name: str) -> None:
         acks_key = f"{self.namespace}:__acks__.{self.broker_id}.{queue_name}"
         try:
             message_ids = [m.decode() for m in self.client.smembers(acks_key)]
             if message_ids:
                 self.do_requeue(queue_name, *message_ids)
-        except redis.ConnectionError:
+        except (redis.ConnectionError, ConnectionClosed):
             return  # still unreachable: the consumer's own reconnect loop tries again
 
 
