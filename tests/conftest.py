@@ -8,21 +8,50 @@ server is an error, never a skip.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 from sqlalchemy import Engine, text
 
 from syndication.store.db import make_engine, migrate
 
 IN_CI = bool(os.environ.get("CI"))
+
+
+def _load_bench_common() -> None:
+    """Make ``bench/_common.py`` (the generator of valid records shared by the
+    benchmarks, the hostile-input and the fault tests) importable as
+    ``bench_common``; ``bench/`` itself stays off the path, where its
+    ``feeds.py`` would shadow the ``feeds`` package."""
+    if "bench_common" in sys.modules:
+        return
+    path = Path(__file__).resolve().parents[1] / "bench" / "_common.py"
+    spec = importlib.util.spec_from_file_location("bench_common", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_common"] = module
+    spec.loader.exec_module(module)
+
+
+_load_bench_common()
+
+
+@pytest.fixture(autouse=True)
+def default_logging() -> Iterator[None]:
+    """Every test starts and ends with structlog's defaults, whatever a CLI test configured."""
+    structlog.reset_defaults()
+    yield
+    structlog.reset_defaults()
 
 
 def _unavailable(what: str) -> None:

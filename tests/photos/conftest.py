@@ -6,20 +6,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-import structlog
 from photo_helpers import TOKEN, Clock
 from sqlalchemy import Engine
 
 from adapters.photo_portal import PhotoPortalClient
 from adapters.portal_standin import PortalStandIn
 from syndication.photos import PhotoIntake
-
-
-@pytest.fixture(autouse=True)
-def _fresh_logging() -> Iterator[None]:
-    """Undo the logging set-up of a test (the CLI binds the stream pytest captures into)."""
-    yield
-    structlog.reset_defaults()
 
 
 @pytest.fixture

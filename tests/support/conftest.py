@@ -34,10 +34,3 @@ def captured_logs() -> Iterator[io.StringIO]:
     yield buffer
     structlog.reset_defaults()
 
-
-@pytest.fixture(autouse=True)
-def _fresh_logging() -> Iterator[None]:
-    """``syndication.cli.main`` points structlog at the (captured) stderr of the moment;
-    put the defaults back so a later test does not write to a closed stream."""
-    yield
-    structlog.reset_defaults()
