@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 
 from sqlalchemy import func, update
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from syndication.records import TransferStatus
@@ -62,27 +63,11 @@ def idempotency_key(
     the same document in the same ``generation`` and so carries the same key,
     which the marketplace answers from its first answer. ``generation`` counts
     the deliveries the marketplace already accepted for the pair
-    (:func:`delivery_generation`): after a delete, an update or any accepted
+    (:func:`settled_view`): after a delete, an update or any accepted
     delivery, the same document sent again is a new delivery with a new key,
     not a replay of a stale answer.
     """
     return f"{listing_id}:{marketplace}:{action}:{digest[:16]}:{generation}"
-
-
-def delivery_generation(session: Session, listing_id: str, marketplace: str) -> int:
-    """How many accepted outcomes (sent, published, deleted) the pair's history holds."""
-    return int(
-        session.scalar(
-            select(func.count())
-            .select_from(TransferEventRow)
-            .where(
-                col(TransferEventRow.listing_id) == listing_id,
-                col(TransferEventRow.marketplace) == marketplace,
-                col(TransferEventRow.state).in_(("sent", "published", "deleted")),
-            )
-        )
-        or 0
-    )
 
 
 def lock_status_row(session: Session, listing_id: str, marketplace: str) -> None:
@@ -103,21 +88,67 @@ def lock_status_row(session: Session, listing_id: str, marketplace: str) -> None
     )
 
 
-def last_settled_event(
+_ACCEPTED = ("sent", "published", "deleted")
+
+
+def settled_view(
     session: Session, listing_id: str, marketplace: str
-) -> TransferEventRow | None:
-    """The newest history event of the pair whose state is not ``queued``."""
-    query = (
-        select(TransferEventRow)
+) -> tuple[TransferStatus | None, int]:
+    """The pair's settled status and its delivery generation, read in one statement.
+
+    The status is the stored row with a pending ``queued`` replaced by the
+    newest history event that is not ``queued`` (``None`` when nothing was ever
+    settled: never transferred, or only queued so far). The generation counts
+    the accepted outcomes (sent, published, deleted) in the history; it goes
+    into the idempotency key.
+
+    One ``SELECT`` gives both from the same snapshot on SQLite and PostgreSQL
+    alike. Read apart, a duplicate of the job that commits its delivery
+    between the reads would leave this job seeing no delivery yet and the new
+    generation: it would create the listing a second time under a fresh key.
+    """
+    settled = aliased(TransferEventRow)
+    counted = aliased(TransferEventRow)
+    newest = aliased(TransferEventRow)
+    generation = (
+        select(func.count())
+        .select_from(counted)
         .where(
-            col(TransferEventRow.listing_id) == listing_id,
-            col(TransferEventRow.marketplace) == marketplace,
-            col(TransferEventRow.state) != "queued",
+            col(counted.listing_id) == listing_id,
+            col(counted.marketplace) == marketplace,
+            col(counted.state).in_(_ACCEPTED),
         )
-        .order_by(col(TransferEventRow.id).desc())
-        .limit(1)
+        .scalar_subquery()
     )
-    return session.exec(query).first()
+    newest_settled_id = (
+        select(col(newest.id))
+        .where(
+            col(newest.listing_id) == listing_id,
+            col(newest.marketplace) == marketplace,
+            col(newest.state) != "queued",
+        )
+        .order_by(col(newest.id).desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    query = (
+        select(TransferStatusRow, generation, settled.state, settled.at)
+        .outerjoin(settled, col(settled.id) == newest_settled_id)
+        .where(
+            col(TransferStatusRow.listing_id) == listing_id,
+            col(TransferStatusRow.marketplace) == marketplace,
+        )
+    )
+    found = session.exec(query).first()
+    if found is None:
+        return None, 0
+    row, count, event_state, event_at = found
+    status = status_record(row)
+    if status.state == "queued":
+        if event_state is None:
+            return None, int(count)
+        status = replace(status, state=event_state, at=event_at)
+    return status, int(count)
 
 
 def settled_status(session: Session, listing_id: str, marketplace: str) -> TransferStatus | None:
@@ -126,13 +157,4 @@ def settled_status(session: Session, listing_id: str, marketplace: str) -> Trans
     ``None`` when nothing was ever settled for the pair (never transferred, or
     only queued so far).
     """
-    row = session.get(TransferStatusRow, (listing_id, marketplace))
-    if row is None:
-        return None
-    status = status_record(row)
-    if status.state != "queued":
-        return status
-    event = last_settled_event(session, listing_id, marketplace)
-    if event is None:
-        return None
-    return replace(status, state=event.state, at=event.at)
+    return settled_view(session, listing_id, marketplace)[0]

@@ -47,11 +47,10 @@ from syndication.store.repository import load_feed_input, record_status
 from syndication.transfer.common import (
     JobRef,
     Scheduler,
-    delivery_generation,
     document_hash,
     idempotency_key,
     lock_status_row,
-    settled_status,
+    settled_view,
 )
 
 CONFIRM_POLLS = 8
@@ -77,9 +76,8 @@ def _record(runtime: Runtime, job: JobRef, state: str, **fields: Any) -> None:
 def run_transfer_job(runtime: Runtime, job: JobRef, scheduler: Scheduler) -> JobOutcome:
     """Carry out the transfer of ``job``'s listing to its marketplace; see the module doc."""
     with session_scope(runtime.engine) as session:
+        current, generation = settled_view(session, job.listing_id, job.marketplace)
         feed_input = load_feed_input(session, job.listing_id)
-        current = settled_status(session, job.listing_id, job.marketplace)
-        generation = delivery_generation(session, job.listing_id, job.marketplace)
     if feed_input is None:
         _record(runtime, job, "failed", error="the listing is no longer in the store")
         return JobOutcome("failed", note="listing gone")

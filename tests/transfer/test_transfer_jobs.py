@@ -8,10 +8,13 @@ from __future__ import annotations
 import dramatiq
 import pytest
 from dramatiq.middleware import SkipMessage
+from sqlalchemy import event
 from transfer_helpers import Queue, ingest, listing, office, user
 
 from syndication.errors import TransientError
 from syndication.transfer import TRANSFER_LIFECYCLE, Scope, request_transfer
+from syndication.transfer.common import JobRef
+from syndication.transfer.job import run_transfer_job
 
 
 def test_fan_out_one_job_per_licensed_or_selected_marketplace(queue: Queue) -> None:
@@ -189,6 +192,49 @@ def test_a_message_delivered_twice_creates_one_listing(queue: Queue) -> None:
     assert hemnet.creations == 1 and len({d.idempotency_key for d in hemnet.deliveries}) == 1
     assert queue.status("O1", "hemnet").state == "published"
     assert queue.status("O1", "hemnet").attempts == 2
+
+
+class _NoFollowUps:
+    """A scheduler that queues nothing: the test runs each job by hand."""
+
+    def transfer(self, jobs: list[JobRef]) -> None:
+        pass
+
+    def confirm(self, job: JobRef, document_hash: str, poll: int, delay_ms: int) -> None:
+        pass
+
+
+@pytest.mark.parametrize("engine_queue", ["queue", "pg_queue"])
+def test_a_duplicate_that_delivers_while_a_job_reads_its_status_creates_nothing_more(
+    engine_queue: str, request: pytest.FixtureRequest
+) -> None:
+    """The duplicate commits its delivery right after this job's first status read.
+
+    Whatever this job reads next must come from the same moment: seeing no
+    delivery yet together with the duplicate's new generation would send a
+    create under a fresh key, and the marketplace would create the listing twice.
+    """
+    queue: Queue = request.getfixturevalue(engine_queue)
+    ingest(queue.engine, offices=[office()], users=[user()], listings=[listing()])
+    job = JobRef("O1", "hemnet", "r1")
+    state = {"armed": True}
+
+    def duplicate_commits(conn: object, cursor: object, statement: str, *_: object) -> None:
+        reads_status = "transfer_status" in statement or "transfer_event" in statement
+        if state["armed"] and statement.lstrip().upper().startswith("SELECT") and reads_status:
+            state["armed"] = False
+            run_transfer_job(queue.runtime, job, _NoFollowUps())
+
+    event.listen(queue.engine, "after_cursor_execute", duplicate_commits)
+    try:
+        run_transfer_job(queue.runtime, job, _NoFollowUps())
+    finally:
+        event.remove(queue.engine, "after_cursor_execute", duplicate_commits)
+    hemnet = queue.transports["hemnet"]
+    assert not state["armed"] and len(hemnet.deliveries) == 2
+    assert hemnet.creations == 1
+    assert len({d.idempotency_key for d in hemnet.deliveries}) == 1
+    assert queue.status("O1", "hemnet").state == "sent"
 
 
 def test_idempotency_key_replays_the_first_answer(queue: Queue) -> None:
