@@ -59,6 +59,8 @@ BENCHMARKS: tuple[Benchmark, ...] = (
               "full-feed export peak RSS at the largest vs smallest size (flat = 1.0)"),
     Benchmark("final_prices", "final_prices.py",
               "sync listings/s vs bare HTTP deliveries/s of the same documents, same threads"),
+    Benchmark("login", "login.py",
+              "median failed login, unknown user / wrong password, interleaved (1.0 = same)"),
 )
 
 
