@@ -59,8 +59,6 @@ __all__ = [
     "ingest_document", "parse_document", "schema",
 ]
 
-log = get_logger(component="ingest")
-
 
 @dataclass
 class IngestReport:
@@ -316,6 +314,8 @@ def ingest_document(
 
     report.offices, report.users, report.listings = list(offices.records), list(users.records), ids
     report.created_listings = [rid for rid in ids if rid not in existing]
-    log.info("ingested", offices=len(report.offices), users=len(report.users),
-             listings=len(ids), rejected=report.rejected)
+    get_logger(component="ingest").info(
+        "ingested", offices=len(report.offices), users=len(report.users),
+        listings=len(ids), rejected=report.rejected,
+    )
     return report

@@ -194,3 +194,21 @@ def test_every_field_round_trips(engine: Engine) -> None:
     assert li.images[0].tag == "exterior" and li.images[0].caption == "Stall"
     assert li.viewings[0].note == "Ring först" and li.viewings[0].ends_at.utcoffset().seconds == 0
     assert li.description == "Lång\ntext"
+
+
+def test_ingest_logs_through_the_logging_set_up_after_import(sqlite_engine: Engine) -> None:
+    """The ingest module is imported before the CLI sets up logging; its lines must
+    still take the configured level, format and redaction."""
+    import io
+
+    from syndication.logs import configure
+
+    quiet, loud = io.StringIO(), io.StringIO()
+    configure("ERROR", stream=quiet)
+    ingest(sqlite_engine, offices=[office()], users=[user()], listings=[listing()])
+    configure("INFO", fmt="json", stream=loud)
+    ingest(sqlite_engine, offices=[office()], users=[user()], listings=[listing()])
+    assert quiet.getvalue() == ""
+    line = json.loads(loud.getvalue().strip().splitlines()[-1])
+    assert line["event"] == "ingested" and line["component"] == "ingest"
+    assert line["listings"] == 1 and line["level"] == "info"
