@@ -21,11 +21,18 @@ from pathlib import Path
 
 import pytest
 import structlog
+from hypothesis import settings
 from sqlalchemy import Engine, text
 
 from syndication.store.db import make_engine, migrate
 
 IN_CI = bool(os.environ.get("CI"))
+
+# No per-example time limit: a deadline is a timed assertion, and on a loaded
+# machine an argon2 hash or an XSD validation can take longer than Hypothesis's
+# default 200 ms without anything being wrong. Speed is measured in bench/.
+settings.register_profile("syndication", deadline=None, print_blob=True)
+settings.load_profile("syndication")
 
 
 def _load_bench_common() -> None:
