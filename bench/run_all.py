@@ -61,6 +61,9 @@ BENCHMARKS: tuple[Benchmark, ...] = (
               "sync listings/s vs bare HTTP deliveries/s of the same documents, same threads"),
     Benchmark("login", "login.py",
               "median failed login, unknown user / wrong password, interleaved (1.0 = same)"),
+    Benchmark("photos", "photos.py",
+              "`syndication photos` round vs bare downloads of the same images (floor/measured)",
+              quick_args=("--quick",)),
 )
 
 
