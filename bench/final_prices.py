@@ -132,15 +132,11 @@ def floor_deliveries(url: str, count: int, threads: int) -> float:
 
 SANDBOX = """
 import sys
-import adapters.sandbox.server as server
-server._Handler.disable_nagle_algorithm = True
 from adapters.sandbox.__main__ import main
 sys.exit(main(["--publish-delay", "0"]))
 """
-"""The sandbox marketplaces in a process of their own, with TCP_NODELAY on their
-sockets: http.server writes the headers and the body of an answer in two sends, and
-without it Nagle's algorithm meets the client's delayed ACK and every answer on a
-kept-alive connection waits ~40 ms (about 170 answers/s in all)."""
+"""The sandbox marketplaces in a process of their own (they set TCP_NODELAY on their
+sockets, so kept-alive answers are not held back by Nagle's algorithm)."""
 
 
 def start_sandbox() -> tuple[subprocess.Popen[str], str]:

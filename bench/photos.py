@@ -32,12 +32,9 @@ with the portal's SHA-256 and its file in the media folder; any miss is an error
 as fast as the bare downloads). The last line is ``BENCH {json}`` for
 ``bench/run_all.py``.
 
-The stand-in runs with ``TCP_NODELAY`` on its sockets here (as the sandbox does in
-``bench/final_prices.py``): ``http.server`` writes an answer's headers and body
-in two sends, and with Nagle's algorithm on, each small JSON answer on a
-kept-alive connection waits for the client's delayed ACK, about 40 ms (81 calls
-in the default round; in trials the round took about 3 s longer, the bare
-downloads of large bodies did not change). Logging is at WARNING unless
+The stand-in sets ``TCP_NODELAY`` on its sockets, as the sandbox marketplaces
+do: with Nagle's algorithm on, each small JSON answer on a kept-alive
+connection would wait for the client's delayed ACK, about 40 ms. Logging is at WARNING unless
 ``SYNDICATION_LOG_LEVEL`` says otherwise, so the output stays readable.
 """
 
@@ -74,8 +71,6 @@ TIMEOUT = (5.0, 60.0)
 PORTAL = r"""
 import io, json, random, sys
 from PIL import Image
-import adapters.portal_standin.server as server
-server._Handler.disable_nagle_algorithm = True
 from adapters.portal_standin import STATUS_READY, PortalStandIn
 
 token, assignments, images, width, seed = sys.argv[1], *map(int, sys.argv[2:6])

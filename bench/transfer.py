@@ -51,13 +51,11 @@ from syndication.transfer import Scope, wait_for_request  # noqa: E402
 
 SANDBOX = """
 import sys
-import adapters.sandbox.server as server
-server._Handler.disable_nagle_algorithm = True
 from adapters.sandbox.__main__ import main
 sys.exit(main(["--publish-delay", "0", "--write-config", sys.argv[1]]))
 """
-"""The sandbox in a process of its own (it must not share the benchmark's GIL), with
-TCP_NODELAY so kept-alive answers are not held back by Nagle's algorithm."""
+"""The sandbox in a process of its own (it must not share the benchmark's GIL); it sets
+TCP_NODELAY, so kept-alive answers are not held back by Nagle's algorithm."""
 
 
 def free_port() -> int:
