@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, replace
-from typing import Protocol
+from typing import Any, Protocol
 
-from sqlalchemy import func, update
+from sqlalchemy import String, bindparam, func, update
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
@@ -88,7 +88,46 @@ def lock_status_row(session: Session, listing_id: str, marketplace: str) -> None
     )
 
 
-_ACCEPTED = ("sent", "published", "deleted")
+def _settled_view_query() -> Any:
+    """The statement of :func:`settled_view`, built once: the aliases make it
+    costly to build, and its parameters are bound per call."""
+    pair_listing: Any = bindparam("listing_id", type_=String)
+    pair_marketplace: Any = bindparam("marketplace", type_=String)
+    settled = aliased(TransferEventRow)
+    counted = aliased(TransferEventRow)
+    newest = aliased(TransferEventRow)
+    generation = (
+        select(func.count())
+        .select_from(counted)
+        .where(
+            col(counted.listing_id) == pair_listing,
+            col(counted.marketplace) == pair_marketplace,
+            col(counted.state).in_(("sent", "published", "deleted")),
+        )
+        .scalar_subquery()
+    )
+    newest_settled_id = (
+        select(col(newest.id))
+        .where(
+            col(newest.listing_id) == pair_listing,
+            col(newest.marketplace) == pair_marketplace,
+            col(newest.state) != "queued",
+        )
+        .order_by(col(newest.id).desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    return (
+        select(TransferStatusRow, generation, settled.state, settled.at)
+        .outerjoin(settled, col(settled.id) == newest_settled_id)
+        .where(
+            col(TransferStatusRow.listing_id) == pair_listing,
+            col(TransferStatusRow.marketplace) == pair_marketplace,
+        )
+    )
+
+
+_SETTLED_VIEW = _settled_view_query()
 
 
 def settled_view(
@@ -107,39 +146,9 @@ def settled_view(
     between the reads would leave this job seeing no delivery yet and the new
     generation: it would create the listing a second time under a fresh key.
     """
-    settled = aliased(TransferEventRow)
-    counted = aliased(TransferEventRow)
-    newest = aliased(TransferEventRow)
-    generation = (
-        select(func.count())
-        .select_from(counted)
-        .where(
-            col(counted.listing_id) == listing_id,
-            col(counted.marketplace) == marketplace,
-            col(counted.state).in_(_ACCEPTED),
-        )
-        .scalar_subquery()
-    )
-    newest_settled_id = (
-        select(col(newest.id))
-        .where(
-            col(newest.listing_id) == listing_id,
-            col(newest.marketplace) == marketplace,
-            col(newest.state) != "queued",
-        )
-        .order_by(col(newest.id).desc())
-        .limit(1)
-        .scalar_subquery()
-    )
-    query = (
-        select(TransferStatusRow, generation, settled.state, settled.at)
-        .outerjoin(settled, col(settled.id) == newest_settled_id)
-        .where(
-            col(TransferStatusRow.listing_id) == listing_id,
-            col(TransferStatusRow.marketplace) == marketplace,
-        )
-    )
-    found = session.exec(query).first()
+    found = session.exec(
+        _SETTLED_VIEW, params={"listing_id": listing_id, "marketplace": marketplace}
+    ).first()
     if found is None:
         return None, 0
     row, count, event_state, event_at = found
