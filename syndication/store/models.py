@@ -190,7 +190,11 @@ class TransferEventRow(SQLModel, table=True):
     """The append-only history of every status change (R8). Never updated or deleted."""
 
     __tablename__ = "transfer_event"
-    __table_args__ = (Index("ix_transfer_event_listing", "listing_id", "marketplace", "id"),)
+    __table_args__ = (
+        Index("ix_transfer_event_listing", "listing_id", "marketplace", "id"),
+        # A request's progress: the newest event of each of its pairs.
+        Index("ix_transfer_event_request", "request_id", "listing_id", "marketplace", "id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     listing_id: str = Field(max_length=64)

@@ -19,8 +19,10 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func
+from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 
 from syndication.records import FINAL_STATES
@@ -59,32 +61,49 @@ class RequestOutcome:
         return ", ".join(f"{state} {n}" for state, n in sorted(self.counts.items()) if n)
 
 
+def newest_events(request_id: str) -> Any:
+    """The newest event of each pair of ``request_id``: listing, marketplace,
+    state, time and error, one row per pair, chosen by the database (through
+    the ``ix_transfer_event_request`` index) however long the history."""
+    newest = (
+        select(func.max(TransferEventRow.id).label("id"))
+        .where(col(TransferEventRow.request_id) == request_id)
+        .group_by(col(TransferEventRow.listing_id), col(TransferEventRow.marketplace))
+        .subquery()
+    )
+    return (
+        sa_select(
+            col(TransferEventRow.listing_id),
+            col(TransferEventRow.marketplace),
+            col(TransferEventRow.state),
+            col(TransferEventRow.at),
+            col(TransferEventRow.error),
+        )
+        .join(newest, col(TransferEventRow.id) == newest.c.id)
+        .order_by(col(TransferEventRow.listing_id), col(TransferEventRow.marketplace))
+    )
+
+
 def request_outcome(engine: Engine, request_id: str) -> RequestOutcome:
     """The outcome of ``request_id`` so far (an unknown id has no pairs)."""
+    query = newest_events(request_id)
     with session_scope(engine) as session:
         request = session.get(TransferRequestRow, request_id)
         started_at = request.created_at if request is not None else None
-        events = session.exec(
-            select(TransferEventRow)
-            .where(col(TransferEventRow.request_id) == request_id)
-            .order_by(col(TransferEventRow.id))
-        ).all()
-    last: dict[tuple[str, str], TransferEventRow] = {}
-    for event in events:
-        last[(event.listing_id, event.marketplace)] = event
+        pairs = session.execute(query).all()
     counts: Counter[str] = Counter()
     failures: list[Failure] = []
     unchanged = done = 0
-    for (listing_id, marketplace), event in sorted(last.items()):
-        counts[event.state] += 1
-        if event.state not in FINAL_STATES:
+    for listing_id, marketplace, state, at, error in pairs:
+        counts[state] += 1
+        if state not in FINAL_STATES:
             continue
         done += 1
-        if event.state == "failed":
-            failures.append(Failure(listing_id, marketplace, event.error or "(no message)"))
-        elif started_at is not None and event.at < started_at:
+        if state == "failed":
+            failures.append(Failure(listing_id, marketplace, error or "(no message)"))
+        elif started_at is not None and at < started_at:
             unchanged += 1
-    return RequestOutcome(request_id, len(last), done, counts, unchanged, tuple(failures))
+    return RequestOutcome(request_id, len(pairs), done, counts, unchanged, tuple(failures))
 
 
 def wait_for_request(
