@@ -29,6 +29,15 @@ from fault_cluster import (
 pytestmark = marks()
 
 
+def restart_after_a_quarter(cluster: Cluster, own_redis: Any, request: str, jobs: int) -> None:
+    """Stop the Redis server once a quarter of the jobs are done, and start it again."""
+    before = cluster.wait_for(request, budget(jobs), done_at_least=jobs // 4)
+    assert before.done >= jobs // 4, f"no progress before the restart: {before}"
+    own_redis.stop()
+    time.sleep(1.0)
+    own_redis.start()
+
+
 def test_a_redis_restart_mid_run_loses_nothing_and_creates_nothing_twice(
     cluster: Cluster, own_redis: Any
 ) -> None:
@@ -38,11 +47,7 @@ def test_a_redis_restart_mid_run_loses_nothing_and_creates_nothing_twice(
     cluster.start_worker("syndication")
     request = cluster.transfer()
 
-    before = cluster.wait_for(request, budget(jobs), done_at_least=jobs // 4)
-    assert before.done >= jobs // 4, f"no progress before the restart: {before}"
-    own_redis.stop()
-    time.sleep(1.0)
-    own_redis.start()
+    restart_after_a_quarter(cluster, own_redis, request, jobs)
     at_restart = cluster.outcome(request)
     assert at_restart.done < jobs, "the batch was over before the restart; nothing was proven"
 
@@ -83,11 +88,7 @@ def test_a_redis_restart_loses_no_transfer_waiting_for_its_retry(
         cluster.start_worker("dramatiq")
         request = cluster.transfer()
 
-        before = cluster.wait_for(request, budget(jobs), done_at_least=jobs // 4)
-        assert before.done >= jobs // 4, f"no progress before the restart: {before}"
-        own_redis.stop()
-        time.sleep(1.0)
-        own_redis.start()
+        restart_after_a_quarter(cluster, own_redis, request, jobs)
         for name in MARKETPLACES:
             cluster.sandbox[name].faults.clear()
         at_restart = cluster.outcome(request)
