@@ -10,6 +10,7 @@ declaration, indented), so the same input gives the same bytes.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -138,6 +139,12 @@ class Document:
             for warning in self.warnings:
                 log.warning("feed_text_changed", detail=warning)
         return BuildResult(serialize(root), tuple(self.warnings))
+
+
+def document_hash(document: bytes) -> str:
+    """The SHA-256 of a document, hex: equal documents, equal hashes (R10). What a
+    transfer compares with the last accepted copy and keys its delivery by."""
+    return hashlib.sha256(document).hexdigest()
 
 
 def serialize(root: etree._Element) -> bytes:

@@ -12,8 +12,6 @@ the contract date — so it changes exactly when the final price does.
 
 from __future__ import annotations
 
-import hashlib
-
 from lxml import etree
 
 from feeds.validate import validate
@@ -24,22 +22,6 @@ SCHEMA = "hemnet-final-price-1.0.xsd"
 MARKETPLACE = "hemnet"
 VERSION = "1.0"
 RETRACTION_REASONS: tuple[str, ...] = ("consent_withdrawn",)
-
-
-def document_hash(document: bytes) -> str:
-    """The SHA-256 of a document, hex: what the sync compares and keys deliveries by."""
-    return hashlib.sha256(document).hexdigest()
-
-
-def idempotency_key(listing_id: str, action: str, document: bytes, generation: int = 0) -> str:
-    """The key of one delivery: the same listing, action, document and ``generation``
-    give the same key, so a delivery repeated after a crash is recognised by Hemnet.
-
-    ``generation`` counts the final-price deliveries Hemnet already accepted for the
-    listing: a price that goes A → B → A again gets a new key for its second A, which
-    a marketplace remembering keys would otherwise answer from its first.
-    """
-    return f"hemnet:{action}:{listing_id}:{generation}:{document_hash(document)[:32]}"
 
 
 def _text(parent: etree._Element, tag: str, value: str, listing_id: str) -> None:

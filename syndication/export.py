@@ -15,7 +15,7 @@ a one-listing feed before it is written, so the whole document validates.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -29,9 +29,9 @@ from feeds.validate import validate_element
 from syndication import registry
 from syndication.errors import InputError, PermanentError
 from syndication.records import FeedInput, TransferStatus
-from syndication.rules.plan import decide
 from syndication.store.models import ListingRow, OfficeRow, TransferStatusRow
 from syndication.store.repository import load_feed_inputs, status_record
+from syndication.transfer.outgoing import outgoing
 
 CHUNK = 200
 """Listings read from the store (and held in memory) at a time."""
@@ -74,17 +74,14 @@ def _statuses(session: Session, ids: list[str], marketplace: str) -> dict[str, T
 
 
 def exclusion(
-    feed_input: FeedInput,
-    marketplace: str,
-    current: TransferStatus | None,
-    preconditions: Callable[[FeedInput], list[str]],
+    feed_input: FeedInput, marketplace: str, current: TransferStatus | None
 ) -> str | None:
-    """Why the next transfer would not publish ``feed_input`` there, or ``None`` when it would."""
-    decision = decide(feed_input, marketplace, current)
-    if decision.action not in ("create", "update"):
-        return decision.reason
-    unmet = preconditions(feed_input)
-    return "; ".join(unmet) if unmet else None
+    """Why the next transfer would not publish ``feed_input`` there, or ``None`` when it would
+    (the transfer's own answer, :func:`~syndication.transfer.outgoing.outgoing`)."""
+    planned = outgoing(feed_input, marketplace, current, build=False)
+    if planned.decision.action not in ("create", "update"):
+        return planned.decision.reason
+    return str(planned.failure) if planned.failure is not None else None
 
 
 def export_office(
@@ -150,7 +147,7 @@ def _element(
     if feed_input is None:
         return None
     listing_id = feed_input.listing.id
-    reason = exclusion(feed_input, entry.name, statuses.get(listing_id), entry.preconditions)
+    reason = exclusion(feed_input, entry.name, statuses.get(listing_id))
     if reason is not None:
         report.skipped[listing_id] = reason
         return None

@@ -49,12 +49,8 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
 
 from adapters.base import Delivery, Transport
-from feeds.hemnet_final_price import (
-    build_final_price,
-    build_retraction,
-    document_hash,
-    idempotency_key,
-)
+from feeds.common import document_hash
+from feeds.hemnet_final_price import build_final_price, build_retraction
 from syndication.errors import DocumentInvalid, SyndicationError
 from syndication.logs import get_logger
 from syndication.records import Listing, Office, User
@@ -67,6 +63,8 @@ from syndication.store.models import (
     TransferEventRow,
     UserRow,
 )
+from syndication.store.repository import append_event
+from syndication.transfer.keys import idempotency_key
 
 MARKETPLACE = "hemnet"
 CHUNK_SIZE = 2000
@@ -228,14 +226,6 @@ def _rows(session: Session, ids: Iterable[str]) -> dict[str, FinalPriceRow]:
     return {row.listing_id: row for row in session.scalars(query)}
 
 
-def _event(listing_id: str, state: str, attempts: int, run_id: str, at: datetime,
-           error: str | None = None) -> TransferEventRow:
-    return TransferEventRow(
-        listing_id=listing_id, marketplace=MARKETPLACE, state=state, action="final_price",
-        error=error, attempts=attempts, request_id=run_id, at=at,
-    )
-
-
 def _record_before(session: Session, decisions: list[Planned], run_id: str, now: datetime) -> None:
     """Mark each delivery in flight, and every other listing of the batch as looked at
     by this run (a listing never recorded before gets a ``skipped`` row with the reason)."""
@@ -273,7 +263,8 @@ def _record_after(session: Session, decisions: list[Planned], outcome: BatchOutc
         elif state == "retracted":
             row.sent_price, row.sent_contract_date = None, None
         history_state = {"sent": "sent", "retracted": "deleted"}.get(state, "failed")
-        session.add(_event(listing_id, history_state, row.attempts, run_id, now, error))
+        append_event(session, listing_id, MARKETPLACE, history_state, action="final_price",
+                     attempts=row.attempts, request_id=run_id, at=now, error=error)
 
 
 def process_batch(runtime: Runtime, listing_ids: Sequence[str], run_id: str) -> BatchOutcome:
@@ -336,7 +327,9 @@ def _deliver(
         office_id=planned.office_id,
         action=action,
         document=planned.document,
-        idempotency_key=idempotency_key(planned.listing_id, action, planned.document, generation),
+        idempotency_key=idempotency_key(
+            planned.listing_id, MARKETPLACE, action, document_hash(planned.document), generation
+        ),
     )
     try:
         transport.send(delivery)

@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 
 from syndication import registry
-from syndication.errors import InputError, SyndicationError
+from syndication.errors import InputError, PreconditionsUnmet
 from syndication.records import TransferStatus
-from syndication.registry import title
-from syndication.rules.plan import Decision, decide
+from syndication.rules.plan import Decision
 from syndication.store.db import session_scope
 from syndication.store.repository import load_feed_input
-from syndication.transfer.common import document_hash, settled_status
+from syndication.transfer.common import settled_status
+from syndication.transfer.outgoing import outgoing
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,33 +55,25 @@ def preview(engine: Engine, listing_id: str, marketplace: str) -> Preview:
         current = settled_status(session, listing_id, marketplace)
     if feed_input is None:
         raise InputError("is not in the store", record=f"listing {listing_id!r}")
-    decision = decide(feed_input, marketplace, current)
+    planned = outgoing(feed_input, marketplace, current)
+    decision = planned.decision
 
     def nothing(reason: str) -> Preview:
         return Preview(listing_id, marketplace, decision, None, reason)
 
     if not decision.sends:
         return nothing(decision.reason)
-    try:
-        if decision.action == "delete":
-            document = entry.build_delete(feed_input, decision.delete_reason or "deleted")
-        else:
-            unmet = entry.preconditions(feed_input)
-            if unmet:
-                return nothing(
-                    f"the listing does not meet {title(marketplace)}'s conditions, so the "
-                    f"transfer would record it failed: {'; '.join(unmet)}"
-                )
-            document = entry.build(feed_input)
-    except SyndicationError as exc:
-        return nothing(f"the document cannot be built, so the transfer would fail: {exc}")
-    if decision.action == "update" and _unchanged(current, document):
-        return nothing(f"unchanged since the last delivery to {title(marketplace)}{_when(current)}")
-    return Preview(listing_id, marketplace, decision, document, decision.reason)
-
-
-def _unchanged(current: TransferStatus | None, document: bytes) -> bool:
-    return current is not None and current.document_hash == document_hash(document)
+    if isinstance(planned.failure, PreconditionsUnmet):
+        return nothing(
+            f"the listing does not meet {entry.title}'s conditions, so the "
+            f"transfer would record it failed: {'; '.join(planned.failure.unmet)}"
+        )
+    if planned.failure is not None:
+        return nothing(f"the document cannot be built, so the transfer would fail: "
+                       f"{planned.failure}")
+    if planned.unchanged:
+        return nothing(f"unchanged since the last delivery to {entry.title}{_when(current)}")
+    return Preview(listing_id, marketplace, decision, planned.document, decision.reason)
 
 
 def _when(current: TransferStatus | None) -> str:

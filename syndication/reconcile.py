@@ -50,7 +50,7 @@ from sqlmodel import Session, col
 
 from adapters.base import Delivery, RemoteListing
 from syndication import registry
-from syndication.errors import PermanentError, PreconditionsUnmet, SyndicationError
+from syndication.errors import PermanentError, SyndicationError
 from syndication.logs import get_logger
 from syndication.records import FeedInput, Listing, Office, TransferStatus
 from syndication.registry import title
@@ -71,7 +71,15 @@ from syndication.store.repository import (
     record_status,
     status_record,
 )
-from syndication.transfer import JobRef, Scheduler, Scope, document_hash, request_transfer
+from syndication.transfer import (
+    JobRef,
+    Scheduler,
+    Scope,
+    document_hash,
+    idempotency_key,
+    outgoing,
+    request_transfer,
+)
 
 KINDS = ("missing_there", "unknown_here", "stale_there")
 REPAIRS = ("resend", "delete", "record_deleted", "none")
@@ -261,17 +269,21 @@ def _resend(
     if feed_input is None:
         raise PermanentError("the listing is no longer in the store", listing_id=d.listing_id,
                              marketplace=d.marketplace)
-    marketplace = registry.get(d.marketplace)
+    # The document a transfer would send to a marketplace that holds nothing; the
+    # difference says whether the marketplace is to create it or replace its copy.
+    planned = outgoing(feed_input, d.marketplace, None)
+    if planned.failure is not None:
+        raise planned.failure
+    if planned.document is None or planned.digest is None:
+        raise PermanentError(f"a transfer would send nothing: {planned.decision.reason}",
+                             listing_id=d.listing_id, marketplace=d.marketplace)
     action = "create" if d.kind == "missing_there" else "update"
-    unmet = marketplace.preconditions(feed_input)
-    if unmet:
-        raise PreconditionsUnmet(unmet, listing_id=d.listing_id, marketplace=d.marketplace)
-    document = marketplace.build(feed_input)
-    digest = document_hash(document)
+    document, digest = planned.document, planned.digest
     receipt = runtime.transport(d.marketplace).send(Delivery(
         marketplace=d.marketplace, listing_id=d.listing_id, office_id=feed_input.office.id,
         action=action, document=document,
-        idempotency_key=f"{d.listing_id}:{d.marketplace}:reconcile-{run_id[:12]}:{digest[:16]}",
+        idempotency_key=idempotency_key(d.listing_id, d.marketplace, action, digest,
+                                        run=f"reconcile-{run_id[:12]}"),
     ))
     state = "published" if receipt.published else "sent"
     with session_scope(runtime.engine) as session:
@@ -292,11 +304,11 @@ def _delete_unknown(runtime: Runtime, office: Office, d: Difference) -> None:
     """Delete a listing the store does not know straight through the transport."""
     stub = Listing(id=d.listing_id, office_id=office.id, category="villa", state="deleted")
     document = registry.get(d.marketplace).build_delete(FeedInput(stub, office), "deleted")
-    digest = document_hash(document)
     runtime.transport(d.marketplace).send(Delivery(
         marketplace=d.marketplace, listing_id=d.listing_id, office_id=office.id,
         action="delete", document=document,
-        idempotency_key=f"{d.listing_id}:{d.marketplace}:reconcile-delete:{digest[:16]}",
+        idempotency_key=idempotency_key(d.listing_id, d.marketplace, "delete",
+                                        document_hash(document), run="reconcile"),
     ))
 
 

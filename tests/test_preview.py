@@ -17,7 +17,7 @@ from syndication.preview import preview
 from syndication.settings import Settings
 from syndication.store.db import session_scope
 from syndication.store.repository import record_status
-from syndication.transfer.common import document_hash
+from syndication.transfer import document_hash
 
 OFFICE = {"id": "K1", "name": "Hembyrån Norrköping", "licence": ["hemnet", "hittahem"],
           "category_defaults": {"villa": ["hemnet", "blocket"]}}

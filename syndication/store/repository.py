@@ -232,20 +232,39 @@ def record_status(
         row.request_id = request_id  # type: ignore[assignment]
     if attempt:
         row.attempts = (row.attempts or 0) + 1
-    session.add(
-        TransferEventRow(
-            listing_id=listing_id,
-            marketplace=marketplace,
-            state=state,
-            action=row.action,
-            marketplace_id=row.marketplace_id,
-            error=error,
-            attempts=row.attempts,
-            request_id=row.request_id,
-            at=now,
-        )
+    append_event(
+        session, listing_id, marketplace, state, action=row.action,
+        marketplace_id=row.marketplace_id, error=error, attempts=row.attempts,
+        request_id=row.request_id, at=now,
     )
     return row
+
+
+def append_event(
+    session: Session,
+    listing_id: str,
+    marketplace: str,
+    state: str,
+    *,
+    action: str | None,
+    at: datetime,
+    attempts: int = 0,
+    marketplace_id: str | None = None,
+    error: str | None = None,
+    request_id: str | None = None,
+) -> None:
+    """Append one event to the history, the one writer of it (it is never rewritten).
+
+    :func:`record_status` calls it for every status change; the final-price sync
+    for its deliveries, which have a table of their own instead of a status row.
+    """
+    session.add(
+        TransferEventRow(
+            listing_id=listing_id, marketplace=marketplace, state=state, action=action,
+            marketplace_id=marketplace_id, error=error, attempts=attempts,
+            request_id=request_id, at=at,
+        )
+    )
 
 
 def history(

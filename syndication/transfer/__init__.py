@@ -2,6 +2,9 @@
 delivers and records its outcome (DESIGN §1, R1–R3, R8, R10, R12).
 
 * :mod:`.request` — the request and its fan-out into one job per listing and marketplace;
+* :mod:`.outgoing` — what a transfer would send (decide, conditions, build, compare), for
+  the job, preview, export and reconciliation alike;
+* :mod:`.keys` — the document hash and the idempotency key of every delivery;
 * :mod:`.job` — one job, and the publication check that follows a ``sent``;
 * :mod:`.lifecycle` — attempts counted in the store, worker deaths, giving up;
 * :mod:`.progress` — how far a request has got, for ``transfer --wait`` and the demo.
@@ -9,14 +12,16 @@ delivers and records its outcome (DESIGN §1, R1–R3, R8, R10, R12).
 The actors in :mod:`syndication.jobs.transfer` are thin wrappers over these.
 """
 
-from syndication.transfer.common import JobRef, Scheduler, document_hash, idempotency_key
+from syndication.transfer.common import JobRef, Scheduler
 from syndication.transfer.job import (
     CONFIRM_POLLS,
     JobOutcome,
     confirm_publication,
     run_transfer_job,
 )
+from syndication.transfer.keys import document_hash, idempotency_key
 from syndication.transfer.lifecycle import TRANSFER_LIFECYCLE, TransferLifecycle
+from syndication.transfer.outgoing import Outgoing, outgoing
 from syndication.transfer.progress import Failure, RequestOutcome, request_outcome, wait_for_request
 from syndication.transfer.request import RequestSummary, Scope, marketplaces_for, request_transfer
 
@@ -26,6 +31,7 @@ __all__ = [
     "Failure",
     "JobOutcome",
     "JobRef",
+    "Outgoing",
     "RequestOutcome",
     "RequestSummary",
     "Scheduler",
@@ -35,6 +41,7 @@ __all__ = [
     "document_hash",
     "idempotency_key",
     "marketplaces_for",
+    "outgoing",
     "request_outcome",
     "request_transfer",
     "run_transfer_job",

@@ -10,7 +10,6 @@ last history event that was not ``queued``.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -47,27 +46,6 @@ class Scheduler(Protocol):
 
     def confirm(self, job: JobRef, document_hash: str, poll: int, delay_ms: int) -> None:
         """Queue a publication check of ``job`` after ``delay_ms``."""
-
-
-def document_hash(document: bytes) -> str:
-    """The SHA-256 of a document, hex: equal documents, equal hashes (R10)."""
-    return hashlib.sha256(document).hexdigest()
-
-
-def idempotency_key(
-    listing_id: str, marketplace: str, digest: str, action: str = "create", generation: int = 0
-) -> str:
-    """The key a delivery carries: a repeated delivery never creates twice.
-
-    A redelivered job (a worker that died before recording the receipt) builds
-    the same document in the same ``generation`` and so carries the same key,
-    which the marketplace answers from its first answer. ``generation`` counts
-    the deliveries the marketplace already accepted for the pair
-    (:func:`settled_view`): after a delete, an update or any accepted
-    delivery, the same document sent again is a new delivery with a new key,
-    not a replay of a stale answer.
-    """
-    return f"{listing_id}:{marketplace}:{action}:{digest[:16]}:{generation}"
 
 
 def lock_status_row(session: Session, listing_id: str, marketplace: str) -> None:

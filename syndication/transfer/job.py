@@ -1,19 +1,22 @@
 """One transfer job: a listing on a marketplace, from decision to stored outcome.
 
-:func:`run_transfer_job` loads the listing, asks :func:`syndication.rules.plan.decide`
-what to do, and carries it out:
+:func:`run_transfer_job` loads the listing and its settled status, asks
+:func:`syndication.transfer.outgoing.outgoing` what the transfer sends (the one
+place that decides, checks the conditions, builds and compares), and carries
+it out:
 
 1. nothing to send — the decision's state (``not_licensed``, ``not_selected``)
    is recorded, or the settled state restored;
-2. create/update — the marketplace's preconditions (R12) first: any unmet
-   means ``failed`` with every unmet condition and nothing sent; then the
-   document is built and hashed. The same hash as the copy the marketplace
-   holds (R10) sends nothing: the settled state is recorded again with its
-   old time, so the request's history shows the listing as untouched;
+2. a failure before sending (conditions unmet, a document that cannot be
+   built) — ``failed`` with every unmet condition, and nothing sent; the same
+   document as the copy the marketplace holds (R10) sends nothing: the settled
+   state is recorded again with its old time, so the request's history shows
+   the listing as untouched;
 3. otherwise the document is delivered with an idempotency key made of the
-   listing, the marketplace and the document hash, and ``sent`` (or
-   ``published``, when the receipt says so) is recorded with the
-   marketplace's id and address; a delete records ``deleted`` and its date.
+   listing, the marketplace, the action, the document hash and the delivery
+   generation, and ``sent`` (or ``published``, when the receipt says so) is
+   recorded with the marketplace's id and address; a delete records
+   ``deleted`` and its date.
 
 A permanent error (invalid document, a refusal, a configuration gap) records
 ``failed`` with the marketplace's message and returns: the message is done.
@@ -34,24 +37,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from adapters.base import Delivery, Receipt
-from syndication import registry
-from syndication.errors import PreconditionsUnmet, SyndicationError, TransientError
+from syndication.errors import SyndicationError, TransientError
 from syndication.logs import get_logger
-from syndication.records import FeedInput, TransferStatus
+from syndication.records import TransferStatus
 from syndication.registry import title
 from syndication.rules import plan
 from syndication.runtime import Runtime
 from syndication.store.db import session_scope
 from syndication.store.models import TransferStatusRow
 from syndication.store.repository import load_feed_input, record_status
-from syndication.transfer.common import (
-    JobRef,
-    Scheduler,
-    document_hash,
-    idempotency_key,
-    lock_status_row,
-    settled_view,
-)
+from syndication.transfer.common import JobRef, Scheduler, lock_status_row, settled_view
+from syndication.transfer.keys import idempotency_key
+from syndication.transfer.outgoing import outgoing
 
 CONFIRM_POLLS = 8
 """How many times a ``sent`` listing is looked up before it is left ``sent``."""
@@ -82,17 +79,16 @@ def run_transfer_job(runtime: Runtime, job: JobRef, scheduler: Scheduler) -> Job
         _record(runtime, job, "failed", error="the listing is no longer in the store")
         return JobOutcome("failed", note="listing gone")
 
-    decision = plan.decide(feed_input, job.marketplace, current)
+    planned = outgoing(feed_input, job.marketplace, current)
+    decision = planned.decision
     if not decision.sends:
         return _record_no_send(runtime, job, decision, current)
-
-    try:
-        document = _build(feed_input, job, decision)
-    except SyndicationError as exc:
-        return _fail(runtime, job, decision.action, exc)
-    digest = document_hash(document)
-    if decision.action == "update" and current is not None and current.document_hash == digest:
+    if planned.failure is not None:
+        return _fail(runtime, job, decision.action, planned.failure)
+    if planned.unchanged and current is not None:
         return _unchanged(runtime, job, current, scheduler)
+    assert planned.document is not None and planned.digest is not None
+    document, digest = planned.document, planned.digest
 
     delivery = Delivery(
         marketplace=job.marketplace,
@@ -101,7 +97,7 @@ def run_transfer_job(runtime: Runtime, job: JobRef, scheduler: Scheduler) -> Job
         action=decision.action,
         document=document,
         idempotency_key=idempotency_key(
-            job.listing_id, job.marketplace, digest, decision.action, generation
+            job.listing_id, job.marketplace, decision.action, digest, generation
         ),
     )
     try:
@@ -112,17 +108,6 @@ def run_transfer_job(runtime: Runtime, job: JobRef, scheduler: Scheduler) -> Job
     except SyndicationError as exc:
         return _fail(runtime, job, decision.action, exc)
     return _delivered(runtime, job, decision.action, digest, receipt, scheduler)
-
-
-def _build(feed_input: FeedInput, job: JobRef, decision: plan.Decision) -> bytes:
-    """The document to send; preconditions (R12) first for anything but a delete."""
-    marketplace = registry.get(job.marketplace)
-    if decision.action == "delete":
-        return marketplace.build_delete(feed_input, decision.delete_reason or "deleted")
-    unmet = marketplace.preconditions(feed_input)
-    if unmet:
-        raise PreconditionsUnmet(unmet, listing_id=job.listing_id, marketplace=job.marketplace)
-    return marketplace.build(feed_input)
 
 
 def _record_no_send(

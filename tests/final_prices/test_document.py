@@ -10,16 +10,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from feeds.hemnet_final_price import (
-    SCHEMA,
-    build_final_price,
-    build_retraction,
-    document_hash,
-    idempotency_key,
-)
+from feeds.common import document_hash
+from feeds.hemnet_final_price import SCHEMA, build_final_price, build_retraction
 from feeds.validate import parse_untrusted, validate
 from syndication.errors import DocumentInvalid
 from syndication.records import Listing
+from syndication.transfer.keys import idempotency_key
 
 GOLDEN = Path(__file__).parent / "golden"
 SOLD = Listing(
@@ -53,15 +49,15 @@ def test_the_document_changes_exactly_with_the_final_price() -> None:
     assert build_final_price(replace(SOLD, street="Ringvägen 1", price=1)) == base
     changed = build_final_price(replace(SOLD, final_price=3_200_000))
     assert document_hash(changed) != document_hash(base)
-    assert idempotency_key(SOLD.id, "final_price", changed) != idempotency_key(
-        SOLD.id, "final_price", base
-    )
-    assert idempotency_key(SOLD.id, "final_price", base) == idempotency_key(
-        SOLD.id, "final_price", build_final_price(SOLD)
-    )
-    assert idempotency_key(SOLD.id, "final_price", base, 2) != idempotency_key(
-        SOLD.id, "final_price", base, 0
-    )
+
+    def key(document: bytes, generation: int = 0) -> str:
+        return idempotency_key(
+            SOLD.id, "hemnet", "final_price", document_hash(document), generation
+        )
+
+    assert key(changed) != key(base)
+    assert key(base) == key(build_final_price(SOLD))
+    assert key(base, 2) != key(base, 0)
 
 
 @pytest.mark.parametrize(
