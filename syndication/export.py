@@ -49,6 +49,8 @@ class ExportReport:
     written: int = 0
     skipped: dict[str, str] = field(default_factory=dict)
     warnings: int = 0
+    listing_ids: list[str] = field(default_factory=list)
+    """The listings written, in feed order (a pull marketplace's feed job records these)."""
 
 
 def _chunks(session: Session, office_id: str, size: int) -> Iterator[list[str]]:
@@ -130,6 +132,7 @@ def export_office(
                     if element is not None:
                         xf.write(element, pretty_print=True)
                         report.written += 1
+                        report.listing_ids.append(listing_id)
                     elif listing_id not in report.skipped:
                         report.skipped[listing_id] = "not found with its office"
                 bar.update(len(ids))

@@ -1,6 +1,7 @@
 """The transfer actors: thin wrappers over :mod:`syndication.transfer`.
 
-``transfer_listing`` runs one job of a transfer request; ``confirm_publication``
+``transfer_listing`` runs one job of a transfer request; ``publish_feed`` the
+feed of one office on a pull marketplace; ``confirm_publication``
 checks after a delay whether a ``sent`` listing is published yet, and asks
 again with a growing delay (bounded by :data:`~syndication.transfer.CONFIRM_POLLS`).
 Logging context, attempt counting and metrics come from the broker's
@@ -16,8 +17,10 @@ from syndication.errors import PermanentError
 from syndication.runtime import current_runtime
 from syndication.transfer import (
     CONFIRM_POLLS,
+    FEED_LIFECYCLE,
     TRANSFER_LIFECYCLE,
     JobRef,
+    run_feed_job,
     run_transfer_job,
 )
 from syndication.transfer import (
@@ -26,6 +29,7 @@ from syndication.transfer import (
 
 TRANSFER_QUEUE = "transfers"
 CONFIRM_QUEUE = "confirmations"
+FEED_QUEUE = "feeds"
 
 
 class ActorScheduler:
@@ -40,6 +44,9 @@ class ActorScheduler:
             kwargs={**job.as_kwargs(), "document_hash": document_hash, "poll": poll},
             delay=delay_ms,
         )
+
+    def publish_feed(self, office_id: str, marketplace: str, request_id: str) -> None:
+        publish_feed.send(office_id=office_id, marketplace=marketplace, request_id=request_id)
 
 
 SCHEDULER = ActorScheduler()
@@ -64,3 +71,10 @@ def confirm_publication(
         poll + 1, factor=runtime.settings.confirm_delay_ms, jitter=False, max_backoff=3_600_000
     )
     SCHEDULER.confirm(job, document_hash, poll + 1, delay)
+
+
+@dramatiq.actor(queue_name=FEED_QUEUE, lifecycle=FEED_LIFECYCLE)
+def publish_feed(office_id: str, marketplace: str, request_id: str) -> None:
+    """Rebuild and publish an office's full feed on a pull marketplace (R17), and record
+    the outcome of each of its listings there."""
+    run_feed_job(current_runtime(), office_id, marketplace, request_id)

@@ -47,6 +47,10 @@ class Scheduler(Protocol):
     def confirm(self, job: JobRef, document_hash: str, poll: int, delay_ms: int) -> None:
         """Queue a publication check of ``job`` after ``delay_ms``."""
 
+    def publish_feed(self, office_id: str, marketplace: str, request_id: str) -> None:
+        """Queue the rebuild and publication of an office's full feed on a pull
+        marketplace (R17)."""
+
 
 def lock_status_row(session: Session, listing_id: str, marketplace: str) -> None:
     """Take the write lock on the pair's status row for the rest of the transaction.

@@ -9,6 +9,10 @@ once to leave out work with nothing to send: a ``not_licensed`` or
 is skipped; everything that sends gets ``queued`` and a job, which decides
 again when it runs (the records may have changed in between).
 
+A pull marketplace (R17) gets no job per listing: its pairs are ``queued``
+like the others, and one feed job per office rebuilds and publishes the
+office's whole feed after the fan-out (:mod:`syndication.transfer.feed_job`).
+
 Listings are handled in batches: each batch's statuses are stored in one
 transaction (written in one flush at its end) *before* its messages are
 queued, so a job never finds its row older than its message.
@@ -18,7 +22,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlmodel import Session, col, select
 
@@ -86,11 +90,15 @@ def request_transfer(
         ids = scope.listing_ids(session)
         session.add(TransferRequestRow(id=request_id, scope=str(scope), created_at=runtime.clock()))
     jobs = recorded = 0
+    feeds: set[tuple[str, str]] = set()
     for batch in _batches(ids, batch_size):
-        queued, direct = _fan_out_batch(runtime, request_id, batch)
+        queued, direct, pulled = _fan_out_batch(runtime, request_id, batch)
         scheduler.transfer(queued)
-        jobs += len(queued)
+        jobs += len(queued) + pulled.pairs
         recorded += direct
+        feeds |= pulled.feeds
+    for office_id, marketplace in sorted(feeds):
+        scheduler.publish_feed(office_id, marketplace, request_id)
     with session_scope(runtime.engine) as session:
         row = session.get(TransferRequestRow, request_id)
         assert row is not None
@@ -98,12 +106,22 @@ def request_transfer(
     return RequestSummary(request_id, jobs, recorded, len(ids))
 
 
+@dataclass
+class _Pulled:
+    """The pairs of a batch on pull marketplaces: no job each, one feed per office."""
+
+    pairs: int = 0
+    feeds: set[tuple[str, str]] = field(default_factory=set)
+
+
 def _fan_out_batch(
     runtime: Runtime, request_id: str, ids: Sequence[str]
-) -> tuple[list[JobRef], int]:
-    """Decide each pair of one batch; store ``queued`` or the final state; return the jobs."""
+) -> tuple[list[JobRef], int, _Pulled]:
+    """Decide each pair of one batch; store ``queued`` or the final state; return the jobs,
+    how many outcomes were recorded at once, and the feeds a pull marketplace needs."""
     jobs: list[JobRef] = []
     recorded = 0
+    pulled = _Pulled()
     with session_scope(runtime.engine) as session, session.no_autoflush:
         inputs = load_feed_inputs(session, ids)
         current = _current_statuses(session, ids)
@@ -120,7 +138,11 @@ def _fan_out_batch(
                         session, listing_id, marketplace, "queued",
                         request_id=request_id, at=now,
                     )
-                    jobs.append(JobRef(listing_id, marketplace, request_id))
+                    if registry.get(marketplace).pull:
+                        pulled.pairs += 1
+                        pulled.feeds.add((feed_input.office.id, marketplace))
+                    else:
+                        jobs.append(JobRef(listing_id, marketplace, request_id))
                 elif decision.state is not None:
                     unchanged = status is not None and status.state == decision.state
                     record_status(
@@ -130,7 +152,7 @@ def _fan_out_batch(
                         at=status.at if unchanged and status is not None else now,
                     )
                     recorded += 1
-    return jobs, recorded
+    return jobs, recorded, pulled
 
 
 def _current_statuses(
