@@ -93,6 +93,22 @@ def test_a_connection_refused_is_transient(portal: PortalStandIn) -> None:
         client.ready_assignments()
 
 
+def test_a_request_error_other_than_timeout_or_connection_is_permanent(
+    portal: PortalStandIn,
+) -> None:
+    """requests' ``InvalidHeader`` (a token with a line break) is what
+    :func:`adapters.http.request_error` makes of it for the marketplaces too:
+    permanent, not retried, and without the header's value."""
+    client, waits = recording_client(portal)
+    client._session.headers["Authorization"] = f"Bearer {TOKEN}\nX-Injected: 1"
+
+    with pytest.raises(PermanentError, match="failed: InvalidHeader") as caught:
+        client.ready_assignments()
+    assert not isinstance(caught.value, TransientError)
+    assert TOKEN not in str(caught.value)
+    assert waits == [] and portal.requests["GET /api/assignments"] == 0
+
+
 def test_the_download_is_cut_off_at_the_cap_without_reading_it_whole(portal: PortalStandIn) -> None:
     assignment = portal.create_assignment("SYS-1")
     portal.upload_image(assignment, b"\xff" * 2_000_000)
