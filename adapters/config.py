@@ -2,8 +2,9 @@
 contacts each marketplace has.
 
 Without a file (``settings.marketplaces_file`` unset) every marketplace gets
-the file drop into ``settings.outbox`` and the default error contacts of
-``syndication/data/marketplaces.toml``. With a file (TOML)::
+the first transport kind of its registry entry (the file drop into
+``settings.outbox`` for the push marketplaces) and the registry's error
+contacts. With a file (TOML)::
 
     [defaults]                      # optional, for every marketplace
     connect_timeout = 3.05
@@ -20,7 +21,10 @@ the file drop into ``settings.outbox`` and the default error contacts of
     name = "Hemnet mäklarsupport"
     phone = "08-…"
 
-A marketplace the file leaves out keeps the file drop. Credentials are read
+A marketplace the file leaves out keeps its default. Transport kinds come from
+the table :data:`TRANSPORTS`. Error contacts load on their own
+(:func:`load_contacts`), without building a transport or reading a credential.
+Credentials are read
 from ``settings.environ`` by the name the file gives, never written in it and
 never logged. Every mistake is a :class:`ConfigurationError` naming the
 marketplace and the key.
@@ -32,7 +36,6 @@ import time
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +48,6 @@ from syndication.logs import get_logger
 from syndication.records import Contacts
 from syndication.settings import Settings
 
-TRANSPORT_KINDS = ("http", "file")
 CONTACT_KEYS = ("name", "email", "phone", "web", "advice")
 NUMBER_KEYS = {
     "connect_timeout": 3.05,
@@ -69,8 +71,9 @@ MARKETPLACE_KEYS = {
 class MarketplaceConfig:
     """One marketplace as configured: its transport and its error contacts.
 
-    ``kind`` is ``http`` or ``file``; ``url`` and ``token_env`` are set for HTTP
-    (the token itself lives only inside the transport's session).
+    ``kind`` names the transport's entry in :data:`TRANSPORTS`; ``url`` and
+    ``token_env`` are set for HTTP (the token itself lives only inside the
+    transport's session).
     """
 
     name: str
@@ -81,14 +84,42 @@ class MarketplaceConfig:
     token_env: str | None = None
 
 
+@dataclass(frozen=True)
+class _Entry:
+    """One marketplace's table of the file, merged over ``[defaults]``, with what a
+    transport factory needs to build from it."""
+
+    name: str
+    values: Mapping[str, Any]
+    contacts: Contacts
+    settings: Settings
+    sleep: Callable[[float], Any]
+
+    def fail(self, key: str, problem: str) -> ConfigurationError:
+        return ConfigurationError(
+            f"marketplace {self.name!r}, key {key!r}: {problem}", marketplace=self.name
+        )
+
+
+TransportFactory = Callable[[_Entry], MarketplaceConfig]
+
+
 def default_contacts() -> dict[str, Contacts]:
-    """The bundled error contacts of every registered marketplace."""
-    text = resources.files("syndication").joinpath("data/marketplaces.toml").read_text("utf-8")
-    data = tomllib.loads(text)
-    contacts = {}
-    for name in registry.names():
-        entry = data.get(name) or {"name": name}
-        contacts[name] = Contacts(**{k: entry[k] for k in CONTACT_KEYS if k in entry})
+    """The registry's error contacts of every marketplace."""
+    return {entry.name: entry.contacts for entry in registry.entries()}
+
+
+def load_contacts(settings: Settings) -> dict[str, Contacts]:
+    """Every marketplace's error contacts: the registry's, overridden by the file's.
+
+    Builds no transport and reads no credential, so a command that only shows
+    a status (``status``, ``serve``, ``preview``) never needs a delivery token.
+    """
+    contacts = default_contacts()
+    for name, entry in _entries(settings).items():
+        contacts[name] = _contacts(
+            entry.get("contacts", {}), contacts[name], _failing(name)
+        )
     return contacts
 
 
@@ -97,43 +128,121 @@ def load_marketplaces(
 ) -> dict[str, MarketplaceConfig]:
     """Every registered marketplace's configuration, from ``settings``.
 
-    ``sleep`` is handed to HTTP transports (their retry waits); tests pass a
-    recorder.
+    A marketplace the file leaves out, or every one without a file, gets the
+    first transport kind of its registry entry. ``sleep`` is handed to HTTP
+    transports (their retry waits); tests pass a recorder.
     """
-    contacts = default_contacts()
-    drop = FileDropTransport(settings.outbox)
-    configs = {
-        name: MarketplaceConfig(name=name, transport=drop, contacts=contacts[name])
-        for name in registry.names()
-    }
+    contacts = load_contacts(settings)
+    tables = _entries(settings)
+    configs = {}
+    for marketplace in registry.entries():
+        values = tables.get(marketplace.name, {})
+        entry = _Entry(marketplace.name, values, contacts[marketplace.name], settings, sleep)
+        kind = values.get("transport", marketplace.transports[0])
+        if kind not in marketplace.transports:
+            raise entry.fail(
+                "transport",
+                f"must be one of {', '.join(marketplace.transports)} for {marketplace.title}, "
+                f"not {kind!r}",
+            )
+        configs[marketplace.name] = TRANSPORTS[kind](entry)
+    log = get_logger()
+    for name, config in configs.items():
+        log.info("marketplace_configured", marketplace=name, transport=config.kind, url=config.url)
+    return configs
+
+
+def _entries(settings: Settings) -> dict[str, dict[str, Any]]:
+    """Each marketplace's table of the file merged over ``[defaults]``, checked for unknown
+    tables, marketplaces and keys; empty without a file."""
     if settings.marketplaces_file is None:
-        return configs
+        return {}
     data = _read_file(Path(settings.marketplaces_file))
-    defaults = _table(data, "defaults", where="[defaults]")
-    _check_keys(defaults, MARKETPLACE_KEYS - {"contacts", "url", "token_env"}, "[defaults]")
-    _budget(
-        defaults, lambda key, problem: ConfigurationError(f"[defaults], key {key!r}: {problem}")
-    )
-    marketplaces = _table(data, "marketplaces", where="[marketplaces]")
     unknown_top = set(data) - {"defaults", "marketplaces"}
     if unknown_top:
         raise ConfigurationError(
             f"unknown table or key {sorted(unknown_top)[0]!r} in the marketplaces file"
         )
-    log = get_logger()
-    for name, entry in marketplaces.items():
-        if name not in configs:
+    defaults = _table(data, "defaults", where="[defaults]")
+    _check_keys(defaults, MARKETPLACE_KEYS - {"contacts", "url", "token_env"}, "[defaults]")
+    _budget(
+        defaults, lambda key, problem: ConfigurationError(f"[defaults], key {key!r}: {problem}")
+    )
+    known = registry.names()
+    entries = {}
+    for name, entry in _table(data, "marketplaces", where="[marketplaces]").items():
+        if name not in known:
             raise ConfigurationError(
                 f"unknown marketplace {name!r} in the marketplaces file; "
-                f"known: {', '.join(configs)}",
+                f"known: {', '.join(known)}",
                 marketplace=name,
             )
         if not isinstance(entry, dict):
             raise ConfigurationError(f"marketplace {name!r}: expected a table", marketplace=name)
-        configs[name] = _marketplace(name, {**defaults, **entry}, contacts[name], settings, sleep)
-    for name, config in configs.items():
-        log.info("marketplace_configured", marketplace=name, transport=config.kind, url=config.url)
-    return configs
+        _check_keys(entry, MARKETPLACE_KEYS, f"marketplace {name!r}", name)
+        entries[name] = {**defaults, **entry}
+    return entries
+
+
+def _failing(name: str) -> Callable[[str, str], ConfigurationError]:
+    def fail(key: str, problem: str) -> ConfigurationError:
+        return ConfigurationError(f"marketplace {name!r}, key {key!r}: {problem}", marketplace=name)
+
+    return fail
+
+
+def _file_transport(entry: _Entry) -> MarketplaceConfig:
+    """The file drop into the marketplace's outbox (``outbox`` or the settings' folder)."""
+    _budget(entry.values, entry.fail)
+    outbox = entry.values.get("outbox", str(entry.settings.outbox))
+    if not isinstance(outbox, str) or not outbox:
+        raise entry.fail("outbox", "must be a folder path")
+    return MarketplaceConfig(
+        entry.name, FileDropTransport(Path(outbox)), entry.contacts, kind="file"
+    )
+
+
+def _http_transport(entry: _Entry) -> MarketplaceConfig:
+    """The marketplace's HTTP endpoint, with its token, timeouts and retry budget."""
+    from adapters.http import HttpTransport
+
+    numbers, attempts = _budget(entry.values, entry.fail)
+    url = entry.values.get("url")
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        raise entry.fail("url", f"an http(s) address is required for transport 'http', not {url!r}")
+    token_env = entry.values.get("token_env")
+    token = None
+    if token_env is not None:
+        if not isinstance(token_env, str) or not token_env:
+            raise entry.fail("token_env", "must be the name of an environment variable")
+        token = entry.settings.environ.get(token_env)
+        if not token:
+            raise entry.fail("token_env", f"environment variable {token_env} is not set")
+    transport = HttpTransport(
+        entry.name,
+        url,
+        token=token,
+        connect_timeout=numbers["connect_timeout"],
+        read_timeout=numbers["read_timeout"],
+        policy=RetryPolicy.standard(
+            max_attempts=attempts,
+            max_delay=numbers["max_delay"],
+            initial_wait=numbers["initial_wait"],
+            max_wait=numbers["max_wait"],
+        ),
+        sleep=entry.sleep,
+    )
+    return MarketplaceConfig(
+        entry.name, transport, entry.contacts, kind="http", url=url, token_env=token_env
+    )
+
+
+TRANSPORTS: dict[str, TransportFactory] = {
+    "file": _file_transport,
+    "http": _http_transport,
+}
+"""Transport kind → the factory that builds it from a marketplace's table. A registry
+entry's ``transports`` names which of these a marketplace accepts."""
 
 
 def _read_file(path: Path) -> dict[str, Any]:
@@ -163,60 +272,6 @@ def _check_keys(
                 f"{where}: unknown key {key!r}; allowed: {', '.join(sorted(allowed))}",
                 marketplace=name,
             )
-
-
-def _marketplace(
-    name: str,
-    entry: dict[str, Any],
-    default: Contacts,
-    settings: Settings,
-    sleep: Callable[[float], Any],
-) -> MarketplaceConfig:
-    where = f"marketplace {name!r}"
-    _check_keys(entry, MARKETPLACE_KEYS, where, name)
-
-    def fail(key: str, problem: str) -> ConfigurationError:
-        return ConfigurationError(f"{where}, key {key!r}: {problem}", marketplace=name)
-
-    contacts = _contacts(entry.get("contacts", {}), default, fail)
-    kind = entry.get("transport", "file")
-    if kind not in TRANSPORT_KINDS:
-        raise fail("transport", f"must be one of {', '.join(TRANSPORT_KINDS)}, not {kind!r}")
-    numbers, attempts = _budget(entry, fail)
-    if kind == "file":
-        outbox = entry.get("outbox", str(settings.outbox))
-        if not isinstance(outbox, str) or not outbox:
-            raise fail("outbox", "must be a folder path")
-        return MarketplaceConfig(name, FileDropTransport(Path(outbox)), contacts, kind="file")
-
-    url = entry.get("url")
-    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-        raise fail("url", f"an http(s) address is required for transport 'http', not {url!r}")
-    token_env = entry.get("token_env")
-    token = None
-    if token_env is not None:
-        if not isinstance(token_env, str) or not token_env:
-            raise fail("token_env", "must be the name of an environment variable")
-        token = settings.environ.get(token_env)
-        if not token:
-            raise fail("token_env", f"environment variable {token_env} is not set")
-    from adapters.http import HttpTransport
-
-    transport = HttpTransport(
-        name,
-        url,
-        token=token,
-        connect_timeout=numbers["connect_timeout"],
-        read_timeout=numbers["read_timeout"],
-        policy=RetryPolicy.standard(
-            max_attempts=attempts,
-            max_delay=numbers["max_delay"],
-            initial_wait=numbers["initial_wait"],
-            max_wait=numbers["max_wait"],
-        ),
-        sleep=sleep,
-    )
-    return MarketplaceConfig(name, transport, contacts, kind="http", url=url, token_env=token_env)
 
 
 def _budget(

@@ -17,7 +17,10 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-MARKETPLACES = ("hemnet", "blocket", "hittahem")
+from syndication import registry
+
+MARKETPLACES = registry.names(transport="http")
+"""The marketplaces the benchmarks deliver to: those the sandbox serves over HTTP."""
 CATEGORIES = ("villa", "radhus", "bostadsratt", "fritidshus", "lantbruk")
 STREETS = ("Storgatan", "Kungsvägen", "Björkstigen", "Åvägen", "Sjövägen", "Ekbacken")
 CITIES = (("Uppsala", "75320"), ("Göteborg", "41101"), ("Umeå", "90326"), ("Malmö", "21122"))

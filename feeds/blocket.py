@@ -11,17 +11,13 @@ from __future__ import annotations
 from lxml import etree
 
 from feeds.common import (
-    BuildResult,
     Document,
-    build_with,
     decimal,
     has_text,
     timestamp,
 )
 from syndication.errors import InputError
 from syndication.records import FeedInput
-from syndication.registry import Marketplace
-from syndication.rules.logo import receives_logo
 from syndication.rules.object_types import object_type
 from syndication.rules.portrait import contact_email, portrait_url
 
@@ -118,33 +114,20 @@ def _description(short: str | None, long: str | None) -> str | None:
     return "\n\n".join(parts) if parts else None
 
 
-def _document(doc: Document, feed_input: FeedInput) -> etree._Element:
+def document(doc: Document, feed_input: FeedInput) -> etree._Element:
+    """The root of the create/update document of ``feed_input``'s listing."""
     root = listing_element(doc, feed_input)
     root.set("version", VERSION)
     return root
 
 
-def build_result(feed_input: FeedInput) -> BuildResult:
-    """The validated create/update document and the warnings recorded while building it."""
-    return build_with(feed_input, NAME, SCHEMA, _document)
-
-
-def build(feed_input: FeedInput) -> bytes:
-    """The validated create/update document of ``feed_input``'s listing."""
-    return build_result(feed_input).document
-
-
-def build_delete(feed_input: FeedInput, reason: str) -> bytes:
-    """The validated ``borttag`` document; ``reason`` is sold, withdrawn, deselected or deleted."""
-
-    def fill(doc: Document, fi: FeedInput) -> etree._Element:
-        root = etree.Element("borttag", version=VERSION)
-        doc.sub(root, "objektnummer", fi.listing.id)
-        doc.sub(root, "kontor_id", fi.office.id)
-        doc.sub(root, "orsak", DELETE_REASONS.get(reason, reason))
-        return root
-
-    return build_with(feed_input, NAME, SCHEMA, fill).document
+def delete_document(doc: Document, fi: FeedInput, reason: str) -> etree._Element:
+    """The ``borttag`` document; ``reason`` is sold, withdrawn, deselected or deleted."""
+    root = etree.Element("borttag", version=VERSION)
+    doc.sub(root, "objektnummer", fi.listing.id)
+    doc.sub(root, "kontor_id", fi.office.id)
+    doc.sub(root, "orsak", DELETE_REASONS.get(reason, reason))
+    return root
 
 
 def feed_root(office_id: str) -> list[tuple[str, dict[str, str]]]:
@@ -169,14 +152,3 @@ def preconditions(feed_input: FeedInput) -> list[str]:
     if not has_text(feed_input.office.name):
         unmet.append("office: the office name is required")
     return unmet
-
-
-MARKETPLACE = Marketplace(
-    name=NAME,
-    title="Blocket Bostad",
-    build=build,
-    build_delete=build_delete,
-    preconditions=preconditions,
-    schema=SCHEMA,
-    receives_logo=receives_logo(NAME),
-)

@@ -20,7 +20,8 @@ from lxml import etree
 
 from feeds.validate import validate_element
 from syndication.logs import get_logger
-from syndication.records import FeedInput, Listing, ListingImage
+from syndication.records import Listing, ListingImage, Office
+from syndication.rules.logo import office_logo
 
 T = TypeVar("T")
 
@@ -49,11 +50,18 @@ class BuildResult:
 
 @dataclass
 class Document:
-    """The state of one build: whose listing, for which marketplace, and its warnings."""
+    """The state of one build: whose listing, for which marketplace (with its logo
+    policy), and its warnings."""
 
     listing_id: str
     marketplace: str
+    logo: bool = True
     warnings: list[str] = field(default_factory=list)
+
+    def office_logo(self, office: Office) -> str | None:
+        """The office logo for this marketplace's documents, or ``None`` (R6: ``logo`` is
+        the registry entry's ``receives_logo``)."""
+        return office_logo(office, receives_logo=self.logo)
 
     def text(self, value: str | None, name: str, limit: int) -> str | None:
         """``value`` fit for XML and cut at ``limit``; ``None`` if nothing is left."""
@@ -152,14 +160,3 @@ def decimal(places: int) -> Callable[[float], str]:
 def timestamp(value: datetime) -> str:
     """An ``xs:dateTime`` to the second (with the offset when the time carries one)."""
     return value.replace(microsecond=0).isoformat()
-
-
-def build_with(
-    feed_input: FeedInput,
-    marketplace: str,
-    schema_name: str,
-    fill: Callable[[Document, FeedInput], etree._Element],
-) -> BuildResult:
-    """Run a builder's ``fill`` for ``feed_input`` and finish the document."""
-    doc = Document(listing_id=feed_input.listing.id, marketplace=marketplace)
-    return doc.finish(fill(doc, feed_input), schema_name)

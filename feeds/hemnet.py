@@ -12,17 +12,13 @@ from __future__ import annotations
 from lxml import etree
 
 from feeds.common import (
-    BuildResult,
     Document,
-    build_with,
     decimal,
     has_text,
     timestamp,
 )
 from syndication.errors import InputError
 from syndication.records import FeedInput
-from syndication.registry import Marketplace
-from syndication.rules.logo import office_logo, receives_logo
 from syndication.rules.object_types import object_type
 from syndication.rules.portrait import contact_email, portrait_url
 
@@ -116,7 +112,7 @@ def listing_element(doc: Document, feed_input: FeedInput) -> etree._Element:
     broker_name = doc.text(broker.name, "broker name", 100) if broker is not None else None
     if broker is not None and broker_name is not None:
         element = etree.SubElement(root, "broker", brokerId=broker.id)
-        doc.sub(element, "name", broker_name)
+        etree.SubElement(element, "name").text = broker_name  # cleaned and cut already
         doc.sub(element, "title", broker.title, name="broker title", limit=100)
         doc.optional(element, "email", broker.email or None)
         doc.sub(element, "phone", broker.phone, name="broker phone", limit=40)
@@ -124,40 +120,27 @@ def listing_element(doc: Document, feed_input: FeedInput) -> etree._Element:
 
     agency = etree.SubElement(root, "agency", agencyId=office.id)
     doc.sub(agency, "name", office.name, name="office name", limit=100)
-    doc.optional(agency, "logoUrl", office_logo(office, NAME))
+    doc.optional(agency, "logoUrl", doc.office_logo(office))
     doc.sub(agency, "phone", office.phone, name="office phone", limit=40)
     doc.optional(agency, "email", office.email or None)
     doc.optional(agency, "website", office.website or None)
     return root
 
 
-def _document(doc: Document, feed_input: FeedInput) -> etree._Element:
+def document(doc: Document, feed_input: FeedInput) -> etree._Element:
+    """The root of the create/update document of ``feed_input``'s listing."""
     root = listing_element(doc, feed_input)
     root.set("version", VERSION)
     return root
 
 
-def build_result(feed_input: FeedInput) -> BuildResult:
-    """The validated create/update document and the warnings recorded while building it."""
-    return build_with(feed_input, NAME, SCHEMA, _document)
-
-
-def build(feed_input: FeedInput) -> bytes:
-    """The validated create/update document of ``feed_input``'s listing."""
-    return build_result(feed_input).document
-
-
-def build_delete(feed_input: FeedInput, reason: str) -> bytes:
-    """The validated delete document; ``reason`` is sold, withdrawn, deselected or deleted."""
-
-    def fill(doc: Document, fi: FeedInput) -> etree._Element:
-        root = etree.Element("deleteListing", version=VERSION)
-        doc.sub(root, "externalId", fi.listing.id)
-        doc.sub(root, "agencyId", fi.office.id)
-        doc.sub(root, "reason", reason)
-        return root
-
-    return build_with(feed_input, NAME, SCHEMA, fill).document
+def delete_document(doc: Document, fi: FeedInput, reason: str) -> etree._Element:
+    """The delete document; ``reason`` is sold, withdrawn, deselected or deleted."""
+    root = etree.Element("deleteListing", version=VERSION)
+    doc.sub(root, "externalId", fi.listing.id)
+    doc.sub(root, "agencyId", fi.office.id)
+    doc.sub(root, "reason", reason)
+    return root
 
 
 def feed_root(office_id: str) -> list[tuple[str, dict[str, str]]]:
@@ -182,14 +165,3 @@ def preconditions(feed_input: FeedInput) -> list[str]:
     if not has_text(feed_input.office.name):
         unmet.append("office: the agency name is required")
     return unmet
-
-
-MARKETPLACE = Marketplace(
-    name=NAME,
-    title="Hemnet",
-    build=build,
-    build_delete=build_delete,
-    preconditions=preconditions,
-    schema=SCHEMA,
-    receives_logo=receives_logo(NAME),
-)

@@ -12,17 +12,13 @@ from __future__ import annotations
 from lxml import etree
 
 from feeds.common import (
-    BuildResult,
     Document,
-    build_with,
     decimal,
     has_text,
     timestamp,
 )
 from syndication.errors import InputError
 from syndication.records import FeedInput
-from syndication.registry import Marketplace
-from syndication.rules.logo import office_logo, receives_logo
 from syndication.rules.object_types import object_type
 from syndication.rules.portrait import contact_email, portrait_url
 
@@ -118,45 +114,32 @@ def listing_element(doc: Document, feed_input: FeedInput) -> etree._Element:
     broker_name = doc.text(broker.name, "broker name", 100) if broker is not None else None
     if broker is not None and broker_name is not None:
         agent = etree.SubElement(contact, "agent", id=broker.id)
-        doc.sub(agent, "name", broker_name)
+        etree.SubElement(agent, "name").text = broker_name  # cleaned and cut already
         doc.sub(agent, "title", broker.title, name="broker title", limit=100)
         doc.sub(agent, "phone", broker.phone, name="broker phone", limit=40)
         _link(doc, agent, "photo", portrait_url(broker), "broker portrait")
     agency = etree.SubElement(contact, "agency", id=office.id)
     doc.sub(agency, "name", office.name, name="office name", limit=100)
-    _link(doc, agency, "logo", office_logo(office, NAME), "office logo")
+    _link(doc, agency, "logo", doc.office_logo(office), "office logo")
     doc.sub(agency, "phone", office.phone, name="office phone", limit=40)
     doc.optional(agency, "email", office.email or None)
     doc.optional(agency, "web", office.website or None)
     return root
 
 
-def _document(doc: Document, feed_input: FeedInput) -> etree._Element:
+def document(doc: Document, feed_input: FeedInput) -> etree._Element:
+    """The root of the create/update document of ``feed_input``'s listing."""
     root = etree.Element(ROOT, version=VERSION)
     root.append(listing_element(doc, feed_input))
     return root
 
 
-def build_result(feed_input: FeedInput) -> BuildResult:
-    """The validated create/update document and the warnings recorded while building it."""
-    return build_with(feed_input, NAME, SCHEMA, _document)
-
-
-def build(feed_input: FeedInput) -> bytes:
-    """The validated create/update document of ``feed_input``'s listing."""
-    return build_result(feed_input).document
-
-
-def build_delete(feed_input: FeedInput, reason: str) -> bytes:
-    """The validated removal document; ``reason`` is sold, withdrawn, deselected or deleted."""
-
-    def fill(doc: Document, fi: FeedInput) -> etree._Element:
-        root = etree.Element(ROOT, version=VERSION)
-        removal = etree.SubElement(root, "removal", id=fi.listing.id, agency=fi.office.id)
-        doc.sub(removal, "reason", reason.upper())
-        return root
-
-    return build_with(feed_input, NAME, SCHEMA, fill).document
+def delete_document(doc: Document, fi: FeedInput, reason: str) -> etree._Element:
+    """The removal document; ``reason`` is sold, withdrawn, deselected or deleted."""
+    root = etree.Element(ROOT, version=VERSION)
+    removal = etree.SubElement(root, "removal", id=fi.listing.id, agency=fi.office.id)
+    doc.sub(removal, "reason", reason.upper())
+    return root
 
 
 def feed_root(office_id: str) -> list[tuple[str, dict[str, str]]]:
@@ -177,14 +160,3 @@ def preconditions(feed_input: FeedInput) -> list[str]:
     if not has_text(feed_input.office.name):
         unmet.append("office: the agency name is required")
     return unmet
-
-
-MARKETPLACE = Marketplace(
-    name=NAME,
-    title="HittaHem",
-    build=build,
-    build_delete=build_delete,
-    preconditions=preconditions,
-    schema=SCHEMA,
-    receives_logo=receives_logo(NAME),
-)

@@ -18,7 +18,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from importlib import import_module
 from typing import IO, Any
 
 from lxml import etree
@@ -26,7 +25,6 @@ from sqlalchemy import Engine, func, select
 from sqlmodel import Session, col
 from tqdm import tqdm
 
-from feeds.common import Document
 from feeds.validate import validate_element
 from syndication import registry
 from syndication.errors import InputError, PermanentError
@@ -51,11 +49,6 @@ class ExportReport:
     written: int = 0
     skipped: dict[str, str] = field(default_factory=dict)
     warnings: int = 0
-
-
-def _feed_module(marketplace: str) -> Any:
-    registry.get(marketplace)
-    return import_module(registry.FEED_MODULES[marketplace])
 
 
 def _chunks(session: Session, office_id: str, size: int) -> Iterator[list[str]]:
@@ -111,7 +104,6 @@ def export_office(
     the report, like one that would not be published.
     """
     entry = registry.get(marketplace)
-    module = _feed_module(marketplace)
     report = ExportReport(marketplace, office_id)
     with Session(engine) as session:
         if session.get(OfficeRow, office_id) is None:
@@ -130,14 +122,14 @@ def export_office(
         )
         with bar, etree.xmlfile(out, encoding="UTF-8") as xf, ExitStack() as stack:
             xf.write_declaration()
-            containers = module.feed_root(office_id)
+            containers = entry.feed_root(office_id)
             for tag, attrib in containers:
                 stack.enter_context(xf.element(tag, attrib))
             for ids in _chunks(session, office_id, chunk):
                 inputs = load_feed_inputs(session, ids)
                 statuses = _statuses(session, ids, marketplace)
                 for listing_id in ids:
-                    element = _element(report, module, entry, inputs.get(listing_id), statuses)
+                    element = _element(report, entry, inputs.get(listing_id), statuses)
                     if element is not None:
                         xf.write(element, pretty_print=True)
                         report.written += 1
@@ -150,7 +142,6 @@ def export_office(
 
 def _element(
     report: ExportReport,
-    module: Any,
     entry: registry.Marketplace,
     feed_input: FeedInput | None,
     statuses: dict[str, TransferStatus],
@@ -163,10 +154,10 @@ def _element(
     if reason is not None:
         report.skipped[listing_id] = reason
         return None
-    doc = Document(listing_id=listing_id, marketplace=entry.name)
+    doc = entry.new_document(listing_id)
     try:
-        element = module.listing_element(doc, feed_input)
-        _validate_entry(module, entry, feed_input, element)
+        element = entry.listing_element(doc, feed_input)
+        _validate_entry(entry, feed_input, element)
     except PermanentError as exc:
         report.skipped[listing_id] = str(exc)
         return None
@@ -174,9 +165,9 @@ def _element(
     return element
 
 
-def _validate_entry(module: Any, entry: registry.Marketplace, fi: FeedInput, element: Any) -> None:
+def _validate_entry(entry: registry.Marketplace, fi: FeedInput, element: Any) -> None:
     """Validate ``element`` inside a one-listing feed (then detach it again)."""
-    containers = module.feed_root(fi.office.id)
+    containers = entry.feed_root(fi.office.id)
     outer = etree.Element(containers[0][0], containers[0][1])
     inner = outer
     for tag, attrib in containers[1:]:

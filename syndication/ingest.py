@@ -20,7 +20,8 @@ An upsert replaces what the desktop owns and keeps what it does not:
   module (``source = portal``) are kept;
 * a listing's marketplace selection follows R2: a listing sent without
   ``marketplaces`` keeps its stored selection, and a new one gets its office's
-  defaults for its category (:func:`syndication.rules.selection.defaults_at_creation`).
+  defaults for its category; :func:`syndication.rules.selection.resolve_selection`
+  decides, for every listing.
 """
 
 from __future__ import annotations
@@ -47,7 +48,8 @@ from syndication.input_validation import (
 )
 from syndication.logs import get_logger
 from syndication.records import Office
-from syndication.rules.selection import defaults_at_creation, ordered
+from syndication.registry import ordered
+from syndication.rules.selection import resolve_selection
 from syndication.store.db import session_scope
 from syndication.store.models import ListingImageRow, ListingRow, OfficeRow, UserRow, utcnow
 
@@ -291,18 +293,23 @@ def ingest_document(
                 keep=("password_legacy",))
         defaults = {oid: row.category_defaults or {} for oid, row in stored_offices.items()}
         defaults.update({o: r.get("category_defaults") or {} for o, r in offices.records.items()})
-        existing = _stored(session, ListingRow.id, listings.records)
-        chosen, unchosen = [], []
+        existing = _stored(session, ListingRow.id, listings.records, ListingRow.marketplaces)
+        written: list[dict[str, Any]] = []
+        kept: list[dict[str, Any]] = []
         for record in listings.records.values():
-            if record.get("marketplaces") is not None:
-                chosen.append(_listing_row(record, ordered(record["marketplaces"]), stamp))
-                continue
+            sent, stored = record.get("marketplaces"), existing.get(record["id"])
             office = Office(id=record["office_id"], name="",
                             category_defaults=defaults.get(record["office_id"], {}))
-            selection = defaults_at_creation(office, record["category"])
-            unchosen.append(_listing_row(record, selection, stamp))
-        _upsert(session, ListingRow, chosen)
-        _upsert(session, ListingRow, unchosen, keep=("marketplaces",))
+            selection = resolve_selection(
+                sent, stored.marketplaces if stored is not None else None, office,
+                record["category"],
+            )
+            row = _listing_row(record, selection, stamp)
+            (kept if sent is None and stored is not None else written).append(row)
+        _upsert(session, ListingRow, written)
+        # R2 keeps the stored selection; the column is left out of the update rather than
+        # rewritten with the value read, so a selection changed meanwhile is not undone.
+        _upsert(session, ListingRow, kept, keep=("marketplaces",))
         ids = list(listings.records)
         for chunk in _chunks(ids, 500):
             session.execute(delete(ListingImageRow).where(

@@ -24,6 +24,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator, ValidationError, validators
 
+from syndication import registry
 from syndication.errors import InputError
 
 MAX_DOCUMENT_BYTES = 64 * 1024 * 1024
@@ -47,11 +48,13 @@ class RecordError(InputError):
 
 @cache
 def schema() -> dict[str, Any]:
-    """The JSON Schema of the input document, from ``schemas/records.schema.json``."""
+    """The JSON Schema of the input document: ``schemas/records.schema.json`` with the
+    enum of marketplace names taken from the registry, the one list of them."""
     from schemas import path
 
     with path("records.schema.json").open(encoding="utf-8") as handle:
         loaded: dict[str, Any] = json.load(handle)
+    loaded["$defs"]["marketplace"]["enum"] = list(registry.names())
     return loaded
 
 

@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 from syndication import registry
 from syndication.errors import InputError, SyndicationError
 from syndication.records import TransferStatus
-from syndication.rules.licence import title
+from syndication.registry import title
 from syndication.rules.plan import Decision, decide
 from syndication.store.db import session_scope
 from syndication.store.repository import load_feed_input

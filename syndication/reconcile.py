@@ -53,7 +53,7 @@ from syndication import registry
 from syndication.errors import PermanentError, PreconditionsUnmet, SyndicationError
 from syndication.logs import get_logger
 from syndication.records import FeedInput, Listing, Office, TransferStatus
-from syndication.rules.licence import title
+from syndication.registry import title
 from syndication.rules.plan import decide
 from syndication.rules.removal import marketplace_holds
 from syndication.runtime import Runtime

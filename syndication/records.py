@@ -4,18 +4,15 @@ These are frozen dataclasses with no behaviour beyond a few derived
 properties. The store (``syndication.store``) turns database rows into these
 records and back; the rules and builders never see a database row.
 
-The vocabulary (marketplaces, categories, orientations, states) is defined
-here once and reused by the JSON Schema of the input records, the store and
-the rules.
+The vocabulary (categories, orientations, states) is defined here once and
+reused by the JSON Schema of the input records, the store and the rules. The
+marketplaces are the registry's (``syndication.registry``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
-
-MARKETPLACES: tuple[str, ...] = ("hemnet", "blocket", "hittahem")
-"""Marketplace names, in the order status views list them."""
 
 CATEGORIES: tuple[str, ...] = (
     "villa",

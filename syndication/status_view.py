@@ -33,15 +33,16 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlmodel import Session, col
 
+from syndication import registry
 from syndication.errors import SyndicationError
 from syndication.records import (
-    MARKETPLACES,
     TRANSFER_STATES,
     Contacts,
     FeedInput,
     TransferStatus,
 )
-from syndication.rules.licence import is_licensed, not_licensed_message, title
+from syndication.registry import title
+from syndication.rules.licence import is_licensed, not_licensed_message
 from syndication.rules.plan import decide
 from syndication.rules.selection import is_selected
 from syndication.store.models import ListingRow, PhotoProblemRow
@@ -119,7 +120,7 @@ def status_rows(
     """
     office, listing = feed_input.office, feed_input.listing
     rows: list[dict[str, Any]] = []
-    for marketplace in MARKETPLACES:
+    for marketplace in registry.names():
         status = statuses.get(marketplace)
         if not is_licensed(office, marketplace):
             stored_not_licensed = status is not None and status.state == "not_licensed"

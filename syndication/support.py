@@ -17,8 +17,9 @@ from typing import Any
 from sqlalchemy import and_, or_, select
 from sqlmodel import Session, col
 
+from syndication import registry
 from syndication.errors import SyndicationError
-from syndication.records import MARKETPLACES, Contacts, FeedInput, Listing, TransferStatus
+from syndication.records import Contacts, FeedInput, Listing, TransferStatus
 from syndication.status_view import VIEW_STATES, iso_utc, one_line, status_rows
 from syndication.store.models import ListingRow, OfficeRow, TransferStatusRow
 from syndication.store.repository import history, office_record
@@ -73,10 +74,8 @@ def office_status(
     """
     if state is not None and state not in FILTER_STATES:
         raise SyndicationError(f"unknown state {state!r}; known: {', '.join(FILTER_STATES)}")
-    if marketplace is not None and marketplace not in MARKETPLACES:
-        raise SyndicationError(
-            f"unknown marketplace {marketplace!r}; known: {', '.join(MARKETPLACES)}"
-        )
+    if marketplace is not None:
+        registry.get(marketplace)
     office_row = session.get(OfficeRow, office_id)
     if office_row is None:
         raise UnknownOffice(f"no office with id {office_id!r}")

@@ -14,6 +14,7 @@ import sys
 import threading
 
 from adapters.sandbox.server import Sandbox
+from syndication import registry
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
         if not token:
             print(f"error: environment variable {args.token_env} is not set", file=sys.stderr)
             return 2
-    names = ("hemnet", "blocket", "hittahem")
+    names = registry.names(transport="http")
     ports = {name: args.base_port + i for i, name in enumerate(names)} if args.base_port else None
     sandbox = Sandbox(names, token=token, publish_delay=args.publish_delay, ports=ports)
     try:

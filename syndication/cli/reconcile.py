@@ -18,8 +18,9 @@ from typing import Any
 
 from syndication.errors import SyndicationError
 from syndication.reconcile import Difference, compare, load_view, repair
-from syndication.records import MARKETPLACES
-from syndication.rules.licence import title
+from syndication.registry import names as marketplace_names
+from syndication.registry import title
+from syndication.rules.licence import licensed_marketplaces
 from syndication.runtime import Runtime
 from syndication.settings import Settings
 from syndication.store.db import session_scope
@@ -36,7 +37,7 @@ def register(subparsers: Any) -> None:
         ),
     )
     parser.add_argument("--office", required=True, metavar="ID")
-    parser.add_argument("--marketplace", choices=MARKETPLACES, help="only this marketplace")
+    parser.add_argument("--marketplace", choices=marketplace_names(), help="only this marketplace")
     parser.add_argument("--repair", action="store_true", help="send or delete to repair")
     parser.add_argument("--wait", action="store_true",
                         help="with --repair and Redis: wait for the repair transfers")
@@ -68,9 +69,7 @@ def _run(args: argparse.Namespace, settings: Settings, runtime: Runtime) -> int:
     if view is None:
         print(f"error: no office with id {args.office!r}", file=sys.stderr)
         return 2
-    names = [args.marketplace] if args.marketplace else [
-        name for name in MARKETPLACES if name in view.office.licence
-    ]
+    names = [args.marketplace] if args.marketplace else list(licensed_marketplaces(view.office))
     differences: list[Difference] = []
     unasked = 0
     for name in names:

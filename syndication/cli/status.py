@@ -23,9 +23,10 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from syndication import registry
 from syndication.auth import authenticate
 from syndication.errors import AuthenticationFailed, SyndicationError
-from syndication.records import MARKETPLACES, Contacts
+from syndication.records import Contacts
 from syndication.settings import Settings
 from syndication.status_view import UnknownListing, format_table, listing_status
 from syndication.store.db import make_engine, migrate, session_scope
@@ -59,7 +60,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON (DESIGN §4)")
     parser.add_argument("--history", action="store_true", help="add every recorded event")
     parser.add_argument("--state", choices=FILTER_STATES, help="office view: only this state")
-    parser.add_argument("--marketplace", choices=MARKETPLACES, help="office view: only this one")
+    parser.add_argument(
+        "--marketplace", choices=registry.names(), help="office view: only this one"
+    )
     parser.set_defaults(func=handler)
 
 
@@ -88,15 +91,11 @@ def open_store(settings: Settings) -> Iterator[Engine]:
 
 
 def load_contacts(settings: Settings) -> dict[str, Contacts]:
-    """Each marketplace's error contacts as configured (the marketplaces file or defaults)."""
-    from adapters.config import load_marketplaces
+    """Each marketplace's error contacts as configured; builds no transport and reads no
+    delivery token (a status needs neither)."""
+    from adapters.config import load_contacts as configured_contacts
 
-    configs = load_marketplaces(settings)
-    contacts = {name: config.contacts for name, config in configs.items()}
-    for config in configs.values():
-        config.transport.close()
-    return contacts
-
+    return configured_contacts(settings)
 
 def login(engine: Engine, settings: Settings, username: str) -> bool:
     """Authenticate ``username``; on failure print the one failure message and return False."""

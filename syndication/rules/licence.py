@@ -9,15 +9,8 @@ transfer, so a licence change takes effect at the next one.
 
 from __future__ import annotations
 
-from syndication.records import MARKETPLACES, Office
-
-TITLES: dict[str, str] = {"hemnet": "Hemnet", "blocket": "Blocket Bostad", "hittahem": "HittaHem"}
-"""Display names of the marketplaces, for messages to the agency."""
-
-
-def title(marketplace: str) -> str:
-    """The marketplace's display name (the bare name for one we do not know)."""
-    return TITLES.get(marketplace, marketplace)
+from syndication.records import Office
+from syndication.registry import names, title
 
 
 def is_licensed(office: Office, marketplace: str) -> bool:
@@ -27,7 +20,7 @@ def is_licensed(office: Office, marketplace: str) -> bool:
 
 def licensed_marketplaces(office: Office) -> tuple[str, ...]:
     """The office's licensed marketplaces in display order (status views list these)."""
-    return tuple(name for name in MARKETPLACES if name in office.licence)
+    return tuple(name for name in names() if name in office.licence)
 
 
 def not_licensed_message(office: Office, marketplace: str) -> str:

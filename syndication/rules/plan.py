@@ -50,7 +50,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from syndication.records import FeedInput, TransferStatus
-from syndication.rules.licence import is_licensed, not_licensed_message, title
+from syndication.registry import title
+from syndication.rules.licence import is_licensed, not_licensed_message
 from syndication.rules.removal import marketplace_holds, removal_reason
 from syndication.rules.selection import is_selected
 

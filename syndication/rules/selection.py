@@ -17,20 +17,16 @@ without ``marketplaces``      yes                  the selection already stored
 Changing the office defaults later therefore never changes an existing
 listing. Selection and licence (R1) are independent: a listing may select a
 marketplace its office is not licensed for, and is then reported
-``not_licensed`` there rather than silently dropped.
+``not_licensed`` there rather than silently dropped. A name the registry does
+not know is an error (:func:`syndication.registry.ordered`), never dropped.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from syndication.records import MARKETPLACES, Listing, Office
-
-
-def ordered(marketplaces: Iterable[str]) -> tuple[str, ...]:
-    """``marketplaces`` without duplicates, in display order (unknown names dropped)."""
-    chosen = set(marketplaces)
-    return tuple(name for name in MARKETPLACES if name in chosen)
+from syndication.records import Listing, Office
+from syndication.registry import ordered
 
 
 def defaults_at_creation(office: Office, category: str) -> tuple[str, ...]:

@@ -38,8 +38,8 @@ from syndication import registry
 from syndication.errors import PreconditionsUnmet, SyndicationError, TransientError
 from syndication.logs import get_logger
 from syndication.records import FeedInput, TransferStatus
+from syndication.registry import title
 from syndication.rules import plan
-from syndication.rules.licence import title
 from syndication.runtime import Runtime
 from syndication.store.db import session_scope
 from syndication.store.models import TransferStatusRow

@@ -23,7 +23,7 @@ from dramatiq.middleware import SkipMessage
 from sqlmodel import col, select
 
 from syndication.logs import get_logger
-from syndication.rules.licence import title
+from syndication.registry import title
 from syndication.runtime import current_runtime
 from syndication.store.db import session_scope
 from syndication.store.models import TransferEventRow

@@ -37,7 +37,7 @@ from sqlalchemy import Engine
 from syndication.auth import authenticate
 from syndication.errors import AuthenticationFailed
 from syndication.records import Contacts
-from syndication.rules.licence import title
+from syndication.registry import title
 from syndication.status_view import STATE_NOTES, UnknownListing, listing_status
 from syndication.store.db import session_scope
 from syndication.store.models import ListingRow, UserRow, utcnow

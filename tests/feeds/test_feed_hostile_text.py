@@ -97,8 +97,7 @@ def test_any_text_gives_a_valid_document_or_unmet_preconditions(
 def test_stripped_characters_are_reported_as_warnings(marketplace: str) -> None:
     base = SAMPLES["villa-portrait"]
     listing = dataclasses.replace(base.listing, headline="Villa\x00\x1b med\ufffe sjöutsikt")
-    module = __import__(f"feeds.{marketplace}", fromlist=["build_result"])
-    result = module.build_result(FeedInput(listing, base.office, base.broker))
+    result = registry.get(marketplace).build_result(FeedInput(listing, base.office, base.broker))
     assert any("headline" in w and "removed 3" in w for w in result.warnings)
     assert "Villa med sjöutsikt".encode() in result.document
 
@@ -106,9 +105,7 @@ def test_stripped_characters_are_reported_as_warnings(marketplace: str) -> None:
 def test_overlong_text_is_cut_at_the_limit_with_a_warning() -> None:
     base = SAMPLES["villa-portrait"]
     listing = dataclasses.replace(base.listing, headline="x" * 500)
-    from feeds import blocket
-
-    result = blocket.build_result(FeedInput(listing, base.office, base.broker))
+    result = registry.get("blocket").build_result(FeedInput(listing, base.office, base.broker))
     assert b"<rubrik>" + b"x" * 60 + b"</rubrik>" in result.document
     assert any("headline: cut from 500 to 60" in w for w in result.warnings)
 
@@ -145,8 +142,7 @@ def test_images_without_address_are_left_out_with_a_warning(marketplace: str) ->
     listing = dataclasses.replace(
         base.listing, images=(ListingImage(url="\x00 ", order=0), *base.listing.images)
     )
-    module = __import__(f"feeds.{marketplace}", fromlist=["build_result"])
-    result = module.build_result(FeedInput(listing, base.office, base.broker))
+    result = registry.get(marketplace).build_result(FeedInput(listing, base.office, base.broker))
     assert any("without a URL" in w for w in result.warnings)
     no_usable = dataclasses.replace(base.listing, images=(ListingImage(url=" "),))
     unmet = registry.get(marketplace).preconditions(FeedInput(no_usable, base.office, base.broker))

@@ -10,7 +10,7 @@ from sqlalchemy import Engine, select
 
 from syndication import registry
 from syndication.ingest import ingest_document
-from syndication.records import CATEGORIES, LISTING_STATES, MARKETPLACES, FeedInput
+from syndication.records import CATEGORIES, LISTING_STATES, FeedInput
 from syndication.rules.final_price import eligibility
 from syndication.rules.logo import office_logo
 from syndication.rules.object_types import object_type
@@ -19,6 +19,8 @@ from syndication.rules.portrait import portrait
 from syndication.store.db import session_scope
 from syndication.store.models import ListingRow
 from syndication.store.repository import load_feed_inputs
+
+MARKETPLACES = registry.names()
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "records.json"
 
@@ -90,7 +92,10 @@ def test_r5_portrait_branches(loaded: dict[str, FeedInput]) -> None:
 def test_r6_logo_never_to_blocket(loaded: dict[str, FeedInput]) -> None:
     office = loaded["OBJ-GBG-1001"].office
     assert office.logo_url and "blocket" in office.licence
-    assert office_logo(office, "blocket") is None and office_logo(office, "hemnet")
+    def logo(name: str) -> str | None:
+        return office_logo(office, receives_logo=registry.get(name).receives_logo)
+
+    assert logo("blocket") is None and logo("hemnet")
 
 
 def test_r7_branches(loaded: dict[str, FeedInput]) -> None:

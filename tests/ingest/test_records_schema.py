@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 from jsonschema import Draft202012Validator
 
-from syndication import records
+from syndication import records, registry
 from syndication.ingest import schema
 
 DEFS = schema()["$defs"]
@@ -29,7 +29,7 @@ def test_schema_is_valid_draft_2020_12() -> None:
 @pytest.mark.parametrize(
     ("definition", "vocabulary"),
     [
-        ("marketplace", records.MARKETPLACES),
+        ("marketplace", registry.names()),
         ("category", records.CATEGORIES),
         ("orientation", records.ORIENTATIONS),
         ("listing_state", records.LISTING_STATES),

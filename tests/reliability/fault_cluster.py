@@ -31,6 +31,7 @@ import bench_common as _common
 from sqlalchemy import Engine, func, select
 
 from adapters.sandbox import Sandbox
+from syndication import registry
 from syndication.ingest import ingest_document
 from syndication.records import FINAL_STATES
 from syndication.store.db import make_engine, migrate, session_scope
@@ -41,7 +42,7 @@ ROOT = Path(__file__).resolve().parents[2]
 FAULT_LISTINGS = int(os.environ.get("SYNDICATION_FAULT_LISTINGS") or 200)
 """Listings per fault test: a few hundred in CI, 2,000 for the long run."""
 LONG_RUN = FAULT_LISTINGS > 500
-MARKETPLACES = ("hemnet", "blocket", "hittahem")
+MARKETPLACES = registry.names(transport="http")
 DELIVERED = frozenset({"sent", "published"})
 
 

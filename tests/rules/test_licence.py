@@ -6,13 +6,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from syndication.records import MARKETPLACES, Office
+from syndication import registry
+from syndication.records import Office
 from syndication.rules.licence import (
     is_licensed,
     licensed_marketplaces,
     not_licensed_message,
     title,
 )
+
+MARKETPLACES = registry.names()
 
 
 @pytest.mark.parametrize(

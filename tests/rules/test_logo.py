@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 
 from syndication import registry
-from syndication.records import MARKETPLACES, Office
-from syndication.rules.logo import office_logo, receives_logo
+from syndication.records import Office
+from syndication.rules.logo import office_logo
+
+MARKETPLACES = registry.names()
 
 WITH_LOGO = Office(id="K1", name="Kontoret", logo_url="https://x/logo.png")
 WITHOUT_LOGO = Office(id="K2", name="Kontoret utan logga")
@@ -24,10 +26,11 @@ WITHOUT_LOGO = Office(id="K2", name="Kontoret utan logga")
     ],
 )
 def test_logo_per_marketplace(marketplace: str, office: Office, expected: str | None) -> None:
-    assert office_logo(office, marketplace) == expected
+    assert office_logo(office, receives_logo=registry.get(marketplace).receives_logo) == expected
+    assert registry.get(marketplace).new_document("O1").office_logo(office) == expected
 
 
 @pytest.mark.parametrize("marketplace", MARKETPLACES)
-def test_registry_entry_agrees_with_the_rule(marketplace: str) -> None:
-    assert registry.get(marketplace).receives_logo == receives_logo(marketplace)
-    assert receives_logo(marketplace) == (marketplace != "blocket")
+def test_registry_entry_is_the_policy(marketplace: str) -> None:
+    """Blocket alone never gets the logo (R6); the entry says so, nothing else does."""
+    assert registry.get(marketplace).receives_logo == (marketplace != "blocket")

@@ -9,9 +9,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import schemas
+from syndication import registry
 from syndication.errors import InputError, UnknownMarketplace
-from syndication.records import CATEGORIES, MARKETPLACES, ORIENTATIONS, Listing
+from syndication.records import CATEGORIES, ORIENTATIONS, Listing
 from syndication.rules.object_types import ObjectType, codes, object_type
+
+MARKETPLACES = registry.names()
 
 WITHOUT_FARMING = {"fritid", "hastgard", "ovrig"}
 

@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from syndication import registry
 from syndication.records import (
     LISTING_STATES,
-    MARKETPLACES,
     TRANSFER_STATES,
     FeedInput,
     Listing,
@@ -16,6 +16,8 @@ from syndication.records import (
     TransferStatus,
 )
 from syndication.rules.plan import Decision, decide
+
+MARKETPLACES = registry.names()
 
 PUBLISHED = TransferStatus("O1", "blocket", "published", marketplace_id="B-1", action="create")
 DELETED = TransferStatus("O1", "blocket", "deleted", marketplace_id="B-1", action="delete")

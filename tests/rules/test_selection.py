@@ -6,13 +6,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from syndication.records import CATEGORIES, MARKETPLACES, Listing, Office
+from syndication import registry
+from syndication.records import CATEGORIES, Listing, Office
 from syndication.rules.selection import (
     defaults_at_creation,
     is_selected,
     ordered,
     resolve_selection,
 )
+
+MARKETPLACES = registry.names()
 
 OFFICE = Office(
     id="K1",
