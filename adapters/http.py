@@ -2,12 +2,14 @@
 
 One pooled :class:`requests.Session` per marketplace; every call has a
 (connect, read) timeout and carries the marketplace's bearer token. Connection
-errors, timeouts, 429 and 5xx are retried by a tenacity policy (exponential
-backoff with jitter, or the server's ``Retry-After``); any other 4xx is
-:class:`Rejected` at once with the marketplace's own message. Every delivery
-carries ``Idempotency-Key``, so a retried call is answered with the first
-answer instead of creating the listing twice. requests' exceptions are
-translated here and nowhere else. Answers are parsed with
+errors, timeouts, answers broken off, 429 and 5xx are retried by a tenacity
+policy (:mod:`adapters.retry`: exponential backoff with jitter, or the
+server's ``Retry-After``); any other 4xx is :class:`Rejected` at once with the
+marketplace's own message. Every delivery carries ``Idempotency-Key``, so a
+retried call is answered with the first answer instead of creating the
+listing twice. requests' exceptions and failed answers are translated here
+and nowhere else: :func:`request_error` and :func:`answer_error`, which the
+photo-portal client calls too. Answers are parsed with
 :func:`feeds.validate.parse_untrusted`: a receipt with a DOCTYPE or entities
 is refused.
 
@@ -27,10 +29,9 @@ from urllib.parse import quote
 import requests
 from lxml import etree
 from requests.adapters import HTTPAdapter
-from tenacity import RetryCallState
 
 from adapters.base import Delivery, Receipt, RemoteListing, Transport
-from adapters.retry import RetryPolicy, parse_retry_after
+from adapters.retry import RetryPolicy, log_retries, parse_retry_after
 from feeds.validate import parse_untrusted
 from syndication.errors import PermanentError, Rejected, TransientError
 from syndication.logs import get_logger
@@ -167,20 +168,8 @@ class HttpTransport(Transport):
         """One logical call under the retry policy: ``(status, body)`` of the
         final answer, or the translated error of the last attempt."""
         log = get_logger(listing_id=listing_id, marketplace=self.marketplace, action=action)
-
-        def before_sleep(state: RetryCallState) -> None:
-            error = state.outcome.exception() if state.outcome else None
-            log.warning(
-                "http_retry",
-                attempt=state.attempt_number,
-                wait=round(state.upcoming_sleep, 3),
-                error=str(error),
-            )
-
-        for attempt in self.policy.retrying(self.sleep, before_sleep):
-            with attempt:
-                return self._once(method, path, listing_id, data, headers, absent_ok, log)
-        raise AssertionError("unreachable: tenacity re-raises the last error")
+        retrying = self.policy.retrying(self.sleep, log_retries(log, "http_retry"))
+        return retrying(self._once, method, path, listing_id, data, headers, absent_ok, log)
 
     def _once(
         self,
@@ -203,25 +192,19 @@ class HttpTransport(Transport):
                 body = _read_limited(response)
                 status = response.status_code
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
-        except requests.Timeout as exc:
-            raise TransientError(f"{method} {url} timed out ({_kind(exc)})", **where) from exc
-        except requests.ConnectionError as exc:
-            raise TransientError(f"{method} {url}: cannot connect ({_kind(exc)})", **where) from exc
         except _TooLarge:
             raise PermanentError(
                 f"{method} {url}: answer larger than {MAX_ANSWER_BYTES} bytes", **where
             ) from None
         except requests.RequestException as exc:
-            raise PermanentError(f"{method} {url} failed: {_kind(exc)}", **where) from exc
+            raise request_error(exc, f"{method} {url}", **where) from exc
         log.debug("http_answer", method=method, path=path, status=status)
         if 200 <= status < 300 or (status == 404 and absent_ok):
             return status, body
         message = self._error_message(status, body, listing_id)
-        if status == 429 or status >= 500:
-            raise TransientError(message, retry_after=retry_after, **where)
         if status in (401, 403):
             message += " (check the marketplace's token_env in the marketplaces file)"
-        raise Rejected(message, **where)
+        raise answer_error(status, message, retry_after=retry_after, **where)
 
     def _error_message(self, status: int, body: bytes, listing_id: str | None) -> str:
         """The marketplace's own message from an ``<error>`` answer, else the status."""
@@ -251,6 +234,60 @@ class HttpTransport(Transport):
         return root
 
 
+def request_error(
+    exc: requests.RequestException, what: str, **where: Any
+) -> TransientError | PermanentError:
+    """The error a failed requests call becomes: the one translation of requests'
+    exceptions for every HTTP client of :mod:`adapters` (this transport, the
+    photo-portal client). ``what`` names the call ("GET http://…"); ``where``
+    carries ``listing_id`` and ``marketplace`` when the call has them.
+
+    * ``Timeout`` (connect or read) → :class:`TransientError` "… timed out (…)";
+    * ``ConnectionError`` (refused, reset, TLS, proxy; also a read timeout in
+      mid-body) → :class:`TransientError` "…: cannot connect (…)";
+    * ``ChunkedEncodingError`` (the answer broke off before its end) →
+      :class:`TransientError` "…: the answer broke off (…)";
+    * any other ``RequestException`` → :class:`PermanentError` "… failed: …".
+
+    A generic ``RequestException`` is permanent. The first three rows are the
+    failures of the network or of a server that may be back a moment later;
+    what is left of requests' tree is a fault of the request itself or of an
+    answer that cannot be read (``InvalidURL``, ``MissingSchema``,
+    ``InvalidHeader`` — a token with a line break —, ``InvalidJSONError``,
+    ``TooManyRedirects``, ``ContentDecodingError``). Sending the same request
+    again meets the same fault, so retrying would only multiply the calls
+    (tenacity's attempts times dramatiq's retries) and hold back for minutes
+    the failure that tells support what to fix. An exception requests adds
+    later lands here too: a failure nobody has classified is shown at once,
+    not hidden behind retries.
+    """
+    kind = _kind(exc)
+    if isinstance(exc, requests.Timeout):
+        return TransientError(f"{what} timed out ({kind})", **where)
+    if isinstance(exc, requests.ConnectionError):
+        return TransientError(f"{what}: cannot connect ({kind})", **where)
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+        return TransientError(f"{what}: the answer broke off ({kind})", **where)
+    return PermanentError(f"{what} failed: {kind}", **where)
+
+
+def answer_error(
+    status: int,
+    message: str,
+    *,
+    retry_after: float | None = None,
+    refusal: type[PermanentError] = Rejected,
+    **where: Any,
+) -> TransientError | PermanentError:
+    """The error of an answer that is not a success: 429 and 5xx are
+    :class:`TransientError` (with the server's ``retry_after``), every other
+    status is ``refusal`` (:class:`Rejected`, or a client's own subclass of
+    :class:`PermanentError`): the server understood and said no."""
+    if status == 429 or status >= 500:
+        return TransientError(message, retry_after=retry_after, **where)
+    return refusal(message, **where)
+
+
 class _TooLarge(Exception):
     pass
 
@@ -266,7 +303,10 @@ def _read_limited(response: requests.Response) -> bytes:
 
 
 def _kind(exc: Exception) -> str:
-    """A short description of a requests error, without the request's headers."""
+    """A short description of a requests error, without the request's headers:
+    an ``InvalidHeader`` quotes the header's value, which may be the token."""
+    if isinstance(exc, requests.exceptions.InvalidHeader):
+        return f"{type(exc).__name__}: a request header is malformed (its value is not shown)"
     return f"{type(exc).__name__}: {exc}"
 
 

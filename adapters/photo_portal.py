@@ -6,13 +6,16 @@ image, and set an assignment to status 2 once its images are stored. The
 API is described in the README, section "Photo intake".
 
 One pooled :class:`requests.Session` carries the bearer token; every call has
-a timeout. Connection errors, timeouts, 5xx and 429 are retried by tenacity
-with exponential backoff (a 429's ``Retry-After`` is honoured); other 4xx are
-not. The errors of requests are translated here and nowhere else: callers see
-only :class:`~syndication.errors.TransientError` and
-:class:`~syndication.errors.PermanentError` (with :class:`ImageTooLarge` for a
-download over the size cap, cut off rather than read whole). The token is
-never logged and never part of an error message.
+a timeout. Failures are translated and retried as in every HTTP client of
+:mod:`adapters`: requests' exceptions by :func:`adapters.http.request_error`,
+failed answers by :func:`adapters.http.answer_error`, the schedule by an
+:class:`adapters.retry.RetryPolicy` (exponential backoff with jitter, a
+``Retry-After`` honoured). So connection errors, timeouts, downloads broken
+off, 5xx and 429 are retried; other 4xx and requests' other errors are not.
+Callers see only :class:`~syndication.errors.TransientError` and
+:class:`~syndication.errors.PermanentError` (with :class:`NotFound` for a 404
+and :class:`ImageTooLarge` for a download over the size cap, cut off rather
+than read whole). The token is never logged and never part of an error message.
 """
 
 from __future__ import annotations
@@ -24,15 +27,11 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 import requests
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception_type,
-    stop_after_attempt,
-    wait_exponential,
-)
+from tenacity import Retrying
 
-from syndication.errors import ConfigurationError, PermanentError, TransientError
+from adapters.http import answer_error, request_error
+from adapters.retry import RetryPolicy, log_retries, parse_retry_after
+from syndication.errors import ConfigurationError, PermanentError, Rejected, TransientError
 from syndication.logs import get_logger
 from syndication.settings import Settings
 
@@ -41,6 +40,8 @@ DEFAULT_TIMEOUT: tuple[float, float] = (5.0, 30.0)
 DEFAULT_MAX_IMAGE_BYTES = 25 * 1024 * 1024
 CHUNK = 64 * 1024
 SOURCE = "photo_portal"
+DEFAULT_POLICY = RetryPolicy.standard(max_attempts=4, initial_wait=0.5, max_wait=10, jitter=0.5)
+"""Four calls at most, waits from half a second growing to ten, never past two minutes in all."""
 
 
 @dataclass(frozen=True)
@@ -74,25 +75,11 @@ class ImageTooLarge(PermanentError):
     """The image is over the size cap; the download was cut off."""
 
 
-class _RetryAfterOrBackoff:
-    """tenacity wait: a 429's Retry-After when the error carries one, else ``fallback``."""
-
-    def __init__(self, fallback: Callable[[RetryCallState], float], ceiling: float = 60.0) -> None:
-        self.fallback = fallback
-        self.ceiling = ceiling
-
-    def __call__(self, state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, TransientError) and exc.retry_after is not None:
-            return min(exc.retry_after, self.ceiling)
-        return self.fallback(state)
-
-
 class PhotoPortalClient:
     """Talks to the portal at ``base_url`` with ``token``.
 
-    ``attempts``, ``wait`` and ``sleep`` shape the retry policy (tests pass a
-    sleep that records instead of sleeping); ``max_image_bytes`` caps a download.
+    ``policy`` and ``sleep`` decide the retries (tests pass a sleep that
+    records instead of sleeping); ``max_image_bytes`` caps a download.
     """
 
     def __init__(
@@ -102,9 +89,8 @@ class PhotoPortalClient:
         *,
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
         max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES,
-        attempts: int = 4,
-        wait: Callable[[RetryCallState], float] | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        policy: RetryPolicy = DEFAULT_POLICY,
+        sleep: Callable[[float], Any] = time.sleep,
         session: requests.Session | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
@@ -113,13 +99,8 @@ class PhotoPortalClient:
         self._session = session or requests.Session()
         self._session.headers["Authorization"] = f"Bearer {token}"
         self._session.headers["Accept"] = "application/json"
-        self._retrying = Retrying(
-            retry=retry_if_exception_type(TransientError),
-            stop=stop_after_attempt(attempts),
-            wait=_RetryAfterOrBackoff(wait or wait_exponential(multiplier=0.5, max=10)),
-            sleep=sleep,
-            reraise=True,
-        )
+        self.policy = policy
+        self.sleep = sleep
 
     @classmethod
     def from_settings(cls, settings: Settings, **kwargs: Any) -> PhotoPortalClient:
@@ -163,13 +144,7 @@ class PhotoPortalClient:
         (:class:`ImageTooLarge`); a body shorter than its Content-Length is a
         :class:`TransientError`, retried like a dropped connection.
         """
-        path = f"/api/images/{image.id}/content"
-        for attempt in self._retrying:
-            with attempt:
-                out.seek(0)
-                out.truncate()
-                return self._stream(path, image, out)
-        raise AssertionError("unreachable: tenacity re-raises the last error")
+        return self._retrying()(self._download_once, image, out)
 
     def close(self) -> None:
         self._session.close()
@@ -182,19 +157,25 @@ class PhotoPortalClient:
 
     # ---- transport -----------------------------------------------------------------
 
-    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
-        for attempt in self._retrying:
-            with attempt, self._call(method, path, **kwargs) as response:
-                try:
-                    return response.json()
-                except ValueError as exc:
-                    raise PermanentError(
-                        f"photo portal: {method} {path} did not answer JSON"
-                    ) from exc
-        raise AssertionError("unreachable: tenacity re-raises the last error")
+    def _retrying(self) -> Retrying:
+        """A tenacity ``Retrying`` of this client's policy, logging each retry."""
+        return self.policy.retrying(self.sleep, log_retries(self._log, "photo_portal_retry"))
 
-    def _stream(self, path: str, image: PortalImage, out: IO[bytes]) -> int:
-        with self._call("GET", path, stream=True) as response:
+    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        return self._retrying()(self._json_once, method, path, **kwargs)
+
+    def _json_once(self, method: str, path: str, **kwargs: Any) -> Any:
+        with self._call(method, path, **kwargs) as response:
+            try:
+                return response.json()
+            except ValueError as exc:
+                raise PermanentError(f"photo portal: {method} {path} did not answer JSON") from exc
+
+    def _download_once(self, image: PortalImage, out: IO[bytes]) -> int:
+        """One attempt of :meth:`download`, from the first byte."""
+        out.seek(0)
+        out.truncate()
+        with self._call("GET", f"/api/images/{image.id}/content", stream=True) as response:
             declared = response.headers.get("Content-Length")
             if declared is not None and declared.isdigit() and int(declared) > self.max_image_bytes:
                 raise ImageTooLarge(
@@ -211,9 +192,7 @@ class PhotoPortalClient:
                         )
                     out.write(chunk)
             except requests.RequestException as exc:
-                raise TransientError(
-                    f"photo portal: download of image {image.id} broke off: {_why(exc)}"
-                ) from exc
+                raise request_error(exc, f"photo portal: download of image {image.id}") from exc
             if declared is not None and declared.isdigit() and size != int(declared):
                 raise TransientError(
                     f"photo portal: download of image {image.id} broke off "
@@ -223,36 +202,29 @@ class PhotoPortalClient:
 
     @contextmanager
     def _call(self, method: str, path: str, **kwargs: Any) -> Iterator[requests.Response]:
-        """One HTTP call, its failures translated to Transient/PermanentError."""
+        """One HTTP call, its failures translated by :mod:`adapters.http`'s rules."""
         url = self.base_url + path
+        what = f"photo portal: {method} {path}"
         try:
             response = self._session.request(method, url, timeout=self.timeout, **kwargs)
-        except requests.Timeout as exc:
-            self._log.warning("photo_portal_timeout", method=method, path=path)
-            raise TransientError(f"photo portal: {method} {path} timed out") from exc
         except requests.RequestException as exc:
-            self._log.warning("photo_portal_unreachable", method=method, path=path, error=_why(exc))
-            raise TransientError(f"photo portal: {method} {path} failed: {_why(exc)}") from exc
+            error = request_error(exc, what)
+            transient = isinstance(error, TransientError)
+            event = "photo_portal_unreachable" if transient else "photo_portal_request_failed"
+            self._log.warning(event, method=method, path=path, error=error.message)
+            raise error from exc
         with response:
             status = response.status_code
-            if status == 429 or status >= 500:
-                self._log.warning("photo_portal_busy", method=method, path=path, status=status)
-                raise TransientError(
-                    f"photo portal: {method} {path} answered {status}",
-                    retry_after=_retry_after(response.headers.get("Retry-After")),
-                )
-            if status == 404:
-                raise NotFound(f"photo portal: {method} {path} answered 404: {_reason(response)}")
             if status >= 400:
-                raise PermanentError(
-                    f"photo portal: {method} {path} answered {status}: {_reason(response)}"
+                if status == 429 or status >= 500:
+                    self._log.warning("photo_portal_busy", method=method, path=path, status=status)
+                raise answer_error(
+                    status,
+                    f"{what} answered {status}: {_reason(response)}",
+                    retry_after=parse_retry_after(response.headers.get("Retry-After")),
+                    refusal=NotFound if status == 404 else Rejected,
                 )
             yield response
-
-
-def _why(exc: BaseException) -> str:
-    """A short description of a requests error, without URLs' query strings or headers."""
-    return type(exc).__name__
 
 
 def _reason(response: requests.Response) -> str:
@@ -260,13 +232,6 @@ def _reason(response: requests.Response) -> str:
         return str(response.json().get("error", ""))[:200]
     except (ValueError, AttributeError):
         return response.reason or ""
-
-
-def _retry_after(value: str | None) -> float | None:
-    try:
-        return max(0.0, float(value)) if value else None
-    except ValueError:
-        return None
 
 
 def _field(data: Any, name: str, kind: type) -> Any:

@@ -1,4 +1,7 @@
-"""Retry policy of the HTTP transport, composed from tenacity's parts.
+"""Retry policy of every HTTP client of :mod:`adapters`, composed from tenacity's parts.
+
+The marketplaces' HTTP transport and the photo-portal client both retry
+through a :class:`RetryPolicy`, with the errors :mod:`adapters.http` translated.
 
 A policy says when to stop (``stop_after_attempt(n) | stop_before_delay(s)``)
 and how long to wait between attempts (exponential backoff with jitter, or the
@@ -98,6 +101,22 @@ class RetryPolicy:
             before_sleep=before_sleep,
             reraise=True,
         )
+
+
+def log_retries(log: Any, event: str) -> Callable[[RetryCallState], None]:
+    """A ``before_sleep`` hook that logs ``event`` with the attempt, the wait
+    and the error that is about to be retried."""
+
+    def before_sleep(state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        log.warning(
+            event,
+            attempt=state.attempt_number,
+            wait=round(state.upcoming_sleep, 3),
+            error=str(error),
+        )
+
+    return before_sleep
 
 
 def parse_retry_after(value: str | None, now: Callable[[], datetime] | None = None) -> float | None:

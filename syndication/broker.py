@@ -14,9 +14,14 @@
   message whose worker died is redelivered within seconds of the heartbeat
   timeout (default 60 s): well within two minutes.
 
-Either way the broker gets the retry policy (permanent errors never retried,
-others up to ``max_retries`` times with exponential backoff), the
-middleware of :mod:`syndication.middleware`, and the :class:`Runtime`.
+Either way the broker gets dramatiq's ``Retries`` middleware with exponential
+backoff, the middleware of :mod:`syndication.middleware`, and the
+:class:`Runtime`. Each actor's retry budget is the ``max_retries`` it declares;
+``settings.max_retries`` is only the default of an actor that declares none
+(the transfer actors). Permanent errors are never retried because every actor
+that is retried at all declares ``throws=(PermanentError,)``. No broker-wide
+``retry_when`` is set: dramatiq lets such a predicate override every actor's
+``max_retries``.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from dramatiq.errors import ConnectionClosed
 from dramatiq.middleware import CurrentMessage, Retries
 
 from syndication.errors import ConfigurationError
-from syndication.middleware import JobLifecycle, LogContext, Metrics, RetryPolicy
+from syndication.middleware import JobLifecycle, LogContext, Metrics
 from syndication.runtime import Runtime, attach_runtime
 from syndication.settings import Settings
 
@@ -151,12 +156,16 @@ class RecoveringRedisBroker(RedisBroker):
 
 
 def _install_middleware(broker: dramatiq.Broker, settings: Settings) -> None:
-    """Replace dramatiq's default ``Retries`` with ours and add the cross-cutting middleware."""
+    """Replace dramatiq's default ``Retries`` with ours and add the cross-cutting middleware.
+
+    ``Retries`` gets the settings' budget and backoff as defaults only, and no
+    ``retry_when``: an actor's own ``max_retries``, ``min_backoff`` and
+    ``throws`` decide for its messages.
+    """
     retries = Retries(
         max_retries=settings.max_retries,
         min_backoff=settings.min_backoff_ms,
         max_backoff=MAX_BACKOFF_MS,
-        retry_when=RetryPolicy(settings.max_retries),
     )
     broker.middleware[:] = [m for m in broker.middleware if not isinstance(m, Retries)]
     broker.add_middleware(retries)

@@ -8,12 +8,9 @@ Actors stay thin: what every job needs around it lives here, once.
 * :class:`Metrics` counts messages per actor and outcome (started, succeeded,
   retried, failed, skipped), for logs and the benchmark.
 * :class:`JobLifecycle` calls the hooks an actor declares with the
-  ``lifecycle=`` option when one of its messages starts, is about to be retried
-  and is given up; the transfer jobs count their attempts and record ``failed``
+  ``lifecycle=`` option when one of its messages starts and when it is given
+  up; the transfer jobs count their attempts and record ``failed``
   this way (:class:`syndication.transfer.TransferLifecycle`).
-* :class:`RetryPolicy` is the predicate dramatiq's ``Retries`` middleware asks
-  whether a failed message is tried again: permanent errors never are,
-  anything else up to a bounded number of times.
 
 dramatiq runs ``after_*`` hooks in reverse order of the middleware list, so
 :func:`syndication.broker.setup_broker` puts :class:`JobLifecycle` before
@@ -26,7 +23,6 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 import dramatiq
@@ -34,7 +30,6 @@ import dramatiq.broker
 import structlog
 from dramatiq.middleware import Middleware
 
-from syndication.errors import PermanentError
 from syndication.logs import get_logger
 
 Broker = dramatiq.Broker
@@ -184,19 +179,3 @@ class JobLifecycle(Middleware):
         hooks = self._hooks(broker, message)
         if hooks is not None:
             hooks.gave_up(broker, message, exception)
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Whether dramatiq tries a failed message again (``Retries(retry_when=…)``).
-
-    A :class:`~syndication.errors.PermanentError` (bad record, invalid
-    document, a 4xx) never: trying again cannot help. Anything else — a
-    transient error, a database hiccup, a bug — is retried with dramatiq's
-    exponential backoff until ``max_retries`` retries have been made.
-    """
-
-    max_retries: int
-
-    def __call__(self, retries: int, exception: BaseException) -> bool:
-        return retries < self.max_retries and not isinstance(exception, PermanentError)

@@ -4,14 +4,18 @@
 candidates and queues ``send_final_prices`` messages of :data:`BATCH_SIZE`
 listing ids each. A batch re-decides its listings when it runs, so a message
 delivered twice, or retried after a worker died, sends nothing twice; dramatiq
-retries a batch whose database work failed, while a Hemnet failure is recorded
-per listing (the transport has already retried it) and picked up by the next run.
+retries a batch whose database work failed (up to the five retries it declares,
+never for a :class:`~syndication.errors.PermanentError`), while a Hemnet failure
+is recorded per listing (the transport has already retried it) and picked up by
+the next run. The nightly run itself declares no retries: a run that failed is
+replaced by the next night's.
 """
 
 from __future__ import annotations
 
 import dramatiq
 
+from syndication.errors import PermanentError
 from syndication.final_prices import BATCH_SIZE, dispatch, new_run_id, process_batch
 from syndication.logs import get_logger
 from syndication.runtime import current_runtime
@@ -27,6 +31,7 @@ BATCH_ACTOR = "send_final_prices"
     max_retries=5,
     min_backoff=1000,
     time_limit=30 * 60_000,
+    throws=(PermanentError,),
 )
 def send_final_prices(listing_ids: list[str], run_id: str) -> None:
     """Deliver the final prices (or retractions) of one batch of listings."""

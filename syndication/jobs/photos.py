@@ -1,9 +1,9 @@
 """The photo actor: ``pull_photos`` pulls every ready portal assignment (R11).
 
 The scheduler sends it every ``photos_interval_minutes``; it can also be sent
-by hand. It is not retried by dramatiq: a portal that is down is simply tried
-again at the next scheduled run, and each assignment's own problems are
-recorded for support by the photo module.
+by hand. It declares ``max_retries=0``, so dramatiq never retries it: a portal
+that is down is simply tried again at the next scheduled run, and each
+assignment's own problems are recorded for support by the photo module.
 """
 
 from __future__ import annotations
@@ -19,12 +19,7 @@ from syndication.runtime import current_runtime
 ACTOR_NAME = "pull_photos"
 
 
-def _never(_retries: int, _exception: BaseException) -> bool:
-    """Retry policy of the actor: the next scheduled run is the retry."""
-    return False
-
-
-@dramatiq.actor(actor_name=ACTOR_NAME, max_retries=0, retry_when=_never, time_limit=60 * 60 * 1000)
+@dramatiq.actor(actor_name=ACTOR_NAME, max_retries=0, time_limit=60 * 60 * 1000)
 def pull_photos() -> None:
     """Pull the ready assignments into their listings and log a summary."""
     runtime = current_runtime()

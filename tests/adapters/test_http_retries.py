@@ -102,6 +102,20 @@ def test_a_refused_connection_is_transient_and_retried(sandbox, make_transport, 
     assert transport.send(update).marketplace_id == sandbox["hittahem"].marketplace_id("OBJ-1")
 
 
+def test_a_request_error_other_than_timeout_or_connection_is_permanent(
+    sandbox, make_transport, waits
+):
+    """requests' ``InvalidHeader`` (a token with a line break) is what
+    :func:`adapters.http.request_error` makes of it for the photo portal too:
+    permanent, not retried, and without the header's value."""
+    transport = make_transport("hemnet", token="sandbox-secret\nX-Injected: 1")
+    with pytest.raises(PermanentError, match="failed: InvalidHeader") as caught:
+        transport.send(delivery("hemnet"))
+    assert not isinstance(caught.value, TransientError)
+    assert "sandbox-secret" not in str(caught.value)
+    assert waits == [] and sandbox["hemnet"].call_count() == 0
+
+
 def test_lookups_are_retried_too(sandbox, make_transport, waits):
     transport = make_transport("hemnet")
     transport.send(delivery("hemnet"))

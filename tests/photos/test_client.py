@@ -16,10 +16,16 @@ from sqlalchemy import Engine
 from adapters.photo_portal import ImageTooLarge, PhotoPortalClient
 from adapters.photo_portal import _assignment as parse_assignment
 from adapters.portal_standin import PortalStandIn
+from adapters.retry import RetryPolicy
 from syndication.errors import ConfigurationError, PermanentError, TransientError
 from syndication.logs import configure
 from syndication.photos import PhotoIntake
 from syndication.settings import Settings
+
+
+def tries(n: int) -> RetryPolicy:
+    """The client's usual schedule, with at most ``n`` calls."""
+    return RetryPolicy.standard(max_attempts=n, initial_wait=0.5, max_wait=10, jitter=0.5)
 
 
 def recording_client(
@@ -42,7 +48,7 @@ def test_5xx_is_retried_with_backoff_then_succeeds(portal: PortalStandIn, status
 
 def test_5xx_that_persists_is_a_transient_error(portal: PortalStandIn) -> None:
     portal.fail_requests(times=100, status=503)
-    client, waits = recording_client(portal, attempts=3)
+    client, waits = recording_client(portal, policy=tries(3))
 
     with pytest.raises(TransientError, match="answered 503"):
         client.ready_assignments()
@@ -71,7 +77,7 @@ def test_other_4xx_are_permanent_and_not_retried(portal: PortalStandIn, status: 
 
 def test_a_slow_portal_times_out_as_a_transient_error(portal: PortalStandIn) -> None:
     portal.slow(0.6)
-    client, waits = recording_client(portal, timeout=(2.0, 0.2), attempts=2)
+    client, waits = recording_client(portal, timeout=(2.0, 0.2), policy=tries(2))
 
     with pytest.raises(TransientError, match="timed out"):
         client.ready_assignments()
@@ -81,10 +87,26 @@ def test_a_slow_portal_times_out_as_a_transient_error(portal: PortalStandIn) -> 
 def test_a_connection_refused_is_transient(portal: PortalStandIn) -> None:
     url = portal.url
     portal.stop()
-    client = PhotoPortalClient(url, TOKEN, sleep=lambda _s: None, attempts=2)
+    client = PhotoPortalClient(url, TOKEN, sleep=lambda _s: None, policy=tries(2))
 
     with pytest.raises(TransientError, match="ConnectionError"):
         client.ready_assignments()
+
+
+def test_a_request_error_other_than_timeout_or_connection_is_permanent(
+    portal: PortalStandIn,
+) -> None:
+    """requests' ``InvalidHeader`` (a token with a line break) is what
+    :func:`adapters.http.request_error` makes of it for the marketplaces too:
+    permanent, not retried, and without the header's value."""
+    client, waits = recording_client(portal)
+    client._session.headers["Authorization"] = f"Bearer {TOKEN}\nX-Injected: 1"
+
+    with pytest.raises(PermanentError, match="failed: InvalidHeader") as caught:
+        client.ready_assignments()
+    assert not isinstance(caught.value, TransientError)
+    assert TOKEN not in str(caught.value)
+    assert waits == [] and portal.requests["GET /api/assignments"] == 0
 
 
 def test_the_download_is_cut_off_at_the_cap_without_reading_it_whole(portal: PortalStandIn) -> None:
@@ -150,7 +172,7 @@ def test_no_token_in_logs_or_problems_and_logs_name_the_assignment(
         intake = PhotoIntake(sqlite_engine, client, tmp_path / "media")
         report = intake.pull()
         with pytest.raises(PermanentError) as refused:
-            PhotoPortalClient(portal.url, "wrong-" + TOKEN, attempts=1).ready_assignments()
+            PhotoPortalClient(portal.url, "wrong-" + TOKEN, policy=tries(1)).ready_assignments()
     finally:
         structlog.reset_defaults()
 

@@ -6,6 +6,7 @@ import io
 from collections import Counter
 
 import dramatiq
+import dramatiq.broker
 import pytest
 import structlog
 from dramatiq.brokers.redis import RedisBroker
@@ -16,7 +17,7 @@ from sqlalchemy import Engine
 from syndication.broker import MAINTENANCE_CHANCE, setup_broker
 from syndication.cli.transfer import format_summary, progress_reporter
 from syndication.errors import ConfigurationError, DocumentInvalid, Rejected, TransientError
-from syndication.middleware import LogContext, RetryPolicy, message_context
+from syndication.middleware import LogContext, message_context
 from syndication.runtime import Runtime, current_runtime
 from syndication.settings import Settings
 from syndication.transfer import Failure, RequestOutcome
@@ -33,8 +34,22 @@ from syndication.transfer import Failure, RequestOutcome
         (0, RuntimeError("database went away"), True),
     ],
 )
-def test_retry_policy(retries: int, exception: Exception, retried: bool) -> None:
-    assert RetryPolicy(max_retries=3)(retries, exception) is retried
+def test_retry_policy(
+    sqlite_engine: Engine, retries: int, exception: Exception, retried: bool
+) -> None:
+    """What the broker's ``Retries`` decides for a failed transfer message."""
+    settings = Settings(max_retries=3, min_backoff_ms=10)
+    broker = setup_broker(settings, Runtime(settings=settings, engine=sqlite_engine))
+    import syndication.jobs  # noqa: F401  (declares the actors on the broker)
+
+    middleware = next(m for m in broker.middleware if isinstance(m, Retries))
+    message = dramatiq.broker.MessageProxy(dramatiq.Message(
+        queue_name="transfers", actor_name="transfer_listing", args=(),
+        kwargs={"listing_id": "O1", "marketplace": "hemnet", "request_id": "r1"},
+        options={"retries": retries},
+    ))
+    middleware.after_process_message(broker, message, exception=exception)
+    assert message.failed is not retried
 
 
 def test_in_process_broker_when_no_url(sqlite_engine: Engine) -> None:
@@ -42,7 +57,7 @@ def test_in_process_broker_when_no_url(sqlite_engine: Engine) -> None:
     broker = setup_broker(settings, Runtime(settings=settings, engine=sqlite_engine))
     assert isinstance(broker, StubBroker) and dramatiq.get_broker() is broker
     retries = next(m for m in broker.middleware if isinstance(m, Retries))
-    assert retries.max_retries == 4 and retries.retry_when == RetryPolicy(4)
+    assert retries.max_retries == 4 and retries.retry_when is None
     assert current_runtime(broker).engine is sqlite_engine
 
 
