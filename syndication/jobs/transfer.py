@@ -76,7 +76,7 @@ def confirm_publication(
     SCHEDULER.confirm(job, document_hash, poll + 1, delay)
 
 
-@dramatiq.actor(queue_name=FEED_QUEUE, lifecycle=FEED_LIFECYCLE)
+@dramatiq.actor(queue_name=FEED_QUEUE, lifecycle=FEED_LIFECYCLE, throws=(PermanentError,))
 def publish_feed(office_id: str, marketplace: str, request_id: str) -> None:
     """Rebuild and publish an office's full feed on a pull marketplace (R17), and record
     the outcome of each of its listings there."""
