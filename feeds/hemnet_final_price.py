@@ -21,7 +21,6 @@ from syndication.records import Listing
 SCHEMA = "hemnet-final-price-1.0.xsd"
 MARKETPLACE = "hemnet"
 VERSION = "1.0"
-RETRACTION_REASONS: tuple[str, ...] = ("consent_withdrawn",)
 
 
 def _text(parent: etree._Element, tag: str, value: str, listing_id: str) -> None:

@@ -62,8 +62,6 @@ FINAL_STATES: frozenset[str] = frozenset(
 """States after which a transfer job has nothing more to do. ``sent`` is final for
 the transfer job; the confirmation job moves it on to ``published`` later."""
 
-ACTIONS: tuple[str, ...] = ("create", "update", "delete")
-
 
 @dataclass(frozen=True, slots=True)
 class Office:

@@ -45,9 +45,7 @@ NO_FINAL_PRICE = "the listing has no final price"
 NO_CONTRACT_DATE = "the listing has no contract date"
 NOT_PUBLISHED_BEFORE_SALE = "the listing was not published on Hemnet before the sale"
 FLAG_NOT_SET = "the listing's 'send final price to Hemnet' flag is not set"
-NO_BROKER_FOR_COMPANY = "the listing's company differs from its office's and it has no broker"
 ALREADY_SENT = "final price already sent to Hemnet, unchanged"
-NEVER_SENT = "nothing was sent to Hemnet, so there is nothing to retract"
 ALREADY_RETRACTED = "final price already retracted from Hemnet"
 
 
