@@ -17,8 +17,9 @@ preconditions (R12). The same defaults come in three shapes:
   :func:`listing_record` and :func:`feed_input`, with record fields as
   overrides. ``listing_record()`` equals what the store holds after ingesting
   ``listing()`` into ``office()`` with ``user()``;
-* store rows: :func:`columns` turns a plain record into the keyword arguments
-  of its row, for tests that seed the store without ingest.
+* store rows: :func:`rows` turns plain records into the rows the store keeps
+  (:func:`columns` gives one row's keyword arguments), for tests that seed the
+  store without ingest.
 
 A test that depends on a value says so at its call site (``listing(price=None)``),
 so the defaults may change without a test silently checking something else.
@@ -39,8 +40,6 @@ from syndication.records import (
     ListingImage,
     Office,
     User,
-    UserImage,
-    Viewing,
 )
 
 MARKETPLACES: Final = ("hemnet", "blocket", "hittahem")
@@ -248,20 +247,25 @@ def columns(record: Office | User | Listing) -> dict[str, Any]:
     return _plain(fields)  # type: ignore[no-any-return]
 
 
-def image(url: str, order: int = 0, caption: str | None = None) -> ListingImage:
-    """A listing image from the desktop."""
-    return ListingImage(url=url, order=order, caption=caption)
+def rows(*records: Office | User | Listing) -> list[Any]:
+    """The store rows of ``records``, in order: an office, user or listing row each, and
+    after a listing its images, as ingest would store them."""
+    from syndication.store.models import ListingImageRow, ListingRow, OfficeRow, UserRow
 
-
-def portrait(url: str, order: int = 0, *, to_internet: bool = True) -> UserImage:
-    """A portrait on a user card."""
-    return UserImage(url, "portratt", to_internet, order)
-
-
-def viewing(starts_at: datetime, ends_at: datetime | None = None,
-            note: str | None = None) -> Viewing:
-    """A viewing time."""
-    return Viewing(starts_at, ends_at, note)
+    out: list[Any] = []
+    for record in records:
+        if isinstance(record, Office):
+            out.append(OfficeRow(**columns(record)))
+        elif isinstance(record, User):
+            out.append(UserRow(**columns(record)))
+        else:
+            out.append(ListingRow(**columns(record)))
+            out.extend(
+                ListingImageRow(listing_id=record.id, url=i.url, position=i.order,
+                                caption=i.caption, tag=i.tag, source=i.source)
+                for i in record.images
+            )
+    return out
 
 
 VARIED_CATEGORIES: Final = ("villa", "radhus", "bostadsratt", "fritidshus", "lantbruk")

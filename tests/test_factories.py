@@ -24,6 +24,15 @@ def test_the_default_records_are_what_the_store_holds_after_ingesting_them(
     assert stored == factories.feed_input()
 
 
+def test_rows_of_the_default_records_load_back_as_those_records(sqlite_engine: Engine) -> None:
+    with session_scope(sqlite_engine) as session:
+        session.add_all(factories.rows(factories.office_record(), factories.user_record(),
+                                       factories.listing_record()))
+    with session_scope(sqlite_engine) as session:
+        stored = load_feed_input(session, factories.LISTING_ID)
+    assert stored == factories.feed_input()
+
+
 def test_the_default_listing_meets_every_marketplaces_preconditions() -> None:
     for name in registry.names():
         assert registry.get(name).preconditions(factories.feed_input()) == [], name
