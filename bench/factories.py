@@ -21,7 +21,8 @@ preconditions (R12). The same defaults come in three shapes:
   (:func:`columns` gives one row's keyword arguments), for tests that seed the
   store without ingest.
 
-A test that depends on a value says so at its call site (``listing(price=None)``),
+An ``id`` override names the record as the positional id does. A test that
+depends on a value says so at its call site (``listing(price=None)``),
 so the defaults may change without a test silently checking something else.
 :func:`varied_listing` adds deterministic variety from a seeded
 :class:`random.Random`, for the benchmarks and the fault tests.
@@ -162,17 +163,20 @@ def listing_input(record: Listing) -> dict[str, Any]:
 
 def office(office_id: str = OFFICE_ID, **overrides: Any) -> dict[str, Any]:
     """The default office as an input record; ``overrides`` in the input shape."""
+    office_id = overrides.pop("id", office_id)
     return _apply(office_input(Office(**_office_fields(office_id))), overrides)
 
 
 def user(user_id: str = USER_ID, **overrides: Any) -> dict[str, Any]:
     """The default broker's user card as an input record; ``overrides`` in the input shape."""
+    user_id = overrides.pop("id", user_id)
     return _apply(user_input(User(**_user_fields(user_id))), overrides)
 
 
 def listing(listing_id: str = LISTING_ID, **overrides: Any) -> dict[str, Any]:
     """The default listing as an input record, without a selection of its own (the office's
     defaults decide, R2); ``overrides`` in the input shape."""
+    listing_id = overrides.pop("id", listing_id)
     return _apply(listing_input(Listing(**_listing_fields(listing_id))), overrides)
 
 
@@ -199,11 +203,13 @@ def _record(record_type: type, fields: dict[str, Any], overrides: dict[str, Any]
 
 def office_record(office_id: str = OFFICE_ID, **overrides: Any) -> Office:
     """The default office as a plain record; ``overrides`` are :class:`Office` fields."""
+    office_id = overrides.pop("id", office_id)
     return _record(Office, _office_fields(office_id), overrides)  # type: ignore[no-any-return]
 
 
 def user_record(user_id: str = USER_ID, **overrides: Any) -> User:
     """The default broker as a plain record; ``overrides`` are :class:`User` fields."""
+    user_id = overrides.pop("id", user_id)
     return _record(User, _user_fields(user_id), overrides)  # type: ignore[no-any-return]
 
 
@@ -213,6 +219,7 @@ def listing_record(listing_id: str = LISTING_ID, **overrides: Any) -> Listing:
     Without a ``marketplaces`` override the selection is what the default office's
     defaults give its category at creation: Hemnet and Blocket for a villa, none otherwise.
     """
+    listing_id = overrides.pop("id", listing_id)
     fields = _listing_fields(listing_id)
     category = overrides.get("category", fields["category"])
     fields["marketplaces"] = VILLA_DEFAULTS if category == "villa" else ()
