@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import factories
 import pytest
 
 from syndication import registry
 from syndication.records import MARKETPLACES, Office
 from syndication.rules.logo import office_logo, receives_logo
 
-WITH_LOGO = Office(id="K1", name="Kontoret", logo_url="https://x/logo.png")
-WITHOUT_LOGO = Office(id="K2", name="Kontoret utan logga")
+WITH_LOGO = factories.office_record("K1", logo_url="https://x/logo.png")
+WITHOUT_LOGO = factories.office_record("K2", logo_url=None)
 
 
 @pytest.mark.parametrize(
