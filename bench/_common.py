@@ -1,5 +1,7 @@
 """What the benchmarks and the fault tests share: generated input and a report line.
 
+The records come from ``bench/factories.py``, the one factory of the tests and
+the benchmarks; the names here are the benchmarks' agency over it.
 :func:`input_document` builds an input document (``offices``, ``users``,
 ``listings``, valid per ``schemas/``'s input schema) of any size, deterministic
 for a given seed, so a fault test, a benchmark and a hostile-input test all
@@ -17,86 +19,47 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-from syndication import registry
+import factories
 
-MARKETPLACES = registry.names(transport="http")
-"""The marketplaces the benchmarks deliver to: those the sandbox serves over HTTP."""
-CATEGORIES = ("villa", "radhus", "bostadsratt", "fritidshus", "lantbruk")
-STREETS = ("Storgatan", "Kungsvägen", "Björkstigen", "Åvägen", "Sjövägen", "Ekbacken")
-CITIES = (("Uppsala", "75320"), ("Göteborg", "41101"), ("Umeå", "90326"), ("Malmö", "21122"))
+MARKETPLACES = factories.MARKETPLACES
+CATEGORIES = factories.VARIED_CATEGORIES
+STREETS = factories.STREETS
+CITIES = factories.CITIES
 
 
 def office(office_id: str = "OFF1", *, licence: tuple[str, ...] = MARKETPLACES) -> dict[str, Any]:
-    """An office licensed for ``licence``, with defaults selecting every licensed marketplace."""
-    return {
-        "id": office_id,
-        "name": f"Mäklarbyrån {office_id}",
-        "licence": list(licence),
-        "category_defaults": {category: list(licence) for category in CATEGORIES},
-        "logo_url": f"https://media.example.se/{office_id}/logo.png",
-        "address": {"street": "Drottninggatan 1", "postal_code": "75310", "city": "Uppsala"},
-        "contacts": {"phone": "018-100 200", "email": f"info@{office_id.lower()}.example.se",
-                     "website": f"https://{office_id.lower()}.example.se"},
-    }
+    """An office licensed for ``licence``, with defaults selecting every licensed marketplace,
+    a logo, an address and contacts."""
+    return factories.office(
+        office_id,
+        name=f"Mäklarbyrån {office_id}",
+        licence=list(licence),
+        category_defaults={category: list(licence) for category in CATEGORIES},
+        logo_url=f"https://media.example.se/{office_id}/logo.png",
+        address={"street": "Drottninggatan 1", "postal_code": "75310", "city": "Uppsala"},
+        contacts={"phone": "018-100 200", "email": f"info@{office_id.lower()}.example.se",
+                  "website": f"https://{office_id.lower()}.example.se"},
+    )
 
 
 def broker(user_id: str, office_id: str) -> dict[str, Any]:
     """A broker shown on the internet, with a portrait."""
-    return {
-        "id": user_id,
-        "office_id": office_id,
-        "name": f"Mäklare {user_id}",
-        "email": f"{user_id.lower()}@example.se",
-        "phone": "070-123 45 67",
-        "title": "Fastighetsmäklare",
-        "show_on_internet": True,
-        "images": [
-            {"url": f"https://media.example.se/{user_id}.jpg", "category": "portratt",
-             "to_internet": True, "order": 0},
-        ],
-    }
+    return factories.user(
+        user_id,
+        office_id=office_id,
+        name=f"Mäklare {user_id}",
+        email=f"{user_id.lower()}@example.se",
+        phone="070-123 45 67",
+        title="Fastighetsmäklare",
+        show_on_internet=True,
+        images=[{"url": f"https://media.example.se/{user_id}.jpg", "category": "portratt",
+                 "to_internet": True, "order": 0}],
+    )
 
 
 def listing(listing_id: str, office_id: str, broker_id: str, rng: random.Random) -> dict[str, Any]:
-    """A listing for sale that meets every marketplace's preconditions."""
-    category = rng.choice(CATEGORIES)
-    city, postal_code = rng.choice(CITIES)
-    record: dict[str, Any] = {
-        "id": listing_id,
-        "office_id": office_id,
-        "broker_id": broker_id,
-        "category": category,
-        "state": "for_sale",
-        "address": {
-            "street": f"{rng.choice(STREETS)} {rng.randint(1, 120)}",
-            "postal_code": postal_code,
-            "city": city,
-            "municipality": city,
-            "latitude": round(55.5 + rng.random() * 8, 6),
-            "longitude": round(12.5 + rng.random() * 8, 6),
-        },
-        "price": rng.randrange(500_000, 12_000_000, 5_000),
-        "price_type": "asking",
-        "living_area": float(rng.randint(25, 260)),
-        "rooms": float(rng.randint(1, 9)),
-        "build_year": rng.randint(1890, 2024),
-        "headline": f"Välkommen till {category} i {city}",
-        "short_description": "Ljust och trivsamt med balkong i söderläge.",
-        "description": "Ett fint hem nära natur, skola och kommunikationer. " * 4,
-        "images": [
-            {"url": f"https://media.example.se/{listing_id}/{n}.jpg", "order": n,
-             "caption": f"Bild {n + 1}"}
-            for n in range(rng.randint(1, 6))
-        ],
-        "marketplaces": list(MARKETPLACES),
-    }
-    if category == "bostadsratt":
-        record["monthly_fee"] = rng.randint(1_500, 7_000)
-    if category in ("villa", "fritidshus", "lantbruk"):
-        record["plot_area"] = float(rng.randint(300, 50_000))
-    if category == "lantbruk":
-        record["orientations"] = rng.choice((["jordbruk"], ["skogsbruk", "fritid"], ["hastgard"]))
-    return record
+    """A listing for sale that meets every marketplace's preconditions, drawn from ``rng``."""
+    return factories.varied_listing(listing_id, rng, office_id=office_id, broker_id=broker_id)
 
 
 def listings(count: int, office_id: str = "OFF1", *, seed: int = 7,

@@ -36,6 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(Path(__file__).resolve().parent)]
 
+import factories  # noqa: E402
 from _common import machine, report  # noqa: E402
 from sqlalchemy import Engine, insert, select, text  # noqa: E402
 
@@ -59,37 +60,45 @@ CATEGORIES = ("villa", "bostadsratt", "fritidshus")
 FLOOR_SAMPLE = 20_000
 
 
+def sold(n: int, offices: int) -> Listing:
+    """Listing ``n``: the factory's listing, sold with consent to send its final price, in
+    office ``K{n % offices}`` and one of the three categories the final price goes for."""
+    return factories.listing_record(
+        f"FP{n:07d}", office_id=f"K{n % offices}", company_id=f"C{n % offices}",
+        broker_id=f"U{n % offices}", category=CATEGORIES[n % 3], state="sold",
+        marketplaces=("hemnet",), price=3_000_000 + n, final_price=3_100_000 + 1000 * (n % 900),
+        contract_date=date(2026, 9, 1) + timedelta(days=n % 60), send_final_price=True,
+    )
+
+
 def generate(engine: Engine, count: int, offices: int = 50) -> None:
     """``count`` sold listings over ``offices`` offices, each published on Hemnet before
     its contract date; a tenth of the brokers belong to two companies."""
     published = datetime(2026, 6, 1, 9, tzinfo=UTC)
+    offices_rows = [
+        factories.columns(factories.office_record(
+            f"K{o}", name=f"Kontor {o}", company_id=f"C{o}", licence=("hemnet",),
+            category_defaults={}, final_price_enabled=True, hemnet_final_price_agreement=True))
+        for o in range(offices)
+    ]
+    users_rows = [
+        factories.columns(factories.user_record(
+            f"U{o}", office_id=f"K{o}", name=f"Mäklare {o}", email=None,
+            companies=(f"C{o}", f"C{o}b") if o % 10 == 0 else (f"C{o}",), main_company=f"C{o}",
+            show_on_internet=True))
+        for o in range(offices)
+    ]
     with engine.begin() as conn:
-        conn.execute(insert(OfficeRow.__table__), [  # type: ignore[attr-defined]
-            {"id": f"K{o}", "name": f"Kontor {o}", "company_id": f"C{o}", "licence": ["hemnet"],
-             "category_defaults": {}, "final_price_enabled": True,
-             "hemnet_final_price_agreement": True, "updated_at": published}
-            for o in range(offices)
-        ])
-        conn.execute(insert(UserRow.__table__), [  # type: ignore[attr-defined]
-            {"id": f"U{o}", "office_id": f"K{o}", "name": f"Mäklare {o}", "images": [],
-             "companies": [f"C{o}", f"C{o}b"] if o % 10 == 0 else [f"C{o}"],
-             "main_company": f"C{o}", "statistics_all_companies": False,
-             "password_legacy": False, "show_on_internet": True, "updated_at": published}
-            for o in range(offices)
-        ])
+        conn.execute(insert(OfficeRow.__table__),  # type: ignore[attr-defined]
+                     [{**row, "updated_at": published} for row in offices_rows])
+        conn.execute(insert(UserRow.__table__),  # type: ignore[attr-defined]
+                     [{**row, "password_legacy": False, "updated_at": published}
+                      for row in users_rows])
     for start in range(0, count, 10_000):
         chunk = range(start, min(count, start + 10_000))
         with engine.begin() as conn:
             conn.execute(insert(ListingRow.__table__), [  # type: ignore[attr-defined]
-                {"id": f"FP{n:07d}", "office_id": f"K{n % offices}",
-                 "company_id": f"C{n % offices}", "broker_id": f"U{n % offices}",
-                 "category": CATEGORIES[n % 3], "state": "sold",
-                 "orientations": [], "viewings": [], "marketplaces": ["hemnet"],
-                 "price_type": "asking", "price": 3_000_000 + n,
-                 "final_price": 3_100_000 + 1000 * (n % 900),
-                 "contract_date": date(2026, 9, 1) + timedelta(days=n % 60),
-                 "send_final_price": True, "updated_at": published}
-                for n in chunk
+                {**factories.columns(sold(n, offices)), "updated_at": published} for n in chunk
             ])
             conn.execute(insert(TransferEventRow.__table__), [  # type: ignore[attr-defined]
                 {"listing_id": f"FP{n:07d}", "marketplace": "hemnet", "state": "published",
@@ -116,8 +125,9 @@ def floor_deliveries(url: str, count: int, threads: int) -> float:
     transport = HttpTransport("hemnet", url, policy=RetryPolicy.standard(max_attempts=3))
     deliveries = []
     for n in range(count):
-        listing = Listing(id=f"FLOOR{n:07d}", office_id="K0", category="villa", state="sold",
-                          final_price=3_000_000 + n, contract_date=date(2026, 9, 1))
+        listing = factories.listing_record(f"FLOOR{n:07d}", office_id="K0", state="sold",
+                                           final_price=3_000_000 + n,
+                                           contract_date=date(2026, 9, 1))
         document = build_final_price(listing)
         deliveries.append(Delivery("hemnet", listing.id, "K0", "final_price", document,
                                    idempotency_key(listing.id, "final_price", document)))

@@ -55,6 +55,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
+import factories  # noqa: E402
 from _common import report  # noqa: E402
 from sqlalchemy import Engine, func, select  # noqa: E402
 
@@ -63,7 +64,7 @@ from syndication.errors import AuthenticationFailed  # noqa: E402
 from syndication.logs import configure  # noqa: E402
 from syndication.passwords import default_hasher, set_password  # noqa: E402
 from syndication.store.db import make_engine, migrate, session_scope  # noqa: E402
-from syndication.store.models import LoginThrottleRow, OfficeRow, UserRow  # noqa: E402
+from syndication.store.models import LoginThrottleRow  # noqa: E402
 
 PASSWORD = "Vinter-2026!"
 WRONG = "Sommar-2026!"
@@ -97,8 +98,11 @@ def store(directory: Path, rounds: int) -> Engine:
     users = [SUCCESS_USER, *(known(n) for n in range(rounds + 1))]
     hasher = default_hasher()
     with session_scope(engine) as session:
-        session.add(OfficeRow(id="OFF1", name="Mäklarhuset City", licence=["hemnet"]))
-        session.add_all(UserRow(id=user, office_id="OFF1", name=f"Agent {user}") for user in users)
+        session.add_all(factories.rows(
+            factories.office_record("OFF1", name="Mäklarhuset City", licence=("hemnet",)),
+            *(factories.user_record(user, office_id="OFF1", name=f"Agent {user}")
+              for user in users),
+        ))
         session.flush()
         for user in users:
             set_password(session, user, PASSWORD, old_password=None, hasher=hasher)

@@ -35,22 +35,23 @@ settings.register_profile("syndication", deadline=None, print_blob=True)
 settings.load_profile("syndication")
 
 
-def _load_bench_common() -> None:
-    """Make ``bench/_common.py`` (the generator of valid records shared by the
-    benchmarks, the hostile-input and the fault tests) importable as
-    ``bench_common``; ``bench/`` itself stays off the path, where its
-    ``feeds.py`` would shadow the ``feeds`` package."""
-    if "bench_common" in sys.modules:
+def _load_bench_module(name: str, filename: str) -> None:
+    """Make ``bench/{filename}`` importable as ``name``; ``bench/`` itself stays off the
+    path, where its ``feeds.py`` would shadow the ``feeds`` package."""
+    if name in sys.modules:
         return
-    path = Path(__file__).resolve().parents[1] / "bench" / "_common.py"
-    spec = importlib.util.spec_from_file_location("bench_common", path)
+    path = Path(__file__).resolve().parents[1] / "bench" / filename
+    spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_common"] = module
+    sys.modules[name] = module
     spec.loader.exec_module(module)
 
 
-_load_bench_common()
+# ``factories``: the one factory of valid records, shared by every test and the benchmarks.
+# ``bench_common``: the benchmarks' generator over it, used by the hostile-input and fault tests.
+_load_bench_module("factories", "factories.py")
+_load_bench_module("bench_common", "_common.py")
 
 
 @pytest.fixture(autouse=True)

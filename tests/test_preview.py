@@ -6,7 +6,9 @@ import argparse
 import json
 from pathlib import Path
 
+import factories
 import pytest
+from factories import listing
 from lxml import etree
 from sqlalchemy import Engine
 
@@ -19,20 +21,10 @@ from syndication.store.db import session_scope
 from syndication.store.repository import record_status
 from syndication.transfer import document_hash
 
-OFFICE = {"id": "K1", "name": "Hembyrån Norrköping", "licence": ["hemnet", "hittahem"],
-          "category_defaults": {"villa": ["hemnet", "blocket"]}}
-BROKER = {"id": "U1", "office_id": "K1", "name": "Lena Ek", "email": "lena@hembyran.se"}
-
-
-def listing(lid: str, **extra: object) -> dict[str, object]:
-    return {
-        "id": lid, "office_id": "K1", "broker_id": "U1", "category": "villa", "state": "for_sale",
-        "price": 2_850_000, "living_area": 120, "rooms": 5, "headline": "Villa i Åby",
-        "description": "Trivsam villa med trädgård.",
-        "address": {"street": "Gärdesvägen 4", "postal_code": "616 31", "city": "Åby",
-                    "municipality": "Norrköping"},
-        "images": [{"url": "https://bild.hembyran.se/o1/1.jpg", "caption": "Fasad"}], **extra,
-    }
+OFFICE = factories.office(licence=["hemnet", "hittahem"],
+                          category_defaults={"villa": ["hemnet", "blocket"]})
+"""Villas default to Blocket too, which the office is not licensed for."""
+BROKER = factories.user()
 
 
 @pytest.fixture

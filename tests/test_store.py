@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import factories
 from sqlalchemy import Engine, inspect
 
 from syndication.store import migrate, session_scope
-from syndication.store.models import ListingRow, OfficeRow, utcnow
+from syndication.store.models import utcnow
 from syndication.store.repository import get_statuses, history, load_feed_input, record_status
 
 
@@ -24,8 +25,8 @@ def test_migrations_create_every_table_and_are_idempotent(engine: Engine) -> Non
 
 def test_record_status_keeps_current_row_and_appends_history(engine: Engine) -> None:
     with session_scope(engine) as session:
-        session.add(OfficeRow(id="K1", name="Kontoret", licence=["hemnet"]))
-        session.add(ListingRow(id="O1", office_id="K1", category="villa", state="for_sale"))
+        session.add_all(factories.rows(factories.office_record(licence=("hemnet",)),
+                                       factories.listing_record("O1", broker_id=None)))
     with session_scope(engine) as session:
         record_status(session, "O1", "hemnet", "queued", action="create", attempt=False)
     with session_scope(engine) as session:
@@ -61,8 +62,8 @@ def test_request_outcome_takes_each_pairs_newest_event_of_that_request(engine: E
     from syndication.transfer import request_outcome
 
     with session_scope(engine) as session:
-        session.add(OfficeRow(id="K1", name="Kontoret", licence=["hemnet"]))
-        session.add(ListingRow(id="O1", office_id="K1", category="villa", state="for_sale"))
+        session.add_all(factories.rows(factories.office_record(licence=("hemnet",)),
+                                       factories.listing_record("O1", broker_id=None)))
     with session_scope(engine) as session:
         session.add(TransferRequestRow(id="r1", scope="all", created_at=utcnow()))
     steps = [

@@ -20,15 +20,14 @@ from syndication.errors import PermanentError
 from syndication.runtime import current_runtime
 from syndication.transfer import (
     CONFIRM_POLLS,
-    FEED_LIFECYCLE,
     TRANSFER_LIFECYCLE,
     JobRef,
-    run_feed_job,
     run_transfer_job,
 )
 from syndication.transfer import (
     confirm_publication as _confirm,
 )
+from syndication.transfer.feed_job import FEED_LIFECYCLE, run_feed_job
 
 TRANSFER_QUEUE = "transfers"
 CONFIRM_QUEUE = "confirmations"

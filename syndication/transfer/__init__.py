@@ -5,7 +5,8 @@ delivers and records its outcome (DESIGN §1, R1–R3, R8, R10, R12).
 * :mod:`.outgoing` — what a transfer would send (decide, conditions, build, compare), for
   the job, preview, export and reconciliation alike;
 * :mod:`.keys` — the document hash and the idempotency key of every delivery;
-* :mod:`.feed_job` — a pull marketplace's whole feed, rebuilt and published per office;
+* :mod:`.feed_job` — a pull marketplace's whole feed, rebuilt and published per office
+  (imported from there: it builds on :mod:`syndication.export`, which asks :mod:`.outgoing`);
 * :mod:`.job` — one job, and the publication check that follows a ``sent``;
 * :mod:`.lifecycle` — attempts counted in the store, worker deaths, giving up;
 * :mod:`.progress` — how far a request has got, for ``transfer --wait`` and the demo.
@@ -14,7 +15,6 @@ The actors in :mod:`syndication.jobs.transfer` are thin wrappers over these.
 """
 
 from syndication.transfer.common import JobRef, Scheduler
-from syndication.transfer.feed_job import FEED_LIFECYCLE, FeedOutcome, run_feed_job
 from syndication.transfer.job import (
     CONFIRM_POLLS,
     JobOutcome,
@@ -29,10 +29,8 @@ from syndication.transfer.request import RequestSummary, Scope, marketplaces_for
 
 __all__ = [
     "CONFIRM_POLLS",
-    "FEED_LIFECYCLE",
     "TRANSFER_LIFECYCLE",
     "Failure",
-    "FeedOutcome",
     "JobOutcome",
     "JobRef",
     "Outgoing",
@@ -48,7 +46,6 @@ __all__ = [
     "outgoing",
     "request_outcome",
     "request_transfer",
-    "run_feed_job",
     "run_transfer_job",
     "wait_for_request",
 ]

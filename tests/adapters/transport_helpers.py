@@ -4,48 +4,38 @@ from __future__ import annotations
 
 import hashlib
 
+import factories
+
 from adapters.base import Delivery
 from syndication import registry
-from syndication.records import FeedInput, Listing, ListingImage, Office, User
+from syndication.records import FeedInput
 
 TOKEN = "sandbox-token-7f3a9c1e5b"
 
-OFFICE = Office(
-    id="KTR-TEST",
+OFFICE = factories.office_record(
+    "KTR-TEST",
     name="Testmäklarna",
-    licence=("hemnet", "blocket", "hittahem"),
     phone="08-123 45 67",
     email="kontor@testmaklarna.example.se",
 )
-BROKER = User(
-    id="U-TEST",
-    office_id="KTR-TEST",
+BROKER = factories.user_record(
+    "U-TEST",
+    office_id=OFFICE.id,
     name="Test Mäklare",
     email="maklare@testmaklarna.example.se",
 )
 
 
 def listing(listing_id: str = "OBJ-1", headline: str = "Ljus trea med balkong") -> FeedInput:
-    """A listing every marketplace accepts; ``headline`` varies the document."""
-    return FeedInput(
-        Listing(
-            id=listing_id,
+    """The factory's listing in office ``KTR-TEST``, selected on every marketplace, which
+    every marketplace accepts; ``headline`` varies the document."""
+    return factories.feed_input(
+        factories.listing_record(
+            listing_id,
             office_id=OFFICE.id,
             broker_id=BROKER.id,
-            category="bostadsratt",
-            state="for_sale",
-            street="Storgatan 1",
-            postal_code="11122",
-            city="Stockholm",
-            municipality="Stockholm",
-            price=3_250_000,
-            living_area=71.5,
-            rooms=3,
-            monthly_fee=4_100,
             headline=headline,
-            description="Tre rum och kök i väl skött förening.",
-            images=(ListingImage(url=f"https://media.example.se/{listing_id}/1.jpg", order=0),),
-            marketplaces=("hemnet", "blocket", "hittahem"),
+            marketplaces=factories.MARKETPLACES,
         ),
         OFFICE,
         BROKER,

@@ -7,6 +7,7 @@ import tracemalloc
 from pathlib import Path
 from typing import Any
 
+import factories
 import pytest
 from lxml import etree
 from sqlalchemy import Engine
@@ -15,8 +16,9 @@ from feeds.validate import validate
 from syndication import registry
 from syndication.cli import main
 from syndication.export import export_office
+from syndication.records import UserImage
 from syndication.store.db import session_scope
-from syndication.store.models import ListingImageRow, ListingRow, OfficeRow, UserRow
+from syndication.store.models import ListingImageRow, ListingRow
 from syndication.store.repository import record_status
 
 ALL = ["hemnet", "blocket", "hittahem"]
@@ -28,57 +30,24 @@ ID_PATHS = {
 
 
 def listing_row(listing_id: str, **overrides: Any) -> dict[str, Any]:
-    row: dict[str, Any] = {
-        "id": listing_id,
-        "office_id": "K1",
-        "broker_id": "U1",
-        "category": "villa",
-        "state": "for_sale",
-        "street": f"Storgatan {listing_id[-3:]}",
-        "postal_code": "75320",
-        "city": "Uppsala",
-        "municipality": "Uppsala",
-        "price": 3_000_000,
-        "living_area": 110.0,
-        "rooms": 4.0,
-        "headline": "Villa & trädgård",
-        "description": "Ett fint hem nära skola och natur. " * 5,
-        "marketplaces": ALL,
-    }
-    row.update(overrides)
-    return row
+    """The factory's listing ``listing_id``, selected on every marketplace, as a store row;
+    :func:`fill_store` adds its images."""
+    record = factories.listing_record(listing_id, **{"marketplaces": ALL, **overrides})
+    return factories.columns(record)
 
 
 def fill_store(engine: Engine, count: int, extra: list[dict[str, Any]] = ()) -> None:  # type: ignore[assignment]
     rows = [listing_row(f"OBJ{n:05d}") for n in range(count)] + list(extra)
     with session_scope(engine) as session:
-        session.add(
-            OfficeRow(
-                id="K1",
-                name="Mäklarbyrån Uppsala",
-                licence=ALL,
-                logo_url="https://media.example.se/k1/logo.png",
-                email="info@k1.example.se",
-            )
-        )
-        session.add(OfficeRow(id="K2", name="Annan byrå", licence=ALL))
-        session.add(
-            UserRow(
-                id="U1",
-                office_id="K1",
-                name="Anna Berg",
-                email="anna@k1.example.se",
+        session.add_all(factories.rows(
+            factories.office_record(licence=ALL, logo_url="https://media.example.se/k1/logo.png",
+                                    email="info@k1.example.se"),
+            factories.office_record("K2", licence=ALL),
+            factories.user_record(
                 show_on_internet=True,
-                images=[
-                    {
-                        "url": "https://media.example.se/u1.jpg",
-                        "category": "portratt",
-                        "to_internet": True,
-                        "order": 0,
-                    }
-                ],
-            )
-        )
+                images=(UserImage("https://media.example.se/u1.jpg", "portratt", True, 0),),
+            ),
+        ))
         session.flush()
         if not rows:
             return

@@ -1,17 +1,25 @@
-"""Sample records for the feed tests: offices, brokers and listings an agency could send."""
+"""Sample records for the feed tests: offices, brokers and listings an agency could send.
+
+Built with the shared factory (``factories``), every field the golden files show given
+here explicitly (``None`` where a sample has no value), so the goldens do not move when the
+factory's defaults do.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from syndication.records import FeedInput, Listing, ListingImage, Office, User, UserImage, Viewing
+import factories
+
+from syndication.records import FeedInput, ListingImage, UserImage, Viewing
 
 STOCKHOLM = timezone(timedelta(hours=1))
 
-OFFICE = Office(
-    id="KTR-SODER",
+OFFICE = factories.office_record(
+    "KTR-SODER",
     name="Mäklarhuset Söder & Co",
     licence=("hemnet", "blocket", "hittahem"),
+    category_defaults={},
     logo_url="https://media.example.se/kontor/soder/logo.png",
     phone="08-640 12 00",
     email="soder@maklarhuset.example.se",
@@ -21,16 +29,17 @@ OFFICE = Office(
     website="https://maklarhuset.example.se/soder",
 )
 
-OFFICE_WITHOUT_LOGO = Office(
-    id="KTR-NORR",
+OFFICE_WITHOUT_LOGO = factories.office_record(
+    "KTR-NORR",
     name="Norrlandsmäklarna",
     licence=("hemnet", "blocket", "hittahem"),
+    category_defaults={},
     phone="090-12 34 56",
     email="info@norrlandsmaklarna.example.se",
 )
 
-BROKER_WITH_PORTRAIT = User(
-    id="U-ANNA",
+BROKER_WITH_PORTRAIT = factories.user_record(
+    "U-ANNA",
     office_id="KTR-SODER",
     name="Anna Lindqvist",
     email="anna.lindqvist@maklarhuset.example.se",
@@ -45,8 +54,8 @@ BROKER_WITH_PORTRAIT = User(
     ),
 )
 
-BROKER_HIDDEN = User(
-    id="U-ERIK",
+BROKER_HIDDEN = factories.user_record(
+    "U-ERIK",
     office_id="KTR-NORR",
     name="Erik Öberg",
     email="erik.oberg@norrlandsmaklarna.example.se",
@@ -68,8 +77,8 @@ def _images(listing_id: str, count: int) -> tuple[ListingImage, ...]:
     )
 
 
-VILLA = Listing(
-    id="OBJ-1001",
+VILLA = factories.listing_record(
+    "OBJ-1001",
     system_id="SYS-77001",
     office_id="KTR-SODER",
     broker_id="U-ANNA",
@@ -103,8 +112,8 @@ VILLA = Listing(
     marketplaces=("hemnet", "blocket", "hittahem"),
 )
 
-BOSTADSRATT = Listing(
-    id="OBJ-1002",
+BOSTADSRATT = factories.listing_record(
+    "OBJ-1002",
     office_id="KTR-NORR",
     broker_id="U-ERIK",
     category="bostadsratt",
@@ -124,8 +133,8 @@ BOSTADSRATT = Listing(
     marketplaces=("hemnet", "blocket", "hittahem"),
 )
 
-FARM_WITHOUT_FARMING = Listing(
-    id="OBJ-1003",
+FARM_WITHOUT_FARMING = factories.listing_record(
+    "OBJ-1003",
     office_id="KTR-SODER",
     broker_id="U-ANNA",
     category="lantbruk",
@@ -146,28 +155,34 @@ FARM_WITHOUT_FARMING = Listing(
     marketplaces=("hemnet", "blocket", "hittahem"),
 )
 
-FARM_WITH_FARMING = Listing(
-    id="OBJ-1004",
+FARM_WITH_FARMING = factories.listing_record(
+    "OBJ-1004",
     office_id="KTR-NORR",
+    broker_id=None,
     category="lantbruk",
     orientations=("jordbruk", "skogsbruk"),
     state="for_sale",
     street="Västra Bygget 3",
+    postal_code=None,
     city="Vännäs",
     municipality="Vännäs",
     price=12_500_000,
     price_type="tender",
     living_area=160,
     plot_area=1_450_000,
+    rooms=None,
+    headline=None,
     description="Brukningsenhet med 60 ha åker och 80 ha skog.",
     images=_images("OBJ-1004", 1),
     marketplaces=("hemnet", "blocket", "hittahem"),
 )
 
 SAMPLES: dict[str, FeedInput] = {
-    "villa-portrait": FeedInput(VILLA, OFFICE, BROKER_WITH_PORTRAIT),
-    "bostadsratt-hidden-broker": FeedInput(BOSTADSRATT, OFFICE_WITHOUT_LOGO, BROKER_HIDDEN),
-    "farm-330": FeedInput(FARM_WITHOUT_FARMING, OFFICE, BROKER_WITH_PORTRAIT),
-    "farm-farming-no-broker": FeedInput(FARM_WITH_FARMING, OFFICE_WITHOUT_LOGO, None),
+    "villa-portrait": factories.feed_input(VILLA, OFFICE, BROKER_WITH_PORTRAIT),
+    "bostadsratt-hidden-broker": factories.feed_input(
+        BOSTADSRATT, OFFICE_WITHOUT_LOGO, BROKER_HIDDEN
+    ),
+    "farm-330": factories.feed_input(FARM_WITHOUT_FARMING, OFFICE, BROKER_WITH_PORTRAIT),
+    "farm-farming-no-broker": factories.feed_input(FARM_WITH_FARMING, OFFICE_WITHOUT_LOGO, None),
 }
 """Name → feed input; each is published on every marketplace (all preconditions met)."""

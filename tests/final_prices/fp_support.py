@@ -7,12 +7,13 @@ from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from typing import Any
 
+import factories
 from sqlalchemy import Engine
 
 from adapters.base import Delivery, Receipt, Transport
 from syndication.errors import TransientError
 from syndication.store import session_scope
-from syndication.store.models import ListingRow, OfficeRow, UserRow
+from syndication.store.models import ListingRow, OfficeRow
 from syndication.store.repository import record_status
 
 CONTRACT = date(2026, 10, 3)
@@ -43,6 +44,22 @@ class RecordingHemnet(Transport):
         return [d.listing_id for d in self.deliveries if d.action == action]
 
 
+SOLD: dict[str, Any] = {
+    "state": "sold",
+    "broker_id": None,
+    "company_id": "C1",
+    "final_price": 4_250_000,
+    "contract_date": CONTRACT,
+    "send_final_price": True,
+}
+"""What makes the factory's villa a sold listing with consent to send its final price;
+without a broker unless a test names one."""
+FINAL_PRICE_OFFICE: dict[str, Any] = {
+    "company_id": "C1", "final_price_enabled": True, "hemnet_final_price_agreement": True,
+}
+"""The office setting on and the agreement with Hemnet made (R7)."""
+
+
 def seed(
     engine: Engine,
     listings: Iterable[dict[str, Any]],
@@ -53,38 +70,22 @@ def seed(
     published_at: datetime = PUBLISHED_AT,
 ) -> None:
     """Store offices (default: K1 with the setting and the agreement), brokers and sold
-    listings; ``published`` (default: every listing) were accepted by Hemnet at
-    ``published_at``."""
+    listings, each dict the overrides of a factory record; ``published`` (default: every
+    listing) were accepted by Hemnet at ``published_at``."""
     listings = [dict(listing) for listing in listings]
     published = [x["id"] for x in listings] if published is None else list(published)
-    offices = list(offices) or [
-        {"id": "K1", "company_id": "C1", "final_price_enabled": True,
-         "hemnet_final_price_agreement": True}
+    offices = list(offices) or [{"id": "K1", **FINAL_PRICE_OFFICE}]
+    records = [
+        *(factories.office_record(**office) for office in offices),
+        *(factories.user_record(**user) for user in users),
+        *(factories.listing_record(**{**SOLD, **listing}) for listing in listings),
     ]
     with session_scope(engine) as session:
-        for office in offices:
-            session.add(OfficeRow(**{"name": f"Kontor {office['id']}", **office}))
-        for user in users:
-            session.add(UserRow(**{"office_id": "K1", "name": f"Mäklare {user['id']}", **user}))
-        for listing in listings:
-            session.add(ListingRow(**{**sold(listing["id"]), **listing}))
+        session.add_all(factories.rows(*records))
     with session_scope(engine) as session:
         for listing_id in published:
             record_status(session, listing_id, "hemnet", "published", action="create",
                           marketplace_id=f"H-{listing_id}", at=published_at)
-
-
-def sold(listing_id: str) -> dict[str, Any]:
-    return {
-        "id": listing_id,
-        "office_id": "K1",
-        "category": "villa",
-        "state": "sold",
-        "company_id": "C1",
-        "final_price": 4_250_000,
-        "contract_date": CONTRACT,
-        "send_final_price": True,
-    }
 
 
 def update_listing(engine: Engine, listing_id: str, **values: Any) -> None:

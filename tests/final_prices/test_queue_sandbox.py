@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import dramatiq
+import factories
 import pytest
 import structlog
 from fp_support import CONTRACT, seed, update_listing
@@ -24,7 +25,6 @@ from syndication import final_prices
 from syndication.broker import setup_broker
 from syndication.cli import main
 from syndication.cli.final_prices import run_sync
-from syndication.records import Listing
 from syndication.runtime import Runtime
 from syndication.store import make_engine, migrate
 
@@ -81,8 +81,8 @@ def test_prices_reach_hemnet_once_changes_resend_and_withdrawals_retract(
     runtime = queued(engine, http(sandbox))
 
     assert listed(sync(runtime)["sent"]) == names
-    listing = Listing(id="S00", office_id="K1", category="villa", state="sold",
-                      final_price=4_250_000, contract_date=CONTRACT)
+    listing = factories.listing_record("S00", state="sold", final_price=4_250_000,
+                                       contract_date=CONTRACT)
     assert hemnet.final_price("S00") == build_final_price(listing)
     assert len(hemnet.documents("final_price")) == 30
 

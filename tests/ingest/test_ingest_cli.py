@@ -7,13 +7,13 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import factories
 import pytest
 import structlog
 
 from syndication.cli import main
 
-GOOD = {"offices": [{"id": "K1", "name": "Kontoret"}],
-        "listings": [{"id": "O1", "office_id": "K1", "category": "villa", "state": "coming"}]}
+GOOD = factories.document(users=[], listings=[factories.listing(state="coming", broker_id=None)])
 
 
 @pytest.fixture(autouse=True)
@@ -48,8 +48,8 @@ def test_all_taken_exits_0(
 def test_some_rejected_exits_1_and_names_them(
     database: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    bad = dict(GOOD, listings=[*GOOD["listings"], {"id": "O2", "office_id": "K1",
-                                                   "category": "slott", "state": "coming"}])
+    slott = factories.listing("O2", category="slott", state="coming", broker_id=None)
+    bad = dict(GOOD, listings=[*GOOD["listings"], slott])
     status, out, _ = run(tmp_path, json.dumps(bad).encode(), capsys)
     assert status == 1
     assert "rejected: listing 'O2': field 'category': 'slott' is not one of" in out

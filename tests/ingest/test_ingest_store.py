@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 from typing import Any
 
+import factories
 import pytest
+from factories import listing, user
 from sqlalchemy import Engine, func, select
 
 from syndication.ingest import BATCH_PARAMETERS, ingest_document
@@ -13,20 +16,13 @@ from syndication.store.db import session_scope
 from syndication.store.models import ListingImageRow, ListingRow, OfficeRow, UserRow
 from syndication.store.repository import load_feed_input
 
-
-def office(oid: str = "K1", **extra: Any) -> dict[str, Any]:
-    return {"id": oid, "name": f"Mäklarbyrån {oid}", "licence": ["hemnet", "blocket"],
-            "category_defaults": {"villa": ["hemnet", "blocket"], "tomt": ["hemnet"]}, **extra}
-
-
-def user(uid: str = "U1", **extra: Any) -> dict[str, Any]:
-    return {"id": uid, "office_id": "K1", "name": "Karin Lind", "email": "karin@example.se",
-            **extra}
-
-
-def listing(lid: str = "O1", **extra: Any) -> dict[str, Any]:
-    return {"id": lid, "office_id": "K1", "category": "villa", "state": "for_sale",
-            "broker_id": "U1", "price": 3_950_000, **extra}
+office = partial(
+    factories.office,
+    licence=["hemnet", "blocket"],
+    category_defaults={"villa": ["hemnet", "blocket"], "tomt": ["hemnet"]},
+)
+"""The factory's office, licensed for Hemnet and Blocket only; villas default to both,
+plots to Hemnet, every other category to nothing."""
 
 
 def ingest(engine: Engine, **document: Any) -> Any:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 from typing import Any
 
+import factories
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -13,11 +15,9 @@ from sqlalchemy import Engine
 from syndication.errors import InputError
 from syndication.ingest import RecordError, ingest_document, parse_document
 
-OFFICE = {"id": "K1", "name": "Kontoret", "licence": ["hemnet"]}
-
-
-def listing(**extra: Any) -> dict[str, Any]:
-    return {"id": "O1", "office_id": "K1", "category": "villa", "state": "for_sale", **extra}
+OFFICE = factories.office(licence=["hemnet"])
+listing = partial(factories.listing, broker_id=factories.OMIT)
+"""The factory's listing without a broker: the documents here carry no users."""
 
 
 def errors_of(engine: Engine, record: dict[str, Any], kind: str = "listings") -> list[str]:
@@ -90,8 +90,7 @@ def test_bom_and_empty_document_accepted() -> None:
                             "ends_at": "2026-11-28T11:00:00+01:00"}]),
          "listing 'O1': field 'viewings[0].ends_at': ends before it starts"),
         (listing(colour="röd"), "listing 'O1': field 'colour': is not a known field"),
-        ({"id": "O1", "office_id": "K1", "state": "for_sale"},
-         "listing 'O1': field 'category': is required"),
+        (listing(category=factories.OMIT), "listing 'O1': field 'category': is required"),
         (listing(send_final_price="ja"),
          "listing 'O1': field 'send_final_price': must be true or false, not a string"),
         (listing(id="OBJ\u0000 1"),
@@ -115,14 +114,13 @@ def test_bad_listing_fields(sqlite_engine: Engine, record: dict[str, Any], expec
 @pytest.mark.parametrize(
     ("record", "expected"),
     [
-        ({"id": "U1", "office_id": "K1", "name": "A", "images": [{"url": "https://b.se/a.jpg",
-                                                                 "category": "selfie"}]},
+        (factories.user(images=[{"url": "https://b.se/a.jpg", "category": "selfie"}]),
          "user 'U1': field 'images[0].category': 'selfie' is not one of: portratt, signatur, "
          "logotyp, ovrig"),
-        ({"id": "U1", "office_id": "K1", "name": "A", "companies": ["C1"], "main_company": "C2"},
+        (factories.user(companies=["C1"], main_company="C2"),
          "user 'U1': field 'main_company': 'C2' is not one of the user's companies"),
-        ({"id": "U1", "office_id": "K1", "name": ""}, "user 'U1': field 'name': must not be empty"),
-        ({"id": "U1", "office_id": "K1", "name": "A", "email": "inte-en-adress"},
+        (factories.user(name=""), "user 'U1': field 'name': must not be empty"),
+        (factories.user(email="inte-en-adress"),
          "user 'U1': field 'email': 'inte-en-adress' is not a valid email"),
     ],
 )
@@ -131,7 +129,7 @@ def test_bad_user_fields(sqlite_engine: Engine, record: dict[str, Any], expected
 
 
 def test_bad_office_fields(sqlite_engine: Engine) -> None:
-    bad = {"id": "K2", "name": "K", "category_defaults": {"slott": ["hemnet"]}}
+    bad = factories.office("K2", category_defaults={"slott": ["hemnet"]})
     report = ingest_document(sqlite_engine, json.dumps({"offices": [bad]}).encode())
     assert [str(e) for e in report.errors] == [
         "office 'K2': field 'category_defaults': 'slott' is not one of: villa, radhus, parhus, "

@@ -7,11 +7,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import factories
 from PIL import Image
 from sqlalchemy import Engine, select
 
+from syndication.records import ListingImage
 from syndication.store.db import session_scope
-from syndication.store.models import ListingImageRow, ListingRow, OfficeRow
+from syndication.store.models import ListingImageRow, OfficeRow
 
 TOKEN = "s3cr3t-portal-token-7f1c"
 
@@ -41,46 +43,23 @@ def image_bytes(
 def add_listing(
     engine: Engine, listing_id: str, system_id: str | None, desktop_images: int = 1
 ) -> None:
-    """A for-sale villa with ``desktop_images`` images from the desktop."""
+    """The factory's villa for sale, without a broker, selected on every marketplace, with
+    ``system_id`` and ``desktop_images`` images from the desktop; its office ``K1`` (with
+    contacts) is added when missing."""
+    images = tuple(
+        ListingImage(url=f"https://img.example/{listing_id}/{n}.jpg", order=n)
+        for n in range(desktop_images)
+    )
+    listing = factories.listing_record(
+        listing_id, system_id=system_id, broker_id=None, images=images,
+        marketplaces=factories.MARKETPLACES,
+    )
     with session_scope(engine) as session:
-        if session.get(OfficeRow, "K1") is None:
-            session.add(
-                OfficeRow(
-                    id="K1",
-                    name="Mäklarhuset Söder",
-                    licence=["hemnet", "blocket", "hittahem"],
-                    phone="08-123 456 00",
-                    email="info@soder.example",
-                )
-            )
-        session.add(
-            ListingRow(
-                id=listing_id,
-                office_id="K1",
-                system_id=system_id,
-                category="villa",
-                state="for_sale",
-                street="Storgatan 1",
-                postal_code="11122",
-                city="Stockholm",
-                municipality="Stockholm",
-                price=4_500_000,
-                living_area=120.0,
-                rooms=5,
-                headline="Ljus villa",
-                description="En ljus villa nära vattnet.",
-                marketplaces=["hemnet", "blocket", "hittahem"],
-            )
-        )
-        for n in range(desktop_images):
-            session.add(
-                ListingImageRow(
-                    listing_id=listing_id,
-                    url=f"https://img.example/{listing_id}/{n}.jpg",
-                    position=n,
-                    source="desktop",
-                )
-            )
+        if session.get(OfficeRow, listing.office_id) is None:
+            office = factories.office_record(listing.office_id, phone="08-123 456 00",
+                                             email="info@soder.example")
+            session.add_all(factories.rows(office))
+        session.add_all(factories.rows(listing))
 
 
 def listing_images(engine: Engine, listing_id: str) -> list[ListingImageRow]:

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import factories
 import pytest
 from photo_helpers import TOKEN, image_bytes, portal_images
 
@@ -25,39 +26,10 @@ from syndication.runtime import Runtime
 from syndication.settings import Settings
 from syndication.transfer import RequestOutcome, Scope, wait_for_request
 
-RECORDS: dict[str, Any] = {
-    "offices": [
-        {
-            "id": "K1",
-            "name": "Mäklarbyrån Ån",
-            "licence": ["hemnet", "blocket", "hittahem"],
-            "category_defaults": {"villa": ["hemnet", "blocket"]},
-        }
-    ],
-    "users": [{"id": "U1", "office_id": "K1", "name": "Karin Lind", "email": "karin@example.se"}],
-    "listings": [
-        {
-            "id": "O1",
-            "system_id": "NEXT-4711",
-            "office_id": "K1",
-            "category": "villa",
-            "state": "for_sale",
-            "broker_id": "U1",
-            "price": 3_950_000,
-            "living_area": 142,
-            "rooms": 5,
-            "address": {
-                "street": "Storgatan 1",
-                "postal_code": "123 45",
-                "city": "Uppsala",
-                "municipality": "Uppsala",
-            },
-            "headline": "Villa vid ån",
-            "description": "Ljus villa med trädgård.",
-            "images": [{"url": "https://img.example.se/O1/1.jpg", "order": 0}],
-        }
-    ],
-}
+RECORDS: dict[str, Any] = factories.document(
+    listings=[factories.listing("O1", system_id="NEXT-4711")]
+)
+"""The factory's office, broker and villa, whose photo assignment names ``NEXT-4711``."""
 
 
 class World:

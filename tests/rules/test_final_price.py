@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import date
 
+import factories
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -13,21 +14,17 @@ from syndication.records import CATEGORIES, LISTING_STATES, Listing, Office, Use
 from syndication.rules import final_price as r7
 from syndication.rules.final_price import Sent, decide, eligibility
 
-OFFICE = Office(
-    id="K1",
-    name="Mäklarhuset Söder",
+OFFICE = factories.office_record(
     company_id="C1",
     final_price_enabled=True,
     hemnet_final_price_agreement=True,
 )
-BROKER = User(id="U1", office_id="K1", name="Anna Berg", companies=("C1",), main_company="C1")
-LISTING = Listing(
-    id="O1",
-    office_id="K1",
+BROKER = factories.user_record(companies=("C1",), main_company="C1")
+LISTING = factories.listing_record(
     category="villa",
     state="sold",
     company_id="C1",
-    broker_id="U1",
+    broker_id=BROKER.id,
     final_price=4_250_000,
     contract_date=date(2026, 10, 3),
     send_final_price=True,
@@ -133,8 +130,8 @@ def test_listing_without_company_uses_the_office_company_for_the_rule() -> None:
 
 
 def test_every_unmet_condition_is_listed() -> None:
-    nothing = Listing(id="O9", office_id="K9", category="tomt", state="for_sale")
-    verdict = eligibility(nothing, Office(id="K9", name="K"), None, False)
+    nothing = factories.listing_record("O9", office_id="K9", category="tomt", state="for_sale")
+    verdict = eligibility(nothing, factories.office_record("K9"), None, False)
     assert not verdict.eligible and len(verdict.reasons) == 8
 
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import factories
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from syndication import registry
-from syndication.records import Office
 from syndication.rules.licence import (
     is_licensed,
     licensed_marketplaces,
@@ -29,16 +29,18 @@ MARKETPLACES = registry.names()
     ],
 )
 def test_is_licensed(licence: tuple[str, ...], marketplace: str, expected: bool) -> None:
-    assert is_licensed(Office(id="K", name="K", licence=licence), marketplace) is expected
+    assert is_licensed(factories.office_record(licence=licence), marketplace) is expected
 
 
 def test_licensed_marketplaces_in_display_order_whatever_the_stored_order() -> None:
-    office = Office(id="K", name="K", licence=("hittahem", "hemnet"))
+    office = factories.office_record(licence=("hittahem", "hemnet"))
     assert licensed_marketplaces(office) == ("hemnet", "hittahem")
 
 
 def test_message_names_office_marketplace_and_licence_change() -> None:
-    message = not_licensed_message(Office(id="K9", name="Mäklarhuset Vänersborg"), "blocket")
+    message = not_licensed_message(
+        factories.office_record("K9", name="Mäklarhuset Vänersborg"), "blocket"
+    )
     assert "Blocket Bostad" in message and "K9" in message
     assert "licence change" in message and "licensförändring" in message
 
@@ -49,6 +51,6 @@ def test_unknown_marketplace_title_is_its_name() -> None:
 
 @given(st.sets(st.sampled_from(MARKETPLACES)), st.sampled_from(MARKETPLACES))
 def test_licensed_exactly_when_listed(licence: set[str], marketplace: str) -> None:
-    office = Office(id="K", name="K", licence=tuple(licence))
+    office = factories.office_record(licence=tuple(licence))
     assert is_licensed(office, marketplace) == (marketplace in licence)
     assert set(licensed_marketplaces(office)) == licence

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import factories
 import pytest
 
 from syndication import registry
@@ -10,8 +11,8 @@ from syndication.rules.logo import office_logo
 
 MARKETPLACES = registry.names()
 
-WITH_LOGO = Office(id="K1", name="Kontoret", logo_url="https://x/logo.png")
-WITHOUT_LOGO = Office(id="K2", name="Kontoret utan logga")
+WITH_LOGO = factories.office_record("K1", logo_url="https://x/logo.png")
+WITHOUT_LOGO = factories.office_record("K2", logo_url=None)
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import factories
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -20,9 +21,8 @@ WITHOUT_FARMING = {"fritid", "hastgard", "ovrig"}
 
 
 def listing(category: str, *orientations: str) -> Listing:
-    return Listing(
-        id="OBJ1", office_id="K1", category=category, state="for_sale", orientations=orientations
-    )
+    """The factory's listing ``OBJ1`` of ``category`` with ``orientations``."""
+    return factories.listing_record("OBJ1", category=category, orientations=orientations)
 
 
 EXPECTED = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import factories
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -11,8 +12,6 @@ from syndication.records import (
     LISTING_STATES,
     TRANSFER_STATES,
     FeedInput,
-    Listing,
-    Office,
     TransferStatus,
 )
 from syndication.rules.plan import Decision, decide
@@ -26,17 +25,13 @@ NOT_SELECTED = TransferStatus("O1", "blocket", "not_selected")
 
 
 def feed(*, licensed: bool = True, selected: bool = True, state: str = "for_sale") -> FeedInput:
-    office = Office(
-        id="K1", name="Kontoret", licence=("hemnet", "blocket") if licensed else ("hemnet",)
+    office = factories.office_record(
+        licence=("hemnet", "blocket") if licensed else ("hemnet",)
     )
-    listing = Listing(
-        id="O1",
-        office_id="K1",
-        category="villa",
-        state=state,
-        marketplaces=("hemnet", "blocket") if selected else ("hemnet",),
+    listing = factories.listing_record(
+        state=state, marketplaces=("hemnet", "blocket") if selected else ("hemnet",)
     )
-    return FeedInput(listing=listing, office=office)
+    return factories.feed_input(listing, office, broker=None)
 
 
 @pytest.mark.parametrize(
@@ -151,11 +146,9 @@ def test_invariants(
     marketplace: str,
     current: TransferStatus | None,
 ) -> None:
-    office = Office(id="K1", name="K", licence=tuple(licence))
-    listing = Listing(
-        id="O1", office_id="K1", category="villa", state=state, marketplaces=tuple(selection)
-    )
-    decision = decide(FeedInput(listing=listing, office=office), marketplace, current)
+    office = factories.office_record(licence=tuple(licence))
+    listing = factories.listing_record(state=state, marketplaces=tuple(selection))
+    decision = decide(factories.feed_input(listing, office, broker=None), marketplace, current)
     assert decision.action in ("create", "update", "delete", "none")
     if marketplace not in licence:
         assert decision.action == "none"

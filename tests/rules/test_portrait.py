@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import factories
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -9,8 +10,6 @@ from hypothesis import strategies as st
 from syndication.records import (
     USER_IMAGE_CATEGORIES,
     FeedInput,
-    Listing,
-    Office,
     User,
     UserImage,
 )
@@ -18,9 +17,8 @@ from syndication.rules.portrait import contact_email, portrait, portrait_url
 
 
 def user(*images: UserImage, shown: bool = True, email: str | None = "a@x.se") -> User:
-    return User(
-        id="U1", office_id="K1", name="Anna", email=email, show_on_internet=shown, images=images
-    )
+    """The factory's broker with ``images``, shown on the internet or not."""
+    return factories.user_record(email=email, show_on_internet=shown, images=images)
 
 
 PORTRAIT = UserImage("https://x/p.jpg", "portratt", True, 2)
@@ -79,8 +77,8 @@ def test_portrait_is_the_minimal_eligible_image(imgs: list[UserImage], shown: bo
         assert chosen.order == min(i.order for i in eligible)
 
 
-OFFICE = Office(id="K1", name="Kontoret", email="kontor@x.se")
-LISTING = Listing(id="O1", office_id="K1", category="villa", state="for_sale")
+OFFICE = factories.office_record(email="kontor@x.se")
+LISTING = factories.listing_record()
 
 
 def test_contact_email_is_the_brokers_card_email() -> None:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import factories
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from syndication.records import LISTING_STATES, TRANSFER_STATES, Listing, TransferStatus
+from syndication.records import LISTING_STATES, TRANSFER_STATES, TransferStatus
 from syndication.rules.removal import marketplace_holds, removal_reason
 
 
@@ -16,13 +17,13 @@ from syndication.rules.removal import marketplace_holds, removal_reason
      ("deleted", "deleted")],
 )
 def test_removal_reason(state: str, expected: str | None) -> None:
-    listing = Listing(id="O1", office_id="K1", category="villa", state=state)
+    listing = factories.listing_record(state=state)
     assert removal_reason(listing) == expected
 
 
 def test_every_listing_state_is_covered() -> None:
     for state in LISTING_STATES:
-        removal_reason(Listing(id="O", office_id="K", category="villa", state=state))
+        removal_reason(factories.listing_record(state=state))
 
 
 def status(

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import factories
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from syndication import registry
-from syndication.records import CATEGORIES, Listing, Office
+from syndication.records import CATEGORIES
 from syndication.rules.selection import (
     defaults_at_creation,
     is_selected,
@@ -17,9 +18,7 @@ from syndication.rules.selection import (
 
 MARKETPLACES = registry.names()
 
-OFFICE = Office(
-    id="K1",
-    name="Kontoret",
+OFFICE = factories.office_record(
     licence=("hemnet", "blocket"),
     category_defaults={"villa": ("hittahem", "hemnet"), "tomt": ()},
 )
@@ -72,8 +71,8 @@ def test_resolve_selection(
 def test_changing_defaults_never_changes_an_existing_listing(
     category: str, new_defaults: dict[str, set[str]], stored: set[str]
 ) -> None:
-    changed = Office(
-        id="K1", name="K", category_defaults={k: tuple(v) for k, v in new_defaults.items()}
+    changed = factories.office_record(
+        category_defaults={k: tuple(v) for k, v in new_defaults.items()}
     )
     assert resolve_selection(None, tuple(stored), changed, category) == ordered(stored)
 
@@ -86,6 +85,5 @@ def test_ordered_is_a_display_order_subset(names: list[str]) -> None:
 
 
 def test_is_selected() -> None:
-    listing = Listing(id="O1", office_id="K1", category="villa", state="for_sale",
-                      marketplaces=("hemnet",))
+    listing = factories.listing_record(marketplaces=("hemnet",))
     assert is_selected(listing, "hemnet") and not is_selected(listing, "blocket")

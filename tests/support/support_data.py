@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import factories
 from sqlalchemy import Engine
 
 from syndication.records import Contacts
 from syndication.store.db import session_scope
-from syndication.store.models import ListingRow, OfficeRow, PhotoProblemRow, UserRow
+from syndication.store.models import PhotoProblemRow
 from syndication.store.repository import record_status
 
 AT = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
@@ -27,36 +28,30 @@ CONTACTS = {
 }
 
 LISTINGS: dict[str, dict[str, object]] = {
-    "PUB": {"marketplaces": ["hemnet", "hittahem"], "street": "Storgatan 1",
+    "PUB": {"marketplaces": ("hemnet", "hittahem"), "street": "Storgatan 1",
             "system_id": "SYS-PUB"},
-    "FAIL": {"marketplaces": ["hemnet", "hittahem"], "street": "Lillgatan 2",
+    "FAIL": {"marketplaces": ("hemnet", "hittahem"), "street": "Lillgatan 2",
              "system_id": "SYS-FAIL"},
-    "NEW": {"marketplaces": ["hemnet", "blocket"], "street": "Nygatan 3"},
-    "GONE": {"marketplaces": [], "street": "Gamla vägen 4", "state": "withdrawn"},
+    "NEW": {"marketplaces": ("hemnet", "blocket"), "street": "Nygatan 3"},
+    "GONE": {"marketplaces": (), "street": "Gamla vägen 4", "state": "withdrawn"},
 }
+"""The factory's villa in Uppsala, without a broker or postal code, as each of these."""
 
 
 def seed(engine: Engine) -> None:
     """The office, a user without password, four listings and their statuses."""
     with session_scope(engine) as session:
-        session.add(OfficeRow(id="OFF1", name="Mäklarhuset City", licence=["hemnet", "hittahem"]))
-        session.add(OfficeRow(id="OFF2", name="Annat kontor", licence=["blocket"]))
-        session.add(UserRow(id="anna", office_id="OFF1", name="Anna Support"))
-        for listing_id, extra in LISTINGS.items():
-            session.add(
-                ListingRow(
-                    id=listing_id,
-                    office_id="OFF1",
-                    category="villa",
-                    state=str(extra.get("state", "for_sale")),
-                    marketplaces=list(extra["marketplaces"]),  # type: ignore[call-overload]
-                    street=str(extra["street"]),
-                    city="Uppsala",
-                    system_id=extra.get("system_id"),  # type: ignore[arg-type]
-                )
-            )
-        session.add(ListingRow(id="OTHER", office_id="OFF2", category="villa", state="for_sale",
-                               marketplaces=["blocket"]))
+        session.add_all(factories.rows(
+            factories.office_record("OFF1", name="Mäklarhuset City",
+                                    licence=("hemnet", "hittahem")),
+            factories.office_record("OFF2", name="Annat kontor", licence=("blocket",)),
+            factories.user_record("anna", office_id="OFF1", name="Anna Support"),
+            *(factories.listing_record(listing_id, office_id="OFF1", broker_id=None,
+                                       postal_code=None, city="Uppsala", **extra)
+              for listing_id, extra in LISTINGS.items()),
+            factories.listing_record("OTHER", office_id="OFF2", broker_id=None,
+                                     marketplaces=("blocket",)),
+        ))
         session.flush()
         record_status(session, "PUB", "hemnet", "queued", action="create", at=AT)
         record_status(session, "PUB", "hemnet", "published", action="create",

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import factories
 import pytest
 
 from adapters.base import RemoteListing
 from syndication.reconcile import Difference, StoreView, compare
 from syndication.records import Listing, Office, TransferStatus
 
-OFFICE = Office(id="K1", name="Kontoret", licence=("hemnet", "hittahem"))
+OFFICE = factories.office_record(licence=("hemnet", "hittahem"))
 
 
 def listing(state: str = "for_sale", selected: tuple[str, ...] = ("hemnet",)) -> Listing:
-    return Listing(id="O1", office_id="K1", category="villa", state=state, marketplaces=selected)
+    """The factory's listing ``O1`` in ``state``, selected on ``selected``."""
+    return factories.listing_record(state=state, marketplaces=selected)
 
 
 def status(state: str, action: str | None = "create", mid: str | None = "HN-1",
@@ -84,7 +86,7 @@ def test_compare(store_listing: Listing | None, store_status: TransferStatus | N
 
 
 def test_nothing_is_ever_sent_outside_the_licence() -> None:
-    unlicensed = Office(id="K1", name="Kontoret", licence=("hittahem",))
+    unlicensed = factories.office_record(licence=("hittahem",))
     assert compared(listing(), status("published"), [held()], unlicensed) == []
     assert compared(listing(), status("deleted", "delete"), [held()], unlicensed) == [
         ("unknown_here", "none", None)

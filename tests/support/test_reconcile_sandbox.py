@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+import factories
 import pytest
 from sqlalchemy import Engine, delete
 
@@ -27,17 +29,8 @@ from syndication.store.repository import get_statuses, history, record_status
 TOKEN = "sandbox-token-for-reconcile-tests"
 
 
-def listing(lid: str, **extra: Any) -> dict[str, Any]:
-    """A villa for sale that meets every marketplace's preconditions."""
-    return {
-        "id": lid, "office_id": "K1", "category": "villa", "state": "for_sale",
-        "price": 3_950_000, "living_area": 142, "rooms": 5,
-        "address": {"street": f"Storgatan {lid}", "postal_code": "123 45", "city": "Uppsala",
-                    "municipality": "Uppsala"},
-        "headline": "Villa vid ån", "description": "Ljus villa med trädgård.",
-        "images": [{"url": f"https://img.example.se/{lid}/1.jpg", "order": 0}],
-        "marketplaces": ["hemnet", "hittahem"], **extra,
-    }
+listing = partial(factories.listing, broker_id=None, marketplaces=["hemnet", "hittahem"])
+"""The factory's listing without a broker, selected on Hemnet and HittaHem."""
 
 
 def ingest(engine: Engine, **document: Any) -> None:
@@ -80,8 +73,7 @@ def test_reconcile_reports_and_repairs_drift(
 ) -> None:
     sandbox, engine = world
     hemnet = sandbox["hemnet"]
-    ingest(engine, offices=[{"id": "K1", "name": "Mäklarbyrån K1",
-                             "licence": ["hemnet", "hittahem"]}],
+    ingest(engine, offices=[factories.office(licence=["hemnet", "hittahem"])],
            users=[], listings=[listing(lid) for lid in ("O1", "O2", "O3", "GHOST", "OK")])
     code, out, _ = run(capsys, "transfer", "--office", "K1", "--wait")
     assert code == 0, out

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import factories
 import pytest
 from argon2 import PasswordHasher
 from sqlalchemy import Engine, event
@@ -173,7 +174,7 @@ def test_import_legacy_csv_and_json(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     with Session(store) as session:
-        session.add(UserRow(id="bo", office_id="OFF1", name="Bo"))
+        session.add_all(factories.rows(factories.user_record("bo", office_id="OFF1", name="Bo")))
         session.commit()
     csv_file = tmp_path / "legacy.csv"
     csv_file.write_text("user_id,password\nbo,Gammal1\nanna,xyz\nghost,abc\n", "utf-8")

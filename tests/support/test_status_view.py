@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import factories
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -11,7 +12,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 from support_data import CONTACTS
 
-from syndication.records import FeedInput, Listing, Office, TransferStatus
+from syndication.records import FeedInput, TransferStatus
 from syndication.status_view import (
     NOT_PUBLISHED,
     NOT_TRANSFERRED,
@@ -94,7 +95,7 @@ def test_unknown_listing_is_a_clear_error(seeded: Engine) -> None:
         status_of(seeded, "NOPE")
 
 
-OFFICE = Office(id="O", name="Kontoret", licence=("hemnet", "blocket", "hittahem"))
+OFFICE = factories.office_record("O", licence=("hemnet", "blocket", "hittahem"))
 
 
 @pytest.mark.parametrize(
@@ -115,8 +116,8 @@ OFFICE = Office(id="O", name="Kontoret", licence=("hemnet", "blocket", "hittahem
 def test_every_state_in_the_pure_rows(
     state: str | None, listing_state: str, selected: bool, expected: str
 ) -> None:
-    listing = Listing(id="L", office_id="O", category="villa", state=listing_state,
-                      marketplaces=("hemnet",) if selected else ())
+    listing = factories.listing_record("L", office_id="O", state=listing_state,
+                                       marketplaces=("hemnet",) if selected else ())
     statuses = {} if state is None else {
         "hemnet": TransferStatus(listing_id="L", marketplace="hemnet", state=state, error="boom")
     }

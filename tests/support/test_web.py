@@ -5,13 +5,13 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 
+import factories
 import pytest
 import requests
 from sqlalchemy import Engine
 from sqlmodel import Session
 from web_server import PASSWORD, Served, csrf_of, login, serve
 
-from syndication.store.models import ListingRow
 from syndication.web import create_app
 
 PROTECTED = [
@@ -23,8 +23,9 @@ PROTECTED = [
 @pytest.fixture
 def served(seeded: Engine) -> Iterator[Served]:
     with Session(seeded) as session:
-        session.add(ListingRow(id="XSS", office_id="OFF1", category="villa", state="for_sale",
-                               marketplaces=["hemnet"], street="<script>alert(1)</script>"))
+        session.add_all(factories.rows(factories.listing_record(
+            "XSS", office_id="OFF1", broker_id=None, marketplaces=("hemnet",),
+            street="<script>alert(1)</script>")))
         session.commit()
     with serve(seeded) as running:
         yield running

@@ -19,8 +19,9 @@ from pathlib import Path
 
 import dramatiq
 import pytest
+from factories import listing, office, user
 from sqlalchemy import Engine
-from transfer_helpers import ingest, listing, office, user
+from transfer_helpers import ingest
 
 from adapters.sandbox import Sandbox
 from syndication.broker import in_process_worker

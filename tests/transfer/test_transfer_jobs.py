@@ -8,8 +8,9 @@ from __future__ import annotations
 import dramatiq
 import pytest
 from dramatiq.middleware import SkipMessage
+from factories import listing, office, user
 from sqlalchemy import event
-from transfer_helpers import Queue, ingest, listing, office, user
+from transfer_helpers import Queue, ingest
 
 from syndication.errors import TransientError
 from syndication.transfer import TRANSFER_LIFECYCLE, Scope, request_transfer
@@ -20,10 +21,11 @@ from syndication.transfer.job import run_transfer_job
 def test_fan_out_one_job_per_licensed_or_selected_marketplace(queue: Queue) -> None:
     ingest(
         queue.engine,
-        offices=[office(), office("K2", licence=["hemnet"])],
+        offices=[office(category_defaults={"villa": ["hemnet", "blocket"]}),
+                 office("K2", licence=["hemnet"])],
         users=[user()],
         listings=[
-            listing("O1"),  # villa: office defaults hemnet + blocket
+            listing("O1", category="villa"),
             listing("O2", office_id="K2", marketplaces=["hemnet", "blocket"]),
         ],
     )

@@ -1,4 +1,6 @@
-"""Helpers of the transfer tests: input records, a fake transport, an in-process queue.
+"""Helpers of the transfer tests: ingest, a fake transport, an in-process queue.
+
+The input records come from the shared factory (``factories``).
 
 The unit tests run the real orchestration, the real feeds and the real store
 through dramatiq's ``StubBroker`` and a ``dramatiq.Worker`` with threads; only
@@ -13,6 +15,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+import factories
 from sqlalchemy import Engine
 
 from adapters.base import Delivery, Receipt, RemoteListing, Transport
@@ -26,42 +29,7 @@ from syndication.store.db import session_scope
 from syndication.store.repository import get_statuses, history
 from syndication.transfer import RequestOutcome, Scope, request_outcome, request_transfer
 
-MARKETPLACES = ("hemnet", "blocket", "hittahem")
-
-
-def office(oid: str = "K1", **extra: Any) -> dict[str, Any]:
-    return {
-        "id": oid,
-        "name": f"Mäklarbyrån {oid}",
-        "licence": list(MARKETPLACES),
-        "category_defaults": {"villa": ["hemnet", "blocket"]},
-        **extra,
-    }
-
-
-def user(uid: str = "U1", **extra: Any) -> dict[str, Any]:
-    return {"id": uid, "office_id": "K1", "name": "Karin Lind", "email": "karin@example.se",
-            **extra}
-
-
-def listing(lid: str = "O1", **extra: Any) -> dict[str, Any]:
-    """A villa for sale that meets every marketplace's preconditions."""
-    return {
-        "id": lid,
-        "office_id": "K1",
-        "category": "villa",
-        "state": "for_sale",
-        "broker_id": "U1",
-        "price": 3_950_000,
-        "living_area": 142,
-        "rooms": 5,
-        "address": {"street": "Storgatan 1", "postal_code": "123 45", "city": "Uppsala",
-                    "municipality": "Uppsala"},
-        "headline": "Villa vid ån",
-        "description": "Ljus villa med trädgård.",
-        "images": [{"url": f"https://img.example.se/{lid}/1.jpg", "order": 0}],
-        **extra,
-    }
+MARKETPLACES = factories.MARKETPLACES
 
 
 def ingest(engine: Engine, **document: Any) -> None:
