@@ -3,7 +3,8 @@
 :func:`make_engine` builds an engine for a URL with the settings each backend
 needs (SQLite: WAL, a busy timeout and one connection per thread, so worker
 threads can write). :func:`migrate` brings a database to the newest schema
-with Alembic; every entry point calls it before first use.
+with Alembic; ``syndication migrate`` and the commands that write call it,
+the commands that only read never do (see :mod:`syndication.store.schema`).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, **kwargs)
 
 
-def alembic_config(engine: Engine) -> Any:
+def alembic_config(engine: Engine | None) -> Any:
     """An Alembic configuration pointing at the bundled ``migrations`` folder."""
     from alembic.config import Config
 
