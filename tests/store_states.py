@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -87,3 +88,10 @@ def run_cli(
         [sys.executable, "-m", "syndication", *argv], cwd=cwd, env=cli_env(url, **extra),
         capture_output=True, text=True, timeout=timeout, check=False,
     )
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (the refused ``serve`` must never bind it)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

@@ -13,9 +13,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
-from store_states import previous_revision, run_cli, snapshot, store_behind
+from store_states import free_port, previous_revision, run_cli, snapshot, store_behind
 
-from conftest import free_port
 from syndication.store.schema import (
     StoreNotMigrated,
     make_read_only_engine,
