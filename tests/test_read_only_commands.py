@@ -134,3 +134,38 @@ def test_read_only_commands_work_on_a_current_store_without_changing_it(
         assert result.returncode == status, (command, result.stdout, result.stderr)
     assert (tmp_path / "feed.xml").read_bytes().startswith(b"<?xml")
     assert snapshot(store_url) == before
+
+
+def test_status_on_a_read_only_store_still_keeps_the_login_throttle(
+    store_url: str, tmp_path: Path
+) -> None:
+    """The login's own bookkeeping (R9) is the one write: a failure is counted, a success
+    clears it, and what is shown is read through the read-only engine."""
+    from sqlmodel import Session
+
+    from syndication.passwords import default_hasher, set_password
+    from syndication.store.db import make_engine
+    from syndication.store.models import LoginThrottleRow
+
+    store_behind(store_url)
+    run_cli(["migrate"], store_url, tmp_path).check_returncode()
+    engine = make_engine(store_url)
+    try:
+        with Session(engine) as session:
+            set_password(session, "USR-ANNA", "Vinter-2026", old_password=None,
+                         hasher=default_hasher())
+            session.commit()
+        argv = argv_of("status", tmp_path)
+        wrong = run_cli(argv, store_url, tmp_path, SYNDICATION_PASSWORD="not-it")
+        assert wrong.returncode == 3, wrong.stderr
+        with Session(engine) as session:
+            row = session.get(LoginThrottleRow, "usr-anna")
+            assert row is not None and row.failures == 1
+        right = run_cli([*argv, "--json"], store_url, tmp_path,
+                        SYNDICATION_PASSWORD="Vinter-2026")
+        assert right.returncode == 0, right.stderr
+        assert '"object_id": "OBJ-GBG-1001"' in right.stdout
+        with Session(engine) as session:
+            assert session.get(LoginThrottleRow, "usr-anna") is None
+    finally:
+        engine.dispose()
