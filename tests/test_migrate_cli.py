@@ -201,3 +201,41 @@ def test_migrate_on_start_setting(raw: str, expected: bool) -> None:
 def test_migrate_on_start_setting_rejects_other_words() -> None:
     with pytest.raises(ConfigurationError, match="SYNDICATION_MIGRATE_ON_START"):
         Settings.from_env({"SYNDICATION_MIGRATE_ON_START": "perhaps"})
+
+
+
+STARTER = """
+import sys
+from syndication.store.db import make_engine, migrate
+engine = make_engine(sys.argv[1])
+print("ready", flush=True)
+sys.stdin.readline()
+migrate(engine)
+engine.dispose()
+"""
+
+
+def test_workers_migrating_at_once_take_turns(postgres_url: str) -> None:
+    """Several processes migrating one PostgreSQL store at the same moment (workers
+    started together with --migrate) all succeed; without the lock they collide."""
+    starters = [
+        subprocess.Popen([sys.executable, "-c", STARTER, postgres_url], cwd=ROOT,
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+        for _ in range(4)
+    ]
+    try:
+        for process in starters:
+            assert process.stdout is not None and process.stdout.readline() == "ready\n"
+        for process in starters:
+            assert process.stdin is not None
+            process.stdin.write("go\n")
+            process.stdin.flush()
+        outcomes = [process.communicate(timeout=120) for process in starters]
+    finally:
+        for process in starters:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    assert [p.returncode for p in starters] == [0] * 4, [err for _, err in outcomes]
+    assert revision(postgres_url) == NEWEST

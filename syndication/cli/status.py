@@ -7,8 +7,11 @@ listing; ``syndication status --office ID --user USER [--state S]
 password and an unknown user print the same message and exit with the same
 status, before anything about the listing is revealed.
 
+The store is opened read-only and never migrated: a store that is missing or
+behind is refused (exit status 2) with the advice to run ``syndication migrate``.
+
 Exit status: 0 shown; 1 no such listing or office; 2 usage or configuration
-error; 3 login failed.
+error (a store not at the newest schema included); 3 login failed.
 """
 
 from __future__ import annotations
