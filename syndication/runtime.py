@@ -39,14 +39,23 @@ class Runtime:
     sleep: Callable[[float], None] = time.sleep
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, migrate_store: bool = True) -> Runtime:
-        """The production runtime: the configured database (migrated) and transports."""
-        from adapters.config import load_marketplaces
-        from syndication.store import make_engine, migrate
+    def from_settings(
+        cls, settings: Settings, *, migrate_store: bool = True, read_only: bool = False
+    ) -> Runtime:
+        """The production runtime: the configured database and transports.
 
-        engine = make_engine(settings.database_url)
-        if migrate_store:
-            migrate(engine)
+        ``read_only`` opens the store read-only and never migrates it (commands
+        that only look); otherwise the store is migrated first, or, with
+        ``migrate_store=False`` (the worker and the scheduler unless told to
+        migrate), refused when it is not at the newest schema.
+        """
+        from adapters.config import load_marketplaces
+        from syndication.store.schema import open_for_writing, open_read_only
+
+        if read_only:
+            engine = open_read_only(settings.database_url)
+        else:
+            engine = open_for_writing(settings.database_url, migrate_store=migrate_store)
         marketplaces = load_marketplaces(settings)
         return cls(
             settings=settings,

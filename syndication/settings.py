@@ -26,6 +26,9 @@ class Settings:
       gives ``file://`` addresses (fine for the sandbox).
     * ``worker_threads``, ``heartbeat_timeout_ms``, ``max_retries``, ``min_backoff_ms``,
       ``max_worker_deaths``, ``confirm_delay_ms`` — the queue's policy (see ``syndication.broker``).
+    * ``migrate_on_start`` — ``SYNDICATION_MIGRATE_ON_START``: the worker and the scheduler
+      migrate the store on start (as their ``--migrate`` does); off, they refuse a store
+      that is behind. Other commands ignore it: writing ones migrate, reading ones never do.
     * ``environ`` — the environment the settings were read from; transports look up
       credentials in it by the names the marketplaces file gives.
     """
@@ -48,6 +51,7 @@ class Settings:
     min_backoff_ms: int = 5_000
     max_worker_deaths: int = 3
     confirm_delay_ms: int = 60_000
+    migrate_on_start: bool = False
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -81,6 +85,7 @@ class Settings:
                 env, "SYNDICATION_MAX_WORKER_DEATHS", defaults.max_worker_deaths
             ),
             confirm_delay_ms=_int(env, "SYNDICATION_CONFIRM_DELAY_MS", defaults.confirm_delay_ms),
+            migrate_on_start=_flag(env, "SYNDICATION_MIGRATE_ON_START", defaults.migrate_on_start),
             environ=env,
         )
 
@@ -96,3 +101,21 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         from syndication.errors import ConfigurationError
 
         raise ConfigurationError(f"{name} must be an integer, not {raw!r}") from None
+
+
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+FALSE_WORDS = frozenset({"0", "false", "no", "off"})
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    """A yes/no variable (1/true/yes/on, 0/false/no/off); anything else names it."""
+    raw = (env.get(name) or "").strip().lower()
+    if not raw:
+        return default
+    if raw in TRUE_WORDS:
+        return True
+    if raw in FALSE_WORDS:
+        return False
+    from syndication.errors import ConfigurationError
+
+    raise ConfigurationError(f"{name} must be one of 1/true/yes/on or 0/false/no/off, not {raw!r}")

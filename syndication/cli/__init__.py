@@ -18,6 +18,7 @@ from syndication.logs import configure
 from syndication.settings import Settings
 
 COMMAND_MODULES: tuple[str, ...] = (
+    "migrate",
     "ingest",
     "transfer",
     "status",

@@ -1,4 +1,8 @@
-"""``syndication export MARKETPLACE --office ID -o FILE``: the full feed of one office."""
+"""``syndication export MARKETPLACE --office ID -o FILE``: the full feed of one office.
+
+The store is opened read-only and never migrated; a store that is behind is
+refused with exit status 2 (``syndication migrate`` first).
+"""
 
 from __future__ import annotations
 
@@ -44,11 +48,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 def handler(args: argparse.Namespace, settings: Settings) -> int:
     """Export into a temporary file beside FILE and move it in place when complete."""
     from syndication.export import export_office
-    from syndication.store.db import make_engine, migrate
+    from syndication.store.schema import open_read_only
 
-    engine = make_engine(settings.database_url)
+    engine = open_read_only(settings.database_url)
     try:
-        migrate(engine)
         target: Path = args.output
         folder = target.parent if str(target.parent) else Path(".")
         if not folder.is_dir():

@@ -5,7 +5,9 @@ the queue — and then waits for the batches and reports what was sent, what was
 skipped (each with its reason) and what failed. ``--dry-run`` judges every candidate
 and reports without queueing or recording anything. The command consumes its own
 batches with in-process worker threads (and shares them with any running
-``syndication worker``), so it needs no separate worker.
+``syndication worker``), so it needs no separate worker. A run migrates the
+store first; ``--dry-run`` opens it read-only, never migrates it and refuses
+one that is behind (exit status 2, ``syndication migrate`` first).
 """
 
 from __future__ import annotations
@@ -167,7 +169,7 @@ def print_text(result: dict[str, Any], out: Any = None) -> None:
 
 
 def handler(args: argparse.Namespace, settings: Settings) -> int:
-    runtime = Runtime.from_settings(settings)
+    runtime = Runtime.from_settings(settings, read_only=args.dry_run)
     worker = None
     try:
         if args.dry_run:

@@ -13,7 +13,7 @@ from typing import Any
 
 from syndication.ingest import MAX_DOCUMENT_BYTES, RecordError, ingest_document
 from syndication.settings import Settings
-from syndication.store.db import make_engine, migrate
+from syndication.store.schema import open_for_writing
 
 
 def register(subparsers: Any) -> None:
@@ -43,9 +43,8 @@ def handler(args: argparse.Namespace, settings: Settings) -> int:
     except OSError as exc:
         print(f"error: cannot read {args.file}: {exc.strerror or exc}", file=sys.stderr)
         return 2
-    engine = make_engine(settings.database_url)
+    engine = open_for_writing(settings.database_url, migrate_store=True)
     try:
-        migrate(engine)
         report = ingest_document(engine, raw)
     except RecordError as exc:
         print(f"error: {exc}", file=sys.stderr)

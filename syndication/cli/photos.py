@@ -2,7 +2,9 @@
 
 The same work as the scheduled ``pull_photos`` actor, in the foreground with a
 progress bar; a line per problem, a summary at the end, and exit status 1 when
-any assignment had a problem (2 for configuration errors).
+any assignment had a problem (2 for configuration errors). A pull migrates the
+store first; ``--problems`` only reads: it opens the store read-only, never
+migrates it and refuses one that is behind (exit status 2).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from adapters.photo_portal import PhotoPortalClient
 from syndication.errors import TransientError
 from syndication.photos import PhotoIntake, PullReport, unresolved_problems
 from syndication.settings import Settings
-from syndication.store.db import make_engine, migrate
+from syndication.store.schema import open_for_writing, open_read_only
 
 
 def register(subparsers: Any) -> None:
@@ -42,12 +44,15 @@ def register(subparsers: Any) -> None:
 
 
 def handler(args: argparse.Namespace, settings: Settings) -> int:
-    engine = make_engine(settings.database_url)
+    if args.problems:
+        engine = open_read_only(settings.database_url)
+        try:
+            return list_problems(engine)
+        finally:
+            engine.dispose()
+    engine = open_for_writing(settings.database_url, migrate_store=True)
     report = PullReport()
     try:
-        migrate(engine)
-        if args.problems:
-            return list_problems(engine)
         with PhotoPortalClient.from_settings(settings) as portal:
             intake = PhotoIntake.from_settings(engine, portal, settings)
             try:

@@ -4,7 +4,8 @@ The document goes to standard output (or ``-o FILE``) and a one-line summary of
 the decision to standard error. Exit status 3, with the reason on standard
 error, when the next transfer would send nothing (not licensed, not selected,
 withdrawn and never published, conditions unmet, unchanged since the last
-delivery); 2 for an unknown listing or marketplace.
+delivery); 2 for an unknown listing or marketplace, or a store that is behind
+(it is opened read-only and never migrated: ``syndication migrate`` first).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from syndication.errors import InputError
 from syndication.preview import preview
 from syndication.registry import names
 from syndication.settings import Settings
-from syndication.store.db import make_engine, migrate
+from syndication.store.schema import open_read_only
 
 NOTHING_TO_SEND = 3
 
@@ -39,9 +40,8 @@ def register(subparsers: Any) -> None:
 
 
 def handler(args: argparse.Namespace, settings: Settings) -> int:
-    engine = make_engine(settings.database_url)
+    engine = open_read_only(settings.database_url)
     try:
-        migrate(engine)
         result = preview(engine, args.object_id, args.marketplace)
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)

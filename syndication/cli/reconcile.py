@@ -6,6 +6,10 @@ repair does, and with ``--repair`` carries the repairs out through the
 transfer queue, waiting for the transfers when the jobs run in this process
 or ``--wait`` is given.
 
+Without ``--repair`` it only reads: the store is opened read-only and never
+migrated (a store that is behind is refused, exit status 2); ``--repair``
+migrates it first, like every command that writes.
+
 Exit status: 0 in step (or everything repaired); 1 differences left, or a
 marketplace could not be asked; 2 usage or configuration error.
 """
@@ -56,7 +60,7 @@ def _line(d: Difference, repaired: bool) -> str:
 
 
 def handler(args: argparse.Namespace, settings: Settings) -> int:
-    runtime = Runtime.from_settings(settings)
+    runtime = Runtime.from_settings(settings, read_only=not args.repair)
     try:
         return _run(args, settings, runtime)
     finally:

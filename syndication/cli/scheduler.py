@@ -6,7 +6,9 @@ sync every night at ``SYNDICATION_FINAL_PRICE_TIME`` (default 02:00) in
 ``SYNDICATION_PHOTOS_INTERVAL_MINUTES`` when ``SYNDICATION_PHOTO_PORTAL_URL`` is set.
 Several schedulers may run at once; each run still starts once (a claimed slot in the
 database). Without ``SYNDICATION_BROKER_URL`` the jobs run on worker threads of this
-process; with Redis, ``syndication worker`` processes run them.
+process; with Redis, ``syndication worker`` processes run them. It does not migrate the
+store unless given ``--migrate`` (or ``SYNDICATION_MIGRATE_ON_START=1``): a store that
+is behind is refused with exit status 2, so a deployment migrates once, on purpose.
 """
 
 from __future__ import annotations
@@ -26,7 +28,9 @@ from syndication.settings import Settings
 def handler(args: argparse.Namespace, settings: Settings) -> int:
     from syndication.broker import in_process_worker, is_in_process, setup_broker
 
-    runtime = Runtime.from_settings(settings)
+    runtime = Runtime.from_settings(
+        settings, migrate_store=args.migrate or settings.migrate_on_start
+    )
     broker = setup_broker(settings, runtime)
     import syndication.jobs  # noqa: F401  (declares the actors the schedule sends to)
 
@@ -70,5 +74,11 @@ def register(subparsers: Any) -> None:
         "--once",
         choices=(FINAL_PRICE_JOB, PHOTOS_JOB),
         help="claim and enqueue the current slot of one job now, then exit",
+    )
+    parser.add_argument(
+        "--migrate",
+        action="store_true",
+        help="upgrade the store to the newest schema on start (also SYNDICATION_MIGRATE_ON_START"
+        "=1); without it a store that is behind is refused",
     )
     parser.set_defaults(func=handler)

@@ -1,5 +1,9 @@
 """``syndication serve``: the read-only support web view (127.0.0.1:8080 by default).
 
+The store is opened read-only and never migrated; a store that is behind is
+refused (``syndication migrate`` first). Logins keep their throttle
+bookkeeping (R9) through a separate engine, as ``syndication status`` does.
+
 The session cookies are signed with ``SYNDICATION_WEB_SECRET`` when set (keep
 sessions across restarts and several processes), else with a random key made
 at start-up. ``--secure-cookies`` marks them Secure, for a deployment behind
@@ -17,10 +21,9 @@ from typing import Any
 
 from werkzeug.serving import make_server
 
-from syndication.cli.status import load_contacts
+from syndication.cli.status import load_contacts, open_for_login
 from syndication.logs import get_logger
 from syndication.settings import Settings
-from syndication.store.db import make_engine, migrate
 
 
 def register(subparsers: Any) -> None:
@@ -58,24 +61,23 @@ def handler(args: argparse.Namespace, settings: Settings) -> int:
         print(f"warning: serving on {args.host}, not loopback; use HTTPS in front of it",
               file=sys.stderr)
     secret = settings.environ.get("SYNDICATION_WEB_SECRET") or secrets.token_hex(32)
-    engine = make_engine(settings.database_url)
-    migrate(engine)
-    app = create_app(engine, load_contacts(settings), secret_key=secret,
-                     secure_cookies=args.secure_cookies)
-    try:
-        server = make_server(args.host, args.port, app, threaded=True)
-    except OSError as exc:
-        print(f"error: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}",
-              file=sys.stderr)
-        engine.dispose()
-        return 2
-    get_logger().info("web_view_serving", url=f"http://{args.host}:{server.server_port}/")
-    print(f"support web view on http://{args.host}:{server.server_port}/ (Ctrl-C stops)")
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
-        engine.dispose()
+    contacts = load_contacts(settings)
+    with open_for_login(settings) as (engine, login_engine):
+        app = create_app(engine, contacts, secret_key=secret, login_engine=login_engine,
+                         secure_cookies=args.secure_cookies)
+        try:
+            server = make_server(args.host, args.port, app, threaded=True)
+        except OSError as exc:
+            print(f"error: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}",
+                  file=sys.stderr)
+            return 2
+        get_logger().info("web_view_serving", url=f"http://{args.host}:{server.server_port}/")
+        print(f"support web view on http://{args.host}:{server.server_port}/ (Ctrl-C stops)",
+              flush=True)
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.server_close()
     return 0

@@ -7,8 +7,11 @@ listing; ``syndication status --office ID --user USER [--state S]
 password and an unknown user print the same message and exit with the same
 status, before anything about the listing is revealed.
 
+The store is opened read-only and never migrated: a store that is missing or
+behind is refused (exit status 2) with the advice to run ``syndication migrate``.
+
 Exit status: 0 shown; 1 no such listing or office; 2 usage or configuration
-error; 3 login failed.
+error (a store not at the newest schema included); 3 login failed.
 """
 
 from __future__ import annotations
@@ -29,7 +32,8 @@ from syndication.errors import AuthenticationFailed, SyndicationError
 from syndication.records import Contacts
 from syndication.settings import Settings
 from syndication.status_view import UnknownListing, format_table, listing_status
-from syndication.store.db import make_engine, migrate, session_scope
+from syndication.store.db import make_engine, session_scope
+from syndication.store.schema import open_for_writing, open_read_only
 from syndication.support import (
     FILTER_STATES,
     UnknownOffice,
@@ -81,13 +85,35 @@ def ask_secret(settings: Settings, variable: str, prompt: str) -> str:
 
 @contextmanager
 def open_store(settings: Settings) -> Iterator[Engine]:
-    """The configured store, migrated, disposed of afterwards."""
-    engine = make_engine(settings.database_url)
+    """The configured store, migrated, for a command that writes; disposed of afterwards."""
+    engine = open_for_writing(settings.database_url, migrate_store=True)
     try:
-        migrate(engine)
         yield engine
     finally:
         engine.dispose()
+
+
+@contextmanager
+def open_for_login(settings: Settings) -> Iterator[tuple[Engine, Engine]]:
+    """The store of a command that shows status after a login: ``(reader, login)``.
+
+    ``reader`` is read-only and every query of what is shown goes through it;
+    the store is never migrated and, when behind or missing, refused (see
+    :func:`~syndication.store.schema.open_read_only`). ``login`` is a plain
+    engine on the same, already checked, store that only
+    :func:`~syndication.auth.authenticate` uses: R9's throttle must count a
+    failed login and a success must clear it whether the user logs in here or
+    on the web view, so that bookkeeping is the one write these commands make.
+    """
+    reader = open_read_only(settings.database_url)
+    try:
+        login_engine = make_engine(settings.database_url)
+        try:
+            yield reader, login_engine
+        finally:
+            login_engine.dispose()
+    finally:
+        reader.dispose()
 
 
 def load_contacts(settings: Settings) -> dict[str, Contacts]:
@@ -120,8 +146,8 @@ def handler(args: argparse.Namespace, settings: Settings) -> int:
         print("error: --history goes with one listing (OBJECT_ID)", file=sys.stderr)
         return EXIT_USAGE
     contacts = load_contacts(settings)
-    with open_store(settings) as engine:
-        if not login(engine, settings, args.user):
+    with open_for_login(settings) as (engine, login_engine):
+        if not login(login_engine, settings, args.user):
             return EXIT_LOGIN_FAILED
         try:
             with session_scope(engine) as session:

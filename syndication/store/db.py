@@ -3,7 +3,8 @@
 :func:`make_engine` builds an engine for a URL with the settings each backend
 needs (SQLite: WAL, a busy timeout and one connection per thread, so worker
 threads can write). :func:`migrate` brings a database to the newest schema
-with Alembic; every entry point calls it before first use.
+with Alembic; ``syndication migrate`` and the commands that write call it,
+the commands that only read never do (see :mod:`syndication.store.schema`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from contextlib import contextmanager
 from importlib import resources
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlmodel import Session
 
 
@@ -40,7 +41,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, **kwargs)
 
 
-def alembic_config(engine: Engine) -> Any:
+def alembic_config(engine: Engine | None) -> Any:
     """An Alembic configuration pointing at the bundled ``migrations`` folder."""
     from alembic.config import Config
 
@@ -50,11 +51,37 @@ def alembic_config(engine: Engine) -> Any:
     return config
 
 
+MIGRATION_LOCK_KEY = 0x53594E44
+"""PostgreSQL advisory lock held while migrating ("SYND" in ASCII)."""
+
+
 def migrate(engine: Engine) -> None:
-    """Upgrade the database behind ``engine`` to the newest schema (idempotent)."""
+    """Upgrade the database behind ``engine`` to the newest schema (idempotent).
+
+    On PostgreSQL the upgrade runs under a session advisory lock, so several
+    workers started at once with ``--migrate`` take turns: the first upgrades,
+    the others then find the store current and change nothing. (A SQLite store
+    serves one machine, whose writers already queue on the file lock.)
+    """
     from alembic import command
 
-    command.upgrade(alembic_config(engine), "head")
+    with _migration_lock(engine):
+        command.upgrade(alembic_config(engine), "head")
+
+
+@contextmanager
+def _migration_lock(engine: Engine) -> Iterator[None]:
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    with engine.connect() as conn:
+        conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+        conn.commit()
+        try:
+            yield
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
+            conn.commit()
 
 
 @contextmanager

@@ -90,8 +90,14 @@ def create_app(
     idle_timeout: timedelta = IDLE_TIMEOUT,
     max_age: timedelta = MAX_AGE,
     secure_cookies: bool = False,
+    login_engine: Engine | None = None,
 ) -> Flask:
-    """The support web app over ``engine``; ``secret_key`` signs the session cookies."""
+    """The support web app over ``engine``; ``secret_key`` signs the session cookies.
+
+    ``login_engine`` (default ``engine``) is where logins record their throttle
+    and rehash (R9), so ``engine`` itself may be read-only.
+    """
+    auth_engine = login_engine or engine
     app = Flask(__name__, static_folder=None)
     app.jinja_loader = DictLoader(TEMPLATES)
     app.config.update(
@@ -169,7 +175,7 @@ def create_app(
         if not csrf_ok():
             return page("login.html", 400, next=target, error="the form expired; try again")
         try:
-            with session_scope(engine) as db:
+            with session_scope(auth_engine) as db:
                 user = authenticate(
                     db, request.form.get("username", ""), request.form.get("password", ""),
                     clock, sleep=sleep, hasher=hasher,
