@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 from transport_helpers import TOKEN, delivery
 
-from adapters.config import load_marketplaces
+from adapters.config import load_contacts, load_marketplaces
 from adapters.filedrop import FileDropTransport
 from adapters.http import HttpTransport
+from syndication import registry
 from syndication.errors import ConfigurationError
 from syndication.settings import Settings
 
@@ -136,3 +137,28 @@ def test_the_token_is_not_in_the_error_or_the_config(tmp_path):
         tmp_path, "[marketplaces.hemnet]\ntransport = 'http'\nurl = 'http://x'\ntoken_env = 'TOK'\n"
     )
     assert "t0k3n" not in repr(load_marketplaces(good)["hemnet"])
+
+
+def test_contacts_load_without_building_transports(tmp_path: Path) -> None:
+    """load_contacts reads no credential: the token variable may be unset, while building
+    the transports still names it."""
+    path = tmp_path / "marketplaces.toml"
+    path.write_text(
+        '[marketplaces.blocket]\ntransport = "http"\nurl = "https://api.blocket.example"\n'
+        'token_env = "BLOCKET_TOKEN_UNSET"\n[marketplaces.blocket.contacts]\nphone = "010-1"\n',
+        encoding="utf-8",
+    )
+    settings = Settings(marketplaces_file=path, environ={})
+    contacts = load_contacts(settings)
+    assert contacts["blocket"].phone == "010-1"
+    assert contacts["blocket"].name == registry.get("blocket").contacts.name
+    assert contacts["hemnet"] == registry.get("hemnet").contacts
+    with pytest.raises(ConfigurationError, match="BLOCKET_TOKEN_UNSET"):
+        load_marketplaces(settings)
+
+
+def test_transport_kinds_come_from_the_table_and_the_entry(tmp_path: Path) -> None:
+    path = tmp_path / "marketplaces.toml"
+    path.write_text('[marketplaces.hemnet]\ntransport = "carrier-pigeon"\n', encoding="utf-8")
+    with pytest.raises(ConfigurationError, match="must be one of file, http for Hemnet"):
+        load_marketplaces(Settings(marketplaces_file=path, environ={}))

@@ -208,3 +208,25 @@ def test_real_process_same_exit_and_no_secret_in_output(store: Engine, tmp_path:
         assert "Fel-Losen-1" not in done.stderr + done.stdout
         assert "$argon2" not in done.stderr + done.stdout
     assert results[0] == results[1] == (3, "", "error: wrong user name or password")
+
+
+def test_status_needs_no_delivery_token(store: Engine, tmp_path: Path) -> None:
+    """An HTTP marketplace whose token variable is unset: a status still shows, with the
+    contacts the marketplaces file gives; only delivering would need the token."""
+    marketplaces = tmp_path / "marketplaces.toml"
+    marketplaces.write_text(
+        '[marketplaces.hemnet]\ntransport = "http"\nurl = "https://feeds.hemnet.example"\n'
+        'token_env = "HEMNET_TOKEN_FOR_THIS_TEST"\n'
+        '[marketplaces.hemnet.contacts]\nname = "Hemnets jour"\n',
+        encoding="utf-8",
+    )
+    env = {**os.environ, "SYNDICATION_MARKETPLACES": str(marketplaces)}
+    env.pop("HEMNET_TOKEN_FOR_THIS_TEST", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "syndication", "status", "FAIL", "--user", "anna", "--json"],
+        env=env, capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    rows = {row["marketplace"]: row for row in json.loads(done.stdout)["marketplaces"]}
+    assert rows["hemnet"]["contacts"]["name"] == "Hemnets jour"
+    assert "HEMNET_TOKEN_FOR_THIS_TEST" not in done.stderr
