@@ -1,7 +1,8 @@
 """dramatiq entry point: ``dramatiq worker`` (or ``syndication worker``) loads the actors from here.
 
-The broker and the runtime (store, transports) are built from the environment
-before the actors are declared, as dramatiq requires.
+The broker and the runtime (store, transports) are built from the environment;
+:func:`~syndication.broker.setup_broker` then declares the actors on that
+broker, as dramatiq requires.
 """
 
 from syndication.broker import setup_broker
@@ -12,5 +13,3 @@ from syndication.settings import Settings
 settings = Settings.from_env()
 configure(settings.log_level, settings.log_format)
 broker = setup_broker(settings, Runtime.from_settings(settings))
-
-import syndication.jobs  # noqa: E402,F401  (declares the actors on the broker set up above)

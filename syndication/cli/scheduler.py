@@ -28,7 +28,6 @@ def handler(args: argparse.Namespace, settings: Settings) -> int:
 
     runtime = Runtime.from_settings(settings)
     broker = setup_broker(settings, runtime)
-    import syndication.jobs  # noqa: F401  (declares the actors the schedule sends to)
 
     schedule = Schedule(settings, runtime.engine, clock=runtime.clock)
     if args.once:
