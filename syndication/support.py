@@ -44,6 +44,7 @@ def _office_query(office_id: str) -> Any:
             col(listing.city), col(listing.marketplaces), col(status.marketplace),
             col(status.state).label("status_state"), col(status.marketplace_id),
             col(status.action), col(status.at), col(status.error),
+            col(status.public_url), col(status.attempts),
         )
         .outerjoin(status, col(status.listing_id) == col(listing.id))
         .where(col(listing.office_id) == office_id)
@@ -95,8 +96,8 @@ def office_status(
         if row.marketplace is not None:
             found[row.marketplace] = TransferStatus(
                 listing_id=row.id, marketplace=row.marketplace, state=row.status_state,
-                marketplace_id=row.marketplace_id, action=row.action, at=row.at,
-                error=row.error,
+                marketplace_id=row.marketplace_id, public_url=row.public_url,
+                action=row.action, at=row.at, attempts=row.attempts or 0, error=row.error,
             )
 
     documents = []

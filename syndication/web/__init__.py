@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Flask, Response, g, jsonify, redirect, render_template, request, session, url_for
 from jinja2 import DictLoader
@@ -71,10 +72,27 @@ def _safe_next(target: str | None) -> str | None:
     return None
 
 
+def web_link(address: str | None) -> str | None:
+    """``address`` when it may be a clickable link: an absolute http(s) address
+    with a host and nothing unprintable. Anything else (``javascript:``, a bare
+    path, text a marketplace put there) is shown as text only; the template
+    escapes either way."""
+    if not address or not address.isprintable() or address != address.strip():
+        return None
+    try:
+        parts = urlsplit(address)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return None
+    return address
+
+
 def _rows(document: Mapping[str, Any], **extra: Any) -> list[dict[str, Any]]:
     return [
         {**entry, **extra, "title": title(entry["marketplace"]),
-         "note": STATE_NOTES.get(entry["state"], "")}
+         "note": STATE_NOTES.get(entry["state"], ""),
+         "public_link": web_link(entry.get("public_url"))}
         for entry in document["marketplaces"]
     ]
 

@@ -63,7 +63,8 @@ STATUS_TABLE = """{% macro status_table(entries, show_object=False) %}
 <table>
 <tr>{% if show_object %}<th>Object</th><th>Address</th>{% endif %}
 <th>Marketplace</th><th>State</th><th>Marketplace id</th><th>Last action</th>
-<th>At (UTC)</th><th>Error / note</th><th>Contacts on failure</th></tr>
+<th>At (UTC)</th><th>Attempts</th><th>Public address</th><th>Error / note</th>
+<th>Contacts on failure</th></tr>
 {% for row in entries %}
 <tr class="status-row" data-marketplace="{{ row.marketplace }}" data-state="{{ row.state }}">
 {% if show_object %}
@@ -75,6 +76,9 @@ STATUS_TABLE = """{% macro status_table(entries, show_object=False) %}
 <td>{{ row.marketplace_id or '–' }}</td>
 <td>{{ row.action or '–' }}</td>
 <td>{{ row.at or '–' }}</td>
+<td class="attempts">{{ row.attempts }}</td>
+<td class="public-url">{% if row.public_link %}<a href="{{ row.public_link }}"
+  rel="noopener noreferrer">{{ row.public_url }}</a>{% else %}{{ row.public_url or '–' }}{% endif %}</td>
 <td>{% if row.error %}{{ row.error }}{% else %}
 <span class="note">{{ row.note }}</span>{% endif %}</td>
 <td>{% if row.contacts %}
