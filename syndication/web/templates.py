@@ -78,7 +78,8 @@ STATUS_TABLE = """{% macro status_table(entries, show_object=False) %}
 <td>{{ row.at or '–' }}</td>
 <td class="attempts">{{ row.attempts }}</td>
 <td class="public-url">{% if row.public_link %}<a href="{{ row.public_link }}"
-  rel="noopener noreferrer">{{ row.public_url }}</a>{% else %}{{ row.public_url or '–' }}{% endif %}</td>
+  rel="noopener noreferrer">{{ row.public_url }}</a>{% else %}{{ row.public_url or '–' }}
+{% endif %}</td>
 <td>{% if row.error %}{{ row.error }}{% else %}
 <span class="note">{{ row.note }}</span>{% endif %}</td>
 <td>{% if row.contacts %}
