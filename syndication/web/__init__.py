@@ -48,6 +48,7 @@ from syndication.support import (
     address_of,
     find_listings,
     listing_history,
+    office_photo_problems,
     office_status,
 )
 from syndication.web.templates import TEMPLATES
@@ -243,6 +244,7 @@ def create_app(
         try:
             with session_scope(engine) as db:
                 result = office_status(db, office_id, contacts, state=state)
+                problems = office_photo_problems(db, office_id)
         except UnknownOffice as exc:
             return page("message.html", 404, title="Not found", message=str(exc))
         entries = [
@@ -251,7 +253,7 @@ def create_app(
             for row in _rows(document, object_id=document["object_id"],
                              address=document["address"])
         ]
-        return page("office.html", result=result, entries=entries, state=state,
+        return page("office.html", result=result, entries=entries, problems=problems, state=state,
                     states=("failed", "queued", "sent", "published", "deleted", ""))
 
     @app.get("/api/listings/<listing_id>")
@@ -269,7 +271,8 @@ def create_app(
             return jsonify(error=f"unknown state; known: {', '.join(FILTER_STATES)}"), 400
         try:
             with session_scope(engine) as db:
-                return jsonify(office_status(db, office_id, contacts, state=state))
+                return jsonify({**office_status(db, office_id, contacts, state=state),
+                                "photo_problems": office_photo_problems(db, office_id)})
         except UnknownOffice as exc:
             return jsonify(error=str(exc)), 404
 

@@ -158,6 +158,20 @@ OFFICE = """{% extends "base.html" %}
 {% endif %}{% if not loop.last %} · {% endif %}{% endfor %}</p>
 {% if entries %}{{ status_table(entries, show_object=True) }}
 {% else %}<p id="none">Nothing {{ state or '' }} for this office.</p>{% endif %}
+{% if problems %}
+<h2>Photo problems</h2>
+<table id="photo-problems">
+<tr><th>At (UTC)</th><th>Assignment</th><th>System id</th><th>Listing</th><th>Problem</th>
+<th>What to do</th></tr>
+{% for p in problems %}
+<tr class="photo-problem"><td>{{ p.at }}</td><td>{{ p.assignment_id }}</td>
+<td>{{ p.system_id or '–' }}</td>
+<td>{% if p.listing_id %}<a href="{{ url_for('listing', listing_id=p.listing_id) }}">{{
+  p.listing_id }}</a>{% else %}no listing{% endif %}</td>
+<td>{{ p.message }}</td><td>{{ p.advice or '' }}</td></tr>
+{% endfor %}
+</table>
+{% endif %}
 {% endblock %}
 """
 
