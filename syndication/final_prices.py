@@ -20,7 +20,9 @@ the Hemnet transport (which has the retries) and records the outcome after, with
 event in the transfer history (action ``final_price``). A run that dies between the
 two writes leaves rows in flight; the next run sends those again with the same
 idempotency key (listing, document hash and the number of deliveries Hemnet accepted
-before), so Hemnet never holds a price twice.
+before), so Hemnet never holds a price twice. A retraction Hemnet answers with "not
+known" is ``retracted`` with the transfers' note that the marketplace did not know the
+listing, so support can tell it from a retraction Hemnet carried out.
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ from syndication.store.models import (
     TransferEventRow,
     UserRow,
 )
+from syndication.transfer import NOT_KNOWN_NOTE
 
 MARKETPLACE = "hemnet"
 CHUNK_SIZE = 2000
@@ -339,7 +342,7 @@ def _deliver(
         idempotency_key=idempotency_key(planned.listing_id, action, planned.document, generation),
     )
     try:
-        transport.send(delivery)
+        receipt = transport.send(delivery)
     except SyndicationError as exc:
         log.warning("final_price_failed", action=action, error=str(exc))
         outcome.states[planned.listing_id], outcome.errors[planned.listing_id] = failed, str(exc)
@@ -350,6 +353,8 @@ def _deliver(
         outcome.errors[planned.listing_id] = f"unexpected error: {type(exc).__name__}: {exc}"
         return
     outcome.states[planned.listing_id] = "retracted" if retract else "sent"
+    if retract and receipt.not_known:
+        outcome.errors[planned.listing_id] = NOT_KNOWN_NOTE
     log.debug("final_price_delivered", action=action, price=planned.price)
 
 

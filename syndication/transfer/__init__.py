@@ -12,6 +12,7 @@ The actors in :mod:`syndication.jobs.transfer` are thin wrappers over these.
 from syndication.transfer.common import JobRef, Scheduler, document_hash, idempotency_key
 from syndication.transfer.job import (
     CONFIRM_POLLS,
+    NOT_KNOWN_NOTE,
     JobOutcome,
     confirm_publication,
     run_transfer_job,
@@ -22,6 +23,7 @@ from syndication.transfer.request import RequestSummary, Scope, marketplaces_for
 
 __all__ = [
     "CONFIRM_POLLS",
+    "NOT_KNOWN_NOTE",
     "TRANSFER_LIFECYCLE",
     "Failure",
     "JobOutcome",
