@@ -200,7 +200,7 @@ def _delivered(
         note = NOT_KNOWN_NOTE if receipt.not_known else None
         _record(runtime, job, "deleted", document_hash=None, error=note, **fields)
         get_logger().info("transfer.deleted", not_known=receipt.not_known)
-        return JobOutcome("deleted", sent=True, note=note)
+        return JobOutcome("deleted", sent=True, note=note or "")
     state = "published" if receipt.published else "sent"
     _record(runtime, job, state, document_hash=digest, **fields)
     get_logger().info("transfer.delivered", state=state, marketplace_id=receipt.marketplace_id)
