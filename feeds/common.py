@@ -21,6 +21,7 @@ from lxml import etree
 from feeds.validate import validate_element
 from syndication.logs import get_logger
 from syndication.records import FeedInput, Listing, ListingImage
+from syndication.rules.image_categories import image_category
 
 T = TypeVar("T")
 
@@ -113,6 +114,13 @@ class Document:
             else:
                 result.append((len(result) + 1, url, image))
         return result
+
+    def image_category(self, element: etree._Element, image: ListingImage) -> None:
+        """Set the image element's ``category`` from the photographer's tag (R11), when
+        this marketplace's table maps the tag; otherwise the element stays as it is."""
+        category = image_category(self.marketplace, image.tag)
+        if category is not None:
+            element.set("category", category)
 
     def first(self, items: Sequence[T], limit: int, name: str) -> Sequence[T]:
         """``items`` up to the marketplace's ``limit``, with a warning when some are left out."""
