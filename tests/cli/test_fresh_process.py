@@ -12,6 +12,7 @@ command added without a case here fails :func:`test_every_command_runs_fresh`.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import signal
@@ -26,17 +27,22 @@ from typing import Any
 
 import pytest
 import requests
-from sqlalchemy import Engine
+from PIL import Image
+from sqlalchemy import Engine, select
+from sqlmodel import Session
 
+from adapters.portal_standin import PortalStandIn
 from adapters.sandbox import Sandbox
 from syndication.cli import build_parser
 from syndication.ingest import ingest_document
 from syndication.passwords import default_hasher, set_password
 from syndication.store.db import make_engine, migrate, session_scope
+from syndication.store.models import ListingImageRow
 from syndication.store.repository import get_statuses, history, record_status
 
 TOKEN = "sandbox-token-for-fresh-processes"
 PASSWORD = "Fr3sh!Process"
+PORTAL_TOKEN = "portal-token-for-fresh-processes"
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -49,7 +55,7 @@ def listing(lid: str, **extra: Any) -> dict[str, Any]:
                     "municipality": "Uppsala"},
         "headline": "Villa vid ån", "description": "Ljus villa med trädgård.",
         "images": [{"url": f"https://img.example.se/{lid}/1.jpg", "order": 0}],
-        "marketplaces": ["hemnet", "hittahem"], **extra,
+        "marketplaces": ["hemnet", "hittahem"], "system_id": f"SYS-{lid}", **extra,
     }
 
 
@@ -216,6 +222,32 @@ def run_serve(world: World, _request: pytest.FixtureRequest) -> subprocess.Compl
     return stop(server, signal.SIGINT)
 
 
+def run_scheduler(
+    world: World, _request: pytest.FixtureRequest
+) -> subprocess.CompletedProcess[str]:
+    """``--once`` with the in-process broker runs what it enqueued before it exits:
+    no other process could, and the slot is claimed."""
+    with PortalStandIn(token=PORTAL_TOKEN) as portal:
+        assignment = portal.create_assignment("SYS-O1")
+        portal.upload_image(assignment, jpeg(), title="Fasad", tag="fasad")
+        portal.set_status(assignment, 1)
+        env = {"SYNDICATION_PHOTO_PORTAL_URL": portal.url,
+               "SYNDICATION_PHOTO_PORTAL_TOKEN": PORTAL_TOKEN}
+        photos = world.run("scheduler", "--once", "photos", **env)
+        assert_clean(photos, 0)
+        assert portal.assignment(assignment).status == 2, photos.stdout + photos.stderr
+    with Session(world.engine) as session:
+        assert session.scalars(select(ListingImageRow).where(
+            ListingImageRow.listing_id == "O1", ListingImageRow.source == "portal")).all()
+    return world.run("scheduler", "--once", "final_prices")
+
+
+def jpeg() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (160, 120), "teal").save(buffer, format="JPEG")
+    return buffer.getvalue()
+
+
 def legacy_file(world: World) -> str:
     path = world.folder / "legacy.csv"
     path.write_text("user_id,password\nU2,gammalt\n", encoding="utf-8")
@@ -253,7 +285,7 @@ CASES: dict[str, tuple[Case, int]] = {
     "final-prices": (argv_case("final-prices", "--dry-run"), 0),
     "photos": (argv_case("photos", "--problems"), 0),
     "worker": (run_worker, 0),
-    "scheduler": (argv_case("scheduler", "--once", "final_prices"), 0),
+    "scheduler": (run_scheduler, 0),
     "serve": (run_serve, 0),
     "reconcile": (argv_case("reconcile", "--office", "K1", "--repair"), 0),
     "demo": (argv_case("demo", "--threads", "2"), 0),
