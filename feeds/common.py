@@ -57,7 +57,11 @@ class Document:
     warnings: list[str] = field(default_factory=list)
 
     def text(self, value: str | None, name: str, limit: int) -> str | None:
-        """``value`` fit for XML and cut at ``limit``; ``None`` if nothing is left."""
+        """``value`` fit for XML and cut at ``limit``; ``None`` if nothing is left.
+
+        A cut starts at the first character that is not white space, so a text
+        that has something to say (what the preconditions check) never becomes
+        white space only, which would leave a required element out."""
         if value is None:
             return None
         cleaned, removed = clean_text(value)
@@ -67,7 +71,7 @@ class Document:
             return None
         if len(cleaned) > limit:
             self.warnings.append(f"{name}: cut from {len(cleaned)} to {limit} characters")
-            cleaned = cleaned[:limit]
+            cleaned = cleaned.lstrip()[:limit]
         return cleaned
 
     def sub(
