@@ -20,9 +20,8 @@ the Hemnet transport (which has the retries) and records the outcome after, with
 event in the transfer history (action ``final_price``). A run that dies between the
 two writes leaves rows in flight; the next run sends those again with the same
 idempotency key (listing, document hash and the number of deliveries Hemnet accepted
-before), so Hemnet never holds a price twice. A retraction Hemnet answers with "not
-known" is ``retracted`` with the transfers' note that the marketplace did not know the
-listing, so support can tell it from a retraction Hemnet carried out.
+before), so Hemnet never holds a price twice. A retraction Hemnet did not know (404)
+is ``retracted`` with the transfers' ``NOT_KNOWN_NOTE``, told apart from a real one.
 """
 
 from __future__ import annotations
