@@ -34,12 +34,19 @@ class Delivery:
 
 @dataclass(frozen=True)
 class Receipt:
-    """The marketplace's answer to an accepted delivery."""
+    """The marketplace's answer to an accepted delivery.
+
+    ``not_known`` is set when the marketplace answered a removal by saying it
+    did not know the listing (HTTP 404): the removal is done as far as it can
+    tell, yet it may still hold the listing under another id, so the status
+    keeps a note of it.
+    """
 
     marketplace_id: str | None = None
     public_url: str | None = None
     published: bool = False
     message: str | None = None
+    not_known: bool = False
 
 
 @dataclass(frozen=True)

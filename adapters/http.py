@@ -92,8 +92,9 @@ class HttpTransport(Transport):
     def send(self, delivery: Delivery) -> Receipt:
         """Deliver ``delivery`` and return the marketplace's receipt.
 
-        A delete of a listing the marketplace does not hold (404) is a success:
-        what was asked for is true.
+        A delete of a listing the marketplace does not know (404) is a success,
+        what was asked for being true as far as it says, with a receipt marked
+        ``not_known`` so the status can tell it from a real removal.
         """
         try:
             method, path = ROUTES[delivery.action]
@@ -118,7 +119,8 @@ class HttpTransport(Transport):
             absent_ok=delivery.action in REMOVALS,
         )
         if status == 404:
-            return Receipt(message="the marketplace did not hold it; nothing to remove")
+            return Receipt(message="the marketplace did not know the listing; nothing to remove",
+                           not_known=True)
         root = self._parse(body, "receipt", delivery.listing_id)
         return Receipt(
             marketplace_id=_text(root, "id"),

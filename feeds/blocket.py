@@ -3,7 +3,9 @@
 Format ``schemas/blocket-listing-1.0.xsd`` (our model; Blocket's real
 specification is private): flat Swedish element names, one element per field.
 The office logo is never sent (R6): the agency sends it to Blocket itself, and
-the format has no place for it.
+the format has no place for it. The format has no image categories either, so
+a photographer's image tag (R11: floor plan, map, exterior) does not go to
+Blocket; every ``bild`` is an ordinary photo in its order.
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ from lxml import etree
 from feeds.validate import validate_element
 from syndication.logs import get_logger
 from syndication.records import Listing, ListingImage, Office
+from syndication.rules.image_categories import image_category
 from syndication.rules.logo import office_logo
 
 T = TypeVar("T")
@@ -65,7 +66,11 @@ class Document:
         return office_logo(office, receives_logo=self.logo)
 
     def text(self, value: str | None, name: str, limit: int) -> str | None:
-        """``value`` fit for XML and cut at ``limit``; ``None`` if nothing is left."""
+        """``value`` fit for XML and cut at ``limit``; ``None`` if nothing is left.
+
+        A cut starts at the first character that is not white space, so a text
+        that has something to say (what the preconditions check) never becomes
+        white space only, which would leave a required element out."""
         if value is None:
             return None
         cleaned, removed = clean_text(value)
@@ -75,7 +80,7 @@ class Document:
             return None
         if len(cleaned) > limit:
             self.warnings.append(f"{name}: cut from {len(cleaned)} to {limit} characters")
-            cleaned = cleaned[:limit]
+            cleaned = cleaned.lstrip()[:limit]
         return cleaned
 
     def sub(
@@ -122,6 +127,13 @@ class Document:
             else:
                 result.append((len(result) + 1, url, image))
         return result
+
+    def image_category(self, element: etree._Element, image: ListingImage) -> None:
+        """Set the image element's ``category`` from the photographer's tag (R11), when
+        this marketplace's table maps the tag; otherwise the element stays as it is."""
+        category = image_category(self.marketplace, image.tag)
+        if category is not None:
+            element.set("category", category)
 
     def first(self, items: Sequence[T], limit: int, name: str) -> Sequence[T]:
         """``items`` up to the marketplace's ``limit``, with a warning when some are left out."""

@@ -4,7 +4,9 @@ Format ``schemas/hemnet-listing-1.0.xsd`` (our model; Hemnet's real
 specification is private): English camel-case names, the address, pricing,
 texts, images, viewings, broker and agency each in their own element. The
 listing element is built once (:func:`listing_element`) and used both as the
-create/update document and as an entry of the full feed.
+create/update document and as an entry of the full feed. An image carries the
+photographer's tag as its ``category`` (floor plan, map, exterior) through
+``syndication/data/image_categories.toml``.
 """
 
 from __future__ import annotations
@@ -97,6 +99,7 @@ def listing_element(doc: Document, feed_input: FeedInput) -> etree._Element:
     images = etree.SubElement(root, "images")
     for position, url, image in doc.images(listing, MAX_IMAGES):
         element = etree.SubElement(images, "image", order=str(position))
+        doc.image_category(element, image)
         doc.sub(element, "url", url)
         doc.sub(element, "caption", image.caption, name=f"image {position} caption", limit=200)
 

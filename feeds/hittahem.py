@@ -4,7 +4,9 @@ Format ``schemas/hittahem-listing-1.0.xsd`` (our model; HittaHem's real
 specification is private): one ``<hittahem version="1.0">`` root holding a
 ``property``, a ``removal`` or a ``catalogue``; a property is nested in groups
 (classification, location, economy, size, presentation, media, showings,
-contact), with links as ``href`` attributes.
+contact), with links as ``href`` attributes. An image carries the
+photographer's tag as its ``category`` (floor plan, map, exterior) through
+``syndication/data/image_categories.toml``.
 """
 
 from __future__ import annotations
@@ -99,6 +101,7 @@ def listing_element(doc: Document, feed_input: FeedInput) -> etree._Element:
     media = etree.SubElement(root, "media")
     for position, href, image in doc.images(listing, MAX_IMAGES):
         element = etree.SubElement(media, "image", position=str(position), href=href)
+        doc.image_category(element, image)
         doc.sub(element, "caption", image.caption, name=f"image {position} caption", limit=200)
 
     if listing.viewings:

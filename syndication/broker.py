@@ -21,13 +21,18 @@ backoff, the middleware of :mod:`syndication.middleware`, and the
 (the transfer actors). Permanent errors are never retried because every actor
 that is retried at all declares ``throws=(PermanentError,)``. No broker-wide
 ``retry_when`` is set: dramatiq lets such a predicate override every actor's
-``max_retries``.
+``max_retries``. Only then are the actors of
+:mod:`syndication.jobs` declared on it, since an actor declared on a broker
+without that middleware is refused by dramatiq (its ``lifecycle=`` option
+would be unknown). Every entry point gets the actors from
+:func:`setup_broker` and never imports :mod:`syndication.jobs` before it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from importlib import import_module
 from typing import Any
 
 import dramatiq
@@ -51,7 +56,8 @@ MAX_BACKOFF_MS = 10 * 60_000
 
 
 def setup_broker(settings: Settings, runtime: Runtime) -> dramatiq.Broker:
-    """Build the configured broker, make it dramatiq's global broker and return it.
+    """Build the configured broker, make it dramatiq's global broker, declare
+    the actors on it and return it.
 
     Actors declared on a broker set up earlier in this process (tests, the
     demo) move to the new one, so each call gives a working broker.
@@ -65,6 +71,7 @@ def setup_broker(settings: Settings, runtime: Runtime) -> dramatiq.Broker:
         for actor in list(previous.actors.values()):
             actor.broker = broker
             broker.declare_actor(actor)
+    import_module("syndication.jobs")
     return broker
 
 

@@ -20,7 +20,8 @@ the Hemnet transport (which has the retries) and records the outcome after, with
 event in the transfer history (action ``final_price``). A run that dies between the
 two writes leaves rows in flight; the next run sends those again with the same
 idempotency key (listing, document hash and the number of deliveries Hemnet accepted
-before), so Hemnet never holds a price twice.
+before), so Hemnet never holds a price twice. A retraction Hemnet did not know (404)
+is ``retracted`` with the transfers' ``NOT_KNOWN_NOTE``, told apart from a real one.
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ from syndication.store.models import (
     UserRow,
 )
 from syndication.store.repository import append_event
+from syndication.transfer import NOT_KNOWN_NOTE
 from syndication.transfer.keys import idempotency_key
 
 MARKETPLACE = "hemnet"
@@ -332,7 +334,7 @@ def _deliver(
         ),
     )
     try:
-        transport.send(delivery)
+        receipt = transport.send(delivery)
     except SyndicationError as exc:
         log.warning("final_price_failed", action=action, error=str(exc))
         outcome.states[planned.listing_id], outcome.errors[planned.listing_id] = failed, str(exc)
@@ -343,6 +345,8 @@ def _deliver(
         outcome.errors[planned.listing_id] = f"unexpected error: {type(exc).__name__}: {exc}"
         return
     outcome.states[planned.listing_id] = "retracted" if retract else "sent"
+    if retract and receipt.not_known:
+        outcome.errors[planned.listing_id] = NOT_KNOWN_NOTE
     log.debug("final_price_delivered", action=action, price=planned.price)
 
 

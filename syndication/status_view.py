@@ -5,8 +5,12 @@ of DESIGN §4::
 
     {"object_id": "OBJ1",
      "marketplaces": [{"marketplace", "state", "marketplace_id", "action",
-                       "at", "error", "contacts"}, …],
+                       "at", "error", "contacts", "public_url", "attempts"}, …],
      "photo_problems": [{"assignment_id", "system_id", "message", "at"}, …]}
+
+``public_url`` (the listing's address on the marketplace, from its receipt)
+and ``attempts`` (delivery attempts counted so far) are what R8 keeps beyond
+the keys DESIGN §4 names, so they follow them as extra keys.
 
 Which marketplaces are listed (R1): every marketplace of the office's licence,
 plus a ``not_licensed`` row for each marketplace the listing selected without
@@ -103,6 +107,8 @@ def _row(
         "at": iso_utc(status.at) if status else None,
         "error": error,
         "contacts": found.as_dict() if found is not None else None,
+        "public_url": status.public_url if status else None,
+        "attempts": status.attempts if status else 0,
     }
 
 
@@ -199,11 +205,14 @@ def format_table(statuses: Mapping[str, Any] | Iterable[Mapping[str, Any]]) -> s
     """A fixed-width table of one or more status documents, for a terminal.
 
     One line per listing and marketplace: object, marketplace, state, the
-    marketplace's id, last action, when (UTC) and the error or a note. A
-    failure is followed by its error contacts, and photo problems by a line each.
+    marketplace's id, last action, when (UTC), delivery attempts, the error or
+    a note, and last the public address there (last, so a long one never pushes
+    the note out of sight; whole, so it can be copied). A failure is followed
+    by its error contacts, and photo problems by a line each.
     """
     documents = [statuses] if isinstance(statuses, Mapping) else list(statuses)
-    header = ("OBJECT", "MARKETPLACE", "STATE", "MARKETPLACE ID", "ACTION", "AT (UTC)", "NOTE")
+    header = ("OBJECT", "MARKETPLACE", "STATE", "MARKETPLACE ID", "ACTION", "AT (UTC)",
+              "TRIES", "NOTE", "WEB ADDRESS")
     lines: list[tuple[str, ...]] = []
     extras: dict[int, list[str]] = {}
     for document in documents:
@@ -217,7 +226,9 @@ def format_table(statuses: Mapping[str, Any] | Iterable[Mapping[str, Any]]) -> s
                     one_line(entry.get("marketplace_id") or "-", 24),
                     one_line(entry.get("action") or "-", 8),
                     at[:16].replace("T", " ") if at else "-",
+                    str(entry.get("attempts") or 0),
                     one_line(_note(entry), 70),
+                    one_line(entry.get("public_url") or "-", 2000),
                 )
             )
             contacts = entry.get("contacts")

@@ -5,8 +5,9 @@ of an office's listings in two queries (the office; its listings outer-joined
 with their status rows), whatever the number of listings, and builds each
 listing's entries with the same pure :func:`~syndication.status_view.status_rows`
 as the single-listing view. :func:`listing_history` is the append-only event
-history (R8). :func:`find_listings` finds listings by id, system id or address
-for the web view.
+history (R8). :func:`office_photo_problems` gives the photo module's unresolved
+problems an office's support must see (R11). :func:`find_listings` finds
+listings by id, system id or address for the web view.
 """
 
 from __future__ import annotations
@@ -14,20 +15,28 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, not_, or_, select
 from sqlmodel import Session, col
 
 from syndication import registry
 from syndication.errors import SyndicationError
 from syndication.records import Contacts, FeedInput, Listing, TransferStatus
 from syndication.status_view import VIEW_STATES, iso_utc, one_line, status_rows
-from syndication.store.models import ListingRow, OfficeRow, TransferStatusRow
+from syndication.store.models import ListingRow, OfficeRow, PhotoProblemRow, TransferStatusRow
 from syndication.store.repository import history, office_record
 
 FILTER_STATES: tuple[str, ...] = VIEW_STATES
 """States the office view can be filtered by."""
 
 SEARCH_LIMIT = 50
+
+UNMATCHED_ADVICE = (
+    "No listing has this system id. Check the system id in the photo portal's assignment, "
+    "or create the listing with that system id; the assignment stays ready and is fetched "
+    "again at the next photo round (inget objekt har detta system-id: kontrollera system-id "
+    "i fotoportalens uppdrag eller skapa objektet; uppdraget hämtas igen vid nästa bildhämtning)"
+)
+"""What support is told about an assignment whose system id names no listing (R11)."""
 
 
 class UnknownOffice(SyndicationError, LookupError):
@@ -45,6 +54,7 @@ def _office_query(office_id: str) -> Any:
             col(listing.city), col(listing.marketplaces), col(status.marketplace),
             col(status.state).label("status_state"), col(status.marketplace_id),
             col(status.action), col(status.at), col(status.error),
+            col(status.public_url), col(status.attempts),
         )
         .outerjoin(status, col(status.listing_id) == col(listing.id))
         .where(col(listing.office_id) == office_id)
@@ -94,8 +104,8 @@ def office_status(
         if row.marketplace is not None:
             found[row.marketplace] = TransferStatus(
                 listing_id=row.id, marketplace=row.marketplace, state=row.status_state,
-                marketplace_id=row.marketplace_id, action=row.action, at=row.at,
-                error=row.error,
+                marketplace_id=row.marketplace_id, public_url=row.public_url,
+                action=row.action, at=row.at, attempts=row.attempts or 0, error=row.error,
             )
 
     documents = []
@@ -117,6 +127,72 @@ def office_status(
                 }
             )
     return {"office_id": office.id, "office": office.name, "listings": documents}
+
+
+def office_photo_problems(session: Session, office_id: str) -> list[dict[str, Any]]:
+    """The unresolved photo problems the office's status shows, oldest first (R11).
+
+    That is the problems of the office's own listings (named by listing or by
+    system id) and every problem of an assignment whose system id names no
+    listing at all: such an assignment cannot be tied to an office until its
+    system id is mended, so each office's support sees it, with
+    :data:`UNMATCHED_ADVICE`. One query, whatever the number of listings. Returns
+    ``[{"assignment_id", "system_id", "listing_id", "message", "at", "unmatched",
+    "advice"}]``; ``advice`` is ``None`` for a problem of a known listing.
+    """
+    problem = PhotoProblemRow
+    office_ids = select(col(ListingRow.id)).where(col(ListingRow.office_id) == office_id)
+    office_system_ids = select(col(ListingRow.system_id)).where(
+        col(ListingRow.office_id) == office_id, col(ListingRow.system_id).is_not(None)
+    )
+    known_system_ids = select(col(ListingRow.system_id)).where(
+        col(ListingRow.system_id).is_not(None)
+    )
+    unmatched = and_(
+        col(problem.listing_id).is_(None),
+        or_(col(problem.system_id).is_(None), not_(col(problem.system_id).in_(known_system_ids))),
+    )
+    query = (
+        select(problem, unmatched.label("unmatched"))
+        .where(
+            col(problem.resolved_at).is_(None),
+            or_(
+                col(problem.listing_id).in_(office_ids),
+                col(problem.system_id).in_(office_system_ids),
+                unmatched,
+            ),
+        )
+        .order_by(col(problem.id))
+    )
+    return [
+        {
+            "assignment_id": row.assignment_id,
+            "system_id": row.system_id,
+            "listing_id": row.listing_id,
+            "message": row.message,
+            "at": iso_utc(row.at),
+            "unmatched": bool(is_unmatched),
+            "advice": UNMATCHED_ADVICE if is_unmatched else None,
+        }
+        for row, is_unmatched in session.execute(query)
+    ]
+
+
+def format_photo_problems(problems: list[dict[str, Any]]) -> str:
+    """The photo problems as lines for a terminal: assignment, system id, message, advice."""
+    if not problems:
+        return "no unresolved photo problems"
+    lines = []
+    for problem in problems:
+        where = f"listing {problem['listing_id']}" if problem["listing_id"] else "no listing"
+        lines.append(one_line(
+            f"assignment {problem['assignment_id']} · system id {problem['system_id'] or '-'} "
+            f"· {where} · {(problem['at'] or '')[:16].replace('T', ' ')}: {problem['message']}",
+            300,
+        ))
+        if problem["advice"]:
+            lines.append("  what to do: " + one_line(problem["advice"], 400))
+    return "\n".join(lines)
 
 
 def listing_history(session: Session, listing_id: str) -> list[dict[str, Any]]:

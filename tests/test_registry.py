@@ -61,6 +61,12 @@ def test_the_type_code_table_has_exactly_the_registered_marketplaces() -> None:
     assert tables == set(NAMES)
 
 
+def test_the_image_category_tables_name_registered_marketplaces() -> None:
+    text = resources.files("syndication").joinpath("data/image_categories.toml").read_text("utf-8")
+    tables = set(tomllib.loads(text)) - {"tags"}
+    assert tables and tables <= set(NAMES)
+
+
 def test_the_input_schema_takes_its_enum_from_the_registry() -> None:
     """The file itself lists no names (it would drift); the loaded schema has the registry's."""
     raw = json.loads((Path(schemas.__file__).parent / "records.schema.json").read_text("utf-8"))

@@ -101,10 +101,11 @@ def _repair(args: argparse.Namespace, settings: Settings, runtime: Runtime, offi
             differences: list[Difference], unasked: int) -> int:
     from syndication.broker import in_process_worker, is_in_process
     from syndication.cli.transfer import format_summary, start_queue
-    from syndication.jobs.transfer import SCHEDULER
     from syndication.transfer import wait_for_request
 
     broker = start_queue(settings, runtime)
+    from syndication.jobs.transfer import SCHEDULER
+
     in_process = is_in_process(broker)
     failed = 0
     if in_process:

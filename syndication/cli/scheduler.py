@@ -18,29 +18,36 @@ import contextlib
 import sys
 from typing import Any
 
+import dramatiq
 from apscheduler.schedulers.blocking import BlockingScheduler
 
+from syndication.broker import in_process_worker, is_in_process, setup_broker
 from syndication.runtime import Runtime
-from syndication.scheduling import FINAL_PRICE_JOB, PHOTOS_JOB, Schedule
+from syndication.scheduling import (
+    FINAL_PRICE_ACTOR,
+    FINAL_PRICE_JOB,
+    PHOTOS_ACTOR,
+    PHOTOS_JOB,
+    Schedule,
+)
 from syndication.settings import Settings
+
+ACTORS = {FINAL_PRICE_JOB: FINAL_PRICE_ACTOR, PHOTOS_JOB: PHOTOS_ACTOR}
+"""The actor each scheduled job sends to."""
 
 
 def handler(args: argparse.Namespace, settings: Settings) -> int:
-    from syndication.broker import in_process_worker, is_in_process, setup_broker
-
     runtime = Runtime.from_settings(
         settings, migrate_store=args.migrate or settings.migrate_on_start
     )
     broker = setup_broker(settings, runtime)
-    import syndication.jobs  # noqa: F401  (declares the actors the schedule sends to)
 
     schedule = Schedule(settings, runtime.engine, clock=runtime.clock)
     if args.once:
-        fire = {FINAL_PRICE_JOB: schedule.run_final_prices, PHOTOS_JOB: schedule.run_photos}
-        fired = fire[args.once]()
-        print(f"{args.once}: {'enqueued' if fired else 'already claimed for this slot'}")
-        runtime.close()
-        return 0
+        try:
+            return run_once(args.once, schedule, broker, settings.worker_threads)
+        finally:
+            runtime.close()
     scheduler = BlockingScheduler(timezone=schedule.tz)
     jobs = schedule.install(scheduler)
     worker = (
@@ -64,6 +71,27 @@ def handler(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def run_once(job: str, schedule: Schedule, broker: dramatiq.Broker, threads: int) -> int:
+    """Claim and enqueue the current slot of ``job`` now.
+
+    With the in-process broker no other process can ever take the message,
+    and the slot is claimed, so this process runs it (and the messages it
+    queues in turn, the final-price batches) before it exits; with Redis the
+    workers do.
+    """
+    fire = {FINAL_PRICE_JOB: schedule.run_final_prices, PHOTOS_JOB: schedule.run_photos}
+    if not is_in_process(broker):
+        fired = fire[job]()
+    else:
+        with in_process_worker(broker, threads):
+            fired = fire[job]()
+            if fired:
+                queue = broker.get_actor(ACTORS[job]).queue_name
+                broker.join(queue, fail_fast=False)  # type: ignore[call-arg]
+    print(f"{job}: {'enqueued' if fired else 'already claimed for this slot'}")
+    return 0
+
+
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "scheduler",
@@ -73,7 +101,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--once",
         choices=(FINAL_PRICE_JOB, PHOTOS_JOB),
-        help="claim and enqueue the current slot of one job now, then exit",
+        help="claim and enqueue the current slot of one job now, then exit (without Redis: "
+        "after running it here)",
     )
     parser.add_argument(
         "--migrate",

@@ -2,7 +2,8 @@
 
 ``syndication status OBJECT_ID --user USER [--json] [--history]`` shows one
 listing; ``syndication status --office ID --user USER [--state S]
-[--marketplace M] [--json]`` every listing of an office. Both log in first
+[--marketplace M] [--json]`` every listing of an office, then the office's
+unresolved photo problems (R11), whatever the filters. Both log in first
 (R9): the password comes from ``SYNDICATION_PASSWORD`` or a prompt. A wrong
 password and an unknown user print the same message and exit with the same
 status, before anything about the listing is revealed.
@@ -38,7 +39,9 @@ from syndication.support import (
     FILTER_STATES,
     UnknownOffice,
     format_history,
+    format_photo_problems,
     listing_history,
+    office_photo_problems,
     office_status,
 )
 
@@ -157,6 +160,11 @@ def handler(args: argparse.Namespace, settings: Settings) -> int:
                         marketplace=args.marketplace,
                     )
                     text = format_table(result["listings"])
+                    result["photo_problems"] = office_photo_problems(session, args.office)
+                    if result["photo_problems"]:
+                        text += "\n\nPhoto problems:\n" + format_photo_problems(
+                            result["photo_problems"]
+                        )
                 else:
                     result = listing_status(session, args.object_id, contacts)
                     text = format_table(result)

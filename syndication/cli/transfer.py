@@ -64,10 +64,7 @@ def scope_of(args: argparse.Namespace) -> Scope:
 
 def start_queue(settings: Settings, runtime: Runtime) -> dramatiq.Broker:
     """Set up the broker with ``runtime`` attached and the actors declared on it."""
-    broker = setup_broker(settings, runtime)
-    import syndication.jobs  # noqa: F401  (declares the actors on the broker)
-
-    return broker
+    return setup_broker(settings, runtime)
 
 
 def queue_request(runtime: Runtime, scope: Scope) -> RequestSummary:

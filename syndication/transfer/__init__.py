@@ -17,6 +17,7 @@ The actors in :mod:`syndication.jobs.transfer` are thin wrappers over these.
 from syndication.transfer.common import JobRef, Scheduler
 from syndication.transfer.job import (
     CONFIRM_POLLS,
+    NOT_KNOWN_NOTE,
     JobOutcome,
     confirm_publication,
     run_transfer_job,
@@ -29,6 +30,7 @@ from syndication.transfer.request import RequestSummary, Scope, marketplaces_for
 
 __all__ = [
     "CONFIRM_POLLS",
+    "NOT_KNOWN_NOTE",
     "TRANSFER_LIFECYCLE",
     "Failure",
     "JobOutcome",

@@ -16,7 +16,9 @@ it out:
    listing, the marketplace, the action, the document hash and the delivery
    generation, and ``sent`` (or ``published``, when the receipt says so) is
    recorded with the marketplace's id and address; a delete records
-   ``deleted`` and its date.
+   ``deleted`` and its date,
+   with :data:`NOT_KNOWN_NOTE` when the marketplace answered that it did not
+   know the listing (it may still hold it: support must tell the two apart).
 
 A permanent error (invalid document, a refusal, a configuration gap) records
 ``failed`` with the marketplace's message and returns: the message is done.
@@ -52,6 +54,11 @@ from syndication.transfer.outgoing import outgoing
 
 CONFIRM_POLLS = 8
 """How many times a ``sent`` listing is looked up before it is left ``sent``."""
+
+NOT_KNOWN_NOTE = (
+    "the marketplace did not know the listing (marknadsplatsen kände inte till objektet)"
+)
+"""The note of a ``deleted`` row whose delete the marketplace answered with "not known"."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,9 +182,10 @@ def _delivered(
     if receipt.public_url is not None:
         fields["public_url"] = receipt.public_url
     if action == "delete":
-        _record(runtime, job, "deleted", document_hash=None, **fields)
-        get_logger().info("transfer.deleted")
-        return JobOutcome("deleted", sent=True)
+        note = NOT_KNOWN_NOTE if receipt.not_known else None
+        _record(runtime, job, "deleted", document_hash=None, error=note, **fields)
+        get_logger().info("transfer.deleted", not_known=receipt.not_known)
+        return JobOutcome("deleted", sent=True, note=note or "")
     state = "published" if receipt.published else "sent"
     _record(runtime, job, state, document_hash=digest, **fields)
     get_logger().info("transfer.delivered", state=state, marketplace_id=receipt.marketplace_id)

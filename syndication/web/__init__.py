@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Flask, Response, g, jsonify, redirect, render_template, request, session, url_for
 from jinja2 import DictLoader
@@ -47,6 +48,7 @@ from syndication.support import (
     address_of,
     find_listings,
     listing_history,
+    office_photo_problems,
     office_status,
 )
 from syndication.web.templates import TEMPLATES
@@ -71,10 +73,27 @@ def _safe_next(target: str | None) -> str | None:
     return None
 
 
+def web_link(address: str | None) -> str | None:
+    """``address`` when it may be a clickable link: an absolute http(s) address
+    with a host and nothing unprintable. Anything else (``javascript:``, a bare
+    path, text a marketplace put there) is shown as text only; the template
+    escapes either way."""
+    if not address or not address.isprintable() or address != address.strip():
+        return None
+    try:
+        parts = urlsplit(address)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return None
+    return address
+
+
 def _rows(document: Mapping[str, Any], **extra: Any) -> list[dict[str, Any]]:
     return [
         {**entry, **extra, "title": title(entry["marketplace"]),
-         "note": STATE_NOTES.get(entry["state"], "")}
+         "note": STATE_NOTES.get(entry["state"], ""),
+         "public_link": web_link(entry.get("public_url"))}
         for entry in document["marketplaces"]
     ]
 
@@ -231,6 +250,7 @@ def create_app(
         try:
             with session_scope(engine) as db:
                 result = office_status(db, office_id, contacts, state=state)
+                problems = office_photo_problems(db, office_id)
         except UnknownOffice as exc:
             return page("message.html", 404, title="Not found", message=str(exc))
         entries = [
@@ -239,7 +259,7 @@ def create_app(
             for row in _rows(document, object_id=document["object_id"],
                              address=document["address"])
         ]
-        return page("office.html", result=result, entries=entries, state=state,
+        return page("office.html", result=result, entries=entries, problems=problems, state=state,
                     states=("failed", "queued", "sent", "published", "deleted", ""))
 
     @app.get("/api/listings/<listing_id>")
@@ -257,7 +277,8 @@ def create_app(
             return jsonify(error=f"unknown state; known: {', '.join(FILTER_STATES)}"), 400
         try:
             with session_scope(engine) as db:
-                return jsonify(office_status(db, office_id, contacts, state=state))
+                return jsonify({**office_status(db, office_id, contacts, state=state),
+                                "photo_problems": office_photo_problems(db, office_id)})
         except UnknownOffice as exc:
             return jsonify(error=str(exc)), 404
 

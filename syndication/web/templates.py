@@ -63,7 +63,8 @@ STATUS_TABLE = """{% macro status_table(entries, show_object=False) %}
 <table>
 <tr>{% if show_object %}<th>Object</th><th>Address</th>{% endif %}
 <th>Marketplace</th><th>State</th><th>Marketplace id</th><th>Last action</th>
-<th>At (UTC)</th><th>Error / note</th><th>Contacts on failure</th></tr>
+<th>At (UTC)</th><th>Attempts</th><th>Public address</th><th>Error / note</th>
+<th>Contacts on failure</th></tr>
 {% for row in entries %}
 <tr class="status-row" data-marketplace="{{ row.marketplace }}" data-state="{{ row.state }}">
 {% if show_object %}
@@ -75,6 +76,10 @@ STATUS_TABLE = """{% macro status_table(entries, show_object=False) %}
 <td>{{ row.marketplace_id or '–' }}</td>
 <td>{{ row.action or '–' }}</td>
 <td>{{ row.at or '–' }}</td>
+<td class="attempts">{{ row.attempts }}</td>
+<td class="public-url">{% if row.public_link %}<a href="{{ row.public_link }}"
+  rel="noopener noreferrer">{{ row.public_url }}</a>{% else %}{{ row.public_url or '–' }}
+{% endif %}</td>
 <td>{% if row.error %}{{ row.error }}{% else %}
 <span class="note">{{ row.note }}</span>{% endif %}</td>
 <td>{% if row.contacts %}
@@ -153,6 +158,20 @@ OFFICE = """{% extends "base.html" %}
 {% endif %}{% if not loop.last %} · {% endif %}{% endfor %}</p>
 {% if entries %}{{ status_table(entries, show_object=True) }}
 {% else %}<p id="none">Nothing {{ state or '' }} for this office.</p>{% endif %}
+{% if problems %}
+<h2>Photo problems</h2>
+<table id="photo-problems">
+<tr><th>At (UTC)</th><th>Assignment</th><th>System id</th><th>Listing</th><th>Problem</th>
+<th>What to do</th></tr>
+{% for p in problems %}
+<tr class="photo-problem"><td>{{ p.at }}</td><td>{{ p.assignment_id }}</td>
+<td>{{ p.system_id or '–' }}</td>
+<td>{% if p.listing_id %}<a href="{{ url_for('listing', listing_id=p.listing_id) }}">{{
+  p.listing_id }}</a>{% else %}no listing{% endif %}</td>
+<td>{{ p.message }}</td><td>{{ p.advice or '' }}</td></tr>
+{% endfor %}
+</table>
+{% endif %}
 {% endblock %}
 """
 

@@ -138,6 +138,7 @@ def test_a_wrong_token_is_rejected_not_retried(sandbox, make_transport, waits):
 def test_deleting_what_the_marketplace_does_not_hold_succeeds(sandbox, make_transport):
     receipt = make_transport("hemnet").send(delivery("hemnet", "delete"))
     assert receipt.marketplace_id is None and "nothing to remove" in receipt.message
+    assert receipt.not_known, "a 404 to a removal is marked, so the status can say so"
 
 
 def test_hemnet_receives_final_prices_and_retractions(sandbox, make_transport):

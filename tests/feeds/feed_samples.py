@@ -67,11 +67,13 @@ BROKER_HIDDEN = factories.user_record(
 
 def _images(listing_id: str, count: int) -> tuple[ListingImage, ...]:
     captions = ("Framsida", "Vardagsrum", "Kök", "Trädgård", "Planlösning")
+    tags = ("Fasad", None, "kok", None, "planritning")
     return tuple(
         ListingImage(
             url=f"https://media.example.se/objekt/{listing_id}/{n}.jpg",
             order=count - n,
             caption=captions[n % len(captions)],
+            tag=tags[n % len(tags)],
         )
         for n in range(count)
     )

@@ -147,3 +147,21 @@ def test_images_without_address_are_left_out_with_a_warning(marketplace: str) ->
     no_usable = dataclasses.replace(base.listing, images=(ListingImage(url=" "),))
     unmet = registry.get(marketplace).preconditions(FeedInput(no_usable, base.office, base.broker))
     assert any(m.startswith("images:") for m in unmet)
+
+
+@pytest.mark.parametrize("marketplace", registry.names())
+def test_a_cut_keeps_the_text_after_leading_white_space(marketplace: str) -> None:
+    """Names whose first characters a marketplace would take are all white space:
+    cut there they would be empty, and a required element (the agency's name)
+    left out; the cut keeps what the text says instead."""
+    base = SAMPLES["villa-portrait"]
+    assert base.broker is not None
+    spaced = "\r" * 33 + "\n" * 300 + "0"
+    broker = dataclasses.replace(base.broker, name=spaced)
+    office = dataclasses.replace(base.office, name=spaced)
+    feed_input = dataclasses.replace(base, broker=broker, office=office)
+    entry = registry.get(marketplace)
+    assert entry.preconditions(feed_input) == []
+    document = entry.build(feed_input)
+    validate(entry.schema, document)
+    assert b">0</" in document

@@ -109,6 +109,35 @@ def test_prices_reach_hemnet_once_changes_resend_and_withdrawals_retract(
         assert hemnet.final_price(name) == build_final_price(replace(listing, id=name))
 
 
+def test_a_retraction_hemnet_did_not_know_is_retracted_with_the_note(
+    sqlite_engine: Engine, sandbox: Sandbox, queued: Any
+) -> None:
+    from sqlalchemy import select
+
+    from syndication.store import session_scope
+    from syndication.store.models import FinalPriceRow, TransferEventRow
+    from syndication.transfer import NOT_KNOWN_NOTE
+
+    seed(sqlite_engine, [{"id": "S01"}, {"id": "S02"}])
+    hemnet = sandbox["hemnet"]
+    runtime = queued(sqlite_engine, http(sandbox))
+    assert listed(sync(runtime)["sent"]) == ["S01", "S02"]
+    update_listing(sqlite_engine, "S01", send_final_price=False)
+    update_listing(sqlite_engine, "S02", send_final_price=False)
+    hemnet.faults.fail_next(1, status=404)
+    assert listed(sync(runtime)["sent"]) == ["S01", "S02"]
+    with session_scope(sqlite_engine) as session:
+        stored = {r.listing_id: r for r in session.scalars(select(FinalPriceRow))}
+        events = list(session.scalars(select(TransferEventRow).order_by(TransferEventRow.id)))
+        assert {r.state for r in stored.values()} == {"retracted"}
+        noted = [lid for lid, r in stored.items() if r.error == NOT_KNOWN_NOTE]
+        assert len(noted) == 1 and all(stored[lid].error is None for lid in stored
+                                       if lid not in noted)
+        assert hemnet.final_price(noted[0]) is not None, "Hemnet still holds the price"
+        last = [e for e in events if e.listing_id == noted[0]][-1]
+        assert (last.state, last.error) == ("deleted", NOT_KNOWN_NOTE)
+
+
 @pytest.mark.redis
 def test_batches_through_redis(
     sqlite_engine: Engine, sandbox: Sandbox, queued: Any, redis_url: str

@@ -18,6 +18,7 @@ from syndication.store.models import PhotoProblemRow
 from syndication.store.repository import record_status
 
 AT = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
+PUBLIC_URL = "https://www.hemnet.example/bostad/villa-uppsala-HN-1001"
 
 CONTACTS = {
     "hemnet": Contacts(
@@ -55,7 +56,7 @@ def seed(engine: Engine) -> None:
         session.flush()
         record_status(session, "PUB", "hemnet", "queued", action="create", at=AT)
         record_status(session, "PUB", "hemnet", "published", action="create",
-                      marketplace_id="HN-1001", attempt=True, at=AT)
+                      marketplace_id="HN-1001", public_url=PUBLIC_URL, attempt=True, at=AT)
         record_status(session, "PUB", "hittahem", "sent", action="create", attempt=True, at=AT)
         record_status(session, "FAIL", "hemnet", "failed", action="create", attempt=True,
                       error="Hemnet: 422 missing price", at=AT)

@@ -61,6 +61,25 @@ def test_json_of_one_listing(store: Engine, capsys: pytest.CaptureFixture[str]) 
     assert "history" not in document
 
 
+def test_json_and_table_carry_public_address_and_attempts(
+    store: Engine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from support_data import PUBLIC_URL
+
+    code, out, _ = run(capsys, "status", "PUB", "--user", "anna", "--json")
+    assert code == 0
+    hemnet = json.loads(out)["marketplaces"][0]
+    assert (hemnet["public_url"], hemnet["attempts"]) == (PUBLIC_URL, 1)
+    code, out, _ = run(capsys, "status", "--office", "OFF1", "--user", "anna", "--json")
+    rows = {(d["object_id"], e["marketplace"]): e
+            for d in json.loads(out)["listings"] for e in d["marketplaces"]}
+    assert rows[("PUB", "hemnet")]["public_url"] == PUBLIC_URL
+    assert all("attempts" in e and "public_url" in e for e in rows.values())
+    assert rows[("FAIL", "hemnet")]["attempts"] == 1
+    code, out, _ = run(capsys, "status", "--office", "OFF1", "--user", "anna")
+    assert PUBLIC_URL in out
+
+
 def test_table_with_history(store: Engine, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "status", "PUB", "--user", "anna", "--history")
     assert code == 0

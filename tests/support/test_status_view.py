@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import Engine
 from sqlmodel import Session
-from support_data import CONTACTS
+from support_data import CONTACTS, PUBLIC_URL
 
 from syndication.records import FeedInput, TransferStatus
 from syndication.status_view import (
@@ -22,7 +22,9 @@ from syndication.status_view import (
     status_rows,
 )
 
-ENTRY_KEYS = {"marketplace", "state", "marketplace_id", "action", "at", "error", "contacts"}
+DESIGN_KEYS = {"marketplace", "state", "marketplace_id", "action", "at", "error", "contacts"}
+ENTRY_KEYS = DESIGN_KEYS | {"public_url", "attempts"}
+"""DESIGN §4's keys, and what else R8 keeps (the public address, the attempts)."""
 
 
 def status_of(engine: Engine, listing_id: str) -> dict:
@@ -49,8 +51,11 @@ def test_published_and_sent_rows_have_the_design_shape(seeded_any: Engine) -> No
         "at": "2026-11-20T09:30:00+00:00",
         "error": None,
         "contacts": None,
+        "public_url": PUBLIC_URL,
+        "attempts": 1,
     }
     assert rows["hittahem"]["state"] == "sent"
+    assert rows["hittahem"]["public_url"] is None and rows["hittahem"]["attempts"] == 1
     json.dumps(document)
 
 
@@ -138,6 +143,18 @@ def test_table_lists_every_row_with_notes_and_contacts(seeded: Engine) -> None:
     assert any("Blocket Bostad" in line and "not_licensed" in line for line in lines)
     assert any("not selected: not shown there" in line for line in lines)
     assert format_table([]) == "no listings"
+
+
+def test_table_shows_the_public_address_and_attempts(seeded: Engine) -> None:
+    lines = format_table(status_of(seeded, "PUB")).splitlines()
+    header = lines[0].split()
+    assert "TRIES" in header and header[-2:] == ["WEB", "ADDRESS"]
+    hemnet = next(line for line in lines if "Hemnet" in line)
+    assert hemnet.endswith(PUBLIC_URL)
+    tries = lines[0].index("TRIES")
+    assert hemnet[tries:tries + 5].strip() == "1"
+    hittahem = next(line for line in lines if "HittaHem" in line)
+    assert hittahem.rstrip().endswith("-")
 
 
 @given(error=st.text(max_size=300), marketplace_id=st.text(max_size=60))

@@ -163,6 +163,38 @@ def test_office_failures_and_filters(served: Served) -> None:
     assert [d["object_id"] for d in data["listings"]] == ["FAIL"]
 
 
+def test_public_address_is_a_link_only_when_http(served: Served, seeded: Engine) -> None:
+    from support_data import PUBLIC_URL
+
+    from syndication.store.repository import record_status
+
+    http, _ = login(served)
+    page = http.get(served.url("/listings/PUB"), timeout=10).text
+    assert f'<a href="{PUBLIC_URL}"' in page and '<td class="attempts">1</td>' in page
+    office = http.get(served.url("/offices/OFF1?state=published"), timeout=10).text
+    assert f'<a href="{PUBLIC_URL}"' in office
+    hostile = 'javascript:alert("x")//"><b>'
+    with Session(seeded) as session:
+        record_status(session, "PUB", "hittahem", "published", public_url=hostile)
+        session.commit()
+    page = http.get(served.url("/listings/PUB"), timeout=10).text
+    assert 'href="javascript:' not in page and "<b>" not in page
+    assert "javascript:alert(&#34;x&#34;)//&#34;&gt;&lt;b&gt;" in page
+
+
+@pytest.mark.parametrize(
+    ("address", "link"),
+    [("https://hemnet.example/b/1", True), ("HTTP://x.example/", True),
+     ("javascript:alert(1)", False), ("/bostad/1", False), ("https:///nohost", False),
+     (" https://x.example/", False), ("https://x.example/\n", False),
+     ("https://x.example/\x00", False), ("http://[::1", False), (None, False)],
+)
+def test_web_link_only_for_http_addresses(address: str | None, link: bool) -> None:
+    from syndication.web import web_link
+
+    assert web_link(address) == (address if link else None)
+
+
 def test_values_are_escaped(served: Served) -> None:
     http, _ = login(served)
     page = http.get(served.url("/listings/XSS"), timeout=10).text

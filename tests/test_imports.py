@@ -1,0 +1,48 @@
+"""Every module imports on its own, first, in a fresh interpreter.
+
+An import cycle shows only when the cycle's modules are imported in one
+particular order; inside one test process some other test has usually
+imported them already. So each module is imported alone, in a process of its
+own, as a command or a worker importing it first would.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("syndication", "feeds", "adapters")
+
+
+def modules() -> list[str]:
+    found = []
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            parts = path.relative_to(ROOT).with_suffix("").parts
+            if parts[-1] == "__main__":
+                continue
+            found.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    return found
+
+
+def _import_alone(module: str) -> tuple[str, int, str]:
+    done = subprocess.run(
+        [sys.executable, "-c", f"import {module}"], capture_output=True, text=True, cwd=ROOT,
+        timeout=120,
+    )
+    return module, done.returncode, done.stderr
+
+
+def test_every_module_imports_first_and_alone() -> None:
+    names = modules()
+    assert "syndication.registry" in names and "feeds.hemnet" in names
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        failures = [
+            f"{module}: {stderr.strip().splitlines()[-1]}"
+            for module, code, stderr in pool.map(_import_alone, names)
+            if code != 0
+        ]
+    assert not failures, "\n".join(failures)
