@@ -18,9 +18,10 @@ from dataclasses import replace
 from typing import Any
 
 import dramatiq
+import factories
 import pytest
 from sqlalchemy import Engine
-from transfer_helpers import QUEUE_SETTINGS, Queue, ingest, listing, office, user
+from transfer_helpers import QUEUE_SETTINGS, Queue, ingest
 
 from syndication.broker import in_process_worker, metrics
 from syndication.errors import PermanentError, Rejected, TransientError
@@ -102,7 +103,8 @@ def wait_given_up(broker: dramatiq.Broker) -> None:
 @pytest.fixture
 def stub_queue(sqlite_engine: Engine) -> Iterator[Queue]:
     q = Queue(sqlite_engine, replace(QUEUE_SETTINGS))
-    ingest(q.engine, offices=[office()], users=[user()], listings=[listing()])
+    ingest(q.engine, offices=[factories.office()], users=[factories.user()],
+           listings=[factories.listing()])
     with in_process_worker(q.broker, threads=4):
         yield q
 
@@ -159,7 +161,8 @@ def test_each_actor_runs_one_plus_its_budget_on_redis(
 ) -> None:
     settings = replace(QUEUE_SETTINGS, broker_url=redis_url)
     q = Queue(sqlite_engine, settings)
-    ingest(q.engine, offices=[office()], users=[user()], listings=[listing()])
+    ingest(q.engine, offices=[factories.office()], users=[factories.user()],
+           listings=[factories.listing()])
     bodies = failing_actors(q.broker, monkeypatch, transient)
     try:
         assert set(q.broker.actors) == set(BUDGETS)
