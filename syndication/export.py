@@ -10,7 +10,9 @@ Which listings go in is the transfer decision itself
 (:func:`syndication.rules.plan.decide`): a listing goes in when the next
 transfer would create or update it there, and it meets the marketplace's
 preconditions (R12). Each listing element is validated against the XSD inside
-a one-listing feed before it is written, so the whole document validates.
+a one-listing feed before it is written, so the whole document validates. A
+feed module may open the feed with header elements (``feed_header``, Kyero's
+``<kyero>``), written once before the listings and validated with each.
 """
 
 from __future__ import annotations
@@ -133,6 +135,8 @@ def export_office(
             containers = module.feed_root(office_id)
             for tag, attrib in containers:
                 stack.enter_context(xf.element(tag, attrib))
+            for element in _header(module, office_id):
+                xf.write(element, pretty_print=True)
             for ids in _chunks(session, office_id, chunk):
                 inputs = load_feed_inputs(session, ids)
                 statuses = _statuses(session, ids, marketplace)
@@ -174,6 +178,12 @@ def _element(
     return element
 
 
+def _header(module: Any, office_id: str) -> list[etree._Element]:
+    """The elements a feed opens with before its listings (Kyero's ``<kyero>``), if any."""
+    header = getattr(module, "feed_header", None)
+    return list(header(office_id)) if header is not None else []
+
+
 def _validate_entry(module: Any, entry: registry.Marketplace, fi: FeedInput, element: Any) -> None:
     """Validate ``element`` inside a one-listing feed (then detach it again)."""
     containers = module.feed_root(fi.office.id)
@@ -181,6 +191,7 @@ def _validate_entry(module: Any, entry: registry.Marketplace, fi: FeedInput, ele
     inner = outer
     for tag, attrib in containers[1:]:
         inner = etree.SubElement(inner, tag, attrib)
+    inner.extend(_header(module, fi.office.id))
     inner.append(element)
     try:
         validate_element(entry.schema, outer, listing_id=fi.listing.id, marketplace=entry.name)
