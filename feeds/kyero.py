@@ -33,8 +33,10 @@ from datetime import UTC, datetime
 from lxml import etree
 
 from feeds.common import BuildResult, Document, build_with, decimal, has_text
-from syndication.errors import InputError
+from syndication.errors import InputError, PermanentError
 from syndication.records import FeedInput, Listing
+from syndication.registry import Marketplace
+from syndication.rules.logo import receives_logo
 from syndication.rules.object_types import object_type
 
 NAME = "kyero"
@@ -226,3 +228,25 @@ def _acceptable_image(url: str) -> bool:
     doc = Document(listing_id="", marketplace=NAME)
     cleaned = doc.text(url, "image url", 2000)
     return cleaned is not None and bool(IMAGE_URL.fullmatch(" ".join(cleaned.split())))
+
+
+def build_delete(feed_input: FeedInput, reason: str) -> bytes:
+    """Kyero has no per-listing delete: a listing leaves by being left out of the feed."""
+    raise PermanentError(
+        f"Kyero has no per-listing delete ({reason}); the listing leaves Kyero when the "
+        "office's feed is published without it",
+        listing_id=feed_input.listing.id,
+        marketplace=NAME,
+    )
+
+
+MARKETPLACE = Marketplace(
+    name=NAME,
+    title="Kyero",
+    build=build,
+    build_delete=build_delete,
+    preconditions=preconditions,
+    schema=SCHEMA,
+    receives_logo=receives_logo(NAME),
+    pull=True,
+)

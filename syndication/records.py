@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-MARKETPLACES: tuple[str, ...] = ("hemnet", "blocket", "hittahem")
+MARKETPLACES: tuple[str, ...] = ("hemnet", "blocket", "hittahem", "kyero")
 """Marketplace names, in the order status views list them."""
 
 CATEGORIES: tuple[str, ...] = (

@@ -20,6 +20,7 @@ FEED_MODULES: dict[str, str] = {
     "hemnet": "feeds.hemnet",
     "blocket": "feeds.blocket",
     "hittahem": "feeds.hittahem",
+    "kyero": "feeds.kyero",
 }
 """Marketplace name → the feed module that defines its ``MARKETPLACE`` entry."""
 
@@ -35,6 +36,8 @@ class Marketplace:
       messages; empty when the listing may be published (R12).
     * ``schema`` — the XSD file name in ``schemas/``.
     * ``receives_logo`` — whether the office logo goes in its documents (R6).
+    * ``pull`` — the marketplace fetches the office's whole feed (R17) and has
+      no per-listing delete (``build_delete`` raises).
     """
 
     name: str
@@ -44,11 +47,17 @@ class Marketplace:
     preconditions: Callable[[FeedInput], list[str]]
     schema: str
     receives_logo: bool = True
+    pull: bool = False
 
 
 def names() -> tuple[str, ...]:
     """Every registered marketplace name, in display order."""
     return tuple(FEED_MODULES)
+
+
+def push_names() -> tuple[str, ...]:
+    """The marketplaces that take one document per listing, deletes included."""
+    return tuple(name for name in names() if not get(name).pull)
 
 
 @cache

@@ -168,7 +168,7 @@ class Sandbox:
         self.token = token
         self.marketplaces = {
             name: SandboxMarketplace(name, token=token, publish_delay=publish_delay, seed=seed)
-            for name in (names if names is not None else registry.names())
+            for name in (names if names is not None else registry.push_names())
         }
         ports = ports or {}
         self._runners = {

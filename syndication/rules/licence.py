@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from syndication.records import MARKETPLACES, Office
 
-TITLES: dict[str, str] = {"hemnet": "Hemnet", "blocket": "Blocket Bostad", "hittahem": "HittaHem"}
+TITLES: dict[str, str] = {"hemnet": "Hemnet", "blocket": "Blocket Bostad", "hittahem": "HittaHem",
+                         "kyero": "Kyero"}
 """Display names of the marketplaces, for messages to the agency."""
 
 

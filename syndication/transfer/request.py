@@ -72,9 +72,12 @@ class RequestSummary:
 
 
 def marketplaces_for(feed_input: FeedInput) -> list[str]:
-    """The marketplaces a decision concerns: licensed or selected, in registry order."""
+    """The marketplaces a decision concerns: licensed or selected, in registry order.
+
+    Pull marketplaces (Kyero) get no per-listing job: their feed is published whole.
+    """
     wanted = set(feed_input.office.licence) | set(feed_input.listing.marketplaces)
-    return [name for name in registry.names() if name in wanted]
+    return [name for name in registry.push_names() if name in wanted]
 
 
 def request_transfer(
