@@ -16,6 +16,7 @@ from feeds.common import (
     build_with,
     decimal,
     has_text,
+    kronor_only,
     timestamp,
 )
 from syndication.errors import InputError
@@ -168,6 +169,7 @@ def preconditions(feed_input: FeedInput) -> list[str]:
         unmet.append("city: the city is required (ort saknas)")
     if not has_text(feed_input.office.name):
         unmet.append("office: the office name is required")
+    unmet.extend(kronor_only(listing, "Blocket Bostad"))
     return unmet
 
 

@@ -17,6 +17,7 @@ from feeds.common import (
     build_with,
     decimal,
     has_text,
+    kronor_only,
     timestamp,
 )
 from syndication.errors import InputError
@@ -181,6 +182,7 @@ def preconditions(feed_input: FeedInput) -> list[str]:
         unmet.append(f"living_area: a {listing.category} needs its living area (boarea saknas)")
     if not has_text(feed_input.office.name):
         unmet.append("office: the agency name is required")
+    unmet.extend(kronor_only(listing, "Hemnet"))
     return unmet
 
 

@@ -17,6 +17,7 @@ from feeds.common import (
     build_with,
     decimal,
     has_text,
+    kronor_only,
     timestamp,
 )
 from syndication.errors import InputError
@@ -176,6 +177,7 @@ def preconditions(feed_input: FeedInput) -> list[str]:
         unmet.append("description: a description is required (beskrivning saknas)")
     if not has_text(feed_input.office.name):
         unmet.append("office: the agency name is required")
+    unmet.extend(kronor_only(listing, "HittaHem"))
     return unmet
 
 
