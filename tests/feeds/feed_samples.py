@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 from syndication.records import FeedInput, Listing, ListingImage, Office, User, UserImage, Viewing
 
@@ -256,7 +256,7 @@ APARTMENT_ALTEA = Listing(
     description="Lägenhet i gamla stan med takterrass.",
     images=_coast_images("OBJ-ES-502", ("terraza.jpg",)),
     marketplaces=("kyero",),
-    modified_at=datetime(2026, 11, 21, 16, 5, tzinfo=timezone.utc),
+    modified_at=datetime(2026, 11, 21, 16, 5, tzinfo=UTC),
 )
 
 FINCA_COIN = Listing(
