@@ -29,6 +29,8 @@ from types import ModuleType
 from typing import Any
 
 from lxml import etree
+from sqlalchemy import select
+from sqlmodel import col
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -39,6 +41,7 @@ from syndication.ingest import ingest_document  # noqa: E402
 from syndication.logs import configure  # noqa: E402
 from syndication.rules.plan import decide  # noqa: E402
 from syndication.store.db import make_engine, migrate, session_scope  # noqa: E402
+from syndication.store.models import ListingRow  # noqa: E402
 from syndication.store.repository import load_feed_inputs  # noqa: E402
 
 HOSTILE = (
@@ -134,13 +137,8 @@ def check_store(checker: Checker, engine: Any, office_ids: list[str]) -> tuple[i
     """Build and check every stored listing Kyero would show; (built, left out)."""
     built = left_out = 0
     with session_scope(engine) as session:
-        from sqlalchemy import select
-
-        from syndication.store.models import ListingRow
-
-        ids = list(session.scalars(select(ListingRow.id).where(
-            ListingRow.office_id.in_(office_ids))))  # type: ignore[attr-defined]
-        inputs = load_feed_inputs(session, ids)
+        query = select(col(ListingRow.id)).where(col(ListingRow.office_id).in_(office_ids))
+        inputs = load_feed_inputs(session, list(session.scalars(query)))
     for listing_id in sorted(inputs):
         feed_input = inputs[listing_id]
         if decide(feed_input, kyero.NAME, None).action != "create" or kyero.preconditions(
