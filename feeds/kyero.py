@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 
 from lxml import etree
 
-from feeds.common import BuildResult, Document, build_with, decimal, has_text
+from feeds.common import BuildResult, Document, build_with, clean_text, decimal, has_text
 from syndication.errors import InputError, PermanentError
 from syndication.records import FeedInput, Listing
 from syndication.registry import Marketplace
@@ -225,9 +225,8 @@ def preconditions(feed_input: FeedInput) -> list[str]:
 
 
 def _acceptable_image(url: str) -> bool:
-    doc = Document(listing_id="", marketplace=NAME)
-    cleaned = doc.text(url, "image url", 2000)
-    return cleaned is not None and bool(IMAGE_URL.fullmatch(" ".join(cleaned.split())))
+    """True when the image address, once cleaned, is one Kyero takes."""
+    return bool(IMAGE_URL.fullmatch(" ".join(clean_text(url)[0].split())))
 
 
 def build_delete(feed_input: FeedInput, reason: str) -> bytes:
