@@ -56,11 +56,14 @@ NUMBER_KEYS = {
     "initial_wait": 0.5,
     "max_wait": 30.0,
 }
+FEED_KEYS = {"target", "folder", "public_url"}
+"""The keys of a ``feed`` transport (with ``url`` and ``token_env`` for an HTTP PUT)."""
 MARKETPLACE_KEYS = {
     "transport",
     "url",
     "token_env",
     "outbox",
+    *FEED_KEYS,
     "max_attempts",
     "contacts",
     *NUMBER_KEYS,
@@ -237,9 +240,31 @@ def _http_transport(entry: _Entry) -> MarketplaceConfig:
     )
 
 
+def _feed_transport(entry: _Entry) -> MarketplaceConfig:
+    """A pull marketplace's feed publisher (R17): a served folder or an HTTP PUT, as the
+    table says; without ``target``, the folder ``<outbox>/<marketplace>`` and its
+    ``file://`` address (for a single machine and the demo)."""
+    from adapters.feed import FeedTransport, FolderPublisher, feed_publisher
+
+    values = dict(entry.values)
+    values.pop("transport", None)
+    if "target" not in values:
+        folder = Path(values.get("folder") or entry.settings.outbox / entry.name).absolute()
+        publisher: Any = FolderPublisher(
+            entry.name, folder, values.get("public_url") or folder.as_uri()
+        )
+    else:
+        publisher = feed_publisher(entry.name, values, entry.settings.environ, sleep=entry.sleep)
+    return MarketplaceConfig(
+        entry.name, FeedTransport(publisher), entry.contacts, kind="feed",
+        url=publisher.public_url,
+    )
+
+
 TRANSPORTS: dict[str, TransportFactory] = {
     "file": _file_transport,
     "http": _http_transport,
+    "feed": _feed_transport,
 }
 """Transport kind → the factory that builds it from a marketplace's table. A registry
 entry's ``transports`` names which of these a marketplace accepts."""

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import IO, Any
 from urllib.parse import quote
 
 import requests
@@ -153,6 +153,19 @@ class HttpTransport(Transport):
         root = self._parse(body, "listings", None)
         return [_remote(item) for item in root.iterfind("listing")]
 
+    def upload(
+        self, path: str, body: Callable[[], IO[bytes]], *, what: str, headers: dict[str, str]
+    ) -> int:
+        """PUT a body too large to hold in memory to ``path``, under the retry policy.
+
+        ``body`` returns the stream to send, at its start, for every attempt (a
+        retried PUT must send it whole again). Returns the answer's status; errors
+        are translated as for every other call.
+        """
+        status, _ = self._call("PUT", path, listing_id=None, action=what, data=body,
+                               headers=headers)
+        return status
+
     def close(self) -> None:
         self.session.close()
 
@@ -163,7 +176,7 @@ class HttpTransport(Transport):
         *,
         listing_id: str | None,
         action: str,
-        data: bytes | None = None,
+        data: bytes | Callable[[], IO[bytes]] | None = None,
         headers: dict[str, str] | None = None,
         absent_ok: bool = False,
     ) -> tuple[int, bytes]:
@@ -178,7 +191,7 @@ class HttpTransport(Transport):
         method: str,
         path: str,
         listing_id: str | None,
-        data: bytes | None,
+        data: bytes | Callable[[], IO[bytes]] | None,
         headers: dict[str, str] | None,
         absent_ok: bool,
         log: Any,
@@ -187,9 +200,10 @@ class HttpTransport(Transport):
         translated into a :class:`TransientError` or a :class:`PermanentError`."""
         where: dict[str, Any] = {"listing_id": listing_id, "marketplace": self.marketplace}
         url = self.base_url + path
+        payload = data() if callable(data) else data
         try:
             with self.session.request(
-                method, url, data=data, headers=headers, timeout=self.timeout, stream=True
+                method, url, data=payload, headers=headers, timeout=self.timeout, stream=True
             ) as response:
                 body = _read_limited(response)
                 status = response.status_code

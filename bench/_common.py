@@ -62,6 +62,67 @@ def listing(listing_id: str, office_id: str, broker_id: str, rng: random.Random)
     return factories.varied_listing(listing_id, rng, office_id=office_id, broker_id=broker_id)
 
 
+COAST = (
+    ("Marbella", "Málaga", "29602", 36.51, -4.88),
+    ("Estepona", "Málaga", "29680", 36.43, -5.15),
+    ("Nerja", "Málaga", "29780", 36.75, -3.87),
+    ("Altea", "Alicante", "03590", 38.60, -0.05),
+    ("Jávea", "Alicante", "03730", 38.79, 0.17),
+    ("Torrevieja", "Alicante", "03181", 37.98, -0.68),
+)
+"""Towns of the Costa del Sol and the Costa Blanca: town, province, postcode, latitude,
+longitude."""
+ABROAD_CATEGORIES = ("villa", "radhus", "bostadsratt", "fritidshus", "tomt", "lantbruk")
+
+
+def abroad_listing(listing_id: str, office_id: str, broker_id: str, rng: random.Random,
+                   *, marketplaces: tuple[str, ...] = ("kyero",)) -> dict[str, Any]:
+    """A home for sale on the Spanish coast, priced in euros, with English and Swedish
+    texts, that meets Kyero's preconditions."""
+    category = rng.choice(ABROAD_CATEGORIES)
+    town, province, postcode, latitude, longitude = rng.choice(COAST)
+    record: dict[str, Any] = {
+        "id": listing_id,
+        "office_id": office_id,
+        "broker_id": broker_id,
+        "category": category,
+        "state": "for_sale",
+        "address": {
+            "street": f"Calle del Mar {rng.randint(1, 90)}",
+            "postal_code": postcode,
+            "city": town,
+            "municipality": town,
+            "province": province,
+            "country": "ES",
+            "area": rng.choice(("Casco antiguo", "Playa", "Urbanización", None)),
+            "latitude": round(latitude + rng.uniform(-0.02, 0.02), 6),
+            "longitude": round(longitude + rng.uniform(-0.02, 0.02), 6),
+        },
+        "price": rng.randrange(150_000, 2_500_000, 5_000),
+        "currency": "EUR",
+        "price_type": "asking",
+        "living_area": float(rng.randint(45, 400)),
+        "plot_area": float(rng.randint(200, 5_000)) if category != "bostadsratt" else None,
+        "rooms": float(rng.randint(2, 8)),
+        "bedrooms": rng.randint(1, 5),
+        "bathrooms": rng.randint(1, 4),
+        "headline": f"Sol och hav i {town}",
+        "description": f"Ljust hem med terrass och havsutsikt i {town}. " * 3,
+        "description_en": f"Bright home with a terrace and sea views in {town}. " * 3,
+        "images": [
+            {"url": f"https://media.example.se/{listing_id}/{n}.jpg", "order": n,
+             "caption": f"Bild {n + 1}", "tag": rng.choice(("exterior", "interior", None))}
+            for n in range(rng.randint(1, 6))
+        ],
+        "marketplaces": list(marketplaces),
+        "modified_at": f"2026-11-{rng.randint(1, 28):02d}T{rng.randint(7, 20):02d}:"
+                       f"{rng.randint(0, 59):02d}:00+01:00",
+    }
+    if category == "lantbruk":
+        record["orientations"] = rng.choice((["jordbruk"], ["fritid"], ["hastgard", "skogsbruk"]))
+    return record
+
+
 def listings(count: int, office_id: str = "OFF1", *, seed: int = 7,
              prefix: str = "OBJ") -> Iterator[dict[str, Any]]:
     """``count`` listings of one office, ids ``{prefix}00001`` …, broker ``{office_id}-B1``."""

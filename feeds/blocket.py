@@ -16,6 +16,7 @@ from feeds.common import (
     Document,
     decimal,
     has_text,
+    kronor_only,
     timestamp,
 )
 from syndication.errors import InputError
@@ -132,6 +133,11 @@ def delete_document(doc: Document, fi: FeedInput, reason: str) -> etree._Element
     return root
 
 
+def feed_header(office_id: str) -> list[etree._Element]:
+    """The elements that open the feed before the listings: none in this format."""
+    return []
+
+
 def feed_root(office_id: str) -> list[tuple[str, dict[str, str]]]:
     """The elements that enclose the listings of the full feed, outermost first."""
     return [(FEED_ROOT, {"version": VERSION, "kontor_id": office_id})]
@@ -153,4 +159,5 @@ def preconditions(feed_input: FeedInput) -> list[str]:
         unmet.append("city: the city is required (ort saknas)")
     if not has_text(feed_input.office.name):
         unmet.append("office: the office name is required")
+    unmet.extend(kronor_only(listing, "Blocket Bostad"))
     return unmet

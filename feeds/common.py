@@ -42,6 +42,14 @@ def has_text(value: str | None) -> bool:
     return value is not None and bool(clean_text(value)[0].strip())
 
 
+def kronor_only(listing: Listing, title: str) -> list[str]:
+    """The unmet condition of a Swedish marketplace, whose formats carry no currency,
+    for a listing priced in anything but kronor: its price would be shown as kronor."""
+    if listing.currency == "SEK":
+        return []
+    return [f"currency: {title} takes prices in SEK only, not {listing.currency} (pris i kronor)"]
+
+
 @dataclass(frozen=True, slots=True)
 class BuildResult:
     """A built, validated document and the warnings recorded while building it."""

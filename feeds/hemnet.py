@@ -17,6 +17,7 @@ from feeds.common import (
     Document,
     decimal,
     has_text,
+    kronor_only,
     timestamp,
 )
 from syndication.errors import InputError
@@ -146,6 +147,11 @@ def delete_document(doc: Document, fi: FeedInput, reason: str) -> etree._Element
     return root
 
 
+def feed_header(office_id: str) -> list[etree._Element]:
+    """The elements that open the feed before the listings: none in this format."""
+    return []
+
+
 def feed_root(office_id: str) -> list[tuple[str, dict[str, str]]]:
     """The elements that enclose the listings of the full feed, outermost first."""
     return [(FEED_ROOT, {"version": VERSION, "agencyId": office_id})]
@@ -167,4 +173,5 @@ def preconditions(feed_input: FeedInput) -> list[str]:
         unmet.append(f"living_area: a {listing.category} needs its living area (boarea saknas)")
     if not has_text(feed_input.office.name):
         unmet.append("office: the agency name is required")
+    unmet.extend(kronor_only(listing, "Hemnet"))
     return unmet

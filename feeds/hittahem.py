@@ -17,6 +17,7 @@ from feeds.common import (
     Document,
     decimal,
     has_text,
+    kronor_only,
     timestamp,
 )
 from syndication.errors import InputError
@@ -145,6 +146,11 @@ def delete_document(doc: Document, fi: FeedInput, reason: str) -> etree._Element
     return root
 
 
+def feed_header(office_id: str) -> list[etree._Element]:
+    """The elements that open the feed before the listings: none in this format."""
+    return []
+
+
 def feed_root(office_id: str) -> list[tuple[str, dict[str, str]]]:
     """The elements that enclose the listings of the full feed, outermost first."""
     return [(ROOT, {"version": VERSION}), ("catalogue", {"agency": office_id})]
@@ -162,4 +168,5 @@ def preconditions(feed_input: FeedInput) -> list[str]:
         unmet.append("description: a description is required (beskrivning saknas)")
     if not has_text(feed_input.office.name):
         unmet.append("office: the agency name is required")
+    unmet.extend(kronor_only(listing, "HittaHem"))
     return unmet

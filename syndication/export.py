@@ -10,7 +10,9 @@ Which listings go in is the transfer decision itself
 (:func:`syndication.rules.plan.decide`): a listing goes in when the next
 transfer would create or update it there, and it meets the marketplace's
 preconditions (R12). Each listing element is validated against the XSD inside
-a one-listing feed before it is written, so the whole document validates.
+a one-listing feed before it is written, so the whole document validates. A
+feed module may open the feed with header elements (``feed_header``, Kyero's
+``<kyero>``), written once before the listings and validated with each.
 """
 
 from __future__ import annotations
@@ -124,6 +126,8 @@ def export_office(
             containers = entry.feed_root(office_id)
             for tag, attrib in containers:
                 stack.enter_context(xf.element(tag, attrib))
+            for element in entry.feed_header(office_id):
+                xf.write(element, pretty_print=True)
             for ids in _chunks(session, office_id, chunk):
                 inputs = load_feed_inputs(session, ids)
                 statuses = _statuses(session, ids, marketplace)
@@ -172,6 +176,7 @@ def _validate_entry(entry: registry.Marketplace, fi: FeedInput, element: Any) ->
     inner = outer
     for tag, attrib in containers[1:]:
         inner = etree.SubElement(inner, tag, attrib)
+    inner.extend(entry.feed_header(fi.office.id))
     inner.append(element)
     try:
         validate_element(entry.schema, outer, listing_id=fi.listing.id, marketplace=entry.name)

@@ -190,10 +190,14 @@ def _user_row(record: dict[str, Any], now: datetime) -> dict[str, Any]:
 _LISTING_FIELDS = (
     "system_id", "company_id", "broker_id", "price", "living_area", "plot_area", "rooms",
     "monthly_fee", "build_year", "headline", "short_description", "description", "final_price",
+    "bedrooms", "bathrooms", "description_en",
 )
-_WHOLE_NUMBERS = ("price", "monthly_fee", "build_year", "final_price")
+_WHOLE_NUMBERS = ("price", "monthly_fee", "build_year", "final_price", "bedrooms", "bathrooms")
 """JSON Schema counts 12.0 as an integer; these are stored as Python ints all the same."""
-_ADDRESS_FIELDS = ("street", "postal_code", "city", "municipality", "area", "latitude", "longitude")
+_ADDRESS_FIELDS = ("street", "postal_code", "city", "municipality", "area", "latitude", "longitude",
+                   "province")
+DEFAULT_COUNTRY, DEFAULT_CURRENCY = "SE", "SEK"
+"""What a record without ``address.country`` or ``currency`` is: a Swedish listing in kronor."""
 
 
 def _listing_row(record: dict[str, Any], selection: Sequence[str], now: datetime) -> dict[str, Any]:
@@ -211,6 +215,9 @@ def _listing_row(record: dict[str, Any], selection: Sequence[str], now: datetime
         "marketplaces": list(selection),
         "contract_date": date.fromisoformat(contract) if contract else None,
         "send_final_price": record.get("send_final_price", False),
+        "country": address.get("country") or DEFAULT_COUNTRY,
+        "currency": record.get("currency") or DEFAULT_CURRENCY,
+        "modified_at": timestamp(record.get("modified_at")),
         "updated_at": now,
     }
     row.update({name: record.get(name) for name in _LISTING_FIELDS})

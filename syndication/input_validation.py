@@ -33,6 +33,10 @@ MAX_DOCUMENT_BYTES = 64 * 1024 * 1024
 MAX_RECORD_DEPTH = 8
 """Deepest nesting of objects and arrays inside one record; the schema needs 3."""
 
+MAX_LISTED_CHOICES = 20
+"""An enum error lists the allowed values up to this many; longer code lists (countries,
+currencies) are named by their schema title instead."""
+
 KINDS = (("offices", "office"), ("users", "user"), ("listings", "listing"))
 
 
@@ -215,6 +219,9 @@ def _explain(error: ValidationError) -> tuple[str, str]:
         return _path(where), "must not be empty"
     if rule == "pattern":
         return _path(where), f"{_show(value)} is not in the expected form"
+    if rule == "enum" and len(limit) > MAX_LISTED_CHOICES:
+        wanted = error.schema.get("title", f"one of {len(limit)} allowed values")
+        return _path(where), f"{_show(value)} is not {wanted}"
     if rule == "enum":
         return _path(where), f"{_show(value)} is not one of: {', '.join(map(str, limit))}"
     if rule == "format":
@@ -281,6 +288,9 @@ def _semantic_errors(kind: str, name: str, record: dict[str, Any]) -> list[Recor
             if start and end and end < start:
                 errors.append(RecordError("ends before it starts", record=name,
                                           field=f"viewings[{i}].ends_at"))
+        if record.get("modified_at") and timestamp(record["modified_at"]) is None:
+            errors.append(RecordError(f"{_show(record['modified_at'])} is not a date and time "
+                                      "with a UTC offset", record=name, field="modified_at"))
         if record.get("contract_date"):
             try:
                 date.fromisoformat(record["contract_date"])

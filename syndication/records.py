@@ -135,7 +135,11 @@ class Listing:
     """A listing ("objekt") as the desktop last sent it.
 
     ``marketplaces`` is the listing's own selection (R2), already resolved
-    against the office defaults when the listing was created.
+    against the office defaults when the listing was created. ``country``
+    (ISO 3166-1 alpha-2) and ``currency`` (ISO 4217, of ``price`` and
+    ``monthly_fee``) default to a Swedish listing priced in kronor; a home
+    abroad also carries its ``province``, bedrooms, bathrooms, an English
+    description and ``modified_at``, the time the desktop last saved it.
     """
 
     id: str
@@ -169,6 +173,13 @@ class Listing:
     final_price: int | None = None
     contract_date: date | None = None
     send_final_price: bool = False
+    country: str = "SE"
+    province: str | None = None
+    currency: str = "SEK"
+    bedrooms: int | None = None
+    bathrooms: int | None = None
+    description_en: str | None = None
+    modified_at: datetime | None = None
 
     @property
     def removed(self) -> bool:

@@ -21,7 +21,7 @@ from typing import Protocol
 
 from lxml import etree
 
-from feeds import blocket, hemnet, hittahem
+from feeds import blocket, hemnet, hittahem, kyero
 from feeds.common import BuildResult, Document
 from syndication.errors import PermanentError, UnknownMarketplace
 from syndication.records import Contacts, FeedInput
@@ -45,6 +45,9 @@ class FeedFormat(Protocol):
 
     def feed_root(self, office_id: str) -> Containers:
         """The elements enclosing the listings of the full feed, outermost first."""
+
+    def feed_header(self, office_id: str) -> list[etree._Element]:
+        """The elements the feed opens with inside its containers, before the listings."""
 
     def preconditions(self, feed_input: FeedInput) -> list[str]:
         """Every publication condition (R12) the listing does not meet, as messages."""
@@ -103,7 +106,7 @@ class Marketplace:
         deleted. A pull marketplace has none: :class:`PermanentError`."""
         if self.delete_document is None:
             raise PermanentError(
-                f"{self.title} fetches the whole feed and takes no delete document",
+                f"{self.title} fetches the whole feed: there is no per-listing delete document",
                 listing_id=feed_input.listing.id,
                 marketplace=self.name,
             )
@@ -121,6 +124,10 @@ class Marketplace:
     def feed_root(self, office_id: str) -> Containers:
         """The elements enclosing the listings of the full feed, outermost first."""
         return self.format.feed_root(office_id)
+
+    def feed_header(self, office_id: str) -> list[etree._Element]:
+        """The elements the feed opens with before its listings (Kyero's ``<kyero>``)."""
+        return self.format.feed_header(office_id)
 
 
 ENTRIES: tuple[Marketplace, ...] = (
@@ -167,6 +174,22 @@ ENTRIES: tuple[Marketplace, ...] = (
         ),
         transports=("file", "http"),
     ),
+    Marketplace(
+        name="kyero",
+        title="Kyero",
+        format=kyero,
+        delete_document=None,
+        contacts=Contacts(
+            name="Kyero agent support",
+            email="agents@kyero.com",
+            phone="+44 117 332 7300",
+            web="https://www.kyero.com/en/agents",
+            advice=f"{ADVICE} Kyero hämtar flödet själv; kontrollera att flödets adress är "
+            "den Kyero har.",
+        ),
+        transports=("feed",),
+        receives_logo=False,
+    ),
 )
 """Every marketplace, in the order status views list them.
 
@@ -181,6 +204,11 @@ def names(*, transport: str | None = None) -> tuple[str, ...]:
     """Every registered marketplace name in display order; with ``transport``, only those
     that can be delivered by that kind (the sandbox serves the ``http`` ones)."""
     return tuple(e.name for e in ENTRIES if transport is None or transport in e.transports)
+
+
+def push_names() -> tuple[str, ...]:
+    """The marketplaces that take one document per listing, deletes included."""
+    return tuple(entry.name for entry in ENTRIES if not entry.pull)
 
 
 def entries() -> tuple[Marketplace, ...]:

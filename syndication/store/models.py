@@ -127,6 +127,13 @@ class ListingRow(SQLModel, table=True):
     final_price: int | None = None
     contract_date: date | None = None
     send_final_price: bool = False
+    country: str = Field(default="SE", max_length=2, sa_column_kwargs={"server_default": "SE"})
+    province: str | None = None
+    currency: str = Field(default="SEK", max_length=3, sa_column_kwargs={"server_default": "SEK"})
+    bedrooms: int | None = None
+    bathrooms: int | None = None
+    description_en: str | None = Field(default=None, sa_type=Text)
+    modified_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 

@@ -124,6 +124,13 @@ def listing_record(row: ListingRow, images: Sequence[ListingImageRow] = ()) -> L
         final_price=row.final_price,
         contract_date=row.contract_date,
         send_final_price=row.send_final_price,
+        country=row.country,
+        province=row.province,
+        currency=row.currency,
+        bedrooms=row.bedrooms,
+        bathrooms=row.bathrooms,
+        description_en=row.description_en,
+        modified_at=row.modified_at,
     )
 
 

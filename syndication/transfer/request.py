@@ -76,7 +76,8 @@ class RequestSummary:
 
 
 def marketplaces_for(feed_input: FeedInput) -> list[str]:
-    """The marketplaces a decision concerns: licensed or selected, in registry order."""
+    """The marketplaces a decision concerns: licensed or selected, in registry order
+    (a pull marketplace's pairs among them: they are queued for the office's feed job)."""
     wanted = set(feed_input.office.licence) | set(feed_input.listing.marketplaces)
     return [name for name in registry.names() if name in wanted]
 

@@ -26,7 +26,7 @@ def write(tmp_path: Path, text: str) -> Settings:
 
 def test_without_a_file_everything_goes_to_the_outbox_with_default_contacts(tmp_path):
     configs = load_marketplaces(Settings(outbox=tmp_path))
-    assert list(configs) == ["hemnet", "blocket", "hittahem"]
+    assert list(configs) == ["hemnet", "blocket", "hittahem", "kyero"]
     for name, config in configs.items():
         assert config.name == name and config.kind == "file"
         assert isinstance(config.transport, FileDropTransport)

@@ -15,7 +15,7 @@ from feeds import hemnet_final_price
 from syndication import registry
 from syndication.errors import Rejected
 
-MARKETPLACES = registry.names()
+MARKETPLACES = registry.push_names()
 PREFIXES = {"hemnet": "HN", "blocket": "BB", "hittahem": "HH"}
 
 

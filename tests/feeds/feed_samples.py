@@ -7,11 +7,12 @@ factory's defaults do.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import factories
 
-from syndication.records import FeedInput, ListingImage, UserImage, Viewing
+from syndication import registry
+from syndication.records import FeedInput, Listing, ListingImage, Office, User, UserImage, Viewing
 
 STOCKHOLM = timezone(timedelta(hours=1))
 
@@ -188,3 +189,126 @@ SAMPLES: dict[str, FeedInput] = {
     "farm-farming-no-broker": factories.feed_input(FARM_WITH_FARMING, OFFICE_WITHOUT_LOGO, None),
 }
 """Name → feed input; each is published on every marketplace (all preconditions met)."""
+
+PULL: tuple[str, ...] = tuple(e.name for e in registry.entries() if e.pull)
+"""Marketplaces that fetch a whole feed and have no per-listing delete (R17)."""
+
+OFFICE_ABROAD = Office(
+    id="KTR-SOL",
+    name="Solkustens Mäklare",
+    licence=("hemnet", "kyero"),
+    logo_url="https://media.example.se/kontor/sol/logo.png",
+    phone="+34 952 77 12 00",
+    email="info@solkusten.example.se",
+    website="https://solkusten.example.se",
+)
+
+BROKER_ABROAD = User(
+    id="U-MARIA",
+    office_id="KTR-SOL",
+    name="Maria Sandberg",
+    email="maria@solkusten.example.se",
+    phone="+34 600 12 34 56",
+    show_on_internet=True,
+    images=(UserImage("https://media.example.se/u/maria/portratt.jpg", "portratt", True, 0),),
+)
+
+
+def _coast_images(listing_id: str, names: tuple[str, ...]) -> tuple[ListingImage, ...]:
+    return tuple(
+        ListingImage(
+            url=f"https://media.example.se/objekt/{listing_id}/{name}",
+            order=len(names) - n,
+            caption="Terrass" if n == 0 else None,
+            tag="exterior" if n == 0 else None,
+            source="portal" if n == 0 else "desktop",
+        )
+        for n, name in enumerate(names)
+    )
+
+
+VILLA_MARBELLA = Listing(
+    id="OBJ-ES-501",
+    system_id="SYS-ES-501",
+    office_id="KTR-SOL",
+    broker_id="U-MARIA",
+    category="villa",
+    state="for_sale",
+    street="Calle Río Verde 8",
+    postal_code="29602",
+    city="Marbella",
+    municipality="Marbella",
+    province="Málaga",
+    country="ES",
+    area="Nueva Andalucía & Golf",
+    latitude=36.4931,
+    longitude=-4.9542,
+    price=1_295_000,
+    currency="EUR",
+    living_area=245.6,
+    plot_area=1_120,
+    rooms=6,
+    bedrooms=4,
+    bathrooms=3,
+    headline="Villa med pool och havsutsikt",
+    description="Ljus villa i två plan med pool.\n\nNära golf & strand <3 km.",
+    description_en="Bright two-storey villa with a pool.\n\nClose to golf & beach <3 km.",
+    images=_coast_images("OBJ-ES-501", ("pool.jpg", "kitchen.JPEG", "plan.pdf", "view.png")),
+    marketplaces=("kyero",),
+    modified_at=datetime(2026, 11, 20, 9, 45, 10, tzinfo=STOCKHOLM),
+)
+
+APARTMENT_ALTEA = Listing(
+    id="OBJ-ES-502",
+    office_id="KTR-SOL",
+    category="bostadsratt",
+    state="for_sale",
+    city="Altea",
+    province="Alicante",
+    country="ES",
+    price=315_000,
+    currency="EUR",
+    living_area=78,
+    bedrooms=2,
+    bathrooms=1,
+    description="Lägenhet i gamla stan med takterrass.",
+    images=_coast_images("OBJ-ES-502", ("terraza.jpg",)),
+    marketplaces=("kyero",),
+    modified_at=datetime(2026, 11, 21, 16, 5, tzinfo=UTC),
+)
+
+FINCA_COIN = Listing(
+    id="OBJ-ES-503",
+    office_id="KTR-SOL",
+    broker_id="U-MARIA",
+    category="lantbruk",
+    orientations=("jordbruk",),
+    state="for_sale",
+    city="Coín",
+    province="Málaga",
+    country="ES",
+    price=640_000,
+    currency="EUR",
+    plot_area=42_000.4,
+    description_en="Working farm with olive and citrus groves.",
+    images=_coast_images("OBJ-ES-503", ("olivos.jpg", "casa.jpg")),
+    marketplaces=("kyero",),
+    modified_at=datetime(2026, 11, 19, 8, 0, tzinfo=STOCKHOLM),
+)
+
+KYERO_SAMPLES: dict[str, FeedInput] = {
+    "villa-marbella": FeedInput(VILLA_MARBELLA, OFFICE_ABROAD, BROKER_ABROAD),
+    "apartment-altea-no-broker": FeedInput(APARTMENT_ALTEA, OFFICE_ABROAD, None),
+    "finca-farming": FeedInput(FINCA_COIN, OFFICE_ABROAD, BROKER_ABROAD),
+}
+"""Homes on the Spanish coast; each meets Kyero's preconditions."""
+
+
+def samples_for(marketplace: str) -> dict[str, FeedInput]:
+    """The samples a marketplace publishes: homes abroad for Kyero, Swedish ones otherwise."""
+    return KYERO_SAMPLES if marketplace in PULL else SAMPLES
+
+
+def base_sample(marketplace: str) -> FeedInput:
+    """One complete sample of ``marketplace`` (the villa of each set)."""
+    return KYERO_SAMPLES["villa-marbella"] if marketplace in PULL else SAMPLES["villa-portrait"]

@@ -9,7 +9,12 @@ from feeds.validate import parse_untrusted, schema, validate
 from syndication import registry
 from syndication.errors import DocumentInvalid, PermanentError
 
-SCHEMAS = ["hemnet-listing-1.0.xsd", "blocket-listing-1.0.xsd", "hittahem-listing-1.0.xsd"]
+SCHEMAS = [
+    "hemnet-listing-1.0.xsd",
+    "blocket-listing-1.0.xsd",
+    "hittahem-listing-1.0.xsd",
+    "kyero-3.0.xsd",
+]
 
 
 @pytest.mark.parametrize("name", SCHEMAS)

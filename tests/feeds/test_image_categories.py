@@ -8,7 +8,7 @@ The decision table (``syndication/data/image_categories.toml``)::
     fasad, fasade, exteriör, exterior           exterior    exterior     (none)
     anything else, or no tag                    (none)      (none)       (none)
 
-Blocket's format has no image categories; its module says so.
+Blocket's and Kyero's formats have no image categories; their modules say so.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import importlib
 from dataclasses import replace
 
 import pytest
-from feed_samples import SAMPLES
+from feed_samples import KYERO_SAMPLES, SAMPLES
 from lxml import etree
 
 from feeds.validate import validate
@@ -53,17 +53,17 @@ def test_decision_table(tag: str | None, hemnet: str | None, hittahem: str | Non
 
 
 IMAGE_XPATH = {"hemnet": "/listing/images/image", "hittahem": "/hittahem/property/media/image",
-               "blocket": "/annons/bild"}
+               "blocket": "/annons/bild", "kyero": "/root/property/images/image"}
 
 
 def images_of(marketplace: str, tags: list[str | None]) -> list[etree._Element]:
-    feed_input = SAMPLES["villa-portrait"]
+    entry = registry.get(marketplace)
+    feed_input = KYERO_SAMPLES["villa-marbella"] if entry.pull else SAMPLES["villa-portrait"]
     images = tuple(
         ListingImage(url=f"https://media.example.se/t/{n}.jpg", order=n, tag=tag)
         for n, tag in enumerate(tags)
     )
     feed_input = replace(feed_input, listing=replace(feed_input.listing, images=images))
-    entry = registry.get(marketplace)
     document = entry.build(feed_input)
     validate(entry.schema, document)
     found = etree.fromstring(document).xpath(IMAGE_XPATH[marketplace])

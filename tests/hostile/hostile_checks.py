@@ -84,8 +84,9 @@ def assert_documents_valid(engine: Engine, listing_id: str) -> dict[str, bytes]:
         marketplace = registry.get(name)
         unmet = marketplace.preconditions(feed_input)
         assert all(isinstance(item, str) and item.strip() for item in unmet), unmet
-        delete = marketplace.build_delete(feed_input, "withdrawn")
-        validate(marketplace.schema, delete)
+        if not marketplace.pull:
+            delete = marketplace.build_delete(feed_input, "withdrawn")
+            validate(marketplace.schema, delete)
         if unmet:
             continue
         document = marketplace.build(feed_input)

@@ -12,6 +12,7 @@ from syndication import registry
 from syndication.ingest import ingest_document
 from syndication.records import CATEGORIES, LISTING_STATES, FeedInput
 from syndication.rules.final_price import eligibility
+from syndication.rules.licence import licensed_marketplaces
 from syndication.rules.logo import office_logo
 from syndication.rules.object_types import object_type
 from syndication.rules.plan import decide
@@ -61,7 +62,8 @@ def test_r1_r2_r3_decisions(loaded: dict[str, FeedInput]) -> None:
     assert decisions["OBJ-STH-2001", "blocket"].state == "not_licensed"
     assert "never published" in decisions["OBJ-GBG-1018", "hemnet"].reason
     assert "never published" in decisions["OBJ-UPP-3006", "hemnet"].reason
-    assert all(decisions["OBJ-OST-4011", m].state == "not_selected" for m in MARKETPLACES)
+    licensed = licensed_marketplaces(loaded["OBJ-OST-4011"].office)
+    assert all(decisions["OBJ-OST-4011", m].state == "not_selected" for m in licensed)
 
 
 def test_r2_defaults_applied_at_creation(loaded: dict[str, FeedInput]) -> None:
@@ -126,7 +128,29 @@ def test_r12_some_listings_fail_preconditions(loaded: dict[str, FeedInput]) -> N
     assert any("price" in unmet for unmet in registry.get("blocket").preconditions(no_price))
     active = [f for f in loaded.values() if f.listing.state in ("coming", "for_sale")]
     passing = [f for f in active if not registry.get("hemnet").preconditions(f)]
-    assert len(passing) >= len(active) - 3
+    abroad = [f for f in active if f.listing.currency != "SEK"]
+    assert len(abroad) == 5
+    assert len(passing) >= len(active) - 3 - len(abroad)
+    for feed in abroad:
+        unmet = registry.get("hemnet").preconditions(feed)
+        assert [m for m in unmet if m.startswith("currency:")], feed.listing.id
+
+
+def test_homes_on_the_spanish_coast_go_to_kyero(loaded: dict[str, FeedInput]) -> None:
+    kyero = registry.get("kyero")
+    office = loaded["OBJ-SOL-5001"].office
+    assert "kyero" in office.licence and "hemnet" in office.licence
+    abroad = [f for f in loaded.values() if f.office.id == office.id]
+    assert len(abroad) == 5
+    assert {f.listing.province for f in abroad} == {"Málaga", "Alicante"}
+    for feed in abroad:
+        assert feed.listing.country == "ES" and feed.listing.currency == "EUR"
+        assert feed.listing.description_en and feed.listing.description
+        assert decide(feed, "kyero", None).action == "create"
+        assert kyero.preconditions(feed) == []
+        assert kyero.build(feed).startswith(b"<?xml")
+    assert decide(loaded["OBJ-SOL-5004"], "hemnet", None).action == "create"
+    assert decide(loaded["OBJ-SOL-5001"], "hemnet", None).state == "not_selected"
 
 
 def test_every_publishable_listing_builds_a_valid_document(loaded: dict[str, FeedInput]) -> None:

@@ -73,7 +73,7 @@ def test_bom_and_empty_document_accepted() -> None:
         (listing(state="såld"), "listing 'O1': field 'state': 'såld' is not one of: coming, "
                                 "for_sale, sold, withdrawn, deleted"),
         (listing(marketplaces=["myspace"]), "listing 'O1': field 'marketplaces[0]': 'myspace' is "
-                                            "not one of: hemnet, blocket, hittahem"),
+                                            "not one of: hemnet, blocket, hittahem, kyero"),
         (listing(headline="x" * 1_000_000),
          "listing 'O1': field 'headline': is too long (1000000 characters; at most 200)"),
         (listing(address={"postal_code": "ABCDE"}),

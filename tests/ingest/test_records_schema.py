@@ -16,7 +16,7 @@ NESTED = {
     "office": {"address": ("street", "postal_code", "city"),
                "contacts": ("phone", "email", "website")},
     "listing": {"address": ("street", "postal_code", "city", "municipality", "area", "latitude",
-                            "longitude")},
+                            "longitude", "province", "country")},
 }
 """Record fields the input groups in nested objects."""
 

@@ -373,7 +373,7 @@ def test_hostile_titles_are_stored_clean_and_the_feeds_still_build(
     with session_scope(engine) as session:
         feed_input = load_feed_input(session, "OBJ1")
     assert feed_input is not None
-    for name in registry.names():
+    for name in registry.push_names():
         assert registry.get(name).build(feed_input)
 
 

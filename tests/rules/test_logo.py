@@ -33,5 +33,6 @@ def test_logo_per_marketplace(marketplace: str, office: Office, expected: str | 
 
 @pytest.mark.parametrize("marketplace", MARKETPLACES)
 def test_registry_entry_is_the_policy(marketplace: str) -> None:
-    """Blocket alone never gets the logo (R6); the entry says so, nothing else does."""
-    assert registry.get(marketplace).receives_logo == (marketplace != "blocket")
+    """Blocket never gets the logo (R6), and Kyero's format has no place for one; the
+    entry says so, nothing else does."""
+    assert registry.get(marketplace).receives_logo == (marketplace not in ("blocket", "kyero"))
