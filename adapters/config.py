@@ -250,6 +250,10 @@ def _feed_transport(entry: _Entry) -> MarketplaceConfig:
     values.pop("transport", None)
     if "target" not in values:
         folder = Path(values.get("folder") or entry.settings.outbox / entry.name).absolute()
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise entry.fail("folder", f"cannot create the feed folder {folder}: {exc}") from exc
         publisher: Any = FolderPublisher(
             entry.name, folder, values.get("public_url") or folder.as_uri()
         )

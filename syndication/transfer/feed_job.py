@@ -18,6 +18,10 @@ one feed job per office and pull marketplace instead of one job per listing.
    that is not in the feed, the outcome the transfer decision gives
    (``failed`` with every unmet condition, ``not_selected``, ``not_licensed``).
 
+A feed with no listing is not published (Kyero's format takes none): the
+job fails, and the office's queued pairs end ``failed`` saying why, while the
+feed published last stays in place.
+
 Nothing is recorded before the feed is published, so a failed publication
 leaves every pair ``queued`` and the message is retried: a retry rebuilds the
 feed from the store as it is then. A feed job repeated after a crash rebuilds
@@ -37,6 +41,7 @@ import dramatiq
 from sqlmodel import col, select
 
 from syndication import registry
+from syndication.errors import PermanentError
 from syndication.export import ExportReport, export_office
 from syndication.logs import get_logger
 from syndication.records import FeedInput, TransferStatus
@@ -87,6 +92,13 @@ def run_feed_job(
         path = Path(scratch) / feed_file_name(marketplace, office_id)
         with path.open("wb") as out:
             report = export_office(runtime.engine, marketplace, office_id, out, progress=False)
+        if report.written == 0:
+            raise PermanentError(
+                f"{entry.title}'s format takes no empty feed, and none of the office's listings "
+                f"would be in it; the feed published last stays where {entry.title} reads it "
+                f"until a listing qualifies (or the feed's address is removed at {entry.title})",
+                marketplace=marketplace,
+            )
         address = target.publish(path.name, path)
     log.info("feed.published", address=address, listings=report.written,
              left_out=len(report.skipped))
@@ -126,7 +138,7 @@ def _record(
             record_status(
                 session, listing_id, marketplace, "published", request_id=request_id,
                 action="update" if held else "create", public_url=outcome.address,
-                error=None, at=now,
+                error=None, attempt=True, at=now,
             )
             outcome.states[listing_id] = "published"
         left_out = [lid for lid, row in rows.items()

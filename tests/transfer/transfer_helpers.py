@@ -113,7 +113,7 @@ class Queue:
         self.scheduler = SCHEDULER
 
     def join(self) -> None:
-        for queue in ("transfers", "confirmations"):
+        for queue in ("transfers", "feeds", "confirmations"):
             self.broker.join(queue, fail_fast=False, timeout=60_000)  # type: ignore[attr-defined]
         self.broker.join("transfers", fail_fast=False, timeout=60_000)  # type: ignore[attr-defined]
 
