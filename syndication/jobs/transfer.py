@@ -5,7 +5,7 @@ feed of one office on a pull marketplace; ``confirm_publication``
 checks after a delay whether a ``sent`` listing is published yet, and asks
 again with a growing delay (bounded by :data:`~syndication.transfer.CONFIRM_POLLS`).
 Logging context, attempt counting and metrics come from the broker's
-middleware (:mod:`syndication.middleware`), not from here. Neither actor
+middleware (:mod:`syndication.middleware`), not from here. No actor here
 declares ``max_retries``: their budget is the broker's default,
 ``SYNDICATION_MAX_RETRIES``; a :class:`~syndication.errors.PermanentError` is
 never retried (``throws``).
