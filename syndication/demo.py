@@ -24,8 +24,10 @@ from importlib import resources
 from pathlib import Path
 from typing import TextIO
 
+from sqlalchemy import func
 from sqlmodel import col, select
 
+from syndication import registry
 from syndication.broker import in_process_worker
 from syndication.ingest import ingest_document
 from syndication.runtime import Runtime
@@ -104,6 +106,8 @@ def run_demo(options: DemoOptions, out: TextIO) -> RequestOutcome:
         print("", file=out)
         for line in _farm_report(runtime, sandbox):
             print(line, file=out)
+        for line in _feed_report(runtime):
+            print(line, file=out)
         print(f"demo finished in {time.monotonic() - began:.1f} s", file=out)
         engine.dispose()
         return outcome
@@ -114,6 +118,23 @@ def _status_table(runtime: Runtime) -> str:
         ids = list(session.exec(select(ListingRow.id).order_by(col(ListingRow.id))))
         documents = [listing_status(session, listing_id, runtime.contacts) for listing_id in ids]
     return format_table(documents)
+
+
+def _feed_report(runtime: Runtime) -> list[str]:
+    """One line per published full feed of a pull marketplace (R17): where, how many."""
+    pull = [entry.name for entry in registry.entries() if entry.pull]
+    with session_scope(runtime.engine) as session:
+        rows = session.exec(
+            select(TransferStatusRow.marketplace, TransferStatusRow.public_url, func.count())
+            .where(col(TransferStatusRow.marketplace).in_(pull),
+                   col(TransferStatusRow.state) == "published")
+            .group_by(col(TransferStatusRow.marketplace), col(TransferStatusRow.public_url))
+            .order_by(col(TransferStatusRow.public_url))
+        ).all()
+    return [
+        f"{registry.title(name)} feed: {count} listings at {address}"
+        for name, address, count in rows
+    ]
 
 
 def _object_type_code(document: bytes) -> str | None:
