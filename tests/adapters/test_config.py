@@ -9,6 +9,7 @@ import pytest
 from transport_helpers import TOKEN, delivery
 
 from adapters.config import load_contacts, load_marketplaces
+from adapters.feed import FeedTransport
 from adapters.filedrop import FileDropTransport
 from adapters.http import HttpTransport
 from syndication import registry
@@ -28,9 +29,14 @@ def test_without_a_file_everything_goes_to_the_outbox_with_default_contacts(tmp_
     configs = load_marketplaces(Settings(outbox=tmp_path))
     assert list(configs) == ["hemnet", "blocket", "hittahem", "kyero"]
     for name, config in configs.items():
-        assert config.name == name and config.kind == "file"
-        assert isinstance(config.transport, FileDropTransport)
-        assert config.transport.outbox == tmp_path
+        assert config.name == name
+        if registry.get(name).pull:
+            assert config.kind == "feed" and isinstance(config.transport, FeedTransport)
+            assert config.url == (tmp_path / name).absolute().as_uri()
+        else:
+            assert config.kind == "file"
+            assert isinstance(config.transport, FileDropTransport)
+            assert config.transport.outbox == tmp_path
         contacts = config.contacts
         assert contacts.name and contacts.email and contacts.phone and contacts.web
         assert "try the transfer again first" in contacts.advice
@@ -161,4 +167,26 @@ def test_transport_kinds_come_from_the_table_and_the_entry(tmp_path: Path) -> No
     path = tmp_path / "marketplaces.toml"
     path.write_text('[marketplaces.hemnet]\ntransport = "carrier-pigeon"\n', encoding="utf-8")
     with pytest.raises(ConfigurationError, match="must be one of file, http for Hemnet"):
+        load_marketplaces(Settings(marketplaces_file=path, environ={}))
+
+
+def test_a_pull_marketplace_is_configured_with_its_feed_target(tmp_path: Path) -> None:
+    served = tmp_path / "www"
+    served.mkdir()
+    path = tmp_path / "marketplaces.toml"
+    path.write_text(
+        f'[marketplaces.kyero]\ntransport = "feed"\ntarget = "folder"\nfolder = "{served}"\n'
+        'public_url = "https://feeds.example.se/kyero"\n',
+        encoding="utf-8",
+    )
+    config = load_marketplaces(Settings(marketplaces_file=path, environ={}))["kyero"]
+    assert config.kind == "feed" and isinstance(config.transport, FeedTransport)
+    source = tmp_path / "feed.xml"
+    source.write_bytes(b"<root/>")
+    address = config.transport.publish("kyero-K1.xml", source)
+    assert address == "https://feeds.example.se/kyero/kyero-K1.xml"
+    assert (served / "kyero-K1.xml").read_bytes() == b"<root/>"
+    path.write_text('[marketplaces.kyero]\ntransport = "http"\nurl = "https://x.example"\n',
+                    encoding="utf-8")
+    with pytest.raises(ConfigurationError, match="must be one of feed for Kyero"):
         load_marketplaces(Settings(marketplaces_file=path, environ={}))
