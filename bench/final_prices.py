@@ -43,7 +43,8 @@ from sqlalchemy import Engine, insert, select, text  # noqa: E402
 from adapters.base import Delivery  # noqa: E402
 from adapters.http import HttpTransport  # noqa: E402
 from adapters.retry import RetryPolicy  # noqa: E402
-from feeds.hemnet_final_price import build_final_price, idempotency_key  # noqa: E402
+from feeds.common import document_hash  # noqa: E402
+from feeds.hemnet_final_price import build_final_price  # noqa: E402
 from syndication.logs import configure  # noqa: E402
 from syndication.records import Listing  # noqa: E402
 from syndication.runtime import Runtime  # noqa: E402
@@ -55,6 +56,7 @@ from syndication.store.models import (  # noqa: E402
     TransferEventRow,
     UserRow,
 )
+from syndication.transfer.keys import idempotency_key  # noqa: E402
 
 CATEGORIES = ("villa", "bostadsratt", "fritidshus")
 FLOOR_SAMPLE = 20_000
@@ -130,7 +132,8 @@ def floor_deliveries(url: str, count: int, threads: int) -> float:
                                            contract_date=date(2026, 9, 1))
         document = build_final_price(listing)
         deliveries.append(Delivery("hemnet", listing.id, "K0", "final_price", document,
-                                   idempotency_key(listing.id, "final_price", document)))
+                                   idempotency_key(listing.id, "hemnet", "final_price",
+                                                   document_hash(document))))
     started = time.perf_counter()
     with ThreadPoolExecutor(threads) as pool:
         for _receipt in pool.map(transport.send, deliveries, chunksize=64):

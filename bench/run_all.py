@@ -51,7 +51,7 @@ class Benchmark:
 
 
 BENCHMARKS: tuple[Benchmark, ...] = (
-    Benchmark("feeds", "feeds.py",
+    Benchmark("feeds", "feed_building.py",
               "feed building vs bare lxml serialization (floor/measured time)"),
     Benchmark("transfer", "transfer.py",
               "transfers/s vs no-op messages/s, same Redis broker & workers", needs_redis=True),

@@ -37,7 +37,7 @@ settings.load_profile("syndication")
 
 def _load_bench_module(name: str, filename: str) -> None:
     """Make ``bench/{filename}`` importable as ``name``; ``bench/`` itself stays off the
-    path, where its ``feeds.py`` would shadow the ``feeds`` package."""
+    path, so that nothing there can shadow a package of the project's."""
     if name in sys.modules:
         return
     path = Path(__file__).resolve().parents[1] / "bench" / filename

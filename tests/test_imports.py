@@ -46,3 +46,21 @@ def test_every_module_imports_first_and_alone() -> None:
             if code != 0
         ]
     assert not failures, "\n".join(failures)
+
+
+def test_every_benchmark_starts() -> None:
+    """Each benchmark script answers ``--help`` from a fresh process: it imports, and
+    nothing in ``bench/`` shadows a package of the project's."""
+    scripts = sorted(
+        p for p in (ROOT / "bench").glob("*.py") if not p.name.startswith("_")
+        and p.name != "factories.py"
+    )
+    assert len(scripts) >= 7
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        runs = list(pool.map(lambda p: subprocess.run(
+            [sys.executable, str(p), "--help"], capture_output=True, text=True, cwd=ROOT,
+            timeout=120,
+        ), scripts))
+    failures = [f"{p.name}: {r.stderr.strip()[-300:]}" for p, r in zip(scripts, runs, strict=True)
+                if r.returncode != 0]
+    assert not failures, "\n".join(failures)

@@ -10,9 +10,9 @@ The ratio is floor time / our time (1.0 would be as fast as bare lxml); each
 side runs ``--repeat`` times (default 5, interleaved, garbage collector paused) and its
 best run counts, which keeps a busy machine's noise out of the ratio.
 
-    python bench/feeds.py                 # 2000 listings
-    python bench/feeds.py --listings 10000
-    python bench/feeds.py --quick         # 300 listings
+    python bench/feed_building.py                 # 2000 listings
+    python bench/feed_building.py --listings 10000
+    python bench/feed_building.py --quick         # 300 listings
 """
 
 from __future__ import annotations
