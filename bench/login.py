@@ -5,9 +5,8 @@ timing (R9; ``syndication/auth.py`` checks an unknown user against a dummy
 hash for that). This benchmark makes the figure reproducible: it calls
 :func:`syndication.auth.authenticate` — the function ``syndication status``
 and the web view call — exactly as they do (a fresh ``session_scope`` per
-attempt, the default argon2id hasher, the throttle waiting with
-``time.sleep``, wrapped only to count its waits) against a temporary SQLite
-store, and times N attempts of each kind:
+attempt, the default argon2id hasher, the real throttle) against a temporary
+SQLite store, and times N attempts of each kind:
 
 - *wrong password*: an existing user whose argon2 password was set with
   :func:`syndication.passwords.set_password`, as ``tests/support/`` does;
@@ -18,15 +17,16 @@ The three kinds are interleaved — one of each per round, the order rotating
 from round to round — so a change in machine load hits every kind alike,
 rather than one batch running on a quieter machine than the other.
 
-The throttle: failures are counted per user name and, from the fourth failure
-of a name on, an attempt first waits 1 s, 2 s, 4 s … That wait would swamp the
-argon2 work being compared, so every failed attempt uses a user name of its
-own: N stored users named ``agent-000`` … each get one wrong password, and N
-unknown names ``guest-000`` … (same length) one attempt each. Both kinds thus
-take the same path through the throttle — no row to read, no wait, the first
-failure inserted — and the throttle stays the real one, untouched; the
-script checks that it never slept. The successes repeat one user, whose count
-a success clears anyway.
+The throttle: attempts are counted per user name and, from the fourth of a
+name on, an attempt inside the name's window is refused at once without a
+password check. A refusal would not be the argon2 work being compared, so
+every failed attempt uses a user name of its own: N stored users named
+``agent-000`` … each get one wrong password, and N unknown names
+``guest-000`` … (same length) one attempt each. Both kinds thus take the same
+path through the throttle — the first attempt of a name inserted by the one
+counting statement — and the throttle stays the real one, untouched; the
+script checks that it never refused. The successes repeat one user, whose
+count a success clears.
 
 The ratio is median(unknown user) / median(wrong password): 1.0 means the two
 cannot be told apart by the median. For scale the script also prints the
@@ -50,6 +50,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,7 +61,7 @@ from _common import report  # noqa: E402
 from sqlalchemy import Engine, func, select  # noqa: E402
 
 from syndication.auth import authenticate  # noqa: E402
-from syndication.errors import AuthenticationFailed  # noqa: E402
+from syndication.errors import AuthenticationFailed, LoginThrottled  # noqa: E402
 from syndication.logs import configure  # noqa: E402
 from syndication.passwords import default_hasher, set_password  # noqa: E402
 from syndication.store.db import make_engine, migrate, session_scope  # noqa: E402
@@ -79,15 +80,11 @@ def unknown(n: int) -> str:
     return f"guest-{n:03d}"
 
 
-class CountingSleep:
-    """``time.sleep`` that counts the throttle's waits (there must be none)."""
+@dataclass
+class Refusals:
+    """The throttle's refusals seen during the run (there must be none)."""
 
-    def __init__(self) -> None:
-        self.waits: list[float] = []
-
-    def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
-        time.sleep(seconds)
+    retry_after: list[int] = field(default_factory=list)
 
 
 def store(directory: Path, rounds: int) -> Engine:
@@ -110,13 +107,16 @@ def store(directory: Path, rounds: int) -> Engine:
 
 
 def attempt(engine: Engine, username: str, password: str,
-            sleep: CountingSleep) -> tuple[float, bool]:
+            refusals: Refusals) -> tuple[float, bool]:
     """Seconds one login takes, as the CLI and the web view make it, and whether it succeeded."""
     started = time.perf_counter()
     try:
         with session_scope(engine) as session:
-            authenticate(session, username, password, sleep=sleep)
+            authenticate(session, username, password)
         ok = True
+    except LoginThrottled as exc:
+        refusals.retry_after.append(exc.retry_after)
+        ok = False
     except AuthenticationFailed:
         ok = False
     return time.perf_counter() - started, ok
@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         description="Time failed logins of an unknown user against a wrong password "
         "(interleaved, same run) and successful ones; ratio = median unknown / median wrong "
         "password, 1.0 = indistinguishable. Every failed attempt uses a user name of its own, "
-        "so the per-name throttle never delays either side.")
+        "so the per-name throttle never refuses either side.")
     parser.add_argument("--rounds", type=int, default=40, metavar="N",
                         help="attempts of each kind (default 40)")
     parser.add_argument("--quick", action="store_true", help="20 attempts of each kind")
@@ -141,20 +141,20 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--rounds must be at least 2")
     configure("ERROR")
 
-    sleep = CountingSleep()
+    refusals = Refusals()
     with tempfile.TemporaryDirectory(prefix="bench-login-") as tmp:
         print(f"setting {rounds + 2} argon2 passwords …", file=sys.stderr, flush=True)
         engine = store(Path(tmp), rounds)
         # Warm-up, not timed: the dummy hash of an unknown user is made once per process.
-        if attempt(engine, known(rounds), WRONG, sleep)[1] or \
-                attempt(engine, unknown(rounds), WRONG, sleep)[1]:
+        if attempt(engine, known(rounds), WRONG, refusals)[1] or \
+                attempt(engine, unknown(rounds), WRONG, refusals)[1]:
             raise SystemExit("a failed login succeeded")
-        attempt(engine, SUCCESS_USER, PASSWORD, sleep)
+        attempt(engine, SUCCESS_USER, PASSWORD, refusals)
 
         kinds: dict[str, Callable[[int], tuple[float, bool]]] = {
-            "wrong_password": lambda n: attempt(engine, known(n), WRONG, sleep),
-            "unknown_user": lambda n: attempt(engine, unknown(n), WRONG, sleep),
-            "success": lambda n: attempt(engine, SUCCESS_USER, PASSWORD, sleep),
+            "wrong_password": lambda n: attempt(engine, known(n), WRONG, refusals),
+            "unknown_user": lambda n: attempt(engine, unknown(n), WRONG, refusals),
+            "success": lambda n: attempt(engine, SUCCESS_USER, PASSWORD, refusals),
         }
         order = list(kinds)
         times: dict[str, list[float]] = {kind: [] for kind in kinds}
@@ -170,8 +170,9 @@ def main(argv: list[str] | None = None) -> int:
         with session_scope(engine) as session:
             throttled = session.scalar(select(func.count()).select_from(LoginThrottleRow))
         engine.dispose()
-    if sleep.waits:
-        raise SystemExit(f"the throttle waited {len(sleep.waits)} times; the figures are unfair")
+    if refusals.retry_after:
+        raise SystemExit(f"the throttle refused {len(refusals.retry_after)} attempts; "
+                         "the figures are unfair")
     if throttled != 2 * rounds + 2:
         raise SystemExit(f"{throttled} throttle rows, expected one per failed name")
 
@@ -185,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
                                                       strict=True))
     print(f"{rounds} attempts of each kind, interleaved; argon2id "
           f"t={default_hasher().time_cost} m={default_hasher().memory_cost} KiB "
-          f"p={default_hasher().parallelism}; no throttle waits")
+          f"p={default_hasher().parallelism}; no throttle refusals")
     for kind, label in (("wrong_password", "wrong password"), ("unknown_user", "unknown user"),
                         ("success", "success")):
         print(f"  {label:<15} median {median[kind]:7.1f} ms   p90 {tail[kind]:7.1f} ms")
@@ -208,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         p90_success_ms=round(tail["success"], 1),
         paired_ratio=round(paired, 3),
         same_side_ratio=round(noise, 3),
-        throttle_waits=0,
+        throttle_refusals=0,
     )
     return 0
 

@@ -5,63 +5,54 @@ It never says whether a user exists: a wrong password, an unknown user and a
 user without a password all raise the same :class:`AuthenticationFailed`
 after the same work (an unknown user is checked against a dummy hash).
 
-Guessing is slowed down per user name, known or not (``LoginThrottleRow``):
-after :data:`FREE_FAILURES` failures each attempt first waits
-``BASE_DELAY * 2 ** (failures - FREE_FAILURES)`` seconds (at most
-:data:`MAX_DELAY`) since the last failure, through an injected ``sleep``. A
-success clears the count. Failures are committed at once, so a caller that
-rolls back on the exception does not erase them.
+Guessing is limited per user name, known or not, by
+:mod:`syndication.throttle`: the attempt is counted first, in one statement,
+and an attempt inside the name's window is refused at once with
+:class:`~syndication.errors.LoginThrottled` (its ``retry_after`` says when to
+come back) without checking the password. Nothing waits. A success clears the
+count. Log lines name a failed login's user name only by :func:`name_ref`,
+since a name typed at a login prompt may be a mistyped password.
 """
 
 from __future__ import annotations
 
-import time
+import hashlib
 from collections.abc import Callable
 from datetime import datetime
 
 from argon2 import PasswordHasher
-from sqlalchemy import delete, update
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col
+from sqlmodel import Session
 
-from syndication.errors import AuthenticationFailed
+from syndication.errors import AuthenticationFailed, LoginThrottled
 from syndication.logs import get_logger
 from syndication.passwords import check_password, default_hasher
 from syndication.records import User
-from syndication.store.models import LoginThrottleRow, UserRow, utcnow
+from syndication.store.models import UserRow, utcnow
 from syndication.store.repository import user_record
+from syndication.throttle import (
+    FREE_ATTEMPTS,
+    MAX_DELAY,
+    USERNAME_LIMIT,
+    admit,
+    delay_after,
+    reset,
+    throttle_key,
+)
+
+__all__ = [
+    "FAILED_MESSAGE", "FREE_ATTEMPTS", "MAX_DELAY", "USERNAME_LIMIT", "authenticate",
+    "delay_after", "name_ref", "throttle_key",
+]
 
 FAILED_MESSAGE = "wrong user name or password"
 """The only thing a failed login ever says."""
 
-FREE_FAILURES = 3
-BASE_DELAY = 1.0
-MAX_DELAY = 60.0
-USERNAME_LIMIT = 200
 
-
-def throttle_key(username: str) -> str:
-    """The name failures are counted under: case-folded, trimmed, cut to the column size."""
-    return username.strip().casefold()[:USERNAME_LIMIT]
-
-
-def delay_after(failures: int) -> float:
-    """Seconds an attempt must wait after ``failures`` consecutive failures."""
-    if failures < FREE_FAILURES:
-        return 0.0
-    return min(MAX_DELAY, BASE_DELAY * 2 ** (failures - FREE_FAILURES))
-
-
-def _wait_for_throttle(
-    row: LoginThrottleRow | None, now: datetime, sleep: Callable[[float], None]
-) -> None:
-    if row is None or not row.failures:
-        return
-    wait = delay_after(row.failures)
-    if row.last_failure_at is not None:
-        wait -= (now - row.last_failure_at).total_seconds()
-    if wait > 0:
-        sleep(wait)
+def name_ref(key: str) -> str:
+    """A short stand-in for a user name in logs (12 hex digits of its SHA-256): lines
+    about one name can be correlated without the name, or a password typed as one,
+    being written anywhere."""
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:12]
 
 
 def authenticate(
@@ -70,57 +61,37 @@ def authenticate(
     password: str,
     clock: Callable[[], datetime] = utcnow,
     *,
-    sleep: Callable[[float], None] = time.sleep,
     hasher: PasswordHasher | None = None,
 ) -> User:
-    """The user ``username`` when ``password`` is theirs; else :class:`AuthenticationFailed`.
+    """The user ``username`` when ``password`` is theirs; else :class:`AuthenticationFailed`
+    (:class:`LoginThrottled` when the name's window is closed, before any check).
 
-    Commits the session: the failure count (or its reset, or a rehash) is
-    stored whatever the caller does next.
+    Commits the session: the attempt is counted before the password is checked,
+    and its reset or a rehash is stored whatever the caller does next. The read
+    of the user ends its transaction before the reset writes, so a SQLite store
+    busy with other logins makes the reset wait its turn instead of failing.
     """
     hasher = hasher or default_hasher()
     key = throttle_key(username)
-    log = get_logger(user=key)
-    throttle = session.get(LoginThrottleRow, key) if key else None
-    _wait_for_throttle(throttle, clock(), sleep)
+    log = get_logger(user_ref=name_ref(key))
+    attempts = 0
+    if key:
+        try:
+            attempts = admit(session, key, clock())
+        except LoginThrottled as exc:
+            log.warning("login_throttled", retry_after=exc.retry_after)
+            raise
 
-    user = session.get(UserRow, username) if username and len(username) <= 64 else None
+    usable = username and len(username) <= 64 and "\x00" not in username
+    user = session.get(UserRow, username) if usable else None
     if check_password(user, password, hasher, now=clock()) and user is not None:
-        if throttle is not None:
-            session.execute(delete(LoginThrottleRow).where(col(LoginThrottleRow.username) == key))
         session.commit()
-        log.info("login_succeeded")
+        if key:
+            reset(session, key)
+            session.commit()
+        get_logger(user=user.id).info("login_succeeded")
         return user_record(user)
 
     session.commit()
-    if key:
-        failures = count_failure(session, key, clock())
-        log.warning("login_failed", failures=failures)
+    log.warning("login_failed", attempts=attempts)
     raise AuthenticationFailed(FAILED_MESSAGE)
-
-
-def count_failure(session: Session, key: str, now: datetime) -> int:
-    """Add one failure for ``key`` and commit; returns the new count.
-
-    The increment is one ``UPDATE … SET failures = failures + 1``, so concurrent
-    failures are all counted; the first failure of a name inserts its row, and
-    when a concurrent login inserted it first the update is simply retried.
-    """
-    increment = (
-        update(LoginThrottleRow)
-        .where(col(LoginThrottleRow.username) == key)
-        .values(failures=col(LoginThrottleRow.failures) + 1, last_failure_at=now)
-        .returning(col(LoginThrottleRow.failures))
-    )
-    for _ in range(2):
-        failures = session.execute(increment).scalar_one_or_none()
-        if failures is not None:
-            session.commit()
-            return int(failures)
-        session.add(LoginThrottleRow(username=key, failures=1, last_failure_at=now))
-        try:
-            session.commit()
-            return 1
-        except IntegrityError:
-            session.rollback()
-    raise RuntimeError(f"could not count a failed login for {key!r}")

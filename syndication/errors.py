@@ -94,3 +94,15 @@ class TransientError(SyndicationError):
 
 class AuthenticationFailed(SyndicationError):
     """Wrong user or password. The message never says which."""
+
+
+class LoginThrottled(AuthenticationFailed):
+    """Too many recent attempts for this user name: refused at once, the password unchecked.
+
+    ``retry_after`` is the whole number of seconds until an attempt may pass; the
+    message says it too, the same for a name that exists and one that does not.
+    """
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -2,8 +2,11 @@
 
 :func:`configure` is called once by the CLI. Every log line passes through
 :func:`redact_secrets`, which masks the value of any key that names a secret
-(password, token, key, authorization, …) and any ``user:password@`` in a URL,
-so a secret never reaches a log whatever a caller binds.
+(password, token, key, authorization, …), and in any text — messages and the
+formatted traceback of a logged exception alike, since it runs after
+``format_exc_info`` — any ``user:password@`` in a URL, any argon2 hash and the
+value of any ``password=…``/``token: …`` written into the text, so a secret
+never reaches a log whatever a caller binds or an exception says.
 """
 
 from __future__ import annotations
@@ -22,12 +25,27 @@ SECRET_KEY = re.compile(
 URL_CREDENTIALS = re.compile(
     r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^/\s:@]*):(?P<pw>[^/\s@]+)@", re.I
 )
+ARGON2_HASH = re.compile(r"\$argon2(?:id|i|d)\$[^\s'\"]*")
+SECRET_IN_TEXT = re.compile(
+    r"(?P<key>\b\w*(?:pass(?:word|wd)?|secret|token|api[_-]?key|authori[sz]ation|credential|cookie)"
+    r"\w*['\"]?\s*[=:]\s*)"
+    r"(?P<quote>(?:[bru](?=['\"]))?['\"]?(?:(?:bearer|basic|token)\s+)?)"
+    r"(?P<value>[^\s'\",;&)}\]]+)",
+    re.I,
+)
 MASK = "***"
+
+
+def scrub_text(text: str) -> str:
+    """``text`` with credentials in URLs, argon2 hashes and ``secret=value`` values masked."""
+    text = URL_CREDENTIALS.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", text)
+    text = ARGON2_HASH.sub(MASK, text)
+    return SECRET_IN_TEXT.sub(lambda m: f"{m['key']}{m['quote']}{MASK}", text)
 
 
 def _scrub(value: Any) -> Any:
     if isinstance(value, str):
-        return URL_CREDENTIALS.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", value)
+        return scrub_text(value)
     if isinstance(value, dict):
         return {k: MASK if SECRET_KEY.search(str(k)) else _scrub(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -38,7 +56,7 @@ def _scrub(value: Any) -> Any:
 def redact_secrets(
     _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
-    """structlog processor: mask secret-named keys and credentials in URLs."""
+    """structlog processor: mask secret-named keys, and secrets written into any text."""
     for key in list(event_dict):
         if SECRET_KEY.search(key):
             event_dict[key] = MASK
@@ -70,8 +88,8 @@ def configure(level: str = "INFO", fmt: str = "console", stream: Any = None) -> 
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
-            redact_secrets,
             structlog.processors.format_exc_info,
+            redact_secrets,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),

@@ -7,7 +7,10 @@ listing's entries with the same pure :func:`~syndication.status_view.status_rows
 as the single-listing view. :func:`listing_history` is the append-only event
 history (R8). :func:`office_photo_problems` gives the photo module's unresolved
 problems an office's support must see (R11). :func:`find_listings` finds
-listings by id, system id or address for the web view.
+listings by id, system id or address for the web view, ignoring case as
+Python's ``str.casefold`` does on both databases (SQLite's own ``lower`` folds
+only ASCII, so there the column is folded by a Python function registered on
+the connection).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import and_, not_, or_, select
+from sqlalchemy import ColumnElement, and_, func, not_, or_, select
 from sqlmodel import Session, col
 
 from syndication import registry
@@ -29,6 +32,8 @@ FILTER_STATES: tuple[str, ...] = VIEW_STATES
 """States the office view can be filtered by."""
 
 SEARCH_LIMIT = 50
+SQLITE_FOLD = "syndication_casefold"
+"""The SQL name of :func:`fold_text` on a SQLite connection that searches."""
 
 UNMATCHED_ADVICE = (
     "No listing has this system id. Check the system id in the photo portal's assignment, "
@@ -228,29 +233,54 @@ def format_history(events: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def fold_text(value: str | None) -> str | None:
+    """``value`` case-folded as the search compares it (``None`` stays ``None``)."""
+    return None if value is None else value.casefold()
+
+
+def _folder(session: Session) -> Any:
+    """The SQL function that folds a column like :func:`fold_text`: PostgreSQL's
+    ``lower`` (Unicode-aware), or on SQLite the Python function, registered on the
+    session's connection (deterministic, so it is cheap to register per search)."""
+    connection = session.connection()
+    if connection.dialect.name != "sqlite":
+        return func.lower
+    raw = connection.connection.dbapi_connection
+    assert raw is not None
+    raw.create_function(SQLITE_FOLD, 1, fold_text, deterministic=True)
+    return getattr(func, SQLITE_FOLD)
+
+
+def _contains(fold: Any, column: Any, word: str) -> ColumnElement[bool]:
+    escaped = word.casefold().replace("/", "//").replace("%", "/%").replace("_", "/_")
+    return fold(column).like(f"%{escaped}%", escape="/")  # type: ignore[no-any-return]
+
+
 def find_listings(session: Session, text: str, limit: int = SEARCH_LIMIT) -> list[dict[str, Any]]:
     """Listings whose id or system id is ``text``, or whose address contains it.
 
-    Matching ignores case; ``%`` and ``_`` in ``text`` are matched literally.
+    Matching ignores case — ids too, so ``obj-1`` finds ``OBJ-1`` — with Swedish
+    letters folded alike on SQLite and PostgreSQL (``ÅSGATAN`` finds
+    ``Åsgatan``); every word of ``text`` must occur in the street, the postal
+    code or the city. ``%`` and ``_`` in ``text`` are matched literally.
     Returns ``[{"object_id", "system_id", "office_id", "address", "state"}]``.
     """
     text = text.strip()
     if not text:
         return []
-    words = text.split()
+    fold = _folder(session)
+    folded = text.casefold()
     address_match = and_(
         *(
-            or_(
-                ListingRow.street.icontains(word, autoescape=True),  # type: ignore[union-attr]
-                ListingRow.city.icontains(word, autoescape=True),  # type: ignore[union-attr]
-                ListingRow.postal_code.icontains(word, autoescape=True),  # type: ignore[union-attr]
-            )
-            for word in words
+            or_(*(_contains(fold, column, word)
+                  for column in (ListingRow.street, ListingRow.city, ListingRow.postal_code)))
+            for word in text.split()
         )
     )
     query = (
         select(ListingRow)
-        .where(or_(col(ListingRow.id) == text, col(ListingRow.system_id) == text, address_match))
+        .where(or_(fold(col(ListingRow.id)) == folded, fold(col(ListingRow.system_id)) == folded,
+                   address_match))
         .order_by(ListingRow.id)
         .limit(limit)
     )

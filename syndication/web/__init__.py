@@ -16,6 +16,13 @@ Security decisions:
   the session of a user who was removed or changed password since it began.
 * The login and logout forms carry a CSRF token bound to the session, compared
   in constant time; a login starts a fresh session (new token).
+* A throttled login (:class:`~syndication.errors.LoginThrottled`) answers 429
+  with ``Retry-After`` at once, the same page for every name; ``next`` is kept
+  only when :func:`~syndication.web.checks.safe_next` finds it on this site as
+  a browser would read it; a NUL byte in any parameter, form field or path
+  part is a 400 before anything reaches the store.
+* An unexpected error is logged through structlog, so the redaction of
+  secrets applies to its message and traceback, and answers a plain 500.
 * Nothing returns a password hash: pages and JSON are built from the status
   documents and :class:`~syndication.records.User` records, which have none.
   Jinja escapes every value; a Content-Security-Policy forbids scripts.
@@ -25,7 +32,6 @@ from __future__ import annotations
 
 import hmac
 import secrets
-import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -34,9 +40,11 @@ from urllib.parse import urlsplit
 from flask import Flask, Response, g, jsonify, redirect, render_template, request, session, url_for
 from jinja2 import DictLoader
 from sqlalchemy import Engine
+from werkzeug.exceptions import HTTPException
 
 from syndication.auth import authenticate
-from syndication.errors import AuthenticationFailed
+from syndication.errors import AuthenticationFailed, LoginThrottled
+from syndication.logs import get_logger
 from syndication.records import Contacts
 from syndication.registry import title
 from syndication.status_view import STATE_NOTES, UnknownListing, listing_status
@@ -51,6 +59,7 @@ from syndication.support import (
     office_photo_problems,
     office_status,
 )
+from syndication.web.checks import field_with_nul, safe_next
 from syndication.web.templates import TEMPLATES
 
 IDLE_TIMEOUT = timedelta(minutes=30)
@@ -64,13 +73,6 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
-
-
-def _safe_next(target: str | None) -> str | None:
-    """``target`` when it is a path on this site (no open redirect), else ``None``."""
-    if target and target.startswith("/") and not target.startswith(("//", "/\\")):
-        return target
-    return None
 
 
 def web_link(address: str | None) -> str | None:
@@ -104,7 +106,6 @@ def create_app(
     *,
     secret_key: str,
     clock: Callable[[], datetime] = utcnow,
-    sleep: Callable[[float], None] = time.sleep,
     hasher: Any = None,
     idle_timeout: timedelta = IDLE_TIMEOUT,
     max_age: timedelta = MAX_AGE,
@@ -158,6 +159,30 @@ def create_app(
         return html, status
 
     @app.before_request
+    def refuse_nul() -> Any:
+        fields = [*request.args.items(multi=True), *(request.view_args or {}).items()]
+        if request.method == "POST":
+            fields += request.form.items(multi=True)
+        name = field_with_nul((str(key), str(value)) for key, value in fields)
+        if name is None:
+            return None
+        message = f"the parameter {name[:40]!r} holds a NUL byte, which is never valid here"
+        if request.path.startswith("/api/"):
+            return jsonify(error=message), 400
+        g.user = None
+        return page("message.html", 400, title="Bad request", message=message)
+
+    @app.errorhandler(Exception)
+    def server_error(exc: Exception) -> Any:
+        if isinstance(exc, HTTPException):
+            return exc
+        get_logger().error("web_request_failed", method=request.method, path=request.path,
+                           exc_info=exc)
+        if request.path.startswith("/api/"):
+            return jsonify(error="internal error; it is logged"), 500
+        return "internal error; it is logged", 500, {"Content-Type": "text/plain; charset=utf-8"}
+
+    @app.before_request
     def check_session() -> Any:
         g.user = None
         user, issued, seen = session.get("user"), session.get("iat"), session.get("seen")
@@ -188,7 +213,7 @@ def create_app(
 
     @app.route("/login", methods=["GET", "POST"])
     def login() -> Any:
-        target = _safe_next(request.args.get("next"))
+        target = safe_next(request.args.get("next"))
         if request.method == "GET":
             return page("login.html", next=target)
         if not csrf_ok():
@@ -197,8 +222,11 @@ def create_app(
             with session_scope(auth_engine) as db:
                 user = authenticate(
                     db, request.form.get("username", ""), request.form.get("password", ""),
-                    clock, sleep=sleep, hasher=hasher,
+                    clock, hasher=hasher,
                 )
+        except LoginThrottled as exc:
+            html, status = page("login.html", 429, next=target, error=str(exc))
+            return html, status, {"Retry-After": str(exc.retry_after)}
         except AuthenticationFailed as exc:
             return page("login.html", 401, next=target, error=str(exc))
         session.clear()

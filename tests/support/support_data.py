@@ -51,7 +51,7 @@ def seed(engine: Engine) -> None:
                                        postal_code=None, city="Uppsala", **extra)
               for listing_id, extra in LISTINGS.items()),
             factories.listing_record("OTHER", office_id="OFF2", broker_id=None,
-                                     marketplaces=("blocket",)),
+                                     street="Kyrkvägen 5", marketplaces=("blocket",)),
         ))
         session.flush()
         record_status(session, "PUB", "hemnet", "queued", action="create", at=AT)

@@ -1,4 +1,7 @@
-"""Logging in: one message for every failure, the same work, and throttled guessing."""
+"""Logging in: one message for every failure, the same work, and throttled guessing.
+
+The burst, the victim's wait and the throttle's decision table are in test_throttle.py.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +13,8 @@ from argon2 import PasswordHasher
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from syndication.auth import FAILED_MESSAGE, authenticate, delay_after
-from syndication.errors import AuthenticationFailed
+from syndication.auth import FAILED_MESSAGE, FREE_ATTEMPTS, authenticate, delay_after
+from syndication.errors import AuthenticationFailed, LoginThrottled
 from syndication.passwords import import_legacy, set_password
 from syndication.store.models import LoginThrottleRow
 
@@ -31,14 +34,9 @@ class CountingHasher(PasswordHasher):
 class Clock:
     def __init__(self) -> None:
         self.now = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
-        self.slept: list[float] = []
 
     def __call__(self) -> datetime:
         return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += timedelta(seconds=seconds)
 
 
 @pytest.fixture
@@ -59,8 +57,9 @@ def login(engine: Engine, username: str, password: str, hasher: PasswordHasher,
     clock = clock or Clock()
     with Session(engine) as session:
         try:
-            return authenticate(session, username, password, clock, sleep=clock.sleep,
-                                hasher=hasher).id
+            return authenticate(session, username, password, clock, hasher=hasher).id
+        except LoginThrottled as exc:
+            return f"throttled: {exc.retry_after}"
         except AuthenticationFailed as exc:
             return f"failed: {exc}"
 
@@ -68,7 +67,7 @@ def login(engine: Engine, username: str, password: str, hasher: PasswordHasher,
 def test_right_password_logs_in_and_returns_no_hash(with_password: Engine,
                                                     hasher: CountingHasher) -> None:
     with Session(with_password) as session:
-        user = authenticate(session, "anna", "Vinter-2026", sleep=Clock().sleep, hasher=hasher)
+        user = authenticate(session, "anna", "Vinter-2026", Clock(), hasher=hasher)
     assert user.id == "anna"
     assert not hasattr(user, "password_hash")
 
@@ -101,30 +100,66 @@ def test_legacy_password_logs_in_in_any_case(seeded: Engine, hasher: CountingHas
     assert login(seeded, "anna", "sommar", hasher) == "anna"
 
 
-def test_repeated_failures_wait_exponentially_and_success_clears(
+def test_repeated_failures_are_refused_for_a_growing_window_and_success_clears(
     with_password: Engine, hasher: CountingHasher
 ) -> None:
     clock = Clock()
-    for _ in range(6):
-        login(with_password, "anna", "wrong", hasher, clock)
-    assert clock.slept == [delay_after(3), delay_after(4), delay_after(5)] == [1.0, 2.0, 4.0]
-    clock.now += timedelta(seconds=3)
-    login(with_password, "anna", "Vinter-2026", hasher, clock)
-    assert clock.slept[-1] == pytest.approx(5.0)
+    assert [login(with_password, "anna", "wrong", hasher, clock) for _ in range(3)] == [
+        f"failed: {FAILED_MESSAGE}"] * 3
+    waits = []
+    for _ in range(3):
+        refused = login(with_password, "anna", "wrong", hasher, clock)
+        assert refused.startswith("throttled: ")
+        waits.append(float(refused.split()[1]))
+        clock.now += timedelta(seconds=waits[-1])
+        assert login(with_password, "anna", "wrong", hasher, clock) == f"failed: {FAILED_MESSAGE}"
+    assert waits == [delay_after(3), delay_after(4), delay_after(5)] == [1.0, 2.0, 4.0]
+    clock.now += timedelta(seconds=7)
+    assert login(with_password, "anna", "Vinter-2026", hasher, clock) == "throttled: 1"
+    clock.now += timedelta(seconds=1)
+    assert login(with_password, "anna", "Vinter-2026", hasher, clock) == "anna"
     with Session(with_password) as session:
         assert session.get(LoginThrottleRow, "anna") is None
-    login(with_password, "anna", "wrong", hasher, clock)
-    assert len(clock.slept) == 4
+    assert login(with_password, "anna", "wrong", hasher, clock) == f"failed: {FAILED_MESSAGE}"
+
+
+def test_a_refused_attempt_checks_no_password_and_is_not_counted(
+    with_password: Engine, hasher: CountingHasher
+) -> None:
+    clock = Clock()
+    for _ in range(FREE_ATTEMPTS):
+        login(with_password, "anna", "wrong", hasher, clock)
+    before = hasher.verifications
+    assert [login(with_password, "anna", "Vinter-2026", hasher, clock) for _ in range(5)] == [
+        "throttled: 1"] * 5
+    assert hasher.verifications == before
+    with Session(with_password) as session:
+        row = session.get(LoginThrottleRow, "anna")
+        assert row is not None and row.failures == FREE_ATTEMPTS
 
 
 def test_unknown_user_names_are_throttled_too(seeded: Engine, hasher: CountingHasher) -> None:
     clock = Clock()
-    for _ in range(5):
-        login(seeded, "Ghost", "x", hasher, clock)
-    assert clock.slept == [1.0, 2.0]
+    results = [login(seeded, "Ghost", "x", hasher, clock) for _ in range(5)]
+    assert results == [f"failed: {FAILED_MESSAGE}"] * 3 + ["throttled: 1"] * 2
     with Session(seeded) as session:
         row = session.get(LoginThrottleRow, "ghost")
-        assert row is not None and row.failures == 5
+        assert row is not None and row.failures == 3
+
+
+def test_throttled_answer_is_the_same_for_known_and_unknown_names(
+    with_password: Engine, hasher: CountingHasher
+) -> None:
+    answers = {}
+    for name in ("anna", "nobody"):
+        clock = Clock()
+        for _ in range(FREE_ATTEMPTS):
+            login(with_password, name, "wrong", hasher, clock)
+        with Session(with_password) as session, pytest.raises(LoginThrottled) as refused:
+            authenticate(session, name, "wrong", clock, hasher=hasher)
+        answers[name] = (type(refused.value), str(refused.value), refused.value.retry_after)
+    assert answers["anna"] == answers["nobody"] == (
+        LoginThrottled, "too many failed logins for this user name; try again in 1 s", 1)
 
 
 def test_delay_is_capped() -> None:
@@ -155,17 +190,3 @@ def test_unknown_user_costs_one_verification_and_no_hashing_once_warm(
         login(with_password, name, "x", hasher)
         assert hasher.verifications - before == 1
     assert _dummy_hash.cache_info().misses == made
-
-
-def test_concurrent_failures_are_all_counted(seeded_any: Engine, hasher: CountingHasher) -> None:
-    from concurrent.futures import ThreadPoolExecutor
-
-    def attempt(_: int) -> str:
-        return login(seeded_any, "Rusher", "wrong", hasher, Clock())
-
-    with ThreadPoolExecutor(max_workers=6) as pool:
-        results = list(pool.map(attempt, range(12)))
-    assert set(results) == {f"failed: {FAILED_MESSAGE}"}
-    with Session(seeded_any) as session:
-        row = session.get(LoginThrottleRow, "rusher")
-        assert row is not None and row.failures == 12

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +19,7 @@ from support_data import seed
 from syndication.cli import main
 from syndication.passwords import check_password, set_password
 from syndication.store.db import make_engine, migrate
-from syndication.store.models import UserRow
+from syndication.store.models import LoginThrottleRow, UserRow, utcnow
 
 FAST = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 PASSWORD = "Vinter-2026"
@@ -157,6 +158,25 @@ def test_usage_errors(store: Engine, capsys: pytest.CaptureFixture[str]) -> None
     assert run(capsys, "status", "--user", "anna")[0] == 2
     assert run(capsys, "status", "PUB", "--office", "OFF1", "--user", "anna")[0] == 2
     assert run(capsys, "status", "PUB", "--user", "anna", "--state", "failed")[0] == 2
+
+
+@pytest.mark.parametrize("user", ["anna", "nobody"])
+def test_a_throttled_login_says_how_long_to_wait_and_fails_like_a_wrong_password(
+    store: Engine, capsys: pytest.CaptureFixture[str], user: str
+) -> None:
+    with Session(store) as session:
+        session.add(LoginThrottleRow(username=user, failures=20, last_failure_at=utcnow()))
+        session.commit()
+    code, out, err = run(capsys, "status", "PUB", "--user", user)
+    assert (code, out) == (3, "")
+    message = err.splitlines()[-1]
+    wait = re.fullmatch(
+        r"error: too many failed logins for this user name; try again in (\d+) s", message)
+    assert wait is not None, message
+    assert 55 <= int(wait.group(1)) <= 60
+    if user == "anna":
+        code, _, err = run(capsys, "user", "set-password", user)
+        assert code == 3 and "try again in" in err and "the password was not changed" in err
 
 
 def test_set_password_asks_old_one_and_enforces_policy(

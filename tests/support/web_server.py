@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import requests
 from argon2 import PasswordHasher
+from flask import Flask
 from sqlalchemy import Engine
 from sqlmodel import Session
 from support_data import CONTACTS
@@ -26,7 +27,6 @@ PASSWORD = "Vinter-2026"
 @dataclass
 class MovableClock:
     now: datetime = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
-    slept: list[float] = field(default_factory=list)
 
     def __call__(self) -> datetime:
         return self.now
@@ -34,15 +34,13 @@ class MovableClock:
     def advance(self, **delta: float) -> None:
         self.now += timedelta(**delta)
 
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-
 
 @dataclass
 class Served:
     base: str
     clock: MovableClock
     password_hash: str
+    app: Flask = field(repr=False)
 
     def url(self, path: str) -> str:
         return self.base + path
@@ -78,12 +76,12 @@ def serve(engine: Engine) -> Iterator[Served]:
         stored = str(row.password_hash)
         session.commit()
     app = create_app(engine, CONTACTS, secret_key="test-secret-key-0123456789",
-                     clock=clock, sleep=clock.sleep, hasher=FAST)
+                     clock=clock, hasher=FAST)
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
-        yield Served(f"http://127.0.0.1:{server.server_port}", clock, stored)
+        yield Served(f"http://127.0.0.1:{server.server_port}", clock, stored, app)
     finally:
         server.shutdown()
         server.server_close()
