@@ -82,7 +82,6 @@ from syndication.transfer import (
 )
 
 KINDS = ("missing_there", "unknown_here", "stale_there")
-REPAIRS = ("resend", "delete", "record_deleted", "none")
 
 
 @dataclass(frozen=True, slots=True)

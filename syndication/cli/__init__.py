@@ -39,21 +39,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="syndication",
         description=(
-            "Marketplace syndication worker: publishes listings to Hemnet, Blocket Bostad "
-            "and HittaHem and records what happened to each. Configured by environment: "
+            "Marketplace syndication worker: publishes listings to Hemnet, Blocket Bostad, "
+            "HittaHem and Kyero and records what happened to each. Configured by environment: "
             "SYNDICATION_DATABASE_URL, SYNDICATION_BROKER_URL, SYNDICATION_MARKETPLACES, "
             "SYNDICATION_OUTBOX, SYNDICATION_MEDIA_DIR."
         ),
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMAND_MODULES:
-        try:
-            module = import_module(f"syndication.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"syndication.cli.{name}":
-                continue
-            raise
-        module.register(sub)
+        import_module(f"syndication.cli.{name}").register(sub)
     return parser
 
 

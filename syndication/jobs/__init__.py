@@ -34,8 +34,4 @@ def _require_configured_broker() -> None:
 _require_configured_broker()
 
 for _name in JOB_MODULES:
-    try:
-        import_module(_name)
-    except ModuleNotFoundError as _exc:  # a capability not installed in this build
-        if _exc.name != _name:
-            raise
+    import_module(_name)
