@@ -48,14 +48,14 @@ def test_every_module_imports_first_and_alone() -> None:
     assert not failures, "\n".join(failures)
 
 
-def test_every_benchmark_starts() -> None:
-    """Each benchmark script answers ``--help`` from a fresh process: it imports, and
-    nothing in ``bench/`` shadows a package of the project's."""
+def test_every_benchmark_and_tool_starts() -> None:
+    """Each script of ``bench/`` and ``tools/`` answers ``--help`` from a fresh process:
+    it imports, and nothing in ``bench/`` shadows a package of the project's."""
     scripts = sorted(
-        p for p in (ROOT / "bench").glob("*.py") if not p.name.startswith("_")
-        and p.name != "factories.py"
+        p for folder in ("bench", "tools") for p in (ROOT / folder).glob("*.py")
+        if not p.name.startswith("_") and p.name != "factories.py"
     )
-    assert len(scripts) >= 7
+    assert len(scripts) >= 8
     with ThreadPoolExecutor(max_workers=4) as pool:
         runs = list(pool.map(lambda p: subprocess.run(
             [sys.executable, str(p), "--help"], capture_output=True, text=True, cwd=ROOT,
