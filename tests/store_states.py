@@ -37,14 +37,17 @@ def previous_revision() -> str:
 
 
 def store_behind(url: str) -> None:
-    """Upgrade the store at ``url`` to the revision before the newest and fill it."""
+    """A filled store at ``url`` one revision behind the newest: the example ingested at
+    the newest schema, then the newest migration taken back (ingest writes the newest
+    schema's columns, so it cannot fill an older one)."""
     from alembic import command
 
     engine = make_engine(url)
     try:
-        command.upgrade(alembic_config(engine), previous_revision())
+        command.upgrade(alembic_config(engine), "head")
         report = ingest_document(engine, example_records())
         assert report.ok, report.errors
+        command.downgrade(alembic_config(engine), previous_revision())
     finally:
         engine.dispose()
 

@@ -43,9 +43,16 @@ def test_every_module_imports_first_and_alone() -> None:
         failures = [
             f"{module}: {stderr.strip().splitlines()[-1]}"
             for module, code, stderr in pool.map(_import_alone, names)
-            if code != 0
+            if code != 0 and not (module.startswith(ACTORS) and REFUSAL in stderr)
         ]
     assert not failures, "\n".join(failures)
+
+
+ACTORS = "syndication.jobs"
+REFUSAL = "imported before the broker was set up"
+"""The actor modules are the one exception: alone, before the broker is set up, they must
+refuse with this clear error (dramatiq would otherwise declare them on a default broker
+without our middleware)."""
 
 
 def test_every_benchmark_and_tool_starts() -> None:
