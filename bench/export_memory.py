@@ -41,11 +41,18 @@ from syndication.store.models import (  # noqa: E402
 
 BATCH = 5_000
 LISTING_COLUMNS = frozenset(ListingRow.__table__.columns.keys())  # type: ignore[attr-defined]
+COLUMN_DEFAULTS = {
+    column.name: column.default.arg
+    for column in ListingRow.__table__.columns  # type: ignore[attr-defined]
+    if column.default is not None and not callable(column.default.arg)
+}
+"""The listing columns' own defaults (a Swedish listing's country and currency, …)."""
 
 
 def listing_row(record: dict[str, Any], now: datetime) -> dict[str, Any]:
     """The ``listing`` table row of a generated input record (every column present)."""
     row: dict[str, Any] = dict.fromkeys(LISTING_COLUMNS)
+    row.update(COLUMN_DEFAULTS)
     row.update(orientations=[], viewings=[], send_final_price=False, updated_at=now)
     flat = {**record, **record.get("address", {})}
     row.update((key, value) for key, value in flat.items() if key in LISTING_COLUMNS)

@@ -71,3 +71,17 @@ def test_every_benchmark_and_tool_starts() -> None:
     failures = [f"{p.name}: {r.stderr.strip()[-300:]}" for p, r in zip(scripts, runs, strict=True)
                 if r.returncode != 0]
     assert not failures, "\n".join(failures)
+
+
+def test_the_store_and_feed_benchmarks_run_on_tiny_sizes() -> None:
+    """The two benchmarks that build records and rows of their own run through, small, so a
+    new record field or marketplace cannot break them unnoticed (speed is not judged)."""
+    runs = [
+        [str(ROOT / "bench" / "feed_building.py"), "--listings", "20", "--repeat", "1"],
+        [str(ROOT / "bench" / "export_memory.py"), "--sizes", "20,40"],
+    ]
+    for argv in runs:
+        done = subprocess.run([sys.executable, *argv], capture_output=True, text=True,
+                              cwd=ROOT, timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert "BENCH {" in done.stdout
