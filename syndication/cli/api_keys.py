@@ -81,11 +81,11 @@ def list_handler(args: argparse.Namespace, settings: Settings) -> int:
         print("no API keys")
         return 0
     header = ("KEY ID", "OFFICE", "CREATED", "LAST USED", "REVOKED")
-    table = [header] + [
-        (r["key_id"], r["office_id"], _short(r["created_at"]), _short(r["last_used_at"]),
-         _short(r["revoked_at"]))
+    table: list[tuple[str, ...]] = [header, *(
+        (str(r["key_id"]), str(r["office_id"]), _short(r["created_at"]),
+         _short(r["last_used_at"]), _short(r["revoked_at"]))
         for r in rows
-    ]
+    )]
     widths = [max(len(line[i]) for line in table) for i in range(len(header))]
     for line in table:
         print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)))

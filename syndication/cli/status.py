@@ -36,8 +36,8 @@ from syndication import registry
 from syndication.auth import authenticate
 from syndication.errors import AuthenticationFailed, SyndicationError
 from syndication.records import Contacts
-from syndication.settings import Settings
 from syndication.scope import may_read_listing, may_read_office, user_principal
+from syndication.settings import Settings
 from syndication.status_view import (
     UnknownListing,
     format_table,
