@@ -39,6 +39,7 @@ def user_principal(session: Session, user_id: str) -> UserPrincipal | None:
 
 
 def office_ref(row: OfficeRow) -> OfficeRef:
+    """A stored office as the tenancy rule sees it."""
     return OfficeRef(id=row.id, company_id=row.company_id)
 
 

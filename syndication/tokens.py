@@ -22,6 +22,7 @@ from syndication import credentials
 from syndication.access import UserPrincipal
 from syndication.errors import SyndicationError
 from syndication.logs import get_logger
+from syndication.scope import principal_of
 from syndication.settings import Settings
 from syndication.store.models import SessionTokenRow, UserRow
 
@@ -82,10 +83,7 @@ def authenticate_token(session: Session, presented: str, now: datetime) -> UserP
     user = session.get(UserRow, row.user_id)
     if user is None:
         return None
-    return UserPrincipal(
-        user_id=user.id, office_id=user.office_id, role=user.role,
-        companies=tuple(user.companies or ()),
-    )
+    return principal_of(user)
 
 
 def revoke_token(session: Session, presented: str, now: datetime) -> bool:
