@@ -29,6 +29,7 @@ from sqlmodel import Session
 from syndication.errors import SyndicationError
 from syndication.logs import get_logger
 from syndication.store.models import UserRow, utcnow
+from syndication.tokens import revoke_user_tokens
 
 MIN_LENGTH = 8
 MIN_GROUPS = 3
@@ -168,7 +169,9 @@ def set_password(
     A user who has a password must give it as ``old_password`` (legacy ones
     without regard to case), so nobody else can change it. The new password
     must be strong; it is stored for an exact match, which upgrades a legacy
-    password.
+    password. Every session token of the user is revoked in the same
+    transaction (:func:`syndication.tokens.revoke_user_tokens`): no token
+    outlives the password it was issued under.
     """
     user = session.get(UserRow, user_id)
     if user is None:
@@ -186,6 +189,7 @@ def set_password(
     user.password_changed_at = moment
     user.updated_at = moment
     session.add(user)
+    revoke_user_tokens(session, user_id, moment)
     get_logger(user=user_id).info("password_set", upgraded_from_legacy=was_legacy)
     return user
 
@@ -218,4 +222,5 @@ def import_legacy(
     user.password_changed_at = moment
     user.updated_at = moment
     session.add(user)
+    revoke_user_tokens(session, user_id, moment)
     return True

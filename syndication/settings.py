@@ -29,6 +29,8 @@ class Settings:
     * ``migrate_on_start`` — ``SYNDICATION_MIGRATE_ON_START``: the worker and the scheduler
       migrate the store on start (as their ``--migrate`` does); off, they refuse a store
       that is behind. Other commands ignore it: writing ones migrate, reading ones never do.
+    * ``token_hours`` — ``SYNDICATION_TOKEN_HOURS``: how long an API session token lives
+      (default 8, a working day; see ``syndication.tokens``). Must be positive.
     * ``environ`` — the environment the settings were read from; transports look up
       credentials in it by the names the marketplaces file gives.
     """
@@ -52,6 +54,7 @@ class Settings:
     max_worker_deaths: int = 3
     confirm_delay_ms: int = 60_000
     migrate_on_start: bool = False
+    token_hours: int = 8
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -86,6 +89,7 @@ class Settings:
             ),
             confirm_delay_ms=_int(env, "SYNDICATION_CONFIRM_DELAY_MS", defaults.confirm_delay_ms),
             migrate_on_start=_flag(env, "SYNDICATION_MIGRATE_ON_START", defaults.migrate_on_start),
+            token_hours=_positive(env, "SYNDICATION_TOKEN_HOURS", defaults.token_hours),
             environ=env,
         )
 
@@ -101,6 +105,16 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         from syndication.errors import ConfigurationError
 
         raise ConfigurationError(f"{name} must be an integer, not {raw!r}") from None
+
+
+def _positive(env: Mapping[str, str], name: str, default: int) -> int:
+    """A positive integer variable; zero or less is a configuration error naming it."""
+    value = _int(env, name, default)
+    if value <= 0:
+        from syndication.errors import ConfigurationError
+
+        raise ConfigurationError(f"{name} must be a positive integer, not {value}")
+    return value
 
 
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})

@@ -78,7 +78,12 @@ STATE_NOTES: dict[str, str] = {
 
 
 class UnknownListing(SyndicationError, LookupError):
-    """The listing asked about is not in the store."""
+    """The listing asked about is not in the store (or, to its asker, might as well not be)."""
+
+
+def unknown_listing(listing_id: str) -> UnknownListing:
+    """The one answer for a listing that is not stored, or is another tenant's (R14)."""
+    return UnknownListing(f"no listing with id {listing_id!r}", listing_id=listing_id)
 
 
 def iso_utc(moment: datetime | None) -> str | None:
@@ -177,7 +182,7 @@ def listing_status(
     if feed_input is None:
         row = session.get(ListingRow, listing_id)
         if row is None:
-            raise UnknownListing(f"no listing with id {listing_id!r}", listing_id=listing_id)
+            raise unknown_listing(listing_id)
         raise UnknownListing(
             f"listing {listing_id!r} belongs to office {row.office_id!r}, which is not stored",
             listing_id=listing_id,

@@ -45,7 +45,12 @@ UNMATCHED_ADVICE = (
 
 
 class UnknownOffice(SyndicationError, LookupError):
-    """The office asked about is not in the store."""
+    """The office asked about is not in the store (or, to its asker, might as well not be)."""
+
+
+def unknown_office(office_id: str) -> UnknownOffice:
+    """The one answer for an office that is not stored, or is another tenant's (R14)."""
+    return UnknownOffice(f"no office with id {office_id!r}")
 
 
 def _office_query(office_id: str) -> Any:
@@ -93,7 +98,7 @@ def office_status(
         registry.get(marketplace)
     office_row = session.get(OfficeRow, office_id)
     if office_row is None:
-        raise UnknownOffice(f"no office with id {office_id!r}")
+        raise unknown_office(office_id)
     office = office_record(office_row)
     listings: dict[str, Listing] = {}
     statuses: dict[str, dict[str, TransferStatus]] = {}

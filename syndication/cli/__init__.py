@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "transfer",
     "status",
     "users",
+    "api_keys",
     "export",
     "preview",
     "final_prices",

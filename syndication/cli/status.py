@@ -8,6 +8,11 @@ unresolved photo problems (R11), whatever the filters. Both log in first
 password and an unknown user print the same message and exit with the same
 status, before anything about the listing is revealed.
 
+What is shown is scoped to the user's tenant (R14,
+:mod:`syndication.rules.tenancy`): a listing or an office the user may not
+read is answered exactly as an unknown one, with the same message and exit
+status 1, so nobody learns that another tenant's listing exists.
+
 The store is opened read-only and never migrated: a store that is missing or
 behind is refused (exit status 2) with the advice to run ``syndication migrate``.
 
@@ -31,8 +36,14 @@ from syndication import registry
 from syndication.auth import authenticate
 from syndication.errors import AuthenticationFailed, SyndicationError
 from syndication.records import Contacts
+from syndication.scope import may_read_listing, may_read_office, user_principal
 from syndication.settings import Settings
-from syndication.status_view import UnknownListing, format_table, listing_status
+from syndication.status_view import (
+    UnknownListing,
+    format_table,
+    listing_status,
+    unknown_listing,
+)
 from syndication.store.db import make_engine, session_scope
 from syndication.store.schema import open_for_writing, open_read_only
 from syndication.support import (
@@ -43,6 +54,7 @@ from syndication.support import (
     listing_history,
     office_photo_problems,
     office_status,
+    unknown_office,
 )
 
 EXIT_NOT_FOUND = 1
@@ -154,7 +166,10 @@ def handler(args: argparse.Namespace, settings: Settings) -> int:
             return EXIT_LOGIN_FAILED
         try:
             with session_scope(engine) as session:
+                principal = user_principal(session, args.user)
                 if args.office:
+                    if principal is None or not may_read_office(session, principal, args.office):
+                        raise unknown_office(args.office)
                     result = office_status(
                         session, args.office, contacts, state=args.state,
                         marketplace=args.marketplace,
@@ -166,6 +181,10 @@ def handler(args: argparse.Namespace, settings: Settings) -> int:
                             result["photo_problems"]
                         )
                 else:
+                    if principal is None or not may_read_listing(
+                        session, principal, args.object_id
+                    ):
+                        raise unknown_listing(args.object_id)
                     result = listing_status(session, args.object_id, contacts)
                     text = format_table(result)
                     if args.history:

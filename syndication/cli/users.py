@@ -1,4 +1,4 @@
-"""``syndication user``: set a password, import the old desktop's legacy passwords (R9).
+"""``syndication user``: set a password, import legacy passwords (R9), set a role (R14).
 
 ``syndication user set-password USER`` asks for the new password twice and,
 when the user already has one, for the old one first (the old password is
@@ -12,8 +12,14 @@ or JSON (a list of ``{"user_id", "password"}`` or an object ``{user_id:
 password}``), and stores each as a legacy password (case-insensitive until
 changed). Users who already set a new password keep it.
 
+``syndication user role USER ROLE`` gives USER one of the roles of
+:data:`syndication.access.ROLES` and prints the change. Like every command
+here it is an operator's tool on the store's own host (R14's "admin manages
+roles" is checked by the API, which has a logged-in principal).
+
 Exit status: 0 done; 1 some entries not imported or the password refused;
-2 usage or an unreadable file; 3 the old password was wrong.
+2 usage, an unreadable file, or an unknown user or role; 3 the old password
+was wrong.
 """
 
 from __future__ import annotations
@@ -27,10 +33,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from syndication.access import ROLES
 from syndication.auth import authenticate
 from syndication.cli.status import EXIT_LOGIN_FAILED, ask_secret, open_store
 from syndication.errors import AuthenticationFailed
 from syndication.passwords import PasswordError, default_hasher, import_legacy, set_password
+from syndication.scope import set_role
 from syndication.settings import Settings
 from syndication.store.db import session_scope
 from syndication.store.models import UserRow
@@ -39,7 +47,9 @@ MAX_IMPORT_BYTES = 20 * 1024 * 1024
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("user", help="set passwords, import legacy passwords")
+    parser = subparsers.add_parser(
+        "user", help="set passwords, import legacy passwords, set roles"
+    )
     sub = parser.add_subparsers(dest="user_command", metavar="ACTION", required=True)
     setter = sub.add_parser(
         "set-password",
@@ -59,6 +69,28 @@ def register(subparsers: Any) -> None:
     )
     importer.add_argument("file", metavar="FILE")
     importer.set_defaults(func=import_handler)
+    role = sub.add_parser(
+        "role",
+        help=f"set a user's role ({', '.join(ROLES)})",
+        description=(
+            f"Give USER the role ROLE, one of {', '.join(ROLES)}: an agent sees and acts on "
+            "its companies' offices, support reads every office, admin also manages API keys "
+            "and roles."
+        ),
+    )
+    role.add_argument("user", metavar="USER")
+    role.add_argument("role", metavar="ROLE")
+    role.set_defaults(func=role_handler)
+
+
+def role_handler(args: argparse.Namespace, settings: Settings) -> int:
+    """Set the role; an unknown user or role is a usage error (exit 2) naming it."""
+    with open_store(settings) as engine:
+        with session_scope(engine) as session:
+            old, new = set_role(session, args.user, args.role)
+    change = "unchanged" if old == new else f"changed from {old} to {new}"
+    print(f"role of {args.user}: {change}")
+    return 0
 
 
 def _new_password(settings: Settings) -> str | None:

@@ -17,6 +17,8 @@ from typing import Any
 from sqlalchemy import JSON, DateTime, Index, Text, TypeDecorator, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from syndication.access import DEFAULT_ROLE
+
 metadata = SQLModel.metadata
 
 
@@ -80,7 +82,36 @@ class UserRow(SQLModel, table=True):
     password_hash: str | None = Field(default=None, sa_type=Text)
     password_legacy: bool = False
     password_changed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    role: str = Field(
+        default=DEFAULT_ROLE, max_length=16, sa_column_kwargs={"server_default": DEFAULT_ROLE}
+    )
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class ApiKeyRow(SQLModel, table=True):
+    """An office's API key (R14): only the SHA-256 of its secret is kept, never the key."""
+
+    __tablename__ = "api_key"
+
+    id: str = Field(primary_key=True, max_length=32)
+    office_id: str = Field(index=True, max_length=64)
+    secret_hash: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    last_used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class SessionTokenRow(SQLModel, table=True):
+    """A user's session token for the API: only the SHA-256 of its secret is kept."""
+
+    __tablename__ = "session_token"
+
+    id: str = Field(primary_key=True, max_length=32)
+    user_id: str = Field(index=True, max_length=64)
+    secret_hash: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class LoginThrottleRow(SQLModel, table=True):

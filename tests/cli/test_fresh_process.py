@@ -257,6 +257,16 @@ def legacy_file(world: World) -> str:
 Case = Callable[[World, pytest.FixtureRequest], subprocess.CompletedProcess[str]]
 
 
+def run_key_revoke(
+    world: World, _request: pytest.FixtureRequest
+) -> subprocess.CompletedProcess[str]:
+    """A key made by one process is revoked by the next, by the id the first printed."""
+    created = world.run("api-key", "create", "--office", "K1")
+    assert_clean(created, 0)
+    key = next(line for line in created.stdout.splitlines() if line.startswith("sk_"))
+    return world.run("api-key", "revoke", key.split("_")[1])
+
+
 def argv_case(*argv: str | Callable[[World], str], **env: str) -> Case:
     def case(world: World, _request: pytest.FixtureRequest) -> subprocess.CompletedProcess[str]:
         resolved = [a(world) if callable(a) else a for a in argv]
@@ -279,6 +289,10 @@ CASES: dict[str, tuple[Case, int]] = {
     "user set-password": (argv_case("user", "set-password", "U2",
                                     SYNDICATION_NEW_PASSWORD="N3w!Password"), 0),
     "user import-legacy": (argv_case("user", "import-legacy", legacy_file), 0),
+    "user role": (argv_case("user", "role", "U2", "support"), 0),
+    "api-key create": (argv_case("api-key", "create", "--office", "K1"), 0),
+    "api-key list": (argv_case("api-key", "list", "--office", "K1"), 0),
+    "api-key revoke": (run_key_revoke, 0),
     "export": (argv_case("export", "hemnet", "--office", "K1", "-o",
                          lambda w: str(w.folder / "hemnet.xml"), "--quiet"), 0),
     "preview": (argv_case("preview", "O1", "hemnet"), 0),
