@@ -17,11 +17,13 @@ import argparse
 import ipaddress
 import secrets
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 from werkzeug.serving import make_server
 
 from syndication.cli.status import load_contacts, open_for_login
+from syndication.errors import ConfigurationError
 from syndication.logs import get_logger
 from syndication.settings import Settings
 
@@ -32,7 +34,7 @@ def register(subparsers: Any) -> None:
         help="run the support web view (log in, find a listing, see its status)",
         description=(
             "Serve the read-only support web view. Cookies are signed with "
-            "SYNDICATION_WEB_SECRET (random per start when unset)."
+            "SYNDICATION_WEB_SECRET, at least 32 bytes (random per start when unset)."
         ),
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
@@ -40,6 +42,26 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--secure-cookies", action="store_true",
                         help="mark cookies Secure (when served behind HTTPS)")
     parser.set_defaults(func=handler)
+
+
+MIN_SECRET_BYTES = 32
+"""The shortest signing key of the session cookies taken (256 bits)."""
+
+
+def web_secret(environ: Mapping[str, str]) -> str:
+    """The cookies' signing key: ``SYNDICATION_WEB_SECRET``, or a random one per start when
+    it is unset. A key shorter than :data:`MIN_SECRET_BYTES` is refused, never used: a
+    short key can be guessed offline from one cookie, and every session with it."""
+    configured = environ.get("SYNDICATION_WEB_SECRET")
+    if not configured:
+        return secrets.token_hex(MIN_SECRET_BYTES)
+    size = len(configured.encode("utf-8"))
+    if size < MIN_SECRET_BYTES:
+        raise ConfigurationError(
+            f"SYNDICATION_WEB_SECRET has {size} bytes; it needs at least {MIN_SECRET_BYTES} "
+            "(make one with: python3 -c 'import secrets; print(secrets.token_hex(32))')"
+        )
+    return configured
 
 
 def _is_loopback(host: str) -> bool:
@@ -60,7 +82,7 @@ def handler(args: argparse.Namespace, settings: Settings) -> int:
     if not _is_loopback(args.host):
         print(f"warning: serving on {args.host}, not loopback; use HTTPS in front of it",
               file=sys.stderr)
-    secret = settings.environ.get("SYNDICATION_WEB_SECRET") or secrets.token_hex(32)
+    secret = web_secret(settings.environ)
     contacts = load_contacts(settings)
     with open_for_login(settings) as (engine, login_engine):
         app = create_app(engine, contacts, secret_key=secret, login_engine=login_engine,
