@@ -37,7 +37,7 @@ BUDGETS: dict[str, tuple[Callable[[Settings], int], dict[str, Any]]] = {
     "sync_final_prices": (lambda s: 0, {"run_id": "run-1"}),
     "pull_photos": (lambda s: 0, {}),
     "publish_feed": (
-        lambda s: s.max_retries, {"office_id": "K1", "marketplace": "hemnet", "request_id": REQUEST}
+        lambda s: s.max_retries, {"office_id": "K1", "marketplace": "kyero", "request_id": REQUEST}
     ),
 }
 """Actor name → (its retry budget under the given settings, the kwargs of one message)."""
