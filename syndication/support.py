@@ -261,8 +261,14 @@ def _contains(fold: Any, column: Any, word: str) -> ColumnElement[bool]:
     return fold(column).like(f"%{escaped}%", escape="/")  # type: ignore[no-any-return]
 
 
-def find_listings(session: Session, text: str, limit: int = SEARCH_LIMIT) -> list[dict[str, Any]]:
+def find_listings(
+    session: Session, text: str, limit: int = SEARCH_LIMIT, *, offices: Any = None
+) -> list[dict[str, Any]]:
     """Listings whose id or system id is ``text``, or whose address contains it.
+
+    ``offices``, a ``SELECT`` of office ids (:func:`syndication.scope.readable_offices`),
+    keeps only those offices' listings, in the query itself, so the limit counts
+    only what the asker may see (R14).
 
     Matching ignores case — ids too, so ``obj-1`` finds ``OBJ-1`` — with Swedish
     letters folded alike on SQLite and PostgreSQL (``ÅSGATAN`` finds
@@ -289,6 +295,8 @@ def find_listings(session: Session, text: str, limit: int = SEARCH_LIMIT) -> lis
         .order_by(ListingRow.id)
         .limit(limit)
     )
+    if offices is not None:
+        query = query.where(col(ListingRow.office_id).in_(offices))
     return [
         {
             "object_id": row.id,

@@ -1,55 +1,54 @@
-"""The read-only support web view (Flask): log in, find a listing, see its status and history.
+"""The support web view: log in, find a listing, see its status and history (FastAPI routes).
 
-:func:`create_app` builds the app from its dependencies (the store's engine,
-the marketplaces' error contacts, a secret key, a clock), so tests run it
-over real HTTP with a clock they move. ``syndication serve`` runs it.
+:class:`WebView` builds the view's routes from a
+:class:`~syndication.service.ServiceContext` (the store, the error contacts,
+the cookie secret, the clock), as an :class:`~fastapi.APIRouter` kept out of
+the OpenAPI document; :func:`syndication.app.create_app` mounts it beside the
+API. Route functions are sync, so FastAPI runs them on its bounded thread
+pool; none of them ever waits while holding a database connection (a refused
+login answers at once).
 
 Security decisions:
 
-* Every route but the login form needs a logged-in user (R9); pages redirect
-  to the form, ``/api/…`` answers 401. Login is :func:`syndication.auth.authenticate`,
-  so the web and the CLI share one failure message and one throttle.
-* The session is Flask's signed cookie (HttpOnly, SameSite=Strict, Secure when
-  served over HTTPS) holding only the user id, the time it was issued and the
-  time it was last used. The server checks both on every request: idle for
-  :data:`IDLE_TIMEOUT` or older than :data:`MAX_AGE` and it is cleared; so is
-  the session of a user who was removed or changed password since it began.
-* The login and logout forms carry a CSRF token bound to the session, compared
-  in constant time; a login starts a fresh session (new token).
-* A throttled login (:class:`~syndication.errors.LoginThrottled`) answers 429
-  with ``Retry-After`` at once, the same page for every name; ``next`` is kept
+* Every page but the login form needs a logged-in user (R9); without one a
+  page redirects to the form, keeping where it was going in ``next``. Login
+  is :func:`syndication.auth.authenticate`, so the web, the API and the CLI
+  share one failure message and one throttle: a throttled login answers 429
+  with ``Retry-After`` at once, the same page for every name. ``next`` is kept
   only when :func:`~syndication.web.checks.safe_next` finds it on this site as
-  a browser would read it; a NUL byte in any parameter, form field or path
-  part is a 400 before anything reaches the store.
-* An unexpected error is logged through structlog, so the redaction of
-  secrets applies to its message and traceback, and answers a plain 500.
-* Nothing returns a password hash: pages and JSON are built from the status
-  documents and :class:`~syndication.records.User` records, which have none.
-  Jinja escapes every value; a Content-Security-Policy forbids scripts.
+  a browser would read it.
+* Sessions are server-side (:mod:`syndication.web.session`): a log-out
+  revokes the session's token, so a copied cookie dies with it.
+* The login and logout forms carry a CSRF token bound to the session,
+  compared in constant time; a login starts a fresh session (new token). A
+  NUL byte in a form field is a 400 before anything reaches the store (the
+  path and the query are refused by :mod:`syndication.http_guards`).
+* Tenancy (R14): the principal comes from the session's token; search shows
+  only listings of offices :func:`~syndication.scope.readable_offices` allows,
+  and another tenant's listing or office is answered with exactly the page of
+  an unknown one.
+* Nothing returns a password hash: pages are built from the status documents
+  and principals, which have none. Jinja escapes every value; the
+  Content-Security-Policy the guards add forbids scripts.
 """
 
 from __future__ import annotations
 
-import hmac
-import secrets
-from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta
+from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
-from flask import Flask, Response, g, jsonify, redirect, render_template, request, session, url_for
-from jinja2 import DictLoader
-from sqlalchemy import Engine
-from werkzeug.exceptions import HTTPException
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from syndication.auth import authenticate
 from syndication.errors import AuthenticationFailed, LoginThrottled
-from syndication.logs import get_logger
-from syndication.records import Contacts
 from syndication.registry import title
-from syndication.status_view import STATE_NOTES, UnknownListing, listing_status
+from syndication.scope import may_read_listing, may_read_office, readable_offices
+from syndication.service import ServiceContext
+from syndication.status_view import STATE_NOTES, UnknownListing, listing_status, unknown_listing
 from syndication.store.db import session_scope
-from syndication.store.models import ListingRow, UserRow, utcnow
+from syndication.store.models import ListingRow
 from syndication.support import (
     FILTER_STATES,
     UnknownOffice,
@@ -58,21 +57,23 @@ from syndication.support import (
     listing_history,
     office_photo_problems,
     office_status,
+    unknown_office,
 )
 from syndication.web.checks import field_with_nul, safe_next
-from syndication.web.templates import TEMPLATES
+from syndication.web.session import (
+    COOKIE_NAME,
+    IDLE_TIMEOUT,
+    MAX_AGE,
+    CookieSigner,
+    Sessions,
+    WebSession,
+)
+from syndication.web.templates import environment, url_for
 
-IDLE_TIMEOUT = timedelta(minutes=30)
-MAX_AGE = timedelta(hours=8)
-PUBLIC_ENDPOINTS = frozenset({"login"})
-SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
-    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-store",
-}
+__all__ = ["IDLE_TIMEOUT", "MAX_AGE", "WebView", "web_link"]
+
+OFFICE_STATES = ("failed", "queued", "sent", "published", "deleted", "")
+FORM_TYPE = "application/x-www-form-urlencoded"
 
 
 def web_link(address: str | None) -> str | None:
@@ -100,218 +101,173 @@ def _rows(document: Mapping[str, Any], **extra: Any) -> list[dict[str, Any]]:
     ]
 
 
-def create_app(
-    engine: Engine,
-    contacts: Mapping[str, Contacts],
-    *,
-    secret_key: str,
-    clock: Callable[[], datetime] = utcnow,
-    hasher: Any = None,
-    idle_timeout: timedelta = IDLE_TIMEOUT,
-    max_age: timedelta = MAX_AGE,
-    secure_cookies: bool = False,
-    login_engine: Engine | None = None,
-) -> Flask:
-    """The support web app over ``engine``; ``secret_key`` signs the session cookies.
+async def form_fields(request: Request) -> dict[str, str]:
+    """The posted form's fields (the first value of each); a NUL byte in any name or
+    value is a 400 here, before the route (and so the store) sees the form."""
+    if request.headers.get("content-type", "").split(";")[0].strip().lower() != FORM_TYPE:
+        return {}
+    pairs = parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True)
+    name = field_with_nul(pairs)
+    if name is not None:
+        raise HTTPException(400, f"the parameter {name[:40]!r} holds a NUL byte, "
+                                 "which is never valid here")
+    fields: dict[str, str] = {}
+    for key, value in pairs:
+        fields.setdefault(key, value)
+    return fields
 
-    ``login_engine`` (default ``engine``) is where logins record their throttle
-    and rehash (R9), so ``engine`` itself may be read-only.
-    """
-    auth_engine = login_engine or engine
-    app = Flask(__name__, static_folder=None)
-    app.jinja_loader = DictLoader(TEMPLATES)
-    app.config.update(
-        SECRET_KEY=secret_key,
-        SESSION_COOKIE_NAME="syndication_session",
-        SESSION_COOKIE_HTTPONLY=True,
-        SESSION_COOKIE_SAMESITE="Strict",
-        SESSION_COOKIE_SECURE=secure_cookies,
-        PERMANENT_SESSION_LIFETIME=max_age,
-        MAX_CONTENT_LENGTH=16 * 1024,
-    )
 
-    def now() -> float:
-        return clock().timestamp()
+class WebView:
+    """The support web view over one service context: its routes and its error pages."""
 
-    def csrf_token() -> str:
-        if "csrf" not in session:
-            session["csrf"] = secrets.token_urlsafe(32)
-        return str(session["csrf"])
+    def __init__(self, context: ServiceContext) -> None:
+        self.context = context
+        self.templates = environment()
+        self.sessions = Sessions(context.engine, CookieSigner(context.secret_key), context.clock)
+        self.router = self._routes()
 
-    def csrf_ok() -> bool:
-        sent = request.form.get("csrf_token", "")
-        expected = session.get("csrf", "")
-        return bool(expected) and hmac.compare_digest(sent.encode(), str(expected).encode())
+    def session_of(self, request: Request) -> WebSession:
+        return self.sessions.open(request.cookies.get(COOKIE_NAME))
 
-    def still_allowed(user_id: str, issued: float) -> bool:
-        """The user still exists, still has a password, and has not changed it since
-        this session began (a changed password ends every other session)."""
-        with session_scope(engine) as db:
-            row = db.get(UserRow, user_id)
-            if row is None or not row.password_hash:
-                return False
-            changed = row.password_changed_at
-            return changed is None or changed.timestamp() <= issued
-
-    def page(template: str, status: int = 200, **context: Any) -> tuple[str, int]:
-        context.setdefault("query", None)
-        html = render_template(template, user=g.get("user"), csrf_token=csrf_token(), **context)
-        return html, status
-
-    @app.before_request
-    def refuse_nul() -> Any:
-        fields = [*request.args.items(multi=True), *(request.view_args or {}).items()]
-        if request.method == "POST":
-            fields += request.form.items(multi=True)
-        name = field_with_nul((str(key), str(value)) for key, value in fields)
-        if name is None:
-            return None
-        message = f"the parameter {name[:40]!r} holds a NUL byte, which is never valid here"
-        if request.path.startswith("/api/"):
-            return jsonify(error=message), 400
-        g.user = None
-        return page("message.html", 400, title="Bad request", message=message)
-
-    @app.errorhandler(Exception)
-    def server_error(exc: Exception) -> Any:
-        if isinstance(exc, HTTPException):
-            return exc
-        get_logger().error("web_request_failed", method=request.method, path=request.path,
-                           exc_info=exc)
-        if request.path.startswith("/api/"):
-            return jsonify(error="internal error; it is logged"), 500
-        return "internal error; it is logged", 500, {"Content-Type": "text/plain; charset=utf-8"}
-
-    @app.before_request
-    def check_session() -> Any:
-        g.user = None
-        user, issued, seen = session.get("user"), session.get("iat"), session.get("seen")
-        if user is not None:
-            moment = now()
-            fresh = (
-                isinstance(issued, int | float)
-                and isinstance(seen, int | float)
-                and moment - seen <= idle_timeout.total_seconds()
-                and moment - issued <= max_age.total_seconds()
+    def _finish(self, session: WebSession, response: Response) -> Response:
+        if session.changed:
+            response.set_cookie(
+                COOKIE_NAME, self.sessions.signer.dumps(session.data()), httponly=True,
+                samesite="Strict", secure=self.context.secure_cookies, path="/",
             )
-            if fresh and still_allowed(str(user), float(issued)):  # type: ignore[arg-type]
-                g.user = user
-                session["seen"] = moment
-            else:
-                session.clear()
-        if request.endpoint in PUBLIC_ENDPOINTS or g.user is not None:
-            return None
-        if request.path.startswith("/api/"):
-            return jsonify(error="login required"), 401
-        return redirect(url_for("login", next=request.full_path.rstrip("?")))
-
-    @app.after_request
-    def harden(response: Response) -> Response:
-        for header, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(header, value)
         return response
 
-    @app.route("/login", methods=["GET", "POST"])
-    def login() -> Any:
-        target = safe_next(request.args.get("next"))
-        if request.method == "GET":
-            return page("login.html", next=target)
-        if not csrf_ok():
-            return page("login.html", 400, next=target, error="the form expired; try again")
+    def page(self, session: WebSession, template: str, status: int = 200,
+             headers: Mapping[str, str] | None = None, **values: Any) -> Response:
+        values.setdefault("query", None)
+        html = self.templates.get_template(template).render(
+            user=session.user, csrf_token=session.csrf, **values)
+        return self._finish(session, HTMLResponse(html, status, headers=headers))
+
+    def message(self, session: WebSession, status: int, heading: str, text: str) -> Response:
+        return self.page(session, "message.html", status, title=heading, message=text)
+
+    def redirect(self, session: WebSession, location: str) -> Response:
+        return self._finish(session, RedirectResponse(location, status_code=302))
+
+    def to_login(self, session: WebSession, request: Request) -> Response:
+        """Anonymous: back to the login form, remembering the page asked for."""
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return self.redirect(session, url_for("login", next=target))
+
+    def error_page(self, status: int, heading: str, text: str) -> str:
+        """A refusal page for the guards, which answer before any session is read."""
+        return self.templates.get_template("message.html").render(
+            user=None, csrf_token="", query=None, title=heading, message=text)
+
+    def http_error(self, request: Request, status: int, detail: str | None) -> Response:
+        """The page of an HTTP error raised in the view: an address that has no page (or
+        not for this method) sends an anonymous visitor to the login form and shows
+        a logged-in user "not found"; any other error is a page with its detail."""
+        session = self.session_of(request)
+        if status in (404, 405):
+            if session.principal is None:
+                return self.to_login(session, request)
+            if status == 404:
+                return self.message(session, 404, "Not found", "there is no page at this address")
+            return self.message(session, 405, "Method not allowed",
+                                "this page cannot be used that way")
+        return self.message(session, status, "Bad request", detail or "bad request")
+
+    def _routes(self) -> APIRouter:
+        router = APIRouter(include_in_schema=False)
+        router.add_api_route("/login", self.login_form, methods=["GET"])
+        router.add_api_route("/login", self.login, methods=["POST"])
+        router.add_api_route("/logout", self.logout, methods=["POST"])
+        router.add_api_route("/", self.search, methods=["GET"])
+        router.add_api_route("/listings/{listing_id}", self.listing, methods=["GET"])
+        router.add_api_route("/offices/{office_id}", self.office, methods=["GET"])
+        return router
+
+    def login_form(self, request: Request) -> Response:
+        session = self.session_of(request)
+        return self.page(session, "login.html", next=safe_next(request.query_params.get("next")))
+
+    def login(self, request: Request, form: dict[str, str] = Depends(form_fields)) -> Response:
+        session = self.session_of(request)
+        target = safe_next(request.query_params.get("next"))
+        if not session.csrf_ok(form.get("csrf_token")):
+            return self.page(session, "login.html", 400, next=target,
+                             error="the form expired; try again")
         try:
-            with session_scope(auth_engine) as db:
-                user = authenticate(
-                    db, request.form.get("username", ""), request.form.get("password", ""),
-                    clock, hasher=hasher,
-                )
+            with session_scope(self.context.engine) as db:
+                user = authenticate(db, form.get("username", ""), form.get("password", ""),
+                                    self.context.clock, hasher=self.context.hasher)
         except LoginThrottled as exc:
-            html, status = page("login.html", 429, next=target, error=str(exc))
-            return html, status, {"Retry-After": str(exc.retry_after)}
+            return self.page(session, "login.html", 429, {"Retry-After": str(exc.retry_after)},
+                             next=target, error=str(exc))
         except AuthenticationFailed as exc:
-            return page("login.html", 401, next=target, error=str(exc))
-        session.clear()
-        moment = now()
-        session.update(user=user.id, iat=moment, seen=moment, csrf=secrets.token_urlsafe(32))
-        return redirect(target or url_for("search"))
+            return self.page(session, "login.html", 401, next=target, error=str(exc))
+        self.sessions.start(session, user.id)
+        return self.redirect(session, target or url_for("search"))
 
-    @app.post("/logout")
-    def logout() -> Any:
-        if not csrf_ok():
-            return page("message.html", 400, title="Not logged out",
-                        message="the form expired; reload the page and try again")
-        session.clear()
-        return redirect(url_for("login"))
+    def logout(self, request: Request, form: dict[str, str] = Depends(form_fields)) -> Response:
+        session = self.session_of(request)
+        if session.principal is None:
+            return self.redirect(session, url_for("login"))
+        if not session.csrf_ok(form.get("csrf_token")):
+            return self.message(session, 400, "Not logged out",
+                                "the form expired; reload the page and try again")
+        self.sessions.end(session)
+        return self.redirect(session, url_for("login"))
 
-    @app.get("/")
-    def search() -> Any:
-        query = request.args.get("q")
-        results = []
+    def search(self, request: Request) -> Response:
+        session = self.session_of(request)
+        if session.principal is None:
+            return self.to_login(session, request)
+        query = request.query_params.get("q")
+        results: list[dict[str, Any]] = []
         if query is not None:
-            with session_scope(engine) as db:
-                results = find_listings(db, query[:200])
-        return page("search.html", query=query, results=results)
+            with session_scope(self.context.engine) as db:
+                results = find_listings(db, query[:200],
+                                        offices=readable_offices(session.principal))
+        return self.page(session, "search.html", query=query, results=results)
 
-    def listing_data(listing_id: str) -> tuple[dict[str, Any], list[dict[str, Any]], Any]:
-        with session_scope(engine) as db:
-            document = listing_status(db, listing_id, contacts)
-            events = listing_history(db, listing_id)
-            row = db.get(ListingRow, listing_id)
-            assert row is not None, "listing_status found it in this session"
-            info = {"address": address_of(row), "office_id": row.office_id, "state": row.state}
-        return document, events, info
-
-    @app.get("/listings/<listing_id>")
-    def listing(listing_id: str) -> Any:
+    def listing(self, request: Request, listing_id: str) -> Response:
+        session = self.session_of(request)
+        if session.principal is None:
+            return self.to_login(session, request)
         try:
-            document, events, info = listing_data(listing_id)
+            with session_scope(self.context.engine) as db:
+                if not may_read_listing(db, session.principal, listing_id):
+                    raise unknown_listing(listing_id)
+                document = listing_status(db, listing_id, self.context.contacts)
+                events = listing_history(db, listing_id)
+                row = db.get(ListingRow, listing_id)
+                assert row is not None, "may_read_listing found it in this session"
+                info = {"address": address_of(row), "office_id": row.office_id,
+                        "state": row.state}
         except UnknownListing as exc:
-            return page("message.html", 404, title="Not found", message=str(exc))
-        return page("listing.html", document=document, entries=_rows(document), events=events,
-                    listing=info)
+            return self.message(session, 404, "Not found", str(exc))
+        return self.page(session, "listing.html", document=document, entries=_rows(document),
+                         events=events, listing=info)
 
-    @app.get("/offices/<office_id>")
-    def office(office_id: str) -> Any:
-        state = request.args.get("state", "failed") or None
+    def office(self, request: Request, office_id: str) -> Response:
+        session = self.session_of(request)
+        if session.principal is None:
+            return self.to_login(session, request)
+        state = request.query_params.get("state", "failed") or None
         if state is not None and state not in FILTER_STATES:
-            return page("message.html", 400, title="Unknown state",
-                        message=f"unknown state; known: {', '.join(FILTER_STATES)}")
+            return self.message(session, 400, "Unknown state",
+                                f"unknown state; known: {', '.join(FILTER_STATES)}")
         try:
-            with session_scope(engine) as db:
-                result = office_status(db, office_id, contacts, state=state)
+            with session_scope(self.context.engine) as db:
+                if not may_read_office(db, session.principal, office_id):
+                    raise unknown_office(office_id)
+                result = office_status(db, office_id, self.context.contacts, state=state)
                 problems = office_photo_problems(db, office_id)
         except UnknownOffice as exc:
-            return page("message.html", 404, title="Not found", message=str(exc))
+            return self.message(session, 404, "Not found", str(exc))
         entries = [
             row
             for document in result["listings"]
             for row in _rows(document, object_id=document["object_id"],
                              address=document["address"])
         ]
-        return page("office.html", result=result, entries=entries, problems=problems, state=state,
-                    states=("failed", "queued", "sent", "published", "deleted", ""))
-
-    @app.get("/api/listings/<listing_id>")
-    def api_listing(listing_id: str) -> Any:
-        try:
-            document, events, _ = listing_data(listing_id)
-        except UnknownListing as exc:
-            return jsonify(error=str(exc)), 404
-        return jsonify({**document, "history": events})
-
-    @app.get("/api/offices/<office_id>")
-    def api_office(office_id: str) -> Any:
-        state = request.args.get("state") or None
-        if state is not None and state not in FILTER_STATES:
-            return jsonify(error=f"unknown state; known: {', '.join(FILTER_STATES)}"), 400
-        try:
-            with session_scope(engine) as db:
-                return jsonify({**office_status(db, office_id, contacts, state=state),
-                                "photo_problems": office_photo_problems(db, office_id)})
-        except UnknownOffice as exc:
-            return jsonify(error=str(exc)), 404
-
-    @app.get("/api/me")
-    def api_me() -> Any:
-        return jsonify(user=g.user)
-
-    return app
+        return self.page(session, "office.html", result=result, entries=entries,
+                         problems=problems, state=state, states=OFFICE_STATES)

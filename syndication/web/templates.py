@@ -1,10 +1,17 @@
 """The web view's Jinja templates, kept as data in the package (no template files to install).
 
-Names end in ``.html`` so Flask autoescapes every value: nothing a listing,
-an error message or a search text contains is ever rendered as markup.
+:func:`environment` loads them with autoescaping on for every template, so
+nothing a listing, an error message or a search text contains is ever
+rendered as markup, and gives them :func:`url_for`, the one place the view's
+addresses are written.
 """
 
 from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from jinja2 import DictLoader, Environment
 
 BASE = """<!doctype html>
 <html lang="sv">
@@ -66,7 +73,8 @@ STATUS_TABLE = """{% macro status_table(entries, show_object=False) %}
 <th>At (UTC)</th><th>Attempts</th><th>Public address</th><th>Error / note</th>
 <th>Contacts on failure</th></tr>
 {% for row in entries %}
-<tr class="status-row" data-marketplace="{{ row.marketplace }}" data-state="{{ row.state }}">
+<tr class="status-row" data-marketplace="{{ row.marketplace }}" data-state="{{ row.state }}"
+{% if show_object %} data-object="{{ row.object_id }}"{% endif %}>
 {% if show_object %}
 <td><a href="{{ url_for('listing', listing_id=row.object_id) }}">{{ row.object_id }}</a></td>
 <td>{{ row.address }}</td>
@@ -103,7 +111,8 @@ SEARCH = """{% extends "base.html" %}
 <table id="results">
 <tr><th>Object</th><th>System id</th><th>Office</th><th>Address</th><th>State</th></tr>
 {% for r in results %}
-<tr><td><a href="{{ url_for('listing', listing_id=r.object_id) }}">{{ r.object_id }}</a></td>
+<tr class="result" data-object="{{ r.object_id }}">
+<td><a href="{{ url_for('listing', listing_id=r.object_id) }}">{{ r.object_id }}</a></td>
 <td>{{ r.system_id or '–' }}</td>
 <td><a href="{{ url_for('office', office_id=r.office_id) }}">{{ r.office_id }}</a></td>
 <td>{{ r.address }}</td><td>{{ r.state }}</td></tr>
@@ -138,7 +147,8 @@ LISTING = """{% extends "base.html" %}
 <tr><th>At (UTC)</th><th>Marketplace</th><th>State</th><th>Action</th><th>Id</th>
 <th>Attempts</th><th>Error</th></tr>
 {% for e in events %}
-<tr><td>{{ e.at }}</td><td>{{ e.marketplace }}</td><td>{{ e.state }}</td>
+<tr class="event" data-marketplace="{{ e.marketplace }}" data-state="{{ e.state }}">
+<td>{{ e.at }}</td><td>{{ e.marketplace }}</td><td>{{ e.state }}</td>
 <td>{{ e.action or '–' }}</td><td>{{ e.marketplace_id or '–' }}</td><td>{{ e.attempts }}</td>
 <td>{{ e.error or '' }}</td></tr>
 {% endfor %}
@@ -164,7 +174,7 @@ OFFICE = """{% extends "base.html" %}
 <tr><th>At (UTC)</th><th>Assignment</th><th>System id</th><th>Listing</th><th>Problem</th>
 <th>What to do</th></tr>
 {% for p in problems %}
-<tr class="photo-problem"><td>{{ p.at }}</td><td>{{ p.assignment_id }}</td>
+<tr class="photo-problem" data-assignment="{{ p.assignment_id }}"><td>{{ p.at }}</td><td>{{ p.assignment_id }}</td>
 <td>{{ p.system_id or '–' }}</td>
 <td>{% if p.listing_id %}<a href="{{ url_for('listing', listing_id=p.listing_id) }}">{{
   p.listing_id }}</a>{% else %}no listing{% endif %}</td>
@@ -189,3 +199,32 @@ TEMPLATES: dict[str, str] = {
     "office.html": OFFICE,
     "message.html": MESSAGE,
 }
+
+ROUTES: dict[str, str] = {
+    "login": "/login",
+    "logout": "/logout",
+    "search": "/",
+    "listing": "/listings/{listing_id}",
+    "office": "/offices/{office_id}",
+}
+"""The view's pages by name; :func:`url_for` builds their addresses."""
+
+
+def url_for(name: str, **params: Any) -> str:
+    """The address of page ``name``: path parameters quoted into the path, the others
+    (unless ``None``) as the query, ``/`` kept readable as Flask's ``url_for`` did."""
+    pattern = ROUTES[name]
+    path_keys = {key for key in params if "{" + key + "}" in pattern}
+    path = pattern.format(**{key: quote(str(params[key]), safe="") for key in path_keys})
+    query = {key: value for key, value in params.items()
+             if key not in path_keys and value is not None}
+    if not query:
+        return path
+    return f"{path}?{urlencode(query, quote_via=quote, safe='/')}"
+
+
+def environment() -> Environment:
+    """The templates' Jinja environment, autoescape on for every template."""
+    env = Environment(loader=DictLoader(TEMPLATES), autoescape=True)
+    env.globals["url_for"] = url_for
+    return env

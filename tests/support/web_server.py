@@ -1,9 +1,8 @@
-"""The support web app served over real HTTP on 127.0.0.1, with a clock the test moves."""
+"""The support web view served over real HTTP on 127.0.0.1, with a clock the test moves."""
 
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -11,17 +10,20 @@ from datetime import UTC, datetime, timedelta
 
 import requests
 from argon2 import PasswordHasher
-from flask import Flask
+from fastapi import FastAPI
+from http_service import Running, serve_app
 from sqlalchemy import Engine
 from sqlmodel import Session
 from support_data import CONTACTS
-from werkzeug.serving import make_server
 
+from syndication.app import create_app
 from syndication.passwords import set_password
-from syndication.web import create_app
+from syndication.service import ServiceContext
+from syndication.settings import Settings
 
 FAST = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 PASSWORD = "Vinter-2026"
+SECRET = "test-secret-key-0123456789-abcdefghij"
 
 
 @dataclass
@@ -40,7 +42,8 @@ class Served:
     base: str
     clock: MovableClock
     password_hash: str
-    app: Flask = field(repr=False)
+    app: FastAPI = field(repr=False)
+    running: Running = field(repr=False)
 
     def url(self, path: str) -> str:
         return self.base + path
@@ -49,6 +52,19 @@ class Served:
 def csrf_of(html: str) -> str:
     match = re.search(r'name="csrf_token" value="([^"]+)"', html)
     assert match, "no CSRF token in the form"
+    return match.group(1)
+
+
+def who(served: Served, http: requests.Session) -> str | None:
+    """The user a session is logged in as, read from a page, or ``None`` when the page
+    sends it to the login form."""
+    page = http.get(served.url("/"), allow_redirects=False, timeout=10)
+    if page.status_code == 302:
+        assert page.headers["Location"].startswith("/login"), page.headers["Location"]
+        return None
+    assert page.status_code == 200, page.status_code
+    match = re.search(r'<span id="who">([^<]*)</span>', page.text)
+    assert match, "a logged-in page names its user"
     return match.group(1)
 
 
@@ -66,23 +82,23 @@ def login(served: Served, username: str = "anna", password: str = PASSWORD,
     return http, answer
 
 
-@contextmanager
-def serve(engine: Engine) -> Iterator[Served]:
-    """Give anna a password, start the app on a free loopback port, stop it afterwards."""
-    clock = MovableClock()
+def give_password(engine: Engine, user_id: str, clock: MovableClock) -> str:
+    """Set ``user_id``'s password to :data:`PASSWORD` a day ago; the stored hash."""
     with Session(engine) as session:
-        row = set_password(session, "anna", PASSWORD, old_password=None, hasher=FAST,
+        row = set_password(session, user_id, PASSWORD, old_password=None, hasher=FAST,
                            now=clock() - timedelta(days=1))
         stored = str(row.password_hash)
         session.commit()
-    app = create_app(engine, CONTACTS, secret_key="test-secret-key-0123456789",
-                     clock=clock, hasher=FAST)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield Served(f"http://127.0.0.1:{server.server_port}", clock, stored, app)
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    return stored
+
+
+@contextmanager
+def serve(engine: Engine) -> Iterator[Served]:
+    """Give anna a password, serve the app on a free loopback port, stop it afterwards."""
+    clock = MovableClock()
+    stored = give_password(engine, "anna", clock)
+    context = ServiceContext(settings=Settings(), engine=engine, contacts=CONTACTS,
+                             secret_key=SECRET, clock=clock, hasher=FAST)
+    app = create_app(context)
+    with serve_app(app) as running:
+        yield Served(running.base, clock, stored, app, running)
