@@ -24,8 +24,7 @@ from syndication.throttle import FREE_ATTEMPTS
 from syndication.web.checks import browser_form
 
 PAGES = {"/": 200, "/?q=PUB": 200, "/listings/PUB": 200, "/listings/NOPE": 404,
-         "/offices/OFF1": 200, "/api/listings/PUB": 200, "/api/offices/OFF1": 200,
-         "/api/me": 200}
+         "/offices/OFF1": 200, "/offices/OFF1?state=": 200, "/offices/NOPE": 404}
 
 
 @pytest.fixture
@@ -102,7 +101,8 @@ def test_next_never_leads_off_site(served: Served, target: str) -> None:
 @pytest.mark.parametrize(
     ("path", "api"),
     [("/?q=Stor%00gatan", False), ("/listings/PU%00B", False), ("/offices/OFF1?state=%00", False),
-     ("/api/listings/PU%00B", True), ("/api/offices/OF%00F1", True)],
+     ("/?q%00=x", False), ("/api/v1/listings/PU%00B/status", True),
+     ("/api/v1/offices/OF%00F1/status", True), ("/api/v1/offices/OFF1/status?state=%00", True)],
 )
 def test_a_nul_byte_in_a_parameter_is_a_400(served: Served, path: str, api: bool) -> None:
     staff, _ = login(served)
@@ -128,15 +128,21 @@ def test_an_unexpected_error_is_logged_redacted_and_answers_500(
         password = "Hemlis-99"  # noqa: F841 - a local a traceback with locals would show
         raise RuntimeError(f"lookup failed: password={PASSWORD} stored {served.password_hash}")
 
-    served.app.view_functions["api_me"] = broken
+    served.app.add_api_route("/api/v1/broken", broken)
+    served.app.add_api_route("/broken", broken)
     staff, _ = login(served)
     caplog.set_level(logging.DEBUG)
-    answer = staff.get(served.url("/api/me"), timeout=10)
+    answer = staff.get(served.url("/api/v1/broken"), timeout=10)
     assert answer.status_code == 500
     assert answer.json() == {"error": "internal error; it is logged"}
+    page = staff.get(served.url("/broken"), timeout=10)
+    assert page.status_code == 500
+    assert page.text == "internal error; it is logged"
+    assert page.headers["Content-Type"].startswith("text/plain")
     logged = captured_logs.getvalue()
     assert "web_request_failed" in logged and "RuntimeError: lookup failed" in logged
+    assert '"path": "/broken"' in logged and '"path": "/api/v1/broken"' in logged
     for secret in (PASSWORD, served.password_hash, "$argon2", "Hemlis-99"):
         assert secret not in logged
         assert secret not in caplog.text
-        assert secret not in answer.text
+        assert secret not in answer.text + page.text
