@@ -3,7 +3,9 @@
 Each runs as a fresh process against a real store (SQLite and PostgreSQL) one
 revision behind, and against one that does not exist or is empty; each must
 refuse with exit status 2 and a message naming ``syndication migrate`` and
-leave the store exactly as it was.
+leave the store exactly as it was. ``serve`` writes (the API stores records
+and transfers, logins their throttle and session tokens) but, like a long
+running worker, never migrates: it is refused the same way.
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ from syndication.store.schema import (
 
 READ_ONLY_COMMANDS: dict[str, list[str]] = {
     "status": ["status", "OBJ-GBG-1001", "--user", "USR-ANNA"],
-    "serve": ["serve", "--port", "{port}"],
     "preview": ["preview", "OBJ-GBG-1001", "hemnet"],
     "export": ["export", "hemnet", "--office", "KTR-GBG", "-o", "{tmp}/feed.xml"],
     "reconcile": ["reconcile", "--office", "KTR-GBG"],
@@ -35,10 +36,16 @@ READ_ONLY_COMMANDS: dict[str, list[str]] = {
     "api-key-list": ["api-key", "list"],
 }
 
+NEVER_MIGRATING_COMMANDS: dict[str, list[str]] = {
+    **READ_ONLY_COMMANDS,
+    "serve": ["serve", "--port", "{port}"],
+}
+"""The read-only commands, and ``serve``, which writes but never migrates."""
+
 
 def argv_of(name: str, tmp_path: Path) -> list[str]:
     return [
-        part.format(port=free_port(), tmp=tmp_path) for part in READ_ONLY_COMMANDS[name]
+        part.format(port=free_port(), tmp=tmp_path) for part in NEVER_MIGRATING_COMMANDS[name]
     ]
 
 
@@ -50,7 +57,7 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return str(request.getfixturevalue("postgres_url"))
 
 
-@pytest.mark.parametrize("command", sorted(READ_ONLY_COMMANDS))
+@pytest.mark.parametrize("command", sorted(NEVER_MIGRATING_COMMANDS))
 def test_a_store_one_revision_behind_is_refused_and_left_unchanged(
     store_url: str, tmp_path: Path, command: str
 ) -> None:
@@ -67,7 +74,7 @@ def test_a_store_one_revision_behind_is_refused_and_left_unchanged(
     assert not (tmp_path / "feed.xml").exists()
 
 
-@pytest.mark.parametrize("command", sorted(READ_ONLY_COMMANDS))
+@pytest.mark.parametrize("command", sorted(NEVER_MIGRATING_COMMANDS))
 def test_a_missing_or_empty_store_is_refused_and_not_created(
     store_url: str, tmp_path: Path, command: str
 ) -> None:
@@ -171,5 +178,53 @@ def test_status_on_a_read_only_store_still_keeps_the_login_throttle(
         assert '"object_id": "OBJ-GBG-1001"' in right.stdout
         with Session(engine) as session:
             assert session.get(LoginThrottleRow, "usr-anna") is None
+    finally:
+        engine.dispose()
+
+
+def test_serve_on_a_current_store_writes_but_never_migrates(
+    store_url: str, tmp_path: Path
+) -> None:
+    """On a migrated store ``serve`` answers and records a failed login (a write), and
+    the schema is left at its revision: serving never migrates."""
+    import subprocess
+    import sys
+
+    import requests
+    from sqlmodel import Session
+    from store_states import cli_env
+
+    from syndication.store.db import make_engine
+    from syndication.store.models import LoginThrottleRow
+
+    store_behind(store_url)
+    run_cli(["migrate"], store_url, tmp_path).check_returncode()
+    before = snapshot(store_url)
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "syndication", "serve", "--port", str(port), "--threads", "2"],
+        cwd=tmp_path, env=cli_env(store_url), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        line = server.stdout.readline()
+        assert f"http://127.0.0.1:{port}/" in line, line + server.stderr.read()
+        http = requests.Session()
+        form = http.get(f"http://127.0.0.1:{port}/login", timeout=10)
+        token = form.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+        answer = http.post(f"http://127.0.0.1:{port}/login", timeout=30, allow_redirects=False,
+                           data={"csrf_token": token, "username": "USR-ANNA", "password": "x"})
+        assert answer.status_code == 401
+    finally:
+        server.terminate()
+        server.communicate(timeout=60)
+    after = snapshot(store_url)
+    assert after["revision"] == before["revision"] and after["tables"] == before["tables"]
+    engine = make_engine(store_url)
+    try:
+        with Session(engine) as session:
+            row = session.get(LoginThrottleRow, "usr-anna")
+            assert row is not None and row.failures == 1
     finally:
         engine.dispose()

@@ -212,7 +212,7 @@ ROUTES: dict[str, str] = {
 
 def url_for(name: str, **params: Any) -> str:
     """The address of page ``name``: path parameters quoted into the path, the others
-    (unless ``None``) as the query, ``/`` kept readable as Flask's ``url_for`` did."""
+    (unless ``None``) as the query, with ``/`` left readable."""
     pattern = ROUTES[name]
     path_keys = {key for key in params if "{" + key + "}" in pattern}
     path = pattern.format(**{key: quote(str(params[key]), safe="") for key in path_keys})
