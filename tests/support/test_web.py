@@ -256,3 +256,25 @@ def test_a_password_change_ends_the_other_sessions(served: Served, seeded: Engin
     assert who(served, http) is None
     again, answer = login(served, password="Sommar-2027")
     assert who(served, again) == "anna"
+
+
+def test_a_cookie_copied_before_logout_is_refused_after_it(served: Served, seeded: Engine) -> None:
+    """Logout revokes the session's token in the store: a copy of the cookie, signed and
+    fresh as it is, answers as logged-out afterwards."""
+    from syndication.store.models import SessionTokenRow
+
+    http, _ = login(served)
+    copied = http.cookies["syndication_session"]
+    thief = requests.Session()
+    thief.cookies.set("syndication_session", copied)
+    assert who(served, thief) == "anna"
+    page = http.get(served.url("/"), timeout=10)
+    out = http.post(served.url("/logout"), data={"csrf_token": csrf_of(page.text)},
+                    allow_redirects=False, timeout=10)
+    assert out.status_code == 302
+    assert who(served, thief) is None
+    assert thief.get(served.url("/listings/PUB"), allow_redirects=False,
+                     timeout=10).status_code == 302
+    with Session(seeded) as session:
+        tokens = session.query(SessionTokenRow).filter_by(user_id="anna").all()
+    assert len(tokens) == 1 and tokens[0].revoked_at is not None
