@@ -275,6 +275,9 @@ def test_a_cookie_copied_before_logout_is_refused_after_it(served: Served, seede
     assert who(served, thief) is None
     assert thief.get(served.url("/listings/PUB"), allow_redirects=False,
                      timeout=10).status_code == 302
+    from sqlmodel import select
+
     with Session(seeded) as session:
-        tokens = session.query(SessionTokenRow).filter_by(user_id="anna").all()
+        tokens = session.exec(
+            select(SessionTokenRow).where(SessionTokenRow.user_id == "anna")).all()
     assert len(tokens) == 1 and tokens[0].revoked_at is not None
