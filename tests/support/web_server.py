@@ -11,12 +11,13 @@ from datetime import UTC, datetime, timedelta
 import requests
 from argon2 import PasswordHasher
 from fastapi import FastAPI
-from http_service import Running, serve_app
+from http_service import TEST_LIMITS, Running, serve_app
 from sqlalchemy import Engine
 from sqlmodel import Session
 from support_data import CONTACTS
 
 from syndication.app import create_app
+from syndication.http_server import ServerLimits
 from syndication.passwords import set_password
 from syndication.service import ServiceContext
 from syndication.settings import Settings
@@ -93,12 +94,12 @@ def give_password(engine: Engine, user_id: str, clock: MovableClock) -> str:
 
 
 @contextmanager
-def serve(engine: Engine) -> Iterator[Served]:
+def serve(engine: Engine, limits: ServerLimits = TEST_LIMITS) -> Iterator[Served]:
     """Give anna a password, serve the app on a free loopback port, stop it afterwards."""
     clock = MovableClock()
     stored = give_password(engine, "anna", clock)
     context = ServiceContext(settings=Settings(), engine=engine, contacts=CONTACTS,
                              secret_key=SECRET, clock=clock, hasher=FAST)
     app = create_app(context)
-    with serve_app(app) as running:
+    with serve_app(app, limits) as running:
         yield Served(running.base, clock, stored, app, running)
