@@ -35,7 +35,7 @@ Security decisions:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import parse_qsl, urlsplit
 
 from fastapi import APIRouter, Depends, HTTPException, Request
@@ -117,6 +117,9 @@ async def form_fields(request: Request) -> dict[str, str]:
     return fields
 
 
+FormFields = Annotated[dict[str, str], Depends(form_fields)]
+
+
 class WebView:
     """The support web view over one service context: its routes and its error pages."""
 
@@ -133,7 +136,8 @@ class WebView:
         if session.changed:
             response.set_cookie(
                 COOKIE_NAME, self.sessions.signer.dumps(session.data()), httponly=True,
-                samesite="Strict", secure=self.context.secure_cookies, path="/",
+                samesite="Strict",  # type: ignore[arg-type]  # Starlette lower-cases only to check
+                secure=self.context.secure_cookies, path="/",
             )
         return response
 
@@ -188,7 +192,7 @@ class WebView:
         session = self.session_of(request)
         return self.page(session, "login.html", next=safe_next(request.query_params.get("next")))
 
-    def login(self, request: Request, form: dict[str, str] = Depends(form_fields)) -> Response:
+    def login(self, request: Request, form: FormFields) -> Response:
         session = self.session_of(request)
         target = safe_next(request.query_params.get("next"))
         if not session.csrf_ok(form.get("csrf_token")):
@@ -206,7 +210,7 @@ class WebView:
         self.sessions.start(session, user.id)
         return self.redirect(session, target or url_for("search"))
 
-    def logout(self, request: Request, form: dict[str, str] = Depends(form_fields)) -> Response:
+    def logout(self, request: Request, form: FormFields) -> Response:
         session = self.session_of(request)
         if session.principal is None:
             return self.redirect(session, url_for("login"))

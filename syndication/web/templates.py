@@ -174,7 +174,8 @@ OFFICE = """{% extends "base.html" %}
 <tr><th>At (UTC)</th><th>Assignment</th><th>System id</th><th>Listing</th><th>Problem</th>
 <th>What to do</th></tr>
 {% for p in problems %}
-<tr class="photo-problem" data-assignment="{{ p.assignment_id }}"><td>{{ p.at }}</td><td>{{ p.assignment_id }}</td>
+<tr class="photo-problem" data-assignment="{{ p.assignment_id }}">
+<td>{{ p.at }}</td><td>{{ p.assignment_id }}</td>
 <td>{{ p.system_id or '–' }}</td>
 <td>{% if p.listing_id %}<a href="{{ url_for('listing', listing_id=p.listing_id) }}">{{
   p.listing_id }}</a>{% else %}no listing{% endif %}</td>
