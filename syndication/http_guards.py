@@ -7,17 +7,21 @@ in this order:
    is a 400 before anything reaches a route (PostgreSQL cannot store one, so
    it must never get as far as a query). Web form fields are checked by the
    view when it parses its forms.
-2. **Body size.** Every request body is capped at :data:`BODY_LIMIT` bytes
+2. **Header size.** A request line and headers over :data:`HEADER_LIMIT`
+   bytes is a 431. h11 refuses as much only while the headers are still
+   arriving (``h11_max_incomplete_event_size``); headers that arrive in one
+   read are parsed whole, so the size is checked again here.
+3. **Body size.** Every request body is capped at :data:`BODY_LIMIT` bytes
    except the routes in :data:`UNCAPPED` (``PUT /api/v1/records`` caps its own
    document): a declared ``Content-Length`` over the cap is refused at once
    with 413, a chunked body is refused as soon as it grows past it.
-3. **Unexpected errors.** An exception out of a route is logged through
+4. **Unexpected errors.** An exception out of a route is logged through
    structlog (so the redaction of secrets applies to its message and
    traceback) and answers a plain 500; it is never re-raised to the server,
    whose own logging would bypass the redaction.
-4. **Security headers.** :data:`SECURITY_HEADERS` are added to every response
+5. **Security headers.** :data:`SECURITY_HEADERS` are added to every response
    that does not set them itself.
-5. **Access log.** One structlog line per request (``http_request``): method,
+6. **Access log.** One structlog line per request (``http_request``): method,
    path without the query string, status and duration in ms; never the query,
    a header, a cookie or a token.
 
@@ -46,6 +50,7 @@ ErrorPage = Callable[[int, str, str], str]
 """``(status, title, message) -> HTML`` of a refusal outside ``/api/``."""
 
 BODY_LIMIT = 64 * 1024
+HEADER_LIMIT = 16 * 1024
 UNCAPPED = frozenset({("PUT", "/api/v1/records")})
 API_PREFIX = "/api/"
 SECURITY_HEADERS = {
@@ -78,6 +83,13 @@ def nul_refusal(scope: Scope) -> str | None:
     if name is None:
         return None
     return f"the parameter {name[:40]!r} holds a NUL byte, which is never valid here"
+
+
+def header_bytes(scope: Scope) -> int:
+    """The size of the request's target and headers as they came on the wire (near enough:
+    each header counts its name, its value and four bytes of separators)."""
+    target = len(scope.get("raw_path", b"")) + len(scope.get("query_string", b""))
+    return target + sum(len(key) + len(value) + 4 for key, value in scope.get("headers", ()))
 
 
 def _declared_length(scope: Scope) -> int | None:
@@ -150,6 +162,10 @@ class HttpGuards:
         refusal = nul_refusal(scope)
         if refusal is not None:
             await self._refuse(scope, send, 400, "Bad request", refusal)
+            return
+        if header_bytes(scope) > HEADER_LIMIT:
+            await self._refuse(scope, send, 431, "Request headers too large",
+                               f"the request's headers are larger than {HEADER_LIMIT} bytes")
             return
         if (scope.get("method"), scope.get("path")) in self.uncapped:
             await self.app(scope, receive, send)

@@ -11,8 +11,9 @@ pool of sync routes bounded. The bounds, and why:
 * ``limit_concurrency`` — uvicorn answers 503 at once when this many
   connections or requests are open, instead of queueing without end.
 * ``timeout_keep_alive`` — an idle keep-alive connection is closed after it.
-* ``h11_max_incomplete_event_size`` — a request line plus headers larger than
-  this is refused with 400 (h11 buffers no more).
+* ``h11_max_incomplete_event_size`` — h11 buffers no more of a request line
+  and headers still arriving (431); the guards check the same size of
+  headers that arrived in one read.
 * ``request_timeout`` — the slow-loris guard, :class:`DeadlineH11Protocol`.
   uvicorn itself starts no timer while a request is being read: its
   keep-alive timer runs only after a response and is cancelled by any byte
@@ -40,6 +41,7 @@ import h11
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from syndication.http_guards import HEADER_LIMIT
 from syndication.logs import get_logger
 
 
@@ -51,7 +53,7 @@ class ServerLimits:
     limit_concurrency: int = 512
     timeout_keep_alive: int = 5
     request_timeout: float = 10.0
-    max_header_bytes: int = 16 * 1024
+    max_header_bytes: int = HEADER_LIMIT
     backlog: int = 512
 
 
@@ -114,7 +116,8 @@ class ToStructlog(logging.Handler):
         method = {logging.ERROR: "error", logging.WARNING: "warning"}.get(record.levelno, "info")
         if record.levelno >= logging.CRITICAL:
             method = "error"
-        getattr(get_logger(source=record.name), method)("http_server", message=message)
+        extra = {"exc_info": record.exc_info} if record.exc_info else {}
+        getattr(get_logger(source=record.name), method)("http_server", message=message, **extra)
 
 
 def route_uvicorn_logs() -> None:
@@ -157,7 +160,7 @@ def build_server(app: Any, limits: ServerLimits = ServerLimits()) -> uvicorn.Ser
         app,
         http=protocol,
         ws="none",
-        lifespan="off",
+        lifespan="auto",
         access_log=False,
         log_config=None,
         server_header=False,

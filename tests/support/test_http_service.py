@@ -230,3 +230,56 @@ def test_the_access_log_is_one_json_line_per_request_without_secrets(
     for secret in ("query-secret", "hemlig-fraga", "next=", cookie, payload[:20], PASSWORD,
                    token, token.split("_")[1]):
         assert secret not in err
+
+
+def test_sync_routes_run_at_most_threads_at_once(seeded: Engine) -> None:
+    """``--threads`` bounds the thread pool: six slow requests at once, two at a time."""
+    with serve(seeded, ServerLimits(threads=2)) as served:
+        lock = threading.Lock()
+        running = [0]
+        peak = [0]
+
+        def slow() -> dict[str, int]:
+            with lock:
+                running[0] += 1
+                peak[0] = max(peak[0], running[0])
+            time.sleep(0.4)
+            with lock:
+                running[0] -= 1
+            return {"ok": 1}
+
+        served.app.add_api_route("/api/v1/slow", slow)
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            answers = list(pool.map(
+                lambda _: requests.get(served.url("/api/v1/slow"), timeout=30).status_code,
+                range(6)))
+        assert answers == [200] * 6
+        assert peak[0] == 2
+
+
+def test_a_body_sent_too_slowly_is_cut_off_at_the_deadline(seeded: Engine) -> None:
+    with serve(seeded, ServerLimits(threads=2, request_timeout=DEADLINE)) as served:
+        began = time.monotonic()
+        with socket.create_connection(("127.0.0.1", served.running.port), timeout=10) as sock:
+            sock.sendall(b"POST /login HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n"
+                         b"Content-Type: application/x-www-form-urlencoded\r\n\r\nu")
+            sock.settimeout(DEADLINE + 10)
+            while True:
+                try:
+                    chunk = sock.recv(1024)
+                except ConnectionResetError:
+                    break
+                if not chunk:
+                    break
+                if time.monotonic() - began < DEADLINE - 0.5:
+                    sock.send(b"x")
+        assert DEADLINE - 0.5 <= time.monotonic() - began < DEADLINE + 8
+
+
+def test_headers_past_the_size_limit_are_refused(served: Served) -> None:
+    answer = requests.get(served.url("/login"), headers={"X-Big": "b" * (20 * 1024)}, timeout=10)
+    assert answer.status_code == 431 and "larger than 16384 bytes" in answer.text
+    api = requests.get(served.url("/api/v1/openapi.json"), timeout=10,
+                       headers={f"X-Many-{n}": "v" * 100 for n in range(200)})
+    assert api.status_code == 431 and "larger than" in api.json()["error"]
+    assert requests.get(served.url("/login"), timeout=10).status_code == 200
