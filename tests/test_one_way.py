@@ -68,10 +68,12 @@ def test_conditions_and_builds_are_asked_for_in_one_place() -> None:
 def test_documents_are_hashed_and_keyed_one_way() -> None:
     # documents in feeds/common.py; photo files, the file names of drops and feeds
     # (from ids), the log reference of a user name at login and the secrets of API keys
-    # and session tokens (one format, credentials.py) hash other things
+    # and session tokens (one format, credentials.py), and the web session cookie's
+    # signature (web/session.py) hash other things
     assert _where("sha256") <= {
         "feeds/common.py", "syndication/image_checks.py", "adapters/filedrop.py",
         "syndication/transfer/feed_job.py", "syndication/auth.py", "syndication/credentials.py",
+        "syndication/web/session.py",
     }
     for path in PRODUCTION:
         tree = ast.parse(path.read_text("utf-8"))
