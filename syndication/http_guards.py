@@ -14,7 +14,10 @@ in this order:
 3. **Body size.** Every request body is capped at :data:`BODY_LIMIT` bytes
    except the routes in :data:`UNCAPPED` (``PUT /api/v1/records`` caps its own
    document): a declared ``Content-Length`` over the cap is refused at once
-   with 413, a chunked body is refused as soon as it grows past it.
+   with 413, a chunked body is refused as soon as it grows past it. The
+   connection stays open, so the client reads the 413 instead of a reset;
+   uvicorn discards the rest of the body, for at most the request deadline
+   of :mod:`syndication.http_server`.
 4. **Unexpected errors.** An exception out of a route is logged through
    structlog (so the redaction of secrets applies to its message and
    traceback) and answers a plain 500; it is never re-raised to the server,
@@ -205,7 +208,5 @@ class HttpGuards:
             body = self.error_page(status, title, message).encode()
             content_type = b"text/html; charset=utf-8"
         headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
-        if status == 413:
-            headers.append((b"connection", b"close"))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})

@@ -161,6 +161,21 @@ def test_bodies_are_capped_but_the_records_route_caps_its_own(served: Served) ->
     api = requests.post(served.url("/api/v1/transfers"), data=b"{" + b" " * BODY_LIMIT + b"}",
                         headers={"Content-Type": "application/json"}, timeout=10)
     assert api.status_code == 413 and "larger than" in api.json()["error"]
+    def echo(document: dict[str, int]) -> dict[str, int]:
+        return document
+
+    served.app.add_api_route("/api/v1/echo", echo, methods=["POST"])
+    assert requests.post(served.url("/api/v1/echo"), json={"a": 1}, timeout=10).json() == {"a": 1}
+
+    def json_chunks() -> Iterator[bytes]:
+        yield b'{"a": 1'
+        for _ in range(BODY_LIMIT // 1024 + 2):
+            yield b" " * 1024
+        yield b"}"
+
+    streamed = requests.post(served.url("/api/v1/echo"), data=json_chunks(), timeout=10,
+                             headers={"Content-Type": "application/json"})
+    assert streamed.status_code == 413 and "larger than" in streamed.json()["error"]
     records = requests.put(served.url("/api/v1/records"), data=b" " * (BODY_LIMIT + 1),
                            headers={"Content-Type": "application/json"}, timeout=10)
     assert records.status_code != 413
