@@ -18,6 +18,8 @@ listing ``office_id`` as for a user
 listing ``id``       the stored listing belongs to an office that is not writable
 ======  ===========  =======================================================
 
+Before tenancy, a record holding a NUL byte anywhere is refused naming the
+field (PostgreSQL cannot store one; SQLite would, so the CLI takes it there).
 An office of another tenant is refused with the message ingest gives for an
 office that does not exist, so the answer leaks nothing. An admin is never
 refused; support writes nothing (the route answers 403 before reading).
@@ -44,6 +46,27 @@ def missing_office(office_id: str) -> str:
     return f"office {office_id!r} is not in the document or the store"
 
 
+def nul_path(value: Any, path: str = "") -> str | None:
+    """The path (``images[0].caption``) of the first key or text holding a NUL byte, if any:
+    PostgreSQL cannot store one, so such a record is rejected by field before it gets there."""
+    if isinstance(value, str):
+        return (path or "id") if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            here = f"{path}.{key}" if path else str(key)
+            if "\x00" in str(key):
+                return here.replace("\x00", "\\0")
+            found = nul_path(item, here)
+            if found is not None:
+                return found
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            found = nul_path(item, f"{path}[{index}]")
+            if found is not None:
+                return found
+    return None
+
+
 class WriteScope:
     """The write check of one principal over one document; stored rows are read as needed
     (each office once) through a session of its own."""
@@ -64,6 +87,10 @@ class WriteScope:
         self.close()
 
     def __call__(self, kind: str, name: str, record: dict[str, Any]) -> list[RecordError]:
+        where = nul_path(record)
+        if where is not None:
+            return [RecordError("contains a NUL byte, which the store cannot keep",
+                                record=name, field=where)]
         problem = getattr(self, f"_{kind}")(record)
         if problem is None:
             return []
