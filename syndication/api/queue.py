@@ -87,8 +87,7 @@ class TransferQueue:
             return request_transfer(self._runtime_view(), scope, SCHEDULER)
         except InputError:
             raise
-        except (redis.exceptions.ConnectionError, dramatiq.errors.BrokerConnectionError,
-                dramatiq.errors.ConnectionError) as exc:
+        except (redis.exceptions.ConnectionError, dramatiq.errors.BrokerConnectionError) as exc:
             get_logger(component="api").warning("queue_unreachable", error=type(exc).__name__)
             raise QueueUnavailable("the transfer queue cannot be reached; listings already "
                                    "marked queued are queued again by the next transfer"
