@@ -71,7 +71,7 @@ def sessions_router(context: ServiceContext, principal: PrincipalDependency) -> 
     router = APIRouter(route_class=ApiRoute, tags=["sessions"])
 
     @router.post("/sessions", status_code=201, response_model=SessionOut,
-                 responses=responses(401, 413, 422, 429), summary="Log in")
+                 responses=responses(400, 401, 413, 422, 429), summary="Log in")
     def log_in(body: LoginBody) -> SessionOut:
         """A session token for ``user`` when ``password`` is theirs (R9)."""
         with session_scope(context.engine) as session:

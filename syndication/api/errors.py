@@ -8,7 +8,7 @@ the CLI's messages do. The status follows the CLI twin's exit meaning:
 ====  =====================  ===============================================
 code  status                 when
 ====  =====================  ===============================================
-400   ``bad_request``        a header that cannot be read (Idempotency-Key)
+400   ``bad_request``        a body the framework cannot read (not UTF-8 JSON)
 401   ``unauthorized``       no credential, or one that is not live; a failed login
 403   ``forbidden``          an action the principal may not take on what it can read
 404   ``not_found``          unknown, or another tenant's (the same body, R14)
@@ -20,7 +20,7 @@ code  status                 when
 ====  =====================  ===============================================
 
 :class:`ApiRoute` catches :class:`ApiError` and FastAPI's own request
-validation errors in every route of the API, so the body is the same however
+validation and body-parsing errors in every route of the API, so the body is the same however
 the refusal arose, and the web view's errors are left to the app.
 """
 
@@ -33,12 +33,13 @@ from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException
 
 from syndication.api.models import ErrorBody
 from syndication.errors import InputError
 
 CODES: dict[int, tuple[str, str]] = {
-    400: ("bad_request", "The request cannot be read."),
+    400: ("bad_request", "The body cannot be read (not JSON in UTF-8)."),
     401: ("unauthorized", "Not authenticated: no live session token or API key."),
     403: ("forbidden", "Not allowed for this principal."),
     404: ("not_found", "Unknown, or not visible to this principal (the same answer)."),
@@ -140,5 +141,8 @@ class ApiRoute(APIRoute):
                 return exc.response()
             except RequestValidationError as exc:
                 return validation_error(exc).response()
+            except HTTPException as exc:
+                status = exc.status_code if exc.status_code in CODES else 400
+                return ApiError(status, str(exc.detail), record="request body").response()
 
         return route

@@ -104,7 +104,7 @@ def transfers_router(
         )
 
     @router.post("/transfers", status_code=202, response_model=TransferAccepted,
-                 responses=responses(401, 403, 404, 409, 413, 422, 503),
+                 responses=responses(400, 401, 403, 404, 409, 413, 422, 503),
                  summary="Start a transfer of one listing or one office")
     def post_transfer(
         request: Request, body: TransferBody, who: Annotated[Principal, Depends(principal)],

@@ -13,11 +13,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import factories
 import pytest
 from api_data import PASSWORD, seed
 from conftest import Api, served_api, service_context
 
-import factories
 from adapters.sandbox import Sandbox
 from syndication.broker import in_process_worker, setup_broker
 from syndication.runtime import Runtime

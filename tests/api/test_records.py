@@ -6,12 +6,12 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import factories
 import pytest
 from api_data import seed
 from conftest import Api, served_api, service_context
 from sqlalchemy import Engine
 
-import factories
 from syndication.store.db import session_scope
 from syndication.store.models import ListingRow
 

@@ -9,11 +9,10 @@ id gets, with only the id differing, so nothing tells that ``O1`` exists.
 
 from __future__ import annotations
 
+import factories
 import pytest
 from api_data import PASSWORD
 from conftest import Api
-
-import factories
 
 PRINCIPALS = (None, "agent", "agent9", "support", "admin", "key:K1", "key:K9")
 

@@ -7,12 +7,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import factories
 import pytest
 from api_data import seed
 from conftest import Api, free_port, served_api, service_context
 from sqlalchemy import Engine, func, select
 
-import factories
 from syndication.broker import setup_broker
 from syndication.runtime import Runtime
 from syndication.store.db import session_scope
