@@ -8,12 +8,13 @@ the CLI's messages do. The status follows the CLI twin's exit meaning:
 ====  =====================  ===============================================
 code  status                 when
 ====  =====================  ===============================================
-400   ``bad_request``        a body the framework cannot read (not UTF-8 JSON)
+400   ``bad_request``        a body that cannot be read (not UTF-8 JSON), a NUL
+                             byte in the path or query (the service's middleware)
 401   ``unauthorized``       no credential, or one that is not live; a failed login
 403   ``forbidden``          an action the principal may not take on what it can read
 404   ``not_found``          unknown, or another tenant's (the same body, R14)
 409   ``in_progress``        an Idempotency-Key whose first request is still running
-413   ``too_large``          a body over its cap
+413   ``too_large``          a body over its cap (the middleware's, or PUT /records')
 422   ``invalid``            an input error naming its record and field
 429   ``throttled``          too many failed logins for the name (``Retry-After``)
 503   ``unavailable``        the transfer queue cannot be reached
@@ -39,7 +40,8 @@ from syndication.api.models import ErrorBody
 from syndication.errors import InputError
 
 CODES: dict[int, tuple[str, str]] = {
-    400: ("bad_request", "The body cannot be read (not JSON in UTF-8)."),
+    400: ("bad_request", "The request cannot be read: a body that is not JSON in UTF-8, a "
+                         "NUL byte in the path or query."),
     401: ("unauthorized", "Not authenticated: no live session token or API key."),
     403: ("forbidden", "Not allowed for this principal."),
     404: ("not_found", "Unknown, or not visible to this principal (the same answer)."),
@@ -113,10 +115,16 @@ def validation_error(exc: RequestValidationError) -> ApiError:
                     field=printable(field, 80) if field else None)
 
 
+ANY_ROUTE = (400, 413)
+"""What the service's middleware may answer on any route, before the route runs: 400 for a
+NUL byte in the path or query, 413 for a body over the service's cap."""
+
+
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """The OpenAPI ``responses`` entry of each error status a route can answer."""
+    """The OpenAPI ``responses`` entry of each error status a route can answer, with
+    :data:`ANY_ROUTE` added."""
     documented: dict[int | str, dict[str, Any]] = {}
-    for status in statuses:
+    for status in sorted({*statuses, *ANY_ROUTE}):
         entry: dict[str, Any] = {"model": ErrorBody, "description": CODES[status][1]}
         if status == 401:
             entry["headers"] = {"WWW-Authenticate": {"schema": {"type": "string"},

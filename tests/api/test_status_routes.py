@@ -55,3 +55,12 @@ def test_preview_is_the_document_or_why_nothing_would_be_sent(api: Api) -> None:
     assert nothing.status_code == 200
     assert nothing.json()["action"] == "none"
     assert nothing.json()["reason"].startswith("not selected: not shown on ")
+
+
+def test_a_nul_byte_in_the_path_or_query_is_never_a_server_error(api: Api) -> None:
+    """400 once the service's middleware refuses it first; the API alone answers 404 (no id
+    holds a NUL) or 422 (no state is one), never a 500 from PostgreSQL."""
+    for path in ("/listings/O%001/status", "/offices/K%001/status", "/transfers/%00",
+                 "/listings/O%001/preview/hemnet", "/offices/K1/status?state=%00"):
+        response = api.call("GET", path, "admin")
+        assert response.status_code in (400, 404, 422), (path, response.text)
