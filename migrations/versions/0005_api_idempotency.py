@@ -29,7 +29,7 @@ def upgrade() -> None:
         "api_idempotency",
         sa.Column("principal", STRING(length=80), nullable=False),
         sa.Column("key", STRING(length=200), nullable=False),
-        sa.Column("fingerprint", STRING(length=64), nullable=False),
+        sa.Column("request", sa.Text(), nullable=False),
         sa.Column("status_code", sa.Integer(), nullable=False),
         sa.Column("body", sa.Text(), nullable=True),
         sa.Column("created_at", UTC_TIME(), nullable=False),

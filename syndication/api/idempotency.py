@@ -9,7 +9,7 @@ Keys are per principal (two offices may use the same key) and kept in the
 store (``api_idempotency``, migration 0005), so every server process and a
 restart see them. The protocol is reserve, answer, complete:
 
-* :func:`reserve` stores the key with the request's fingerprint before the
+* :func:`reserve` stores the key with the request before the
   work starts, so of two simultaneous requests with one key only one does it;
   the other is told 409 (still running) and may try again;
 * :func:`complete` stores a success's status and body; a refusal or an error
@@ -21,7 +21,6 @@ restart see them. The protocol is reserve, answer, complete:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from dataclasses import dataclass
@@ -51,10 +50,10 @@ class Replay:
     body: Any
 
 
-def fingerprint(method: str, path: str, body: Any) -> str:
-    """The SHA-256 of the request's method, path and body in canonical JSON."""
-    canonical = json.dumps([method, path, body], sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+def canonical(method: str, path: str, body: Any) -> str:
+    """The request's method, path and body in canonical JSON: what a repeat must match.
+    The bodies are a transfer's scope, a few dozen bytes, so they are kept whole."""
+    return json.dumps([method, path, body], sort_keys=True, separators=(",", ":"))
 
 
 def check_key(key: str) -> str:
@@ -65,7 +64,7 @@ def check_key(key: str) -> str:
     return key
 
 
-def reserve(engine: Engine, principal: str, key: str, print_: str, now: datetime
+def reserve(engine: Engine, principal: str, key: str, request: str, now: datetime
             ) -> Replay | None:
     """The first answer when ``key`` was used before with the same request; ``None`` when
     this request is the first (the key is now reserved for it). 422 for a key used with
@@ -78,7 +77,7 @@ def reserve(engine: Engine, principal: str, key: str, print_: str, now: datetime
                 session.flush()
                 row = None
             if row is not None:
-                if row.fingerprint != print_:
+                if row.request != request:
                     raise ApiError(422, "was used before with other parameters; use a new key "
                                    "for a new request", record="request header", field=HEADER)
                 if row.status_code == 0:
@@ -89,7 +88,7 @@ def reserve(engine: Engine, principal: str, key: str, print_: str, now: datetime
         try:
             with session_scope(engine) as session:
                 session.add(ApiIdempotencyRow(principal=principal, key=key,
-                                              fingerprint=print_, created_at=now))
+                                              request=request, created_at=now))
             return None
         except IntegrityError:
             continue

@@ -120,8 +120,8 @@ def transfers_router(
             return JSONResponse(accepted.model_dump(), status_code=202)
         key = idempotency.check_key(idempotency_key)
         ref = principal_ref(who)
-        print_ = idempotency.fingerprint("POST", "/transfers", body.model_dump())
-        replay = idempotency.reserve(context.engine, ref, key, print_, context.clock())
+        request_text = idempotency.canonical("POST", "/transfers", body.model_dump())
+        replay = idempotency.reserve(context.engine, ref, key, request_text, context.clock())
         if replay is not None:
             return JSONResponse(replay.body, status_code=replay.status)
         try:
