@@ -117,3 +117,23 @@ def test_nobody_but_an_admin_grants_a_company(api: Api) -> None:
                                                          "listings": []})
     assert granted.json()["records"][0]["outcome"] == "accepted"
     assert api.call("GET", "/listings/O9/status", "agent").status_code == 200
+
+
+@pytest.mark.parametrize(("who", "office", "taken"), [
+    ("agent", factories.office("K1", company_id="C1", name="Nytt namn"), True),
+    ("agent", factories.office("K9", company_id="C1", name="Kapad"), False),
+    ("agent", factories.office("K5", company_id="C9", name="I fel bolag"), False),
+    ("agent", factories.office("K5", company_id="C1", name="Nytt kontor"), True),
+    ("key:K1", factories.office("K1", company_id="C1", name="Nytt namn"), True),
+    ("key:K1", factories.office("K5", company_id="C1", name="Nytt kontor"), False),
+    ("admin", factories.office("K9", company_id="C9", name="Rättat"), True),
+])
+def test_office_records_are_written_only_inside_the_tenant(
+    api: Api, who: str, office: dict[str, object], taken: bool
+) -> None:
+    response = api.call("PUT", "/records", who,
+                        json={"offices": [office], "users": [], "listings": []})
+    outcome = response.json()["records"][0]
+    assert outcome["outcome"] == ("accepted" if taken else "rejected"), outcome
+    if not taken:
+        assert outcome["field"] == "id"

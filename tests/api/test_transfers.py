@@ -117,3 +117,21 @@ def test_a_queue_that_cannot_be_reached_is_503_and_frees_the_key(api_without_que
                                           json={"object_id": "O1"}, headers=key)
         assert response.status_code == 503
         assert response.json()["code"] == "unavailable"
+
+
+def test_simultaneous_repeats_queue_one_request(api: Api) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    key = {"Idempotency-Key": "pressed-twice-at-once"}
+
+    def press(_: int) -> tuple[int, str]:
+        response = api.call("POST", "/transfers", "agent", json={"office_id": "K1"},
+                            headers=key)
+        return response.status_code, response.text
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(press, range(8)))
+    assert {status for status, _ in answers} <= {202, 409}
+    accepted = {text for status, text in answers if status == 202}
+    assert len(accepted) == 1
+    assert requests_stored(api) == 1
