@@ -79,11 +79,11 @@ def too_large(cap: int) -> ApiError:
     return ApiError(413, f"is larger than {cap} bytes ({MAX_BODY_VARIABLE})", record="document")
 
 
-def outcomes(report: IngestReport, raw_counts: dict[str, list[str]]) -> list[RecordOutcome]:
+def outcomes(report: IngestReport, taken: dict[str, list[str]]) -> list[RecordOutcome]:
     """One outcome per record: the taken ones by id, then each rejected one with its
     problems (the first as ``field`` and ``message``), in the order ingest found them."""
     found: list[RecordOutcome] = []
-    for kind, ids in raw_counts.items():
+    for kind, ids in taken.items():
         found.extend(RecordOutcome(record=f"{kind} {rid!r}", kind=kind, id=rid,  # type: ignore[arg-type]
                                    outcome="accepted") for rid in ids)
     rejected: dict[str, RecordOutcome] = {}

@@ -69,7 +69,8 @@ def nul_path(value: Any, path: str = "") -> str | None:
 
 class WriteScope:
     """The write check of one principal over one document; stored rows are read as needed
-    (each office once) through a session of its own."""
+    (each office once) through a session of its own, whose connection goes back to the
+    pool after each record, so no read transaction is held while ingest writes."""
 
     def __init__(self, engine: Engine, principal: Principal) -> None:
         self.principal = principal
@@ -91,7 +92,10 @@ class WriteScope:
         if where is not None:
             return [RecordError("contains a NUL byte, which the store cannot keep",
                                 record=name, field=where)]
-        problem = getattr(self, f"_{kind}")(record)
+        try:
+            problem = getattr(self, f"_{kind}")(record)
+        finally:
+            self.session.close()
         if problem is None:
             return []
         field, message = problem
