@@ -9,12 +9,12 @@ that document, which describes ``/api/v1`` alone. Every request passes
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
-from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from syndication import api
+from syndication.api.errors import ApiError, error_json
 from syndication.http_guards import API_PREFIX as GUARDED_API_PREFIX
 from syndication.http_guards import HttpGuards
 from syndication.service import ServiceContext
@@ -27,7 +27,8 @@ def create_app(context: ServiceContext) -> FastAPI:
     """The service over ``context``: the API at :data:`API_PREFIX`, its OpenAPI
     document at ``/api/v1/openapi.json``, the web view at ``/``.
 
-    An HTTP error under ``/api/`` keeps FastAPI's own answer; anywhere else the
+    An HTTP error under ``/api/`` (an unknown route, a method the route does not take)
+    answers with the API's one error body; anywhere else the
     web view answers it with a page (an anonymous visitor to an unknown address
     is sent to the login form, as for every other page).
     """
@@ -40,9 +41,11 @@ def create_app(context: ServiceContext) -> FastAPI:
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:
         if request.url.path.startswith(GUARDED_API_PREFIX):
-            return await http_exception_handler(request, exc)
+            status = exc.status_code if exc.status_code in (404, 405) else 400
+            headers = dict(exc.headers or {})
+            return ApiError(status, str(exc.detail), headers=headers).response()
         return await run_in_threadpool(web.http_error, request, exc.status_code,
                                        str(exc.detail) if exc.detail else None)
 
-    app.add_middleware(HttpGuards, error_page=web.error_page)
+    app.add_middleware(HttpGuards, error_page=web.error_page, api_error=error_json)
     return app

@@ -28,8 +28,9 @@ in this order:
    path without the query string, status and duration in ms; never the query,
    a header, a cookie or a token.
 
-Under ``/api/`` every refusal is JSON ``{"error": …}``; elsewhere it is a page
-made by the ``error_page`` callable the app passes in (the web view's).
+Under ``/api/`` every refusal is the API's one JSON error body, made by the
+``api_error`` callable the app passes in (:func:`syndication.api.errors.error_json`);
+elsewhere it is a page made by the ``error_page`` callable (the web view's).
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 ErrorPage = Callable[[int, str, str], str]
 """``(status, title, message) -> HTML`` of a refusal outside ``/api/``."""
+ApiErrorBody = Callable[[int, str], bytes]
+"""``(status, message) -> JSON`` of a refusal under ``/api/``."""
 
 BODY_LIMIT = 64 * 1024
 HEADER_LIMIT = 16 * 1024
@@ -69,6 +72,11 @@ INTERNAL_ERROR = "internal error; it is logged"
 
 class BodyTooLarge(Exception):
     """A request body grew past the cap while a route was reading it."""
+
+
+def plain_api_error(status: int, message: str) -> bytes:
+    """The JSON refusal when the app gives no API error body of its own."""
+    return json.dumps({"message": message}).encode()
 
 
 def plain_error_page(status: int, title: str, message: str) -> str:
@@ -109,10 +117,12 @@ class HttpGuards:
     """The ASGI middleware described in the module's docstring."""
 
     def __init__(self, app: ASGIApp, *, error_page: ErrorPage = plain_error_page,
-                 body_limit: int = BODY_LIMIT, uncapped: frozenset[tuple[str, str]] = UNCAPPED
+                 api_error: ApiErrorBody = plain_api_error, body_limit: int = BODY_LIMIT,
+                 uncapped: frozenset[tuple[str, str]] = UNCAPPED
                  ) -> None:
         self.app = app
         self.error_page = error_page
+        self.api_error = api_error
         self.body_limit = body_limit
         self.uncapped = uncapped
 
@@ -200,7 +210,7 @@ class HttpGuards:
     async def _refuse(self, scope: Scope, send: Send, status: int, title: str, message: str,
                       *, plain: bool = False) -> None:
         if scope.get("path", "").startswith(API_PREFIX):
-            body = json.dumps({"error": message}).encode()
+            body = self.api_error(status, message)
             content_type = b"application/json"
         elif plain:
             body, content_type = message.encode(), b"text/plain; charset=utf-8"

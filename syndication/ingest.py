@@ -26,7 +26,7 @@ An upsert replaces what the desktop owns and keeps what it does not:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -57,7 +57,7 @@ BATCH_PARAMETERS = 15_000
 """Values per batch of one upsert (rows per batch = this // columns), bounding its memory."""
 
 __all__ = [
-    "BATCH_PARAMETERS", "KINDS", "MAX_DOCUMENT_BYTES", "IngestReport", "RecordError",
+    "BATCH_PARAMETERS", "KINDS", "MAX_DOCUMENT_BYTES", "IngestReport", "RecordError", "Refusal",
     "ingest_document", "parse_document", "schema",
 ]
 
@@ -97,7 +97,14 @@ class _Checked:
     rejected_ids: set[str] = field(default_factory=set)
 
 
-def _check(kind: str, records: Sequence[Any], report: IngestReport) -> _Checked:
+Refusal = Callable[[str, str, dict[str, Any]], list[RecordError]]
+"""``(kind, record name, record) -> problems``: a caller's own check of each valid record
+(the API's tenancy, :mod:`syndication.api.write_scope`); a record with problems is rejected."""
+
+
+def _check(
+    kind: str, records: Sequence[Any], report: IngestReport, refuse: Refusal | None = None
+) -> _Checked:
     """Validate each record of ``kind``; keep the valid ones, report the others."""
     checked = _Checked()
     seen: dict[str, int] = {}
@@ -107,6 +114,8 @@ def _check(kind: str, records: Sequence[Any], report: IngestReport) -> _Checked:
         if not errors and rid in seen:
             errors = [RecordError(f"appears twice in the document (first as {kind} "
                                   f"#{seen[rid] + 1}, which was taken)", record=name, field="id")]
+        if not errors and refuse is not None:
+            errors = refuse(kind, name, record)
         if errors:
             report.errors.extend(errors)
             report.rejected += 1
@@ -266,9 +275,11 @@ def _upsert(
 
 
 def ingest_document(
-    engine: Engine, raw: bytes, *, now: datetime | None = None, max_bytes: int = MAX_DOCUMENT_BYTES
+    engine: Engine, raw: bytes, *, now: datetime | None = None, max_bytes: int = MAX_DOCUMENT_BYTES,
+    refuse: Refusal | None = None,
 ) -> IngestReport:
-    """Validate the input document ``raw`` and upsert its valid records.
+    """Validate the input document ``raw`` and upsert its valid records (those ``refuse``,
+    when given, finds no problem with).
 
     Raises :class:`RecordError` (an :class:`InputError` about the ``document``) when the
     document as a whole cannot be used; otherwise returns the report of what was taken
@@ -277,9 +288,9 @@ def ingest_document(
     stamp = now or utcnow()
     document = parse_document(raw, max_bytes=max_bytes)
     report = IngestReport()
-    offices = _check("office", document["offices"], report)
-    users = _check("user", document["users"], report)
-    listings = _check("listing", document["listings"], report)
+    offices = _check("office", document["offices"], report, refuse)
+    users = _check("user", document["users"], report, refuse)
+    listings = _check("listing", document["listings"], report, refuse)
 
     with session_scope(engine) as session:
         named = [*users.records.values(), *listings.records.values()]

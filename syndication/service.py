@@ -27,7 +27,9 @@ class ServiceContext:
     ``engine`` is the store, opened for writing (the API stores records and
     transfer requests) but never migrated by the service. ``secret_key`` signs
     the web view's cookies. ``hasher`` is the password hasher (``None``: the
-    default argon2 parameters).
+    default argon2 parameters). ``broker`` is the dramatiq broker
+    :func:`syndication.broker.setup_broker` made for the service, which transfers
+    are queued on (``None``: the API sets up the configured one when it starts).
     """
 
     settings: Settings
@@ -37,3 +39,4 @@ class ServiceContext:
     clock: Callable[[], datetime] = utcnow
     hasher: Any = None
     secure_cookies: bool = False
+    broker: Any = None

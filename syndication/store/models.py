@@ -297,3 +297,22 @@ class PhotoProblemRow(SQLModel, table=True):
     message: str = Field(sa_type=Text)
     at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class ApiIdempotencyRow(SQLModel, table=True):
+    """The first answer to an API request sent with an ``Idempotency-Key`` header.
+
+    Keys are per principal (``user:<id>`` or ``key:<key id>``); ``request`` is
+    the request's method, path and body in canonical JSON (small: a transfer's
+    scope), so a key reused with other parameters is told apart from a repeat.
+    ``status_code`` is 0 while the first request is still being answered.
+    """
+
+    __tablename__ = "api_idempotency"
+
+    principal: str = Field(primary_key=True, max_length=80)
+    key: str = Field(primary_key=True, max_length=200)
+    request: str = Field(sa_type=Text)
+    status_code: int = 0
+    body: str | None = Field(default=None, sa_type=Text)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

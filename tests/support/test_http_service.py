@@ -160,7 +160,7 @@ def test_bodies_are_capped_but_the_records_route_caps_its_own(served: Served) ->
     assert chunked.status_code == 413
     api = requests.post(served.url("/api/v1/transfers"), data=b"{" + b" " * BODY_LIMIT + b"}",
                         headers={"Content-Type": "application/json"}, timeout=10)
-    assert api.status_code == 413 and "larger than" in api.json()["error"]
+    assert api.status_code == 413 and "larger than" in api.json()["message"]
     def echo(document: dict[str, int]) -> dict[str, int]:
         return document
 
@@ -175,7 +175,7 @@ def test_bodies_are_capped_but_the_records_route_caps_its_own(served: Served) ->
 
     streamed = requests.post(served.url("/api/v1/echo"), data=json_chunks(), timeout=10,
                              headers={"Content-Type": "application/json"})
-    assert streamed.status_code == 413 and "larger than" in streamed.json()["error"]
+    assert streamed.status_code == 413 and "larger than" in streamed.json()["message"]
     records = requests.put(served.url("/api/v1/records"), data=b" " * (BODY_LIMIT + 1),
                            headers={"Content-Type": "application/json"}, timeout=10)
     assert records.status_code != 413
@@ -296,5 +296,5 @@ def test_headers_past_the_size_limit_are_refused(served: Served) -> None:
     assert answer.status_code == 431 and "larger than 16384 bytes" in answer.text
     api = requests.get(served.url("/api/v1/openapi.json"), timeout=10,
                        headers={f"X-Many-{n}": "v" * 100 for n in range(200)})
-    assert api.status_code == 431 and "larger than" in api.json()["error"]
+    assert api.status_code == 431 and "larger than" in api.json()["message"]
     assert requests.get(served.url("/login"), timeout=10).status_code == 200

@@ -108,7 +108,7 @@ def test_a_nul_byte_in_a_parameter_is_a_400(served: Served, path: str, api: bool
     staff, _ = login(served)
     answer = staff.get(served.url(path), timeout=10)
     assert answer.status_code == 400, answer.text
-    assert "NUL byte" in (answer.json()["error"] if api else answer.text)
+    assert "NUL byte" in (answer.json()["message"] if api else answer.text)
 
 
 def test_a_nul_byte_in_a_login_field_is_a_400(served: Served) -> None:
@@ -134,7 +134,7 @@ def test_an_unexpected_error_is_logged_redacted_and_answers_500(
     caplog.set_level(logging.DEBUG)
     answer = staff.get(served.url("/api/v1/broken"), timeout=10)
     assert answer.status_code == 500
-    assert answer.json() == {"error": "internal error; it is logged"}
+    assert answer.json()["message"] == "internal error; it is logged"
     page = staff.get(served.url("/broken"), timeout=10)
     assert page.status_code == 500
     assert page.text == "internal error; it is logged"
