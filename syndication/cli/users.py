@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import getpass
 import io
 import json
 import sys
@@ -97,8 +96,8 @@ def _new_password(settings: Settings) -> str | None:
     scripted = settings.environ.get("SYNDICATION_NEW_PASSWORD")
     if scripted is not None:
         return scripted
-    first = getpass.getpass("New password: ")
-    again = getpass.getpass("Repeat the new password: ")
+    first = ask_secret(settings, "SYNDICATION_NEW_PASSWORD", "New password: ")
+    again = ask_secret(settings, "SYNDICATION_NEW_PASSWORD", "Repeat the new password: ")
     if first != again:
         print("error: the two new passwords differ; nothing changed", file=sys.stderr)
         return None

@@ -217,3 +217,17 @@ def test_support_reads_every_office(store: Store) -> None:
     document = json.loads(ok(store.run("status", "THEIRS", "--user", "HELP", "--json")))
     assert document["object_id"] == "THEIRS"
     assert "Byrå Två" in ok(store.run("status", "--office", "K2", "--user", "HELP"))
+
+
+def test_set_password_without_a_terminal_or_variable_says_what_to_set(store: Store) -> None:
+    """No terminal to prompt on and no SYNDICATION_NEW_PASSWORD: a usage error naming the
+    variable, not a bare ``EOFError``; nothing changes."""
+    env = {k: v for k, v in store.env.items() if k != "SYNDICATION_PASSWORD"}
+    result = subprocess.run(
+        [sys.executable, "-m", "syndication", "user", "set-password", "HELP"], cwd=store.folder,
+        env=env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    ok(result, 2)
+    assert "SYNDICATION_PASSWORD" in result.stderr or "SYNDICATION_NEW_PASSWORD" in result.stderr
+    assert "no password given" in result.stderr
