@@ -140,7 +140,8 @@ def test_the_token_is_not_in_the_error_or_the_config(tmp_path):
         load_marketplaces(settings)
     assert "t0k3n" not in str(caught.value)
     good = write(
-        tmp_path, "[marketplaces.hemnet]\ntransport = 'http'\nurl = 'https://x'\ntoken_env = 'TOK'\n"
+        tmp_path,
+        "[marketplaces.hemnet]\ntransport = 'http'\nurl = 'https://x'\ntoken_env = 'TOK'\n",
     )
     assert "t0k3n" not in repr(load_marketplaces(good)["hemnet"])
 
