@@ -37,6 +37,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from syndication.errors import SyndicationError, TransientError
 from syndication.logs import get_logger
@@ -189,17 +191,31 @@ class FallbackCircuits:
     failing, from what it saw itself; what it learnt alone is not written back.
     """
 
-    def __init__(self, primary: Circuits, fallback: Circuits | None = None) -> None:
+    def __init__(
+        self,
+        primary: Circuits,
+        fallback: Circuits | None = None,
+        *,
+        pause: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.primary = primary
         self.fallback = fallback or MemoryCircuits()
+        self.pause = pause
+        self._clock = clock
+        self._skip_until = 0.0
         self._log = get_logger()
 
     def _either(self, method: str, *args: Any) -> Any:
-        try:
-            return getattr(self.primary, method)(*args)
-        except redis.RedisError as exc:
-            self._log.warning("circuit.store_unreachable", error=str(exc))
-            return getattr(self.fallback, method)(*args)
+        """The primary's answer; after it failed, the fallback's for ``pause`` seconds,
+        so calls do not each wait for an unreachable Redis to time out."""
+        if self._clock() >= self._skip_until:
+            try:
+                return getattr(self.primary, method)(*args)
+            except redis.RedisError as exc:
+                self._skip_until = self._clock() + self.pause
+                self._log.warning("circuit.store_unreachable", error=str(exc))
+        return getattr(self.fallback, method)(*args)
 
     def read(self, marketplace: str) -> CircuitState:
         return self._either("read", marketplace)  # type: ignore[no-any-return]
@@ -282,8 +298,8 @@ def breaker_from_settings(settings: Any) -> CircuitBreaker:
     """The breaker a worker runs with: shared through Redis when the broker is Redis."""
     circuits: Circuits | None = None
     if settings.broker_url and settings.broker_url.startswith(("redis://", "rediss://", "unix://")):
-        client = redis.Redis.from_url(settings.broker_url, socket_timeout=5,
-                                      socket_connect_timeout=5)
+        client = redis.Redis.from_url(settings.broker_url, socket_timeout=2,
+                                      socket_connect_timeout=2, retry=Retry(NoBackoff(), 0))
         circuits = FallbackCircuits(RedisCircuits(client))
     return CircuitBreaker(
         circuits,
