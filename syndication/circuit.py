@@ -161,7 +161,8 @@ class RedisCircuits:
         return _state(values)
 
     def failed(self, marketplace: str, reason: str, now: float, threshold: int) -> CircuitState:
-        return _state(self._failed(keys=self._keys(marketplace), args=[reason[:500], now, threshold]))
+        values = self._failed(keys=self._keys(marketplace), args=[reason[:500], now, threshold])
+        return _state(values)
 
     def answered(self, marketplace: str) -> None:
         self.client.delete(*self._keys(marketplace))
@@ -221,7 +222,8 @@ class FallbackCircuits:
         return self._either("read", marketplace)  # type: ignore[no-any-return]
 
     def failed(self, marketplace: str, reason: str, now: float, threshold: int) -> CircuitState:
-        return self._either("failed", marketplace, reason, now, threshold)  # type: ignore[no-any-return]
+        state: CircuitState = self._either("failed", marketplace, reason, now, threshold)
+        return state
 
     def answered(self, marketplace: str) -> None:
         self._either("answered", marketplace)

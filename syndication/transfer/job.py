@@ -24,10 +24,10 @@ A permanent error (invalid document, a refusal, a configuration gap) records
 ``failed`` with the marketplace's message and returns: the message is done.
 Every call goes through the marketplace's circuit breaker
 (:mod:`syndication.circuit`): while it is open nothing is called, and the
-row stays ``queued`` with the note "väntar på <marknadsplats>: <orsak>" until
-a later try finds it closed. A transient error records the attempt's error
-on the ``queued`` row and is raised, so dramatiq retries the message with backoff; once the retry budget
-is spent :class:`~syndication.transfer.lifecycle.TransferLifecycle` records
+row stays ``queued`` with the note "väntar på <marknadsplats>: <orsak>"
+until a later try finds it closed. A transient error records the attempt's
+error on the ``queued`` row and is raised, so dramatiq retries the message
+with backoff; once the retry budget is spent :class:`~syndication.transfer.lifecycle.TransferLifecycle` records
 ``failed``. Every outcome is stored before the function returns, and dramatiq
 acknowledges a message only after its actor returned: a worker killed
 mid-job leaves its message to be delivered again.

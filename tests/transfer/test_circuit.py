@@ -9,11 +9,11 @@ from dataclasses import replace
 
 import pytest
 import redis
+from factories import listing, office, user
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 from transfer_helpers import QUEUE_SETTINGS, Queue, ingest
 
-from factories import listing, office, user
 from syndication.broker import in_process_worker
 from syndication.circuit import (
     CircuitBreaker,
