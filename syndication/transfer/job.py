@@ -28,7 +28,8 @@ row stays ``queued`` with the note "väntar på <marknadsplats>: <orsak>"
 until a later try finds it closed. A transient error records the attempt's
 error on the ``queued`` row and is raised, so dramatiq retries the message
 with backoff; once the retry budget is spent
-:class:`~syndication.transfer.lifecycle.TransferLifecycle` records ``failed``. Every outcome is stored before the function returns, and dramatiq
+:class:`~syndication.transfer.lifecycle.TransferLifecycle` records ``failed``.
+Every outcome is stored before the function returns, and dramatiq
 acknowledges a message only after its actor returned: a worker killed
 mid-job leaves its message to be delivered again.
 
