@@ -168,7 +168,11 @@ class Lifecycle(Protocol):
     def gave_up(
         self, broker: Broker, message: Message, exception: BaseException
     ) -> None:
-        """The message failed and will not be tried again."""
+        """The message failed and will not be tried again.
+
+        A lifecycle may also define ``finished(broker, message, *, done)``: called
+        after every run and skip, ``done`` when nothing will run the message again.
+        """
 
 
 class JobLifecycle(Middleware):
@@ -199,8 +203,18 @@ class JobLifecycle(Middleware):
         result: Any = None,
         exception: BaseException | None = None,
     ) -> None:
-        if exception is None or not getattr(message, "failed", False):
-            return
         hooks = self._hooks(broker, message)
-        if hooks is not None:
+        if hooks is None:
+            return
+        failed = bool(getattr(message, "failed", False))
+        finished = getattr(hooks, "finished", None)
+        if finished is not None:
+            finished(broker, message, done=exception is None or failed)
+        if exception is not None and failed:
             hooks.gave_up(broker, message, exception)
+
+    def after_skip_message(self, broker: Broker, message: Message) -> None:
+        hooks = self._hooks(broker, message)
+        finished = getattr(hooks, "finished", None)
+        if finished is not None:
+            finished(broker, message, done=True)
