@@ -65,7 +65,7 @@ class Deferred(MiddlewareError, Retry):
     """
 
 
-def deferred(message: Message, why: str, delay_ms: int) -> Deferred:
+def deferred(message: Message | dramatiq.Message[Any], why: str, delay_ms: int) -> Deferred:
     """The error that puts ``message`` back after ``delay_ms`` without spending a try.
 
     ``Retries`` adds one to the message's ``retries`` for every error it sees; one

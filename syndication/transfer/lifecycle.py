@@ -158,7 +158,7 @@ def death_report(session: Session, job: JobRef, dead: list[JobStartRow]) -> str:
     workers = ", ".join(
         f"{_described(row.worker)} at {row.started_at:%Y-%m-%d %H:%M:%S} UTC" for row in dead
     )
-    company = []
+    company: list[JobStartRow] = []
     for row in dead:
         others = session.exec(
             select(JobStartRow).where(
