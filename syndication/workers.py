@@ -90,7 +90,8 @@ class Liveness:
     def __init__(self, broker: Any = None, *, heartbeat_ms: int | None = None) -> None:
         self.client: redis.Redis | None = getattr(broker, "client", None)
         self.namespace: str = getattr(broker, "namespace", "dramatiq")
-        self.heartbeat_ms = int(heartbeat_ms or getattr(broker, "heartbeat_timeout", 60_000))
+        timeout: Any = heartbeat_ms or getattr(broker, "heartbeat_timeout", None) or 60_000
+        self.heartbeat_ms = int(timeout)
         self.broker_id: str | None = getattr(broker, "broker_id", None)
 
     def alive(self, worker: str, broker_id: str | None) -> bool:
