@@ -157,6 +157,12 @@ def load_marketplaces(
     return configs
 
 
+def marketplace_tables(settings: Settings) -> dict[str, dict[str, Any]]:
+    """Each marketplace's table of the file merged over ``[defaults]``, checked, without
+    building a transport or reading a credential (the retry budget is computed from it)."""
+    return _entries(settings)
+
+
 def _entries(settings: Settings) -> dict[str, dict[str, Any]]:
     """Each marketplace's table of the file merged over ``[defaults]``, checked for unknown
     tables, marketplaces and keys; empty without a file."""
