@@ -25,6 +25,8 @@ from syndication.circuit import (
     phase,
 )
 from syndication.errors import Rejected, TransientError
+from syndication.status_view import format_table, listing_status
+from syndication.store.db import session_scope
 
 
 @pytest.mark.parametrize(
@@ -173,6 +175,11 @@ def test_a_transfer_waits_for_an_open_circuit_then_resumes_by_itself(sqlite_engi
             time.sleep(0.02)
         waiting = queue.status("O1", "hemnet")
         assert waiting.state == "queued" and "503 Service Unavailable" in waiting.error
+        with session_scope(sqlite_engine) as session:
+            shown = listing_status(session, "O1", queue.runtime.contacts)
+        entry = next(row for row in shown["marketplaces"] if row["marketplace"] == "hemnet")
+        assert entry["state"] == "queued" and entry["error"].startswith("väntar på Hemnet: ")
+        assert "väntar på Hemnet" in format_table(shown)
         calls = len(hemnet.deliveries)
         time.sleep(0.3)
         assert len(hemnet.deliveries) == calls == 2, "called while the circuit is open"
