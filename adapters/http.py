@@ -27,8 +27,6 @@ marketplace's URL: see :data:`ROUTES`, ``GET /listings/{id}`` (lookup) and
 from __future__ import annotations
 
 import ipaddress
-import socket
-import threading
 import time
 from collections.abc import Callable
 from typing import IO, Any
@@ -36,10 +34,9 @@ from urllib.parse import quote, urlsplit
 
 import requests
 from lxml import etree
-from requests.adapters import HTTPAdapter
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from adapters.base import Delivery, Receipt, RemoteListing, Transport
+from adapters.deadline import Deadline, WatchedAdapter
 from adapters.retry import RetryPolicy, log_retries, parse_retry_after
 from feeds.validate import parse_untrusted
 from syndication.errors import PermanentError, Rejected, TransientError
@@ -92,7 +89,7 @@ class HttpTransport(Transport):
         self.sleep = sleep
         self.session = session or requests.Session()
         self.session.trust_env = False
-        adapter = _WatchedAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=0)
+        adapter = WatchedAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=0)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self.session.headers["Accept"] = "application/xml"
@@ -212,14 +209,14 @@ class HttpTransport(Transport):
         """One HTTP exchange; every requests exception and non-2xx status is
         translated into a :class:`TransientError` or a :class:`PermanentError`.
 
-        The exchange runs under a :class:`_Deadline`: when it is not over after
+        The exchange runs under a :class:`adapters.deadline.Deadline`: when it is not over after
         ``deadline`` seconds its connection is shut, and the call fails as
         transient ("no complete answer within …"), whatever it was waiting for.
         """
         where: dict[str, Any] = {"listing_id": listing_id, "marketplace": self.marketplace}
         url = self.base_url + path
         payload = data() if callable(data) else data
-        with _Deadline(self.deadline) as deadline:
+        with Deadline(self.deadline) as deadline:
             try:
                 with self.session.request(
                     method, url, data=payload, headers=headers, timeout=self.timeout,
@@ -378,87 +375,6 @@ def plain_http_refusal(url: str, token_env: str) -> str | None:
 
 class _TooLarge(Exception):
     pass
-
-
-_watch = threading.local()
-
-
-class _Deadline:
-    """Cuts one HTTP exchange at ``seconds``: a timer shuts the sockets of the
-    connections the exchange took from the pool (:class:`_WatchedPool` registers
-    them), which wakes whatever read is blocked on them.
-
-    requests' read timeout applies to each read alone; a server that sends a
-    byte before every timeout keeps a read going for ever, headers included,
-    so only a clock outside the reads can bound the whole exchange.
-    """
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-        self.expired = False
-        self.connections: list[Any] = []
-        self._lock = threading.Lock()
-        self._timer = threading.Timer(seconds, self._expire)
-        self._timer.daemon = True
-
-    def __enter__(self) -> _Deadline:
-        _watch.current = self
-        self._timer.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._timer.cancel()
-        _watch.current = None
-
-    def add(self, connection: Any) -> None:
-        with self._lock:
-            self.connections.append(connection)
-            expired = self.expired
-        if expired:
-            _shut(connection)
-
-    def _expire(self) -> None:
-        with self._lock:
-            self.expired = True
-            connections = list(self.connections)
-        for connection in connections:
-            _shut(connection)
-
-
-def _shut(connection: Any) -> None:
-    sock = getattr(connection, "sock", None)
-    if sock is not None:
-        try:
-            sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-
-
-class _WatchedPool(HTTPConnectionPool):
-    """A connection pool that hands each connection it gives out to the current
-    :class:`_Deadline` of this thread."""
-
-    def _get_conn(self, timeout: float | None = None) -> Any:
-        connection = super()._get_conn(timeout)
-        deadline = getattr(_watch, "current", None)
-        if deadline is not None:
-            deadline.add(connection)
-        return connection
-
-
-class _WatchedHTTPSPool(HTTPSConnectionPool, _WatchedPool):
-    pass
-
-
-class _WatchedAdapter(HTTPAdapter):
-    """requests' adapter over :class:`_WatchedPool`, so :class:`_Deadline` can cut its calls."""
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = {  # type: ignore[assignment]
-            "http": _WatchedPool,
-            "https": _WatchedHTTPSPool,
-        }
 
 
 def _shown(location: str | None) -> str:
