@@ -71,3 +71,16 @@ def test_the_default_share_is_half_the_threads() -> None:
     assert replace(QUEUE_SETTINGS, worker_threads=8).marketplace_threads == 4
     assert replace(QUEUE_SETTINGS, worker_threads=1).marketplace_threads == 1
     assert replace(QUEUE_SETTINGS, marketplace_concurrency=3).marketplace_threads == 3
+
+
+def test_the_bulkhead_settings_are_read_from_the_environment() -> None:
+    from syndication.settings import Settings
+
+    settings = Settings.from_env({
+        "SYNDICATION_MARKETPLACE_CONCURRENCY": "2", "SYNDICATION_BULKHEAD_DELAY_MS": "250",
+        "SYNDICATION_CIRCUIT_THRESHOLD": "7", "SYNDICATION_CIRCUIT_COOLDOWN_MS": "9000",
+    })
+    assert (settings.marketplace_threads, settings.bulkhead_delay_ms) == (2, 250)
+    assert (settings.circuit_threshold, settings.circuit_cooldown_ms) == (7, 9000)
+    defaults = Settings.from_env({})
+    assert (defaults.circuit_threshold, defaults.circuit_cooldown_ms) == (5, 30_000)
