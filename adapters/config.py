@@ -9,6 +9,7 @@ contacts. With a file (TOML)::
     [defaults]                      # optional, for every marketplace
     connect_timeout = 3.05
     read_timeout = 20
+    deadline = 60                   # seconds for a whole exchange, body included
     max_attempts = 5
     max_delay = 120
 
@@ -52,6 +53,7 @@ CONTACT_KEYS = ("name", "email", "phone", "web", "advice")
 NUMBER_KEYS = {
     "connect_timeout": 3.05,
     "read_timeout": 20.0,
+    "deadline": 60.0,
     "max_delay": 120.0,
     "initial_wait": 0.5,
     "max_wait": 30.0,
@@ -155,6 +157,12 @@ def load_marketplaces(
     return configs
 
 
+def marketplace_tables(settings: Settings) -> dict[str, dict[str, Any]]:
+    """Each marketplace's table of the file merged over ``[defaults]``, checked, without
+    building a transport or reading a credential (the retry budget is computed from it)."""
+    return _entries(settings)
+
+
 def _entries(settings: Settings) -> dict[str, dict[str, Any]]:
     """Each marketplace's table of the file merged over ``[defaults]``, checked for unknown
     tables, marketplaces and keys; empty without a file."""
@@ -207,7 +215,7 @@ def _file_transport(entry: _Entry) -> MarketplaceConfig:
 
 def _http_transport(entry: _Entry) -> MarketplaceConfig:
     """The marketplace's HTTP endpoint, with its token, timeouts and retry budget."""
-    from adapters.http import HttpTransport
+    from adapters.http import HttpTransport, plain_http_refusal
 
     numbers, attempts = _budget(entry.values, entry.fail)
     url = entry.values.get("url")
@@ -218,6 +226,9 @@ def _http_transport(entry: _Entry) -> MarketplaceConfig:
     if token_env is not None:
         if not isinstance(token_env, str) or not token_env:
             raise entry.fail("token_env", "must be the name of an environment variable")
+        refusal = plain_http_refusal(url, token_env)
+        if refusal:
+            raise entry.fail("url", refusal)
         token = entry.settings.environ.get(token_env)
         if not token:
             raise entry.fail("token_env", f"environment variable {token_env} is not set")
@@ -227,6 +238,7 @@ def _http_transport(entry: _Entry) -> MarketplaceConfig:
         token=token,
         connect_timeout=numbers["connect_timeout"],
         read_timeout=numbers["read_timeout"],
+        deadline=numbers["deadline"],
         policy=RetryPolicy.standard(
             max_attempts=attempts,
             max_delay=numbers["max_delay"],

@@ -33,7 +33,7 @@ from typing import IO, Any
 from urllib.parse import quote
 
 from adapters.base import Delivery, Receipt, Transport
-from adapters.http import XML, HttpTransport
+from adapters.http import XML, HttpTransport, plain_http_refusal
 from adapters.retry import RetryPolicy
 from syndication.errors import ConfigurationError, PermanentError, TransientError
 from syndication.logs import get_logger
@@ -45,6 +45,8 @@ FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
 """Feed file names: no folders, no hidden files, nothing a URL must escape."""
 CHUNK = 1 << 20
 TARGETS = ("folder", "http")
+FEED_UPLOAD_DEADLINE = 900.0
+"""Seconds a whole feed upload may take: a full office feed is many megabytes."""
 
 
 class FeedPublisher(ABC):
@@ -189,6 +191,9 @@ def feed_publisher(
     if token_env is not None:
         if not isinstance(token_env, str) or not token_env:
             raise fail("token_env", "must be the name of an environment variable")
+        refusal = plain_http_refusal(url, token_env)
+        if refusal:
+            raise fail("url", refusal)
         token = environ.get(token_env)
         if not token:
             raise fail("token_env", f"environment variable {token_env} is not set")
@@ -198,6 +203,7 @@ def feed_publisher(
         url,
         token=token,
         read_timeout=60.0,
+        deadline=FEED_UPLOAD_DEADLINE,
         policy=RetryPolicy.standard(max_attempts=4, max_delay=300),
         **options,
     )

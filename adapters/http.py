@@ -1,7 +1,12 @@
 """The HTTP transport: documents to a marketplace's HTTP interface.
 
 One pooled :class:`requests.Session` per marketplace; every call has a
-(connect, read) timeout and carries the marketplace's bearer token. Connection
+(connect, read) timeout, an overall ``deadline`` for the whole exchange
+(connect, headers and body: a marketplace trickling a byte a second is cut
+there, where the read timeout alone would wait for ever), and carries the
+marketplace's bearer token. Redirects are never followed: a 3xx is a
+permanent failure naming the status and the ``Location``, so a document is
+never re-sent to another origin and no foreign receipt recorded. Connection
 errors, timeouts, answers broken off, 429 and 5xx are retried by a tenacity
 policy (:mod:`adapters.retry`: exponential backoff with jitter, or the
 server's ``Retry-After``); any other 4xx is :class:`Rejected` at once with the
@@ -21,16 +26,17 @@ marketplace's URL: see :data:`ROUTES`, ``GET /listings/{id}`` (lookup) and
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from collections.abc import Callable
 from typing import IO, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import requests
 from lxml import etree
-from requests.adapters import HTTPAdapter
 
 from adapters.base import Delivery, Receipt, RemoteListing, Transport
+from adapters.deadline import Deadline, WatchedAdapter
 from adapters.retry import RetryPolicy, log_retries, parse_retry_after
 from feeds.validate import parse_untrusted
 from syndication.errors import PermanentError, Rejected, TransientError
@@ -46,6 +52,8 @@ ROUTES: dict[str, tuple[str, str]] = {
 """Delivery action → HTTP method and path."""
 
 REMOVALS = ("delete", "final_price_retraction")
+DEFAULT_DEADLINE = 60.0
+"""Seconds one HTTP exchange may take in all, unless the marketplaces file says otherwise."""
 MAX_ANSWER_BYTES = 1 << 20
 """Answers larger than this are refused unread: a receipt is a few hundred bytes."""
 XML = "application/xml; charset=utf-8"
@@ -67,6 +75,7 @@ class HttpTransport(Transport):
         token: str | None = None,
         connect_timeout: float = 3.05,
         read_timeout: float = 20.0,
+        deadline: float = DEFAULT_DEADLINE,
         policy: RetryPolicy | None = None,
         sleep: Callable[[float], Any] = time.sleep,
         session: requests.Session | None = None,
@@ -75,11 +84,12 @@ class HttpTransport(Transport):
         self.marketplace = marketplace
         self.base_url = base_url.rstrip("/")
         self.timeout = (connect_timeout, read_timeout)
+        self.deadline = deadline
         self.policy = policy or RetryPolicy.standard()
         self.sleep = sleep
         self.session = session or requests.Session()
         self.session.trust_env = False
-        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=0)
+        adapter = WatchedAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=0)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self.session.headers["Accept"] = "application/xml"
@@ -197,26 +207,42 @@ class HttpTransport(Transport):
         log: Any,
     ) -> tuple[int, bytes]:
         """One HTTP exchange; every requests exception and non-2xx status is
-        translated into a :class:`TransientError` or a :class:`PermanentError`."""
+        translated into a :class:`TransientError` or a :class:`PermanentError`.
+
+        The exchange runs under a :class:`adapters.deadline.Deadline`: when it is not over after
+        ``deadline`` seconds its connection is shut, and the call fails as
+        transient ("no complete answer within …"), whatever it was waiting for.
+        """
         where: dict[str, Any] = {"listing_id": listing_id, "marketplace": self.marketplace}
         url = self.base_url + path
         payload = data() if callable(data) else data
-        try:
-            with self.session.request(
-                method, url, data=payload, headers=headers, timeout=self.timeout, stream=True
-            ) as response:
-                body = _read_limited(response)
-                status = response.status_code
-                retry_after = parse_retry_after(response.headers.get("Retry-After"))
-        except _TooLarge:
-            raise PermanentError(
-                f"{method} {url}: answer larger than {MAX_ANSWER_BYTES} bytes", **where
-            ) from None
-        except requests.RequestException as exc:
-            raise request_error(exc, f"{method} {url}", **where) from exc
+        with Deadline(self.deadline) as deadline:
+            try:
+                with self.session.request(
+                    method, url, data=payload, headers=headers, timeout=self.timeout,
+                    stream=True, allow_redirects=False,
+                ) as response:
+                    body = _read_limited(response)
+                    status = response.status_code
+                    retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                    location = response.headers.get("Location")
+            except _TooLarge:
+                raise PermanentError(
+                    f"{method} {url}: answer larger than {MAX_ANSWER_BYTES} bytes", **where
+                ) from None
+            except requests.RequestException as exc:
+                if deadline.expired:
+                    raise TransientError(
+                        f"{method} {url}: no complete answer within the {self.deadline:g} s "
+                        f"deadline (the marketplace is too slow or does not answer)", **where
+                    ) from exc
+                raise request_error(exc, f"{method} {url}", **where) from exc
         log.debug("http_answer", method=method, path=path, status=status)
         if 200 <= status < 300 or (status == 404 and absent_ok):
             return status, body
+        if 300 <= status < 400:
+            raise redirect_error(status, location, self.marketplace,
+                                 "check the marketplace's url in the marketplaces file", **where)
         message = self._error_message(status, body, listing_id)
         if status in (401, 403):
             message += " (check the marketplace's token_env in the marketplaces file)"
@@ -304,8 +330,59 @@ def answer_error(
     return refusal(message, **where)
 
 
+def redirect_error(
+    status: int, location: str | None, who: str, advice: str, **where: Any
+) -> PermanentError:
+    """The error of a 3xx answer: every HTTP client of :mod:`adapters` sends its
+    requests with redirects off and calls this for any 3xx.
+
+    A redirect is never followed: a re-sent document would reach another
+    origin (with the token, or with a receipt from a host nobody configured),
+    and a retry meets the same answer, so it is permanent and names the
+    status and the ``Location`` for whoever fixes the configuration.
+    """
+    return PermanentError(
+        f"{who} answered {status} (a redirect to {_shown(location)}); redirects are not "
+        f"followed, nothing was sent there ({advice})",
+        **where,
+    )
+
+
+def plain_http_refusal(url: str, token_env: str) -> str | None:
+    """Why a token may not be sent to ``url``, or ``None`` when it may.
+
+    A bearer token over plain ``http://`` can be read by anyone on the path,
+    so it is allowed only to loopback (the sandbox, a local proxy that speaks
+    TLS onwards); every other host needs ``https://``. Decided at start, from
+    the configuration, before any call is made.
+    """
+    parts = urlsplit(url)
+    if parts.scheme != "http":
+        return None
+    host = (parts.hostname or "").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return None
+    try:
+        if ipaddress.ip_address(host).is_loopback:
+            return None
+    except ValueError:
+        pass
+    return (
+        f"the token of {token_env} would travel unencrypted over plain http:// to "
+        f"{host or url!r}; use https://, or http:// only to a loopback address"
+    )
+
+
 class _TooLarge(Exception):
     pass
+
+
+def _shown(location: str | None) -> str:
+    """A redirect's ``Location`` as shown in an error: at most 200 characters, or "no
+    Location" when the answer names none."""
+    if not location:
+        return "no Location"
+    return location if len(location) <= 200 else location[:200] + "…"
 
 
 def _read_limited(response: requests.Response) -> bytes:

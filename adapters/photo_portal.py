@@ -29,7 +29,7 @@ from typing import IO, Any
 import requests
 from tenacity import Retrying
 
-from adapters.http import answer_error, request_error
+from adapters.http import answer_error, redirect_error, request_error
 from adapters.retry import RetryPolicy, log_retries, parse_retry_after
 from syndication.errors import ConfigurationError, PermanentError, Rejected, TransientError
 from syndication.logs import get_logger
@@ -206,7 +206,9 @@ class PhotoPortalClient:
         url = self.base_url + path
         what = f"photo portal: {method} {path}"
         try:
-            response = self._session.request(method, url, timeout=self.timeout, **kwargs)
+            response = self._session.request(
+                method, url, timeout=self.timeout, allow_redirects=False, **kwargs
+            )
         except requests.RequestException as exc:
             error = request_error(exc, what)
             transient = isinstance(error, TransientError)
@@ -215,6 +217,9 @@ class PhotoPortalClient:
             raise error from exc
         with response:
             status = response.status_code
+            if 300 <= status < 400:
+                raise redirect_error(status, response.headers.get("Location"), "photo portal",
+                                     "check SYNDICATION_PHOTO_PORTAL_URL")
             if status >= 400:
                 if status == 429 or status >= 500:
                     self._log.warning("photo_portal_busy", method=method, path=path, status=status)

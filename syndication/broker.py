@@ -43,6 +43,7 @@ from dramatiq.brokers.stub import StubBroker
 from dramatiq.errors import ConnectionClosed
 from dramatiq.middleware import CurrentMessage, Retries
 
+from syndication.bulkheads import Bulkhead
 from syndication.errors import ConfigurationError
 from syndication.middleware import JobLifecycle, LogContext, Metrics
 from syndication.runtime import Runtime, attach_runtime
@@ -167,7 +168,9 @@ def _install_middleware(broker: dramatiq.Broker, settings: Settings) -> None:
 
     ``Retries`` gets the settings' budget and backoff as defaults only, and no
     ``retry_when``: an actor's own ``max_retries``, ``min_backoff`` and
-    ``throws`` decide for its messages.
+    ``throws`` decide for its messages. :class:`Bulkhead` comes before
+    :class:`JobLifecycle`, so a message put back for want of a thread is not
+    counted as an attempt.
     """
     retries = Retries(
         max_retries=settings.max_retries,
@@ -180,3 +183,6 @@ def _install_middleware(broker: dramatiq.Broker, settings: Settings) -> None:
     broker.add_middleware(LogContext(), before=Retries)
     broker.add_middleware(Metrics(), before=Retries)
     broker.add_middleware(JobLifecycle(), before=Retries)
+    broker.add_middleware(
+        Bulkhead(settings.marketplace_threads, settings.bulkhead_delay_ms), before=JobLifecycle
+    )

@@ -12,6 +12,10 @@ Actors stay thin: what every job needs around it lives here, once.
   up; the transfer jobs count their attempts and record ``failed``
   this way (:class:`syndication.transfer.TransferLifecycle`).
 
+A ``before_*`` hook that must keep a message from running without losing it
+raises :func:`deferred`'s error: dramatiq's ``Retries`` puts the message back
+after the given delay, and the try is not counted against its budget.
+
 dramatiq runs ``after_*`` hooks in reverse order of the middleware list, so
 :func:`syndication.broker.setup_broker` puts :class:`JobLifecycle` before
 ``Retries``: its ``after_process_message`` then sees whether ``Retries`` gave
@@ -28,7 +32,8 @@ from typing import Any, Protocol
 import dramatiq
 import dramatiq.broker
 import structlog
-from dramatiq.middleware import Middleware
+from dramatiq.errors import Retry
+from dramatiq.middleware import Middleware, MiddlewareError
 
 from syndication.logs import get_logger
 
@@ -48,6 +53,26 @@ def message_context(message: Message) -> dict[str, Any]:
     }
     context.update({key: message.kwargs[key] for key in CONTEXT_KEYS if key in message.kwargs})
     return context
+
+
+class Deferred(MiddlewareError, Retry):
+    """A message put back before it ran, not counted as a try.
+
+    A ``MiddlewareError``, so dramatiq's ``emit_before`` lets it through (it logs
+    and swallows every other error of a ``before_*`` hook, and the job would
+    run regardless); a ``Retry`` with a ``delay``, so ``Retries`` puts the
+    message back after that delay instead of its backoff.
+    """
+
+
+def deferred(message: Message | dramatiq.Message[Any], why: str, delay_ms: int) -> Deferred:
+    """The error that puts ``message`` back after ``delay_ms`` without spending a try.
+
+    ``Retries`` adds one to the message's ``retries`` for every error it sees; one
+    is taken off here first, so the two cancel out and the budget is untouched.
+    """
+    message.options["retries"] = int(message.options.get("retries", 0)) - 1
+    return Deferred(why, delay=max(1, int(delay_ms)))
 
 
 class LogContext(Middleware):
@@ -143,7 +168,11 @@ class Lifecycle(Protocol):
     def gave_up(
         self, broker: Broker, message: Message, exception: BaseException
     ) -> None:
-        """The message failed and will not be tried again."""
+        """The message failed and will not be tried again.
+
+        A lifecycle may also define ``finished(broker, message, *, done)``: called
+        after every run and skip, ``done`` when nothing will run the message again.
+        """
 
 
 class JobLifecycle(Middleware):
@@ -174,8 +203,18 @@ class JobLifecycle(Middleware):
         result: Any = None,
         exception: BaseException | None = None,
     ) -> None:
-        if exception is None or not getattr(message, "failed", False):
-            return
         hooks = self._hooks(broker, message)
-        if hooks is not None:
+        if hooks is None:
+            return
+        failed = bool(getattr(message, "failed", False))
+        finished = getattr(hooks, "finished", None)
+        if finished is not None:
+            finished(broker, message, done=exception is None or failed)
+        if exception is not None and failed:
             hooks.gave_up(broker, message, exception)
+
+    def after_skip_message(self, broker: Broker, message: Message) -> None:
+        hooks = self._hooks(broker, message)
+        finished = getattr(hooks, "finished", None)
+        if finished is not None:
+            finished(broker, message, done=True)

@@ -25,11 +25,16 @@ from syndication.store.models import utcnow
 
 if TYPE_CHECKING:
     from adapters.base import Transport
+    from syndication.circuit import CircuitBreaker
 
 
 @dataclass
 class Runtime:
-    """What a job needs to do its work; everything with side effects is here."""
+    """What a job needs to do its work; everything with side effects is here.
+
+    ``breaker`` is the circuit breaker of the marketplaces (:mod:`syndication.circuit`):
+    shared through Redis in production, this process's own by default.
+    """
 
     settings: Settings
     engine: Engine
@@ -37,6 +42,7 @@ class Runtime:
     contacts: Mapping[str, Contacts] = field(default_factory=dict)
     clock: Callable[[], datetime] = utcnow
     sleep: Callable[[float], None] = time.sleep
+    breaker: CircuitBreaker = field(default_factory=lambda: _memory_breaker())
 
     @classmethod
     def from_settings(
@@ -50,6 +56,7 @@ class Runtime:
         migrate), refused when it is not at the newest schema.
         """
         from adapters.config import load_marketplaces
+        from syndication.circuit import breaker_from_settings
         from syndication.store.schema import open_for_writing, open_read_only
 
         if read_only:
@@ -62,6 +69,7 @@ class Runtime:
             engine=engine,
             transports={name: mp.transport for name, mp in marketplaces.items()},
             contacts={name: mp.contacts for name, mp in marketplaces.items()},
+            breaker=breaker_from_settings(settings),
         )
 
     def transport(self, marketplace: str) -> Transport:
@@ -78,6 +86,16 @@ class Runtime:
         for transport in self.transports.values():
             transport.close()
         self.engine.dispose()
+
+
+def _memory_breaker() -> CircuitBreaker:
+    """A circuit breaker of this process alone, with the default threshold and cool-down."""
+    from syndication.circuit import CircuitBreaker
+
+    defaults = Settings()
+    return CircuitBreaker(
+        threshold=defaults.circuit_threshold, cooldown=defaults.circuit_cooldown_ms / 1000
+    )
 
 
 class RuntimeMiddleware(Middleware):

@@ -26,6 +26,15 @@ class Settings:
       gives ``file://`` addresses (fine for the sandbox).
     * ``worker_threads``, ``heartbeat_timeout_ms``, ``max_retries``, ``min_backoff_ms``,
       ``max_worker_deaths``, ``confirm_delay_ms`` — the queue's policy (see ``syndication.broker``).
+    * ``marketplace_concurrency`` — ``SYNDICATION_MARKETPLACE_CONCURRENCY``: how many of a
+      worker process's threads may work for one marketplace at once (default 0: half of
+      ``worker_threads``, at least 1); a job over the limit is put back for
+      ``bulkhead_delay_ms`` (default 500) without counting as a try (see
+      ``syndication.bulkheads``).
+    * ``circuit_threshold``, ``circuit_cooldown_ms`` — ``SYNDICATION_CIRCUIT_THRESHOLD``
+      (default 5) failures in a row open a marketplace's circuit for
+      ``SYNDICATION_CIRCUIT_COOLDOWN_MS`` (default 30 s) before one probe is let through
+      (see ``syndication.circuit``).
     * ``migrate_on_start`` — ``SYNDICATION_MIGRATE_ON_START``: the worker and the scheduler
       migrate the store on start (as their ``--migrate`` does); off, they refuse a store
       that is behind. Other commands ignore it: writing ones migrate, reading ones never do.
@@ -53,9 +62,20 @@ class Settings:
     min_backoff_ms: int = 5_000
     max_worker_deaths: int = 3
     confirm_delay_ms: int = 60_000
+    marketplace_concurrency: int = 0
+    bulkhead_delay_ms: int = 500
+    circuit_threshold: int = 5
+    circuit_cooldown_ms: int = 30_000
     migrate_on_start: bool = False
     token_hours: int = 8
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    @property
+    def marketplace_threads(self) -> int:
+        """The concurrency limit per marketplace and process that is in force."""
+        if self.marketplace_concurrency > 0:
+            return self.marketplace_concurrency
+        return max(1, self.worker_threads // 2)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -88,6 +108,18 @@ class Settings:
                 env, "SYNDICATION_MAX_WORKER_DEATHS", defaults.max_worker_deaths
             ),
             confirm_delay_ms=_int(env, "SYNDICATION_CONFIRM_DELAY_MS", defaults.confirm_delay_ms),
+            marketplace_concurrency=_int(
+                env, "SYNDICATION_MARKETPLACE_CONCURRENCY", defaults.marketplace_concurrency
+            ),
+            bulkhead_delay_ms=_positive(
+                env, "SYNDICATION_BULKHEAD_DELAY_MS", defaults.bulkhead_delay_ms
+            ),
+            circuit_threshold=_positive(
+                env, "SYNDICATION_CIRCUIT_THRESHOLD", defaults.circuit_threshold
+            ),
+            circuit_cooldown_ms=_positive(
+                env, "SYNDICATION_CIRCUIT_COOLDOWN_MS", defaults.circuit_cooldown_ms
+            ),
             migrate_on_start=_flag(env, "SYNDICATION_MIGRATE_ON_START", defaults.migrate_on_start),
             token_hours=_positive(env, "SYNDICATION_TOKEN_HOURS", defaults.token_hours),
             environ=env,

@@ -1,6 +1,9 @@
 """Faults a test can order from a sandbox marketplace.
 
-Each call draws at most one fault: first the queued ones (``fail_next``,
+Each call draws at most one fault: first a standing mode (``hang_all``: every
+call is read and never answered, the marketplace hung; ``trickle_all``:
+every call takes effect and its answer comes a byte at a time, status line
+included), then the queued ones (``fail_next``,
 ``hang_next``), then the random share (``fail_fraction``, seeded so a run can
 be repeated). A status fault answers at once without touching the
 marketplace; a hang fault lets the call take effect and then holds the answer
@@ -20,12 +23,16 @@ from dataclasses import dataclass
 class Fault:
     """``status`` set: answer with it (and ``retry_after``) without taking effect.
     Otherwise the call takes effect, then the answer waits ``hang`` seconds and,
-    when ``body`` is set, carries that body instead of the receipt."""
+    when ``body`` is set, carries that body instead of the receipt. ``never``: the
+    call is read and not answered at all; ``trickle``: the answer is written one
+    byte every ``trickle`` seconds."""
 
     status: int | None = None
     retry_after: float | None = None
     hang: float = 0.0
     body: bytes | None = None
+    never: bool = False
+    trickle: float = 0.0
 
 
 class Faults:
@@ -40,6 +47,24 @@ class Faults:
         self._hang = 0.0
         self._retry_after: float | None = None
         self._random = random.Random(seed)
+        self._mode: Fault | None = None
+
+    def hang_all(self) -> None:
+        """Every call from now on is read and never answered (until :meth:`clear`)."""
+        with self._lock:
+            self._mode = Fault(never=True)
+
+    def trickle_all(self, interval: float = 1.0) -> None:
+        """Every call from now on takes effect and is answered one byte every
+        ``interval`` seconds (until :meth:`clear`)."""
+        with self._lock:
+            self._mode = Fault(trickle=interval)
+
+    @property
+    def hanging(self) -> bool:
+        """True while :meth:`hang_all` is in force."""
+        with self._lock:
+            return self._mode is not None and self._mode.never
 
     def fail_next(
         self,
@@ -91,12 +116,15 @@ class Faults:
     def clear(self) -> None:
         """No more faults."""
         with self._lock:
+            self._mode = None
             self._queue.clear()
             self._fraction = 0.0
 
     def draw(self) -> Fault | None:
         """The fault for the call being answered, if any."""
         with self._lock:
+            if self._mode is not None:
+                return self._mode
             if self._queue:
                 return self._queue.popleft()
             if self._fraction and self._random.random() < self._fraction:

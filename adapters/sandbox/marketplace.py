@@ -38,12 +38,15 @@ FINAL_PRICE_ACTIONS = ("final_price", "final_price_retraction")
 
 @dataclass(frozen=True)
 class Answer:
-    """An HTTP answer; ``hang`` seconds pass before it is written."""
+    """An HTTP answer; ``hang`` seconds pass before it is written, then it is
+    written whole, or one byte every ``trickle`` seconds; ``never``: no answer."""
 
     status: int
     body: bytes = b""
     headers: Mapping[str, str] = field(default_factory=dict)
     hang: float = 0.0
+    trickle: float = 0.0
+    never: bool = False
 
 
 @dataclass(frozen=True)
@@ -192,6 +195,8 @@ class SandboxMarketplace:
         if not self._authorized(headers.get("authorization")):
             return error(401, "missing or wrong bearer token")
         fault = self.faults.draw()
+        if fault is not None and fault.never:
+            return Answer(0, never=True)
         if fault is not None and fault.status is not None:
             extra = (
                 {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
@@ -396,4 +401,4 @@ def _with_hang(answer: Answer, fault: Fault | None) -> Answer:
     if fault is None:
         return answer
     body = answer.body if fault.body is None else fault.body
-    return Answer(answer.status, body, answer.headers, hang=fault.hang)
+    return Answer(answer.status, body, answer.headers, hang=fault.hang, trickle=fault.trickle)

@@ -58,10 +58,16 @@ class _Handler(BaseHTTPRequestHandler):
             body = self.rfile.read(length) if length else b""
             headers = {k.lower(): v for k, v in self.headers.items()}
             answer = self.server.marketplace.handle(self.command, self.path, headers, body)
+        if answer.never:
+            self._never_answer()
+            return
         if answer.hang:
             self.close_connection = True
             if self.server.stopping.wait(answer.hang):
                 return
+        if answer.trickle:
+            self._trickle(answer)
+            return
         self.send_response(answer.status)
         self.send_header("Content-Type", "application/xml; charset=utf-8")
         self.send_header("Content-Length", str(len(answer.body)))
@@ -71,6 +77,28 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(answer.body)
 
     do_GET = do_POST = do_PUT = do_DELETE = _serve
+
+    def _never_answer(self) -> None:
+        """Hold the connection open without a byte of answer while the marketplace
+        hangs; then close it (the client gave up long ago)."""
+        self.close_connection = True
+        faults = self.server.marketplace.faults
+        while faults.hanging and not self.server.stopping.wait(0.05):
+            pass
+
+    def _trickle(self, answer: Any) -> None:
+        """Write the whole answer, status line first, one byte every ``answer.trickle`` s."""
+        self.close_connection = True
+        head = [f"HTTP/1.1 {answer.status} {self.responses.get(answer.status, ('',))[0]}",
+                "Content-Type: application/xml; charset=utf-8",
+                f"Content-Length: {len(answer.body)}",
+                *(f"{name}: {value}" for name, value in answer.headers.items())]
+        raw = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + answer.body
+        for index in range(len(raw)):
+            self.wfile.write(raw[index:index + 1])
+            self.wfile.flush()
+            if self.server.stopping.wait(answer.trickle):
+                return
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         """Silent: the marketplace logs what matters, and headers hold the token."""
@@ -219,6 +247,7 @@ class Sandbox:
         *,
         connect_timeout: float = 1.0,
         read_timeout: float = 5.0,
+        deadline: float | None = None,
         max_attempts: int = 5,
         max_delay: float = 30.0,
         initial_wait: float = 0.05,
@@ -232,6 +261,7 @@ class Sandbox:
             "[defaults]",
             f"connect_timeout = {connect_timeout!r}",
             f"read_timeout = {read_timeout!r}",
+            *([f"deadline = {deadline!r}"] if deadline is not None else []),
             f"max_attempts = {max_attempts}",
             f"max_delay = {max_delay!r}",
             f"initial_wait = {initial_wait!r}",

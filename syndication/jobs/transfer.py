@@ -8,7 +8,9 @@ Logging context, attempt counting and metrics come from the broker's
 middleware (:mod:`syndication.middleware`), not from here. No actor here
 declares ``max_retries``: their budget is the broker's default,
 ``SYNDICATION_MAX_RETRIES``; a :class:`~syndication.errors.PermanentError` is
-never retried (``throws``).
+never retried (``throws``). The transfer and the publication check call a
+push marketplace, so they take one of its threads (``bulkhead=True``,
+:mod:`syndication.bulkheads`).
 """
 
 from __future__ import annotations
@@ -54,13 +56,16 @@ class ActorScheduler:
 SCHEDULER = ActorScheduler()
 
 
-@dramatiq.actor(queue_name=TRANSFER_QUEUE, lifecycle=TRANSFER_LIFECYCLE, throws=(PermanentError,))
+@dramatiq.actor(
+    queue_name=TRANSFER_QUEUE, lifecycle=TRANSFER_LIFECYCLE, throws=(PermanentError,),
+    bulkhead=True,
+)
 def transfer_listing(listing_id: str, marketplace: str, request_id: str) -> None:
     """Transfer one listing to one marketplace and record the outcome."""
     run_transfer_job(current_runtime(), JobRef(listing_id, marketplace, request_id), SCHEDULER)
 
 
-@dramatiq.actor(queue_name=CONFIRM_QUEUE, throws=(PermanentError,))
+@dramatiq.actor(queue_name=CONFIRM_QUEUE, throws=(PermanentError,), bulkhead=True)
 def confirm_publication(
     listing_id: str, marketplace: str, request_id: str, document_hash: str, poll: int = 0
 ) -> None:

@@ -316,3 +316,20 @@ class ApiIdempotencyRow(SQLModel, table=True):
     status_code: int = 0
     body: str | None = Field(default=None, sa_type=Text)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class JobStartRow(SQLModel, table=True):
+    """A start of a transfer message that has not ended (yet): which worker process
+    runs it. Deleted when the start ends; a row whose worker is gone is a worker
+    death (``syndication.transfer.lifecycle``)."""
+
+    __tablename__ = "job_start"
+
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: str = Field(index=True, max_length=64)
+    listing_id: str = Field(max_length=64)
+    marketplace: str = Field(max_length=32)
+    request_id: str | None = Field(default=None, max_length=64)
+    worker: str = Field(index=True, max_length=255)
+    broker_id: str | None = Field(default=None, max_length=64)
+    started_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -22,10 +22,14 @@ it out:
 
 A permanent error (invalid document, a refusal, a configuration gap) records
 ``failed`` with the marketplace's message and returns: the message is done.
-A transient error records the attempt's error on the ``queued`` row and is
-raised, so dramatiq retries the message with backoff; once the retry budget
-is spent :class:`~syndication.transfer.lifecycle.TransferLifecycle` records
-``failed``. Every outcome is stored before the function returns, and dramatiq
+Every call goes through the marketplace's circuit breaker
+(:mod:`syndication.circuit`): while it is open nothing is called, and the
+row stays ``queued`` with the note "väntar på <marknadsplats>: <orsak>"
+until a later try finds it closed. A transient error records the attempt's
+error on the ``queued`` row and is raised, so dramatiq retries the message
+with backoff; once the retry budget is spent
+:class:`~syndication.transfer.lifecycle.TransferLifecycle` records ``failed``.
+Every outcome is stored before the function returns, and dramatiq
 acknowledges a message only after its actor returned: a worker killed
 mid-job leaves its message to be delivered again.
 
@@ -39,6 +43,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from adapters.base import Delivery, Receipt
+from syndication.circuit import CircuitOpen
 from syndication.errors import SyndicationError, TransientError
 from syndication.logs import get_logger
 from syndication.records import TransferStatus
@@ -108,7 +113,12 @@ def run_transfer_job(runtime: Runtime, job: JobRef, scheduler: Scheduler) -> Job
         ),
     )
     try:
-        receipt = runtime.transport(job.marketplace).send(delivery)
+        with runtime.breaker.guard(job.marketplace):
+            receipt = runtime.transport(job.marketplace).send(delivery)
+    except CircuitOpen as exc:
+        _record(runtime, job, "queued", action=decision.action, error=exc.waiting_note)
+        get_logger().info("transfer.waiting", reason=str(exc))
+        raise
     except TransientError as exc:
         _record(runtime, job, "queued", action=decision.action, error=f"attempt failed: {exc}")
         raise
@@ -211,7 +221,8 @@ def confirm_publication(runtime: Runtime, job: JobRef, digest: str) -> bool:
     """
     if not _still_sent(runtime, job, digest):
         return True
-    remote = runtime.transport(job.marketplace).lookup(job.marketplace, job.listing_id)
+    with runtime.breaker.guard(job.marketplace):
+        remote = runtime.transport(job.marketplace).lookup(job.marketplace, job.listing_id)
     if remote is None or not remote.published:
         return False
     with session_scope(runtime.engine) as session:

@@ -102,7 +102,7 @@ def test_the_retry_budget_comes_from_the_file(sandbox, tmp_path):
             r"'blocket', key 'url'",
         ),
         (
-            "[marketplaces.blocket]\ntransport = 'http'\nurl = 'http://x'\ntoken_env = 'NOPE'\n",
+            "[marketplaces.blocket]\ntransport = 'http'\nurl = 'https://x'\ntoken_env = 'NOPE'\n",
             r"'blocket', key 'token_env': environment variable NOPE is not set",
         ),
         ("[marketplaces.hittahem]\nread_timeout = -1\n", r"'hittahem', key 'read_timeout'"),
@@ -133,14 +133,15 @@ def test_a_missing_file_is_a_configuration_error(tmp_path):
 def test_the_token_is_not_in_the_error_or_the_config(tmp_path):
     settings = write(
         tmp_path,
-        "[marketplaces.hemnet]\ntransport = 'http'\nurl = 'http://x'\ntoken_env = 'TOK'\n"
+        "[marketplaces.hemnet]\ntransport = 'http'\nurl = 'https://x'\ntoken_env = 'TOK'\n"
         "read_timeout = 0\n",
     )
     with pytest.raises(ConfigurationError) as caught:
         load_marketplaces(settings)
     assert "t0k3n" not in str(caught.value)
     good = write(
-        tmp_path, "[marketplaces.hemnet]\ntransport = 'http'\nurl = 'http://x'\ntoken_env = 'TOK'\n"
+        tmp_path,
+        "[marketplaces.hemnet]\ntransport = 'http'\nurl = 'https://x'\ntoken_env = 'TOK'\n",
     )
     assert "t0k3n" not in repr(load_marketplaces(good)["hemnet"])
 

@@ -11,7 +11,8 @@ are queued with the real ``syndication transfer`` command.
 
 The queue policy is the production one with shorter clocks, so a test takes
 seconds rather than minutes: the heartbeat after which a dead worker's
-messages are given back, the backoff between retries, the publication delay.
+messages are given back, the backoff between retries, the publication delay,
+the HTTP deadline and the circuit breaker's cool-down.
 """
 
 from __future__ import annotations
@@ -76,6 +77,10 @@ class Policy:
     http_max_wait: float = 0.5
     read_timeout: float = 1.0
     connect_timeout: float = 0.5
+    deadline: float = 10.0
+    circuit_threshold: int = 5
+    circuit_cooldown_ms: int = 500
+    marketplace_concurrency: int = 0
 
     @property
     def calls_per_job(self) -> int:
@@ -101,6 +106,7 @@ class Cluster:
             self.directory / "marketplaces.toml",
             connect_timeout=self.policy.connect_timeout,
             read_timeout=self.policy.read_timeout,
+            deadline=self.policy.deadline,
             max_attempts=self.policy.http_attempts,
             max_delay=30.0,
             initial_wait=self.policy.http_initial_wait,
@@ -125,15 +131,20 @@ class Cluster:
             "SYNDICATION_MIN_BACKOFF_MS": str(policy.min_backoff_ms),
             "SYNDICATION_MAX_WORKER_DEATHS": str(policy.max_worker_deaths),
             "SYNDICATION_CONFIRM_DELAY_MS": str(policy.confirm_delay_ms),
+            "SYNDICATION_CIRCUIT_THRESHOLD": str(policy.circuit_threshold),
+            "SYNDICATION_CIRCUIT_COOLDOWN_MS": str(policy.circuit_cooldown_ms),
+            "SYNDICATION_MARKETPLACE_CONCURRENCY": str(policy.marketplace_concurrency),
             "SYNDICATION_LOG_FORMAT": "json",
             "SYNDICATION_LOG_LEVEL": "WARNING",
         }
 
     # --- input and requests -------------------------------------------------
 
-    def ingest(self, count: int = FAULT_LISTINGS, office_id: str = "FAULT") -> list[str]:
-        """Generate and ingest ``count`` listings of one office; their ids."""
-        report = ingest_document(self.engine, _common.input_bytes(count, office_id, prefix="F"))
+    def ingest(
+        self, count: int = FAULT_LISTINGS, office_id: str = "FAULT", prefix: str = "F"
+    ) -> list[str]:
+        """Generate and ingest ``count`` listings of one office (ids ``prefix`` + number)."""
+        report = ingest_document(self.engine, _common.input_bytes(count, office_id, prefix=prefix))
         assert report.errors == [], [str(e) for e in report.errors[:5]]
         assert len(report.listings) == count
         return sorted(report.listings)

@@ -5,6 +5,10 @@ Real orchestration, feeds, rules and store; the marketplaces are FakeTransports.
 
 from __future__ import annotations
 
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import dramatiq
 import pytest
 from dramatiq.middleware import SkipMessage
@@ -16,6 +20,7 @@ from syndication.errors import TransientError
 from syndication.transfer import TRANSFER_LIFECYCLE, Scope, request_transfer
 from syndication.transfer.common import JobRef
 from syndication.transfer.job import run_transfer_job
+from syndication.workers import WorkerIdentity, this_worker
 
 
 def test_fan_out_one_job_per_licensed_or_selected_marketplace(queue: Queue) -> None:
@@ -259,6 +264,23 @@ def test_idempotency_key_replays_the_first_answer(queue: Queue) -> None:
     assert len({d.idempotency_key for d in hemnet.created()}) == 1
 
 
+def exited_worker() -> WorkerIdentity:
+    """A worker process of this host that has exited."""
+    process = subprocess.Popen(["true"])
+    process.wait()
+    return WorkerIdentity(this_worker().host, process.pid, "1")
+
+
+@contextmanager
+def pretending_to_be(worker: WorkerIdentity) -> Iterator[None]:
+    """Starts in the block are recorded as by ``worker``."""
+    TRANSFER_LIFECYCLE.identity = lambda: worker
+    try:
+        yield
+    finally:
+        TRANSFER_LIFECYCLE.identity = this_worker
+
+
 def test_a_listing_that_keeps_killing_workers_ends_failed(queue: Queue) -> None:
     ingest(queue.engine, offices=[office()], users=[user()], listings=[listing()])
     from syndication.jobs.transfer import transfer_listing
@@ -271,7 +293,8 @@ def test_a_listing_that_keeps_killing_workers_ends_failed(queue: Queue) -> None:
     with session_scope(queue.engine) as session:
         record_status(session, "O1", "hemnet", "queued", request_id=request_id)
     for _ in range(3):  # three starts whose worker never came back
-        TRANSFER_LIFECYCLE.started(queue.broker, message)
+        with pretending_to_be(exited_worker()):
+            TRANSFER_LIFECYCLE.started(queue.broker, message)
     with pytest.raises(SkipMessage):
         TRANSFER_LIFECYCLE.started(queue.broker, message)
     hemnet = queue.status("O1", "hemnet")
