@@ -26,6 +26,9 @@ class Settings:
       gives ``file://`` addresses (fine for the sandbox).
     * ``worker_threads``, ``heartbeat_timeout_ms``, ``max_retries``, ``min_backoff_ms``,
       ``max_worker_deaths``, ``confirm_delay_ms`` — the queue's policy (see ``syndication.broker``).
+    * ``fan_out_lease_ms`` — ``SYNDICATION_FAN_OUT_LEASE_MS``: how long a fan-out stays its
+      process's after its last batch; then a worker's relay takes it over and finishes it
+      (see ``syndication.transfer.request``).
     * ``migrate_on_start`` — ``SYNDICATION_MIGRATE_ON_START``: the worker and the scheduler
       migrate the store on start (as their ``--migrate`` does); off, they refuse a store
       that is behind. Other commands ignore it: writing ones migrate, reading ones never do.
@@ -53,6 +56,7 @@ class Settings:
     min_backoff_ms: int = 5_000
     max_worker_deaths: int = 3
     confirm_delay_ms: int = 60_000
+    fan_out_lease_ms: int = 30_000
     migrate_on_start: bool = False
     token_hours: int = 8
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
@@ -88,6 +92,9 @@ class Settings:
                 env, "SYNDICATION_MAX_WORKER_DEATHS", defaults.max_worker_deaths
             ),
             confirm_delay_ms=_int(env, "SYNDICATION_CONFIRM_DELAY_MS", defaults.confirm_delay_ms),
+            fan_out_lease_ms=_positive(
+                env, "SYNDICATION_FAN_OUT_LEASE_MS", defaults.fan_out_lease_ms
+            ),
             migrate_on_start=_flag(env, "SYNDICATION_MIGRATE_ON_START", defaults.migrate_on_start),
             token_hours=_positive(env, "SYNDICATION_TOKEN_HOURS", defaults.token_hours),
             environ=env,
