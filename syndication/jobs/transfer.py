@@ -24,6 +24,7 @@ from sqlmodel import Session
 from syndication.errors import PermanentError
 from syndication.outbox import stage
 from syndication.runtime import current_runtime
+from syndication.store.db import session_scope
 from syndication.transfer import (
     CONFIRM_POLLS,
     TRANSFER_LIFECYCLE,
@@ -35,7 +36,6 @@ from syndication.transfer import (
 )
 from syndication.transfer.feed_job import FEED_LIFECYCLE, run_feed_job
 from syndication.transfer.request import resume_stalled_fan_outs
-from syndication.store.db import session_scope
 
 TRANSFER_QUEUE = "transfers"
 CONFIRM_QUEUE = "confirmations"

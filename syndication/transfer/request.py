@@ -207,7 +207,7 @@ def resume_stalled_fan_outs(runtime: Runtime, scheduler: Scheduler, *, owner: st
     resumed = 0
     for request_id in stalled:
         with session_scope(runtime.engine) as session:
-            taken = session.execute(
+            taken = _rows_changed(session.execute(
                 update(TransferRequestRow)
                 .where(
                     col(TransferRequestRow.id) == request_id,
@@ -215,12 +215,16 @@ def resume_stalled_fan_outs(runtime: Runtime, scheduler: Scheduler, *, owner: st
                     col(TransferRequestRow.fan_out_until) < now,
                 )
                 .values(fan_out_owner=owner, fan_out_until=_lease_end(runtime))
-            ).rowcount
+            ))
         if taken:
             get_logger(request_id=request_id).warning("transfer.fan_out_resumed", owner=owner)
             fan_out(runtime, request_id, scheduler, owner=owner)
             resumed += 1
     return resumed
+
+
+def _rows_changed(result: Any) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def _lease_end(runtime: Runtime) -> datetime:
@@ -267,7 +271,7 @@ def _advance(
     }
     if finished:
         values.update(fanned_out_at=utcnow(), fan_out_owner=None, fan_out_until=None)
-    moved = session.execute(
+    moved = _rows_changed(session.execute(
         update(TransferRequestRow)
         .where(
             col(TransferRequestRow.id) == request_id,
@@ -277,7 +281,7 @@ def _advance(
         )
         .values(**values)
         .execution_options(synchronize_session=False)
-    ).rowcount
+    ))
     if moved != 1:
         raise _LostFanOut
 
