@@ -8,7 +8,9 @@ Logging context, attempt counting and metrics come from the broker's
 middleware (:mod:`syndication.middleware`), not from here. No actor here
 declares ``max_retries``: their budget is the broker's default,
 ``SYNDICATION_MAX_RETRIES``; a :class:`~syndication.errors.PermanentError` is
-never retried (``throws``).
+never retried (``throws``). :data:`SCHEDULER` stages every follow-up message
+in the outbox, in the transaction of the state that waits for it
+(:mod:`syndication.outbox`).
 """
 
 from __future__ import annotations
