@@ -46,7 +46,8 @@ from dramatiq.middleware import CurrentMessage, Retries
 from syndication.bulkheads import Bulkhead
 from syndication.errors import ConfigurationError
 from syndication.middleware import JobLifecycle, LogContext, Metrics
-from syndication.runtime import Runtime, attach_runtime
+from syndication.outbox import DurableRetries, OutboxRelay, Relay
+from syndication.runtime import Runtime, attach_runtime, current_runtime
 from syndication.settings import Settings
 
 MAINTENANCE_CHANCE = 250_000
@@ -98,6 +99,18 @@ def in_process_worker(broker: dramatiq.Broker, threads: int) -> Iterator[dramati
         yield worker
     finally:
         worker.stop()
+
+
+@contextmanager
+def relay_thread(broker: dramatiq.Broker, name: str) -> Iterator[Relay]:
+    """Run the outbox relay (and its sweeps) on a thread while in the block: for a
+    process that sends messages without running a dramatiq worker (the scheduler)."""
+    runtime = current_runtime(broker)
+    relay = Relay(runtime.engine, broker, name=name, sweeps=[_fan_out_sweep(broker)]).start()
+    try:
+        yield relay
+    finally:
+        relay.stop()
 
 
 def _make_broker(settings: Settings) -> dramatiq.Broker:
@@ -166,13 +179,16 @@ class RecoveringRedisBroker(RedisBroker):
 def _install_middleware(broker: dramatiq.Broker, settings: Settings) -> None:
     """Replace dramatiq's default ``Retries`` with ours and add the cross-cutting middleware.
 
-    ``Retries`` gets the settings' budget and backoff as defaults only, and no
-    ``retry_when``: an actor's own ``max_retries``, ``min_backoff`` and
-    ``throws`` decide for its messages. :class:`Bulkhead` comes before
-    :class:`JobLifecycle`, so a message put back for want of a thread is not
-    counted as an attempt.
+    ``Retries`` (as :class:`~syndication.outbox.DurableRetries`, whose retry is
+    in Redis or in the outbox before the message is acknowledged) gets the
+    settings' budget and backoff as defaults only, and no ``retry_when``: an
+    actor's own ``max_retries``, ``min_backoff`` and ``throws`` decide for its
+    messages. :class:`Bulkhead` comes before :class:`JobLifecycle`, so a message
+    put back for want of a thread is not counted as an attempt.
+    :class:`~syndication.outbox.OutboxRelay` runs the outbox relay (and the
+    fan-out takeover) on a thread of every worker.
     """
-    retries = Retries(
+    retries = DurableRetries(
         max_retries=settings.max_retries,
         min_backoff=settings.min_backoff_ms,
         max_backoff=MAX_BACKOFF_MS,
@@ -186,3 +202,11 @@ def _install_middleware(broker: dramatiq.Broker, settings: Settings) -> None:
     broker.add_middleware(
         Bulkhead(settings.marketplace_threads, settings.bulkhead_delay_ms), before=JobLifecycle
     )
+    broker.add_middleware(OutboxRelay(sweeps=[_fan_out_sweep]))
+
+
+def _fan_out_sweep(broker: dramatiq.Broker) -> Any:
+    """The relay's sweep that takes over fan-outs whose process stopped."""
+    from syndication.jobs.transfer import fan_out_sweep
+
+    return fan_out_sweep(broker)

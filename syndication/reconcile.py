@@ -291,12 +291,12 @@ def _resend(
                       marketplace_id=receipt.marketplace_id or d.marketplace_id,
                       document_hash=digest, request_id=run_id, attempt=True,
                       at=runtime.clock(), **fields)
+        if state == "sent":
+            scheduler.confirm(session, JobRef(d.listing_id, d.marketplace, run_id), digest, 0,
+                              runtime.settings.confirm_delay_ms)
     get_logger(listing_id=d.listing_id, marketplace=d.marketplace).info(
         "reconcile.resent", kind=d.kind, state=state, marketplace_id=receipt.marketplace_id
     )
-    if state == "sent":
-        scheduler.confirm(JobRef(d.listing_id, d.marketplace, run_id), digest, 0,
-                          runtime.settings.confirm_delay_ms)
 
 
 def _delete_unknown(runtime: Runtime, office: Office, d: Difference) -> None:

@@ -35,6 +35,9 @@ class Settings:
       (default 5) failures in a row open a marketplace's circuit for
       ``SYNDICATION_CIRCUIT_COOLDOWN_MS`` (default 30 s) before one probe is let through
       (see ``syndication.circuit``).
+    * ``fan_out_lease_ms`` — ``SYNDICATION_FAN_OUT_LEASE_MS``: how long a fan-out stays its
+      process's after its last batch; then a worker's relay takes it over and finishes it
+      (see ``syndication.transfer.request``).
     * ``migrate_on_start`` — ``SYNDICATION_MIGRATE_ON_START``: the worker and the scheduler
       migrate the store on start (as their ``--migrate`` does); off, they refuse a store
       that is behind. Other commands ignore it: writing ones migrate, reading ones never do.
@@ -66,6 +69,7 @@ class Settings:
     bulkhead_delay_ms: int = 500
     circuit_threshold: int = 5
     circuit_cooldown_ms: int = 30_000
+    fan_out_lease_ms: int = 30_000
     migrate_on_start: bool = False
     token_hours: int = 8
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
@@ -119,6 +123,9 @@ class Settings:
             ),
             circuit_cooldown_ms=_positive(
                 env, "SYNDICATION_CIRCUIT_COOLDOWN_MS", defaults.circuit_cooldown_ms
+            ),
+            fan_out_lease_ms=_positive(
+                env, "SYNDICATION_FAN_OUT_LEASE_MS", defaults.fan_out_lease_ms
             ),
             migrate_on_start=_flag(env, "SYNDICATION_MIGRATE_ON_START", defaults.migrate_on_start),
             token_hours=_positive(env, "SYNDICATION_TOKEN_HOURS", defaults.token_hours),

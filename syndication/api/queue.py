@@ -89,8 +89,7 @@ class TransferQueue:
             raise
         except (redis.exceptions.ConnectionError, dramatiq.errors.BrokerConnectionError) as exc:
             get_logger(component="api").warning("queue_unreachable", error=type(exc).__name__)
-            raise QueueUnavailable("the transfer queue cannot be reached; listings already "
-                                   "marked queued are queued again by the next transfer"
+            raise QueueUnavailable("the transfer queue cannot be set up; try again"
                                    ) from None
 
     def _runtime_view(self) -> Runtime:

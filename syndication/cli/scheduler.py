@@ -6,7 +6,8 @@ sync every night at ``SYNDICATION_FINAL_PRICE_TIME`` (default 02:00) in
 ``SYNDICATION_PHOTOS_INTERVAL_MINUTES`` when ``SYNDICATION_PHOTO_PORTAL_URL`` is set.
 Several schedulers may run at once; each run still starts once (a claimed slot in the
 database). Without ``SYNDICATION_BROKER_URL`` the jobs run on worker threads of this
-process; with Redis, ``syndication worker`` processes run them. It does not migrate the
+process; with Redis, ``syndication worker`` processes run them, and this process runs an
+outbox relay of its own (``syndication.outbox``). It does not migrate the
 store unless given ``--migrate`` (or ``SYNDICATION_MIGRATE_ON_START=1``): a store that
 is behind is refused with exit status 2, so a deployment migrates once, on purpose.
 """
@@ -21,7 +22,7 @@ from typing import Any
 import dramatiq
 from apscheduler.schedulers.blocking import BlockingScheduler
 
-from syndication.broker import in_process_worker, is_in_process, setup_broker
+from syndication.broker import in_process_worker, is_in_process, relay_thread, setup_broker
 from syndication.runtime import Runtime
 from syndication.scheduling import (
     FINAL_PRICE_ACTOR,
@@ -50,10 +51,10 @@ def handler(args: argparse.Namespace, settings: Settings) -> int:
             runtime.close()
     scheduler = BlockingScheduler(timezone=schedule.tz)
     jobs = schedule.install(scheduler)
-    worker = (
+    worker: contextlib.AbstractContextManager[object] = (
         in_process_worker(broker, settings.worker_threads)
         if is_in_process(broker)
-        else contextlib.nullcontext()
+        else relay_thread(broker, "scheduler")
     )
     now = runtime.clock().astimezone(schedule.tz)
     for job in jobs:

@@ -1,8 +1,12 @@
 """``syndication transfer (--object ID | --office ID | --all) [--wait]``.
 
 Queues a transfer request and prints its id and job count. With Redis
-configured it returns at once (workers do the jobs); with the in-process
-broker the jobs run here, on worker threads, before it returns. ``--wait``
+configured it returns once its messages are in Redis (workers do the jobs);
+with the in-process broker the jobs run here, on worker threads, before it
+returns. The fan-out writes only to the store (its messages go through the
+outbox), so a broker that is down does not interrupt it: the command tries
+for :data:`DRAIN_SECONDS` to send them, then exits 2 saying that a worker's
+relay sends them; no one has to run the transfer again. ``--wait``
 shows progress (a tqdm bar on a terminal, a plain line every few seconds in
 a log) until every job has a final state, then a summary: counts per state
 and each failure with its listing, marketplace and error. Exit status 1 when
@@ -22,6 +26,7 @@ import dramatiq.errors
 import redis.exceptions
 
 from syndication.broker import in_process_worker, is_in_process, setup_broker
+from syndication.outbox import Relay
 from syndication.runtime import Runtime
 from syndication.settings import Settings
 from syndication.transfer import (
@@ -34,6 +39,8 @@ from syndication.transfer import (
 
 PLAIN_INTERVAL = 5.0
 """Seconds between two progress lines when the output is not a terminal."""
+DRAIN_SECONDS = 5.0
+"""How long the command keeps sending its outbox rows to a broker that refuses them."""
 
 
 def register(subparsers: Any) -> None:
@@ -79,12 +86,12 @@ def handler(args: argparse.Namespace, settings: Settings) -> int:
         broker = start_queue(settings, runtime)
         if is_in_process(broker):
             with in_process_worker(broker, settings.worker_threads):
-                return _run(runtime, scope_of(args), args.wait, in_process=True)
-        return _run(runtime, scope_of(args), args.wait, in_process=False)
+                return _run(runtime, broker, scope_of(args), args.wait, in_process=True)
+        return _run(runtime, broker, scope_of(args), args.wait, in_process=False)
     except (redis.exceptions.ConnectionError, dramatiq.errors.BrokerConnectionError) as exc:
         print(
-            f"error: cannot reach the broker ({exc}); listings already marked queued "
-            "are queued again by the next transfer",
+            f"error: cannot reach the broker ({exc}); what the store holds of this transfer "
+            "is finished by a worker's relay once the broker answers",
             file=sys.stderr,
         )
         return 2
@@ -92,9 +99,21 @@ def handler(args: argparse.Namespace, settings: Settings) -> int:
         runtime.close()
 
 
-def _run(runtime: Runtime, scope: Scope, wait: bool, *, in_process: bool) -> int:
+def _run(
+    runtime: Runtime, broker: dramatiq.Broker, scope: Scope, wait: bool, *, in_process: bool
+) -> int:
     summary = queue_request(runtime, scope)
     print(describe(summary), flush=True)
+    if not in_process:
+        left = Relay(runtime.engine, broker, name="transfer-cli").drain(DRAIN_SECONDS)
+        if left:
+            print(
+                f"error: cannot reach the broker; {left} message(s) wait in the store's outbox "
+                "and a worker's relay sends them once the broker answers: nothing needs to be "
+                "run again",
+                file=sys.stderr,
+            )
+            return 2
     if not (wait or in_process):
         return 0
     outcome = wait_for_request(

@@ -11,15 +11,25 @@ declares ``max_retries``: their budget is the broker's default,
 never retried (``throws``). The transfer and the publication check call a
 push marketplace, so they take one of its threads (``bulkhead=True``,
 :mod:`syndication.bulkheads`).
+:data:`SCHEDULER` stages every follow-up message
+in the outbox, in the transaction of the state that waits for it
+(:mod:`syndication.outbox`).
 """
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Callable
+from typing import Any
+
 import dramatiq
 from dramatiq.common import compute_backoff
+from sqlmodel import Session
 
 from syndication.errors import PermanentError
+from syndication.outbox import stage
 from syndication.runtime import current_runtime
+from syndication.store.db import session_scope
 from syndication.transfer import (
     CONFIRM_POLLS,
     TRANSFER_LIFECYCLE,
@@ -30,6 +40,7 @@ from syndication.transfer import (
     confirm_publication as _confirm,
 )
 from syndication.transfer.feed_job import FEED_LIFECYCLE, run_feed_job
+from syndication.transfer.request import resume_stalled_fan_outs
 
 TRANSFER_QUEUE = "transfers"
 CONFIRM_QUEUE = "confirmations"
@@ -37,20 +48,41 @@ FEED_QUEUE = "feeds"
 
 
 class ActorScheduler:
-    """The :class:`~syndication.transfer.Scheduler` that queues these actors' messages."""
+    """The :class:`~syndication.transfer.Scheduler` of these actors: each message is
+    staged in the outbox in the caller's transaction and sent once it commits."""
 
-    def transfer(self, jobs: list[JobRef]) -> None:
+    def transfer(self, session: Session, jobs: list[JobRef]) -> None:
         for job in jobs:
-            transfer_listing.send(**job.as_kwargs())
+            _stage(session, transfer_listing, job.as_kwargs())
 
-    def confirm(self, job: JobRef, document_hash: str, poll: int, delay_ms: int) -> None:
-        confirm_publication.send_with_options(
-            kwargs={**job.as_kwargs(), "document_hash": document_hash, "poll": poll},
-            delay=delay_ms,
-        )
+    def confirm(
+        self, session: Session, job: JobRef, document_hash: str, poll: int, delay_ms: int
+    ) -> None:
+        _stage(session, confirm_publication,
+               {**job.as_kwargs(), "document_hash": document_hash, "poll": poll}, delay_ms)
 
-    def publish_feed(self, office_id: str, marketplace: str, request_id: str) -> None:
-        publish_feed.send(office_id=office_id, marketplace=marketplace, request_id=request_id)
+    def publish_feed(
+        self, session: Session, office_id: str, marketplace: str, request_id: str
+    ) -> None:
+        _stage(session, publish_feed,
+               {"office_id": office_id, "marketplace": marketplace, "request_id": request_id})
+
+
+def _stage(
+    session: Session, actor: dramatiq.Actor[..., None], kwargs: dict[str, Any], delay_ms: int = 0
+) -> None:
+    stage(session, actor.message_with_options(kwargs=kwargs), delay_ms=delay_ms,
+          broker=actor.broker)
+
+
+def fan_out_sweep(broker: dramatiq.Broker) -> Callable[[], int]:
+    """A relay sweep: take over the fan-outs whose process stopped, and finish them."""
+    owner = f"sweep-{uuid.uuid4().hex[:12]}"
+
+    def resume_fan_outs() -> int:
+        return resume_stalled_fan_outs(current_runtime(broker), SCHEDULER, owner=owner)
+
+    return resume_fan_outs
 
 
 SCHEDULER = ActorScheduler()
@@ -77,7 +109,8 @@ def confirm_publication(
     _, delay = compute_backoff(
         poll + 1, factor=runtime.settings.confirm_delay_ms, jitter=False, max_backoff=3_600_000
     )
-    SCHEDULER.confirm(job, document_hash, poll + 1, delay)
+    with session_scope(runtime.engine) as session:
+        SCHEDULER.confirm(session, job, document_hash, poll + 1, delay)
 
 
 @dramatiq.actor(queue_name=FEED_QUEUE, lifecycle=FEED_LIFECYCLE, throws=(PermanentError,))

@@ -191,7 +191,14 @@ class ListingImageRow(SQLModel, table=True):
 
 
 class TransferRequestRow(SQLModel, table=True):
-    """One press of "marknadsplatsöverföring": the jobs it fanned out into carry its id."""
+    """One press of "marknadsplatsöverföring": the jobs it fanned out into carry its id.
+
+    The fan-out is resumable from here: ``fan_out_after`` is the last listing id
+    whose pairs are stored (batches go in id order), ``fanned_out_at`` is set
+    once every batch and the feed jobs are stored, and ``fan_out_owner`` holds
+    the fan-out until ``fan_out_until``; after that a relay may take it over
+    (:mod:`syndication.transfer.request`).
+    """
 
     __tablename__ = "transfer_request"
 
@@ -199,6 +206,35 @@ class TransferRequestRow(SQLModel, table=True):
     scope: str
     jobs: int = 0
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    fan_out_after: str | None = Field(default=None, max_length=64)
+    fanned_out_at: datetime | None = Field(default=None, index=True, sa_type=UTCDateTime)
+    fan_out_owner: str | None = Field(default=None, max_length=64)
+    fan_out_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class OutboxRow(SQLModel, table=True):
+    """A message written in the same transaction as the state that waits for it.
+
+    A relay sends it to the broker (with what is left of its delay) and deletes
+    it once the broker accepted it (:mod:`syndication.outbox`). ``claimed_by``
+    and ``claimed_until`` keep two relays from sending one row at once; a claim
+    whose time is up (its relay died) may be taken again.
+    """
+
+    __tablename__ = "outbox"
+
+    id: int | None = Field(default=None, primary_key=True)
+    queue_name: str = Field(max_length=64)
+    actor_name: str = Field(max_length=64)
+    message_id: str = Field(max_length=64)
+    kwargs: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    options: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    not_before: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    created_at: datetime = Field(default_factory=utcnow, index=True, sa_type=UTCDateTime)
+    claimed_by: str | None = Field(default=None, max_length=64)
+    claimed_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    relay_attempts: int = 0
+    last_error: str | None = Field(default=None, sa_type=Text)
 
 
 class TransferStatusRow(SQLModel, table=True):

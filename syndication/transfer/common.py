@@ -39,15 +39,24 @@ class JobRef:
 
 
 class Scheduler(Protocol):
-    """Where the orchestration puts follow-up work; the actors implement it."""
+    """Where the orchestration puts follow-up work; the actors implement it.
 
-    def transfer(self, jobs: list[JobRef]) -> None:
+    Each method stages its messages in ``session``'s transaction (the outbox,
+    :mod:`syndication.outbox`), so they exist exactly when the state that
+    waits for them was stored, and are sent once that transaction commits.
+    """
+
+    def transfer(self, session: Session, jobs: list[JobRef]) -> None:
         """Queue a transfer job for each of ``jobs``."""
 
-    def confirm(self, job: JobRef, document_hash: str, poll: int, delay_ms: int) -> None:
+    def confirm(
+        self, session: Session, job: JobRef, document_hash: str, poll: int, delay_ms: int
+    ) -> None:
         """Queue a publication check of ``job`` after ``delay_ms``."""
 
-    def publish_feed(self, office_id: str, marketplace: str, request_id: str) -> None:
+    def publish_feed(
+        self, session: Session, office_id: str, marketplace: str, request_id: str
+    ) -> None:
         """Queue the rebuild and publication of an office's full feed on a pull
         marketplace (R17)."""
 

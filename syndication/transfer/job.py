@@ -154,16 +154,21 @@ def _unchanged(
     """R10: the marketplace holds this very document. Send nothing; say so.
 
     The settled state is recorded again with its old time. A copy still
-    ``sent`` is looked up at once (and checked again later if not yet
-    published), so a confirmation lost with a worker, or with the in-process
-    broker's process, is made up for by the next transfer.
+    ``sent`` gets its publication check staged in the same transaction and is
+    also looked up at once, so a confirmation lost with the in-process
+    broker's process is made up for by the next transfer (the staged check
+    then finds it published and does nothing).
     """
     state = current.state if current.state in ("sent", "published") else "sent"
-    _record(runtime, job, state, at=current.at)
-    get_logger().info("transfer.unchanged", state=state, note="same document; nothing sent")
     digest = current.document_hash
-    if state == "sent" and digest and not _looked_up(runtime, job, digest):
-        scheduler.confirm(job, digest, 0, runtime.settings.confirm_delay_ms)
+    with session_scope(runtime.engine) as session:
+        record_status(session, job.listing_id, job.marketplace, state,
+                      request_id=job.request_id, at=current.at)
+        if state == "sent" and digest:
+            scheduler.confirm(session, job, digest, 0, runtime.settings.confirm_delay_ms)
+    get_logger().info("transfer.unchanged", state=state, note="same document; nothing sent")
+    if state == "sent" and digest:
+        _looked_up(runtime, job, digest)
     return JobOutcome(state, note="unchanged, nothing sent")
 
 
@@ -185,7 +190,8 @@ def _delivered(
     receipt: Receipt,
     scheduler: Scheduler,
 ) -> JobOutcome:
-    """Record an accepted delivery; queue the publication check of a ``sent`` one."""
+    """Record an accepted delivery; a ``sent`` one with its publication check, staged in
+    the outbox in the same transaction, so no ``sent`` row waits for a check never sent."""
     fields: dict[str, Any] = {"action": action, "at": runtime.clock()}
     if receipt.marketplace_id is not None:
         fields["marketplace_id"] = receipt.marketplace_id
@@ -197,10 +203,12 @@ def _delivered(
         get_logger().info("transfer.deleted", not_known=receipt.not_known)
         return JobOutcome("deleted", sent=True, note=note or "")
     state = "published" if receipt.published else "sent"
-    _record(runtime, job, state, document_hash=digest, **fields)
+    with session_scope(runtime.engine) as session:
+        record_status(session, job.listing_id, job.marketplace, state,
+                      request_id=job.request_id, document_hash=digest, **fields)
+        if state == "sent":
+            scheduler.confirm(session, job, digest, 0, runtime.settings.confirm_delay_ms)
     get_logger().info("transfer.delivered", state=state, marketplace_id=receipt.marketplace_id)
-    if state == "sent":
-        scheduler.confirm(job, digest, 0, runtime.settings.confirm_delay_ms)
     return JobOutcome(state, sent=True)
 
 

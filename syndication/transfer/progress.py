@@ -8,6 +8,9 @@ the transfer, the confirmation moves it on later). Reading the history rather
 than the current rows keeps a request's outcome its own even when a later
 request has already touched the same listing.
 
+A request whose fan-out has not stored its last batch yet is not finished,
+however many of its pairs are done.
+
 A pair whose outcome event carries a time older than the request itself was
 left as it was — R10's "unchanged, nothing sent", or a ``not_selected`` that
 already was — and is counted as ``unchanged``.
@@ -47,10 +50,13 @@ class RequestOutcome:
     counts: Counter[str] = field(default_factory=Counter)
     unchanged: int = 0
     failures: tuple[Failure, ...] = ()
+    fanning_out: bool = False
 
     @property
     def finished(self) -> bool:
-        return self.done >= self.total
+        """Every pair is done and the fan-out stored its last batch (a fan-out under way
+        or waiting for a relay to take it over has pairs still to come)."""
+        return not self.fanning_out and self.done >= self.total
 
     @property
     def failed(self) -> int:
@@ -90,6 +96,8 @@ def request_outcome(engine: Engine, request_id: str) -> RequestOutcome:
     with session_scope(engine) as session:
         request = session.get(TransferRequestRow, request_id)
         started_at = request.created_at if request is not None else None
+        fanning_out = (request is not None and request.fanned_out_at is None
+                       and request.fan_out_owner is not None)
         pairs = session.execute(query).all()
     counts: Counter[str] = Counter()
     failures: list[Failure] = []
@@ -103,7 +111,8 @@ def request_outcome(engine: Engine, request_id: str) -> RequestOutcome:
             failures.append(Failure(listing_id, marketplace, error or "(no message)"))
         elif started_at is not None and at < started_at:
             unchanged += 1
-    return RequestOutcome(request_id, len(pairs), done, counts, unchanged, tuple(failures))
+    return RequestOutcome(request_id, len(pairs), done, counts, unchanged, tuple(failures),
+                          fanning_out)
 
 
 def wait_for_request(

@@ -13,26 +13,54 @@ A pull marketplace (R17) gets no job per listing: its pairs are ``queued``
 like the others, and one feed job per office rebuilds and publishes the
 office's whole feed after the fan-out (:mod:`syndication.transfer.feed_job`).
 
-Listings are handled in batches: each batch's statuses are stored in one
-transaction (written in one flush at its end) *before* its messages are
-queued, so a job never finds its row older than its message.
+Listings are handled in batches, in listing-id order. Each batch's statuses
+and its messages (staged in the outbox, :mod:`syndication.outbox`) are
+stored in one transaction, written in one flush at its end, together with
+the request's progress: the last listing id done (``fan_out_after``) and
+the job count. The messages are sent once that transaction committed, so a
+job never finds its row older than its message, and a broker that is down
+only delays them (the relay sends them later).
+
+The fan-out is resumable from the store. The process that started it holds
+it (``fan_out_owner``) until ``fan_out_until``, renewed by every batch
+(``SYNDICATION_FAN_OUT_LEASE_MS``). When that process stops — killed, the
+machine lost — a worker's relay takes the request over once the time is up
+(:func:`resume_stalled_fan_outs`) and continues after the last stored
+batch. Each batch's commit checks that its writer still holds the fan-out
+and that the cursor is where it read it, so two writers never store the same
+batch twice. The last step stages the pull marketplaces' feed jobs — one per
+office that has ``queued`` pairs there in this request, read from the
+history — and marks the request ``fanned_out_at``; until then
+:func:`~syndication.transfer.progress.request_outcome` does not call the
+request finished.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
 
+from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
 from syndication import registry
 from syndication.errors import InputError
+from syndication.logs import get_logger
 from syndication.records import FeedInput, TransferStatus
 from syndication.rules import plan
 from syndication.runtime import Runtime
 from syndication.store.db import session_scope
-from syndication.store.models import ListingRow, OfficeRow, TransferRequestRow, TransferStatusRow
+from syndication.store.models import (
+    ListingRow,
+    OfficeRow,
+    TransferEventRow,
+    TransferRequestRow,
+    TransferStatusRow,
+    utcnow,
+)
 from syndication.store.repository import load_feed_inputs, record_status, status_record
 from syndication.transfer.common import JobRef, Scheduler, settled_status
 
@@ -49,19 +77,44 @@ class Scope:
     def __str__(self) -> str:
         return self.kind if self.value is None else f"{self.kind}:{self.value}"
 
-    def listing_ids(self, session: Session) -> list[str]:
-        """The ids of the listings in scope; an unknown object or office is an input error."""
-        query = select(ListingRow.id).order_by(col(ListingRow.id))
+    @classmethod
+    def parse(cls, text: str) -> Scope:
+        """The scope :meth:`__str__` wrote (``all``, ``office:ID``, ``object:ID``)."""
+        kind, _, value = text.partition(":")
+        if kind not in ("all", "office", "object") or (kind == "all") == bool(value):
+            raise ValueError(f"not a transfer scope: {text!r}")
+        return cls(kind, value or None)
+
+    def _query(self, session: Session, what: Any) -> Any:
+        query = select(what)
         if self.kind == "object":
             if session.get(ListingRow, self.value) is None:
                 raise InputError("no such listing in the store", record=f"listing {self.value!r}")
-            query = query.where(col(ListingRow.id) == self.value)
-        elif self.kind == "office":
+            return query.where(col(ListingRow.id) == self.value)
+        if self.kind == "office":
             if session.get(OfficeRow, self.value) is None:
                 raise InputError("no such office in the store", record=f"office {self.value!r}")
-            query = query.where(col(ListingRow.office_id) == self.value)
-        elif self.kind != "all":
+            return query.where(col(ListingRow.office_id) == self.value)
+        if self.kind != "all":
             raise ValueError(f"unknown scope kind {self.kind!r}")
+        return query
+
+    def count(self, session: Session) -> int:
+        """How many listings are in scope; an unknown object or office is an input error."""
+        return int(session.exec(
+            self._query(session, func.count()).select_from(ListingRow)
+        ).one())
+
+    def listing_ids(
+        self, session: Session, *, after: str | None = None, limit: int | None = None
+    ) -> list[str]:
+        """The ids of the listings in scope, in order, those after ``after`` only, at most
+        ``limit``; an unknown object or office is an input error."""
+        query = self._query(session, ListingRow.id).order_by(col(ListingRow.id))
+        if after is not None:
+            query = query.where(col(ListingRow.id) > after)
+        if limit is not None:
+            query = query.limit(limit)
         return list(session.exec(query))
 
 
@@ -85,26 +138,170 @@ def marketplaces_for(feed_input: FeedInput) -> list[str]:
 def request_transfer(
     runtime: Runtime, scope: Scope, scheduler: Scheduler, *, batch_size: int = BATCH_SIZE
 ) -> RequestSummary:
-    """Store a transfer request for ``scope`` and queue its jobs; returns the summary."""
+    """Store a transfer request for ``scope`` and fan it out; returns the summary.
+
+    When another process took the fan-out over meanwhile (this one was too slow
+    to renew it), the summary counts what this process stored.
+    """
     request_id = uuid.uuid4().hex
+    owner = f"request-{uuid.uuid4().hex[:12]}"
     with session_scope(runtime.engine) as session:
-        ids = scope.listing_ids(session)
-        session.add(TransferRequestRow(id=request_id, scope=str(scope), created_at=runtime.clock()))
-    jobs = recorded = 0
-    feeds: set[tuple[str, str]] = set()
-    for batch in _batches(ids, batch_size):
-        queued, direct, pulled = _fan_out_batch(runtime, request_id, batch)
-        scheduler.transfer(queued)
-        jobs += len(queued) + pulled.pairs
-        recorded += direct
-        feeds |= pulled.feeds
-    for office_id, marketplace in sorted(feeds):
-        scheduler.publish_feed(office_id, marketplace, request_id)
+        listings = scope.count(session)
+        session.add(TransferRequestRow(
+            id=request_id, scope=str(scope), created_at=runtime.clock(),
+            fan_out_owner=owner, fan_out_until=_lease_end(runtime),
+        ))
+    done = fan_out(runtime, request_id, scheduler, owner=owner, batch_size=batch_size)
+    return RequestSummary(request_id, done.jobs, done.recorded, listings)
+
+
+@dataclass
+class FanOutProgress:
+    """What one writer stored of a fan-out: jobs, outcomes recorded at once, and whether
+    it finished the fan-out (``False``: another writer holds it now)."""
+
+    jobs: int = 0
+    recorded: int = 0
+    finished: bool = False
+
+
+class _LostFanOut(Exception):
+    """The writer no longer holds the fan-out; its batch is rolled back."""
+
+
+def fan_out(
+    runtime: Runtime, request_id: str, scheduler: Scheduler, *, owner: str,
+    batch_size: int = BATCH_SIZE,
+) -> FanOutProgress:
+    """Store the remaining batches of ``request_id``'s fan-out as ``owner``, then its feed
+    jobs; stops early when another writer took the fan-out over."""
+    progress = FanOutProgress()
+    while True:
+        try:
+            with session_scope(runtime.engine) as session:
+                finished = _fan_out_step(runtime, session, request_id, scheduler, owner,
+                                         batch_size, progress)
+        except _LostFanOut:
+            get_logger(request_id=request_id).info("transfer.fan_out_taken_over", owner=owner)
+            return progress
+        if finished:
+            progress.finished = True
+            return progress
+
+
+def resume_stalled_fan_outs(runtime: Runtime, scheduler: Scheduler, *, owner: str) -> int:
+    """Take over every fan-out whose holder let its time run out, and finish it; how many.
+
+    Only requests that were fanned out by :func:`request_transfer` have a holder; the
+    take-over is one conditional ``UPDATE``, so of two relays one wins.
+    """
+    now = utcnow()
     with session_scope(runtime.engine) as session:
-        row = session.get(TransferRequestRow, request_id)
-        assert row is not None
-        row.jobs = jobs
-    return RequestSummary(request_id, jobs, recorded, len(ids))
+        stalled = list(session.exec(
+            select(TransferRequestRow.id).where(
+                col(TransferRequestRow.fanned_out_at).is_(None),
+                col(TransferRequestRow.fan_out_owner).is_not(None),
+                col(TransferRequestRow.fan_out_until) < now,
+            )
+        ))
+    resumed = 0
+    for request_id in stalled:
+        with session_scope(runtime.engine) as session:
+            taken = _rows_changed(session.execute(
+                update(TransferRequestRow)
+                .where(
+                    col(TransferRequestRow.id) == request_id,
+                    col(TransferRequestRow.fanned_out_at).is_(None),
+                    col(TransferRequestRow.fan_out_until) < now,
+                )
+                .values(fan_out_owner=owner, fan_out_until=_lease_end(runtime))
+            ))
+        if taken:
+            get_logger(request_id=request_id).warning("transfer.fan_out_resumed", owner=owner)
+            fan_out(runtime, request_id, scheduler, owner=owner)
+            resumed += 1
+    return resumed
+
+
+def _rows_changed(result: Any) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _lease_end(runtime: Runtime) -> datetime:
+    return utcnow() + timedelta(milliseconds=runtime.settings.fan_out_lease_ms)
+
+
+def _fan_out_step(
+    runtime: Runtime, session: Session, request_id: str, scheduler: Scheduler, owner: str,
+    batch_size: int, progress: FanOutProgress,
+) -> bool:
+    """Store the next batch (or, when none is left, the feed jobs and the end) in
+    ``session``; ``True`` once the fan-out is finished."""
+    request = session.get(TransferRequestRow, request_id)
+    if request is None or request.fan_out_owner != owner or request.fanned_out_at is not None:
+        raise _LostFanOut
+    after = request.fan_out_after
+    ids = Scope.parse(request.scope).listing_ids(session, after=after, limit=batch_size)
+    if not ids:
+        feeds = _pending_feeds(session, request_id)
+        _advance(session, request_id, owner, after, after, 0, runtime, finished=True)
+        for office_id, marketplace in feeds:
+            scheduler.publish_feed(session, office_id, marketplace, request_id)
+        return True
+    queued, direct, pulled = _fan_out_batch(runtime, session, request_id, ids)
+    jobs = len(queued) + pulled.pairs
+    _advance(session, request_id, owner, after, ids[-1], jobs, runtime, finished=False)
+    scheduler.transfer(session, queued)
+    session.flush()
+    progress.jobs += jobs
+    progress.recorded += direct
+    return False
+
+
+def _advance(
+    session: Session, request_id: str, owner: str, after: str | None, last: str | None,
+    jobs: int, runtime: Runtime, *, finished: bool,
+) -> None:
+    """Move the request's cursor from ``after`` to ``last`` if ``owner`` still holds it
+    there; otherwise the whole step is rolled back (:class:`_LostFanOut`)."""
+    values: dict[str, Any] = {
+        "fan_out_after": last,
+        "jobs": TransferRequestRow.jobs + jobs,
+        "fan_out_until": _lease_end(runtime),
+    }
+    if finished:
+        values.update(fanned_out_at=utcnow(), fan_out_owner=None, fan_out_until=None)
+    moved = _rows_changed(session.execute(
+        update(TransferRequestRow)
+        .where(
+            col(TransferRequestRow.id) == request_id,
+            col(TransferRequestRow.fan_out_owner) == owner,
+            col(TransferRequestRow.fan_out_after).is_not_distinct_from(after),
+            col(TransferRequestRow.fanned_out_at).is_(None),
+        )
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    ))
+    if moved != 1:
+        raise _LostFanOut
+
+
+def _pending_feeds(session: Session, request_id: str) -> list[tuple[str, str]]:
+    """The (office, pull marketplace) pairs whose listings this request queued."""
+    pull = [name for name in registry.names() if registry.get(name).pull]
+    if not pull:
+        return []
+    rows = session.execute(
+        select(ListingRow.office_id, TransferEventRow.marketplace)
+        .join(ListingRow, col(ListingRow.id) == col(TransferEventRow.listing_id))
+        .where(
+            col(TransferEventRow.request_id) == request_id,
+            col(TransferEventRow.state) == "queued",
+            col(TransferEventRow.marketplace).in_(pull),
+        )
+        .distinct()
+    ).all()
+    return sorted((office_id, marketplace) for office_id, marketplace in rows)
 
 
 @dataclass
@@ -116,14 +313,15 @@ class _Pulled:
 
 
 def _fan_out_batch(
-    runtime: Runtime, request_id: str, ids: Sequence[str]
+    runtime: Runtime, session: Session, request_id: str, ids: Sequence[str]
 ) -> tuple[list[JobRef], int, _Pulled]:
-    """Decide each pair of one batch; store ``queued`` or the final state; return the jobs,
-    how many outcomes were recorded at once, and the feeds a pull marketplace needs."""
+    """Decide each pair of one batch; stage ``queued`` or the final state in ``session``;
+    return the jobs, how many outcomes were recorded at once, and the feeds a pull
+    marketplace needs."""
     jobs: list[JobRef] = []
     recorded = 0
     pulled = _Pulled()
-    with session_scope(runtime.engine) as session, session.no_autoflush:
+    with session.no_autoflush:
         inputs = load_feed_inputs(session, ids)
         current = _current_statuses(session, ids)
         now = runtime.clock()
@@ -173,6 +371,3 @@ def _current_statuses(
     }
 
 
-def _batches(ids: Sequence[str], size: int) -> Iterator[Sequence[str]]:
-    for start in range(0, len(ids), size):
-        yield ids[start : start + size]

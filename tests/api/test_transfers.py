@@ -16,7 +16,7 @@ from sqlalchemy import Engine, func, select
 from syndication.broker import setup_broker
 from syndication.runtime import Runtime
 from syndication.store.db import session_scope
-from syndication.store.models import TransferRequestRow
+from syndication.store.models import OutboxRow, TransferRequestRow
 
 
 def requests_stored(api: Api) -> int:
@@ -109,14 +109,24 @@ def api_without_queue(sqlite_engine: Engine, tmp_path: Path) -> Iterator[Api]:
         yield api
 
 
-def test_a_queue_that_cannot_be_reached_is_503_and_frees_the_key(api_without_queue: Api
-                                                                 ) -> None:
+def test_a_queue_that_cannot_be_reached_still_takes_the_request_into_the_outbox(
+    api_without_queue: Api,
+) -> None:
+    """With Redis away the request is stored with its messages in the outbox (a worker's
+    relay sends them when Redis answers), so the answer is the 202 of an accepted request
+    and a repeat of the key gets that same answer, not a second request."""
     key = {"Idempotency-Key": "while-redis-is-down"}
-    for _ in range(2):
-        response = api_without_queue.call("POST", "/transfers", "agent",
-                                          json={"object_id": "O1"}, headers=key)
-        assert response.status_code == 503
-        assert response.json()["code"] == "unavailable"
+    answers = [
+        api_without_queue.call("POST", "/transfers", "agent", json={"object_id": "O1"},
+                               headers=key)
+        for _ in range(2)
+    ]
+    assert [answer.status_code for answer in answers] == [202, 202]
+    assert answers[0].json() == answers[1].json()
+    assert requests_stored(api_without_queue) == 1
+    with session_scope(api_without_queue.engine) as session:
+        waiting = session.exec(select(func.count()).select_from(OutboxRow)).one()
+    assert waiting[0] >= 1, "the request's messages wait in the outbox"
 
 
 def test_simultaneous_repeats_queue_one_request(api: Api) -> None:

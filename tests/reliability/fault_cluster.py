@@ -25,6 +25,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +82,7 @@ class Policy:
     circuit_threshold: int = 5
     circuit_cooldown_ms: int = 500
     marketplace_concurrency: int = 0
+    fan_out_lease_ms: int = 5_000
 
     @property
     def calls_per_job(self) -> int:
@@ -97,9 +99,10 @@ class Cluster:
     sandbox: Sandbox
     policy: Policy = field(default_factory=Policy)
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    database_url: str = ""
 
     def __post_init__(self) -> None:
-        self.database_url = f"sqlite:///{self.directory / 'store.db'}"
+        self.database_url = self.database_url or f"sqlite:///{self.directory / 'store.db'}"
         self.engine: Engine = make_engine(self.database_url)
         migrate(self.engine)
         self.marketplaces_file = self.sandbox.write_marketplaces_file(
@@ -134,6 +137,7 @@ class Cluster:
             "SYNDICATION_CIRCUIT_THRESHOLD": str(policy.circuit_threshold),
             "SYNDICATION_CIRCUIT_COOLDOWN_MS": str(policy.circuit_cooldown_ms),
             "SYNDICATION_MARKETPLACE_CONCURRENCY": str(policy.marketplace_concurrency),
+            "SYNDICATION_FAN_OUT_LEASE_MS": str(policy.fan_out_lease_ms),
             "SYNDICATION_LOG_FORMAT": "json",
             "SYNDICATION_LOG_LEVEL": "WARNING",
         }
@@ -159,6 +163,24 @@ class Cluster:
         assert done.returncode == 0, done.stdout + done.stderr
         match = re.search(r"transfer request ([0-9a-f]{32})", done.stdout)
         assert match, done.stdout
+        return match.group(1)
+
+    def start_transfer(self, *args: str) -> subprocess.Popen[str]:
+        """Start ``syndication transfer`` (default ``--all``) without waiting for it."""
+        return subprocess.Popen(
+            [sys.executable, "-m", "syndication", "transfer", *(args or ("--all",))],
+            cwd=self.directory, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def finish_transfer(self, process: subprocess.Popen[str]) -> str:
+        """The request id of a started transfer, once it exited. Exit status 2 is accepted
+        only when it says its messages wait in the outbox (the broker was down)."""
+        out, err = process.communicate(timeout=300)
+        assert process.returncode == 0 or (
+            process.returncode == 2 and "wait in the store's outbox" in err), out + err
+        match = re.search(r"transfer request ([0-9a-f]{32})", out)
+        assert match, out + err
         return match.group(1)
 
     # --- workers ------------------------------------------------------------
@@ -291,11 +313,55 @@ class Cluster:
         return counts
 
 
+    def assert_history_without_gaps(self, request_id: str) -> None:
+        """Every pair of the request has a history that accounts for its row: it begins with
+        the fan-out's ``queued``, every start in between left an event (the attempt counts
+        of its events run without a hole from the first to the row's), and its newest event
+        is the row's state (no change of the row went unrecorded).
+
+        A duplicate of a job that runs alongside it may copy an attempt count read just
+        before the other's start into its own event; that is a stale number, not a
+        missing event, so the counts need not rise in order."""
+        rows = self.statuses()
+        with session_scope(self.engine) as session:
+            events = session.scalars(
+                select(TransferEventRow).where(TransferEventRow.request_id == request_id)
+                .order_by(TransferEventRow.id)
+            ).all()
+        by_pair: dict[tuple[str, str], list[TransferEventRow]] = {}
+        for event in events:
+            by_pair.setdefault((event.listing_id, event.marketplace), []).append(event)
+        problems = []
+        for pair, history in by_pair.items():
+            if history[0].state != "queued":
+                problems.append((pair, "starts with " + history[0].state))
+            counts = [e.attempts for e in history]
+            missing = set(range(counts[0], max(counts) + 1)) - set(counts)
+            if missing:
+                problems.append((pair, f"no event for attempts {sorted(missing)}: {counts}"))
+            row = rows.get(pair)
+            if row is not None and row.request_id == request_id and (
+                    row.state != history[-1].state or row.attempts != max(counts)):
+                problems.append((pair, f"row {row.state}/{row.attempts} but history ends "
+                                       f"{history[-1].state}, attempts {counts}"))
+        assert not problems, f"{len(problems)} histories with gaps, e.g. {problems[:3]}"
+
+    def settled_after(self, healed_at: datetime) -> float:
+        """Seconds from ``healed_at`` to the newest status change of any pair: how long
+        the slowest pair took to settle after the fault healed (0 when all were before)."""
+        with session_scope(self.engine) as session:
+            newest = session.execute(select(func.max(TransferEventRow.at))).scalar_one()
+        if newest.tzinfo is None:
+            newest = newest.replace(tzinfo=UTC)
+        return max(0.0, (newest - healed_at).total_seconds())
+
+
 def cluster_of(directory: Path, redis_url: str, policy: Policy | None = None,
-               **sandbox_options: Any) -> Iterator[Cluster]:
+               database_url: str = "", **sandbox_options: Any) -> Iterator[Cluster]:
     """A started :class:`Cluster` (generator for a fixture): sandbox up, no workers yet."""
     sandbox = Sandbox(**sandbox_options).start()
-    cluster = Cluster(directory, redis_url, sandbox, policy or Policy())
+    cluster = Cluster(directory, redis_url, sandbox, policy or Policy(),
+                      database_url=database_url)
     try:
         yield cluster
     finally:

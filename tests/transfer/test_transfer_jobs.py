@@ -204,10 +204,11 @@ def test_a_message_delivered_twice_creates_one_listing(queue: Queue) -> None:
 class _NoFollowUps:
     """A scheduler that queues nothing: the test runs each job by hand."""
 
-    def transfer(self, jobs: list[JobRef]) -> None:
+    def transfer(self, session: object, jobs: list[JobRef]) -> None:
         pass
 
-    def confirm(self, job: JobRef, document_hash: str, poll: int, delay_ms: int) -> None:
+    def confirm(self, session: object, job: JobRef, document_hash: str, poll: int,
+                delay_ms: int) -> None:
         pass
 
 
@@ -329,7 +330,7 @@ def test_a_listing_changed_between_fan_out_and_job_leaves_no_row_queued(queue: Q
     held: list[object] = []
 
     class Holding:
-        def transfer(self, jobs: list[object]) -> None:
+        def transfer(self, session: object, jobs: list[object]) -> None:
             held.extend(jobs)
 
         def confirm(self, *args: object) -> None:

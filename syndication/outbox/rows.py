@@ -1,0 +1,182 @@
+"""The outbox table: messages staged in a transaction, claimed and settled by relays.
+
+:func:`stage` adds a message to the session's transaction, so it commits or
+rolls back with the state that waits for it. Given the broker, it also sends
+the message as soon as that transaction has committed (the writer's own
+flush, so a healthy broker sees no delay); what that flush could not send
+stays for a :class:`~syndication.outbox.relay.Relay`.
+
+Two relays never send one row at once: :func:`claim` marks rows with a claim
+token and a time limit in one ``UPDATE``. On PostgreSQL the rows are picked
+with ``FOR UPDATE SKIP LOCKED``, so concurrent relays take disjoint rows
+without waiting; SQLite runs one writer at a time, so the ``UPDATE`` is the
+claim. A claim whose time is up (its relay died between claiming and
+settling) may be taken again: the message is then sent at least once, which
+the consumers tolerate (they check the delivery generation and the document
+hash, R10).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import dramatiq
+from sqlalchemy import Engine, and_, delete, event, or_, select, update
+from sqlmodel import Session, col
+
+from syndication.logs import get_logger
+from syndication.store.db import session_scope
+from syndication.store.models import OutboxRow, utcnow
+
+CLAIM_SECONDS = 60.0
+"""How long a claim holds: far longer than one send, so only a dead relay's claim expires."""
+
+_PENDING = "outbox.pending"
+
+
+def stage(
+    session: Session,
+    message: dramatiq.Message[Any],
+    *,
+    delay_ms: int = 0,
+    broker: dramatiq.Broker | None = None,
+) -> OutboxRow:
+    """Add ``message`` to the outbox in ``session``'s transaction; with ``broker``, send it
+    right after the commit (see the module doc)."""
+    now = utcnow()
+    row = OutboxRow(
+        queue_name=message.queue_name,
+        actor_name=message.actor_name,
+        message_id=message.message_id,
+        kwargs=dict(message.kwargs),
+        options=dict(message.options),
+        not_before=now + timedelta(milliseconds=max(0, delay_ms)),
+        created_at=now,
+    )
+    session.add(row)
+    if broker is not None:
+        if not session.info.get("outbox.listening"):
+            session.info["outbox.listening"] = True
+            event.listen(session, "after_commit", _after_commit)
+            event.listen(session, "after_rollback", _after_rollback)
+        session.info.setdefault(_PENDING, []).append(row)
+        session.info["outbox.broker"] = broker
+    return row
+
+
+def _after_commit(session: Session) -> None:
+    rows: list[OutboxRow] = session.info.pop(_PENDING, None) or []
+    broker = session.info.pop("outbox.broker", None)
+    ids = [row.id for row in rows if row.id is not None]
+    if not ids or broker is None:
+        return
+    engine = session.get_bind()
+    assert isinstance(engine, Engine)
+    try:
+        send_claimed(engine, broker, claim(engine, ids=ids))
+    except Exception as exc:  # noqa: BLE001 - a relay sends what this flush could not
+        get_logger().warning("outbox.flush_failed", rows=len(ids), error=str(exc))
+
+
+def _after_rollback(session: Session) -> None:
+    session.info.pop(_PENDING, None)
+    session.info.pop("outbox.broker", None)
+
+
+def claimable(now: datetime, older_than: datetime | None = None) -> Any:
+    """The condition of a row a relay may claim: unclaimed, or its claim's time is up;
+    with ``older_than``, only rows created before it (the writer's own flush goes first)."""
+    free = or_(col(OutboxRow.claimed_until).is_(None), col(OutboxRow.claimed_until) < now)
+    if older_than is None:
+        return free
+    return and_(free, col(OutboxRow.created_at) < older_than)
+
+
+def claim(
+    engine: Engine,
+    *,
+    ids: Sequence[int] | None = None,
+    limit: int = 500,
+    older_than: datetime | None = None,
+    owner: str = "relay",
+) -> list[OutboxRow]:
+    """Claim up to ``limit`` claimable rows (of ``ids`` when given), oldest first; the
+    claimed rows. A row another relay holds is skipped, never waited for."""
+    now = utcnow()
+    token = f"{owner}:{uuid.uuid4().hex[:12]}"
+    condition = claimable(now, older_than)
+    picked = select(col(OutboxRow.id)).where(condition).order_by(col(OutboxRow.id)).limit(limit)
+    if ids is not None:
+        picked = picked.where(col(OutboxRow.id).in_(list(ids)))
+    with session_scope(engine) as session:
+        if engine.dialect.name != "postgresql" and session.execute(picked).first() is None:
+            return []
+        session.execute(
+            update(OutboxRow)
+            .where(col(OutboxRow.id).in_(picked.with_for_update(skip_locked=True)), condition)
+            .values(
+                claimed_by=token,
+                claimed_until=now + timedelta(seconds=CLAIM_SECONDS),
+                relay_attempts=OutboxRow.relay_attempts + 1,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        return list(session.scalars(
+            select(OutboxRow).where(col(OutboxRow.claimed_by) == token).order_by(col(OutboxRow.id))
+        ))
+
+
+def message_of(row: OutboxRow) -> dramatiq.Message[Any]:
+    """The dramatiq message a row holds."""
+    return dramatiq.Message(
+        queue_name=row.queue_name,
+        actor_name=row.actor_name,
+        args=(),
+        kwargs=dict(row.kwargs),
+        options=dict(row.options),
+        message_id=row.message_id,
+        message_timestamp=int(row.created_at.timestamp() * 1000),
+    )
+
+
+def send_claimed(engine: Engine, broker: dramatiq.Broker, rows: Sequence[OutboxRow]) -> int:
+    """Send claimed rows in order, each with what is left of its delay; delete the ones
+    the broker accepted. At the first refusal the rest are released (for the next
+    relay round) with the error, and the error is raised."""
+    sent: list[int] = []
+    try:
+        for row in rows:
+            left = int((row.not_before - utcnow()).total_seconds() * 1000)
+            broker.enqueue(message_of(row), delay=left if left > 0 else None)
+            assert row.id is not None
+            sent.append(row.id)
+    except Exception as exc:
+        _settle(engine, sent, [r for r in rows if r.id not in set(sent)], str(exc))
+        raise
+    _settle(engine, sent, [], None)
+    return len(sent)
+
+
+def _settle(
+    engine: Engine, sent: list[int], unsent: Sequence[OutboxRow], error: str | None
+) -> None:
+    with session_scope(engine) as session:
+        if sent:
+            session.execute(delete(OutboxRow).where(col(OutboxRow.id).in_(sent)))
+        for row in unsent:
+            session.execute(
+                update(OutboxRow)
+                .where(col(OutboxRow.id) == row.id, col(OutboxRow.claimed_by) == row.claimed_by)
+                .values(claimed_by=None, claimed_until=None, last_error=(error or "")[:500])
+            )
+
+
+def pending(engine: Engine) -> int:
+    """How many messages wait in the outbox."""
+    from sqlalchemy import func
+
+    with session_scope(engine) as session:
+        return int(session.execute(select(func.count()).select_from(OutboxRow)).scalar_one())
