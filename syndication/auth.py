@@ -67,9 +67,11 @@ def authenticate(
     (:class:`LoginThrottled` when the name's window is closed, before any check).
 
     Commits the session: the attempt is counted before the password is checked,
-    and its reset or a rehash is stored whatever the caller does next. The read
-    of the user ends its transaction before the reset writes, so a SQLite store
-    busy with other logins makes the reset wait its turn instead of failing.
+    and its reset or a rehash is stored whatever the caller does next. The user
+    is read and its transaction ended before the hash is verified, so no pooled
+    connection is held through the verification (tens of milliseconds of CPU by
+    design), and a SQLite store busy with other logins makes the reset wait its
+    turn instead of failing.
     """
     hasher = hasher or default_hasher()
     key = throttle_key(username)
@@ -84,7 +86,11 @@ def authenticate(
 
     usable = username and len(username) <= 64 and "\x00" not in username
     user = session.get(UserRow, username) if usable else None
+    if user is not None:
+        session.expunge(user)
+    session.commit()
     if check_password(user, password, hasher, now=clock()) and user is not None:
+        session.add(user)
         session.commit()
         if key:
             reset(session, key)

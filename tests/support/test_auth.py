@@ -16,7 +16,7 @@ from sqlmodel import Session
 from syndication.auth import FAILED_MESSAGE, FREE_ATTEMPTS, authenticate, delay_after
 from syndication.errors import AuthenticationFailed, LoginThrottled
 from syndication.passwords import import_legacy, set_password
-from syndication.store.models import LoginThrottleRow
+from syndication.store.models import LoginThrottleRow, UserRow
 
 
 class CountingHasher(PasswordHasher):
@@ -190,3 +190,42 @@ def test_unknown_user_costs_one_verification_and_no_hashing_once_warm(
         login(with_password, name, "x", hasher)
         assert hasher.verifications - before == 1
     assert _dummy_hash.cache_info().misses == made
+
+
+class ConnectionWatchingHasher(CountingHasher):
+    """Records how many of the engine's pooled connections are checked out while a hash
+    is being verified."""
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__()
+        self.engine = engine
+        self.checked_out: list[int] = []
+
+    def verify(self, hash: str | bytes, password: str | bytes) -> bool:  # noqa: A002
+        self.checked_out.append(self.engine.pool.checkedout())  # type: ignore[attr-defined]
+        return super().verify(hash, password)
+
+
+@pytest.mark.parametrize("password", ["Vinter-2026", "wrong"], ids=["right", "wrong"])
+def test_no_connection_is_held_while_the_hash_is_verified(with_password: Engine,
+                                                          password: str) -> None:
+    """The verification is slow on purpose; a pooled connection held through it would let
+    a burst of logins starve every other request of the store."""
+    watching = ConnectionWatchingHasher(with_password)
+    login(with_password, "anna", password, watching)
+    assert watching.checked_out == [0]
+
+
+def test_a_rehash_after_login_is_still_stored(with_password: Engine) -> None:
+    """The user is verified detached from the session; a rehash made then still reaches
+    the store."""
+    stronger = PasswordHasher(time_cost=2, memory_cost=2048, parallelism=1)
+    with Session(with_password) as session:
+        before = session.get(UserRow, "anna")
+        assert before is not None
+        old_hash = before.password_hash
+    assert login(with_password, "anna", "Vinter-2026", stronger) == "anna"
+    with Session(with_password) as session:
+        after = session.get(UserRow, "anna")
+        assert after is not None and after.password_hash != old_hash
+        assert stronger.verify(after.password_hash or "", "Vinter-2026")
