@@ -74,10 +74,26 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture
-def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite store migrated to the newest schema once per session; every test that
+    wants a migrated store gets a copy of it (running the migrations per test costs far
+    more than the copy)."""
+    path = tmp_path_factory.mktemp("migrated") / "store.db"
+    engine = make_engine(f"sqlite:///{path}")
     migrate(engine)
+    with engine.connect() as connection:
+        connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    engine.dispose()
+    return path
+
+
+@pytest.fixture
+def sqlite_engine(tmp_path: Path, migrated_sqlite: Path) -> Iterator[Engine]:
+    """A migrated SQLite store of the test's own (a copy of :func:`migrated_sqlite`)."""
+    target = tmp_path / "store.db"
+    shutil.copyfile(migrated_sqlite, target)
+    engine = make_engine(f"sqlite:///{target}")
     yield engine
     engine.dispose()
 
@@ -113,12 +129,36 @@ def postgres_url(postgres_admin_url: str) -> Iterator[str]:
     admin.dispose()
 
 
-@pytest.fixture
-def postgres_engine(postgres_url: str) -> Iterator[Engine]:
-    engine = make_engine(postgres_url)
+@pytest.fixture(scope="session")
+def postgres_template(postgres_admin_url: str) -> Iterator[str]:
+    """A PostgreSQL database migrated to the newest schema once per session, the template
+    every test's migrated database is created from; dropped at the end."""
+    name = f"tpl_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(postgres_admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    engine = make_engine(f"{postgres_admin_url.rsplit('/', 1)[0]}/{name}")
     migrate(engine)
+    engine.dispose()
+    yield name
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def postgres_engine(postgres_admin_url: str, postgres_template: str) -> Iterator[Engine]:
+    """A migrated PostgreSQL database of the test's own, copied from the template."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(postgres_admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{postgres_template}"'))
+    engine = make_engine(f"{postgres_admin_url.rsplit('/', 1)[0]}/{name}")
     yield engine
     engine.dispose()
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
