@@ -21,14 +21,15 @@ from __future__ import annotations
 import contextvars
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
-from sqlalchemy import Engine, func, select
-from sqlmodel import col
 
 from syndication.logs import get_logger
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 """The registry of every counted metric of this process."""
@@ -96,6 +97,9 @@ class StateCollector:
         yield from self._redis()
 
     def _store(self) -> Iterator[Metric]:
+        from sqlalchemy import func, select
+        from sqlmodel import col
+
         from syndication.store.models import FinalPriceRow, OutboxRow, TransferStatusRow
 
         up = GaugeMetricFamily("syndication_store_up", "1 when the store answered the scrape.")
