@@ -41,6 +41,7 @@ from adapters.retry import RetryPolicy, log_retries, parse_retry_after
 from feeds.validate import parse_untrusted
 from syndication.errors import PermanentError, Rejected, TransientError
 from syndication.logs import get_logger
+from syndication.metrics import observe_http
 
 ROUTES: dict[str, tuple[str, str]] = {
     "create": ("POST", "/listings/{id}"),
@@ -227,16 +228,20 @@ class HttpTransport(Transport):
                     retry_after = parse_retry_after(response.headers.get("Retry-After"))
                     location = response.headers.get("Location")
             except _TooLarge:
+                observe_http(self.marketplace, "error")
                 raise PermanentError(
                     f"{method} {url}: answer larger than {MAX_ANSWER_BYTES} bytes", **where
                 ) from None
             except requests.RequestException as exc:
+                timed_out = deadline.expired or isinstance(exc, requests.Timeout)
+                observe_http(self.marketplace, "timeout" if timed_out else "error")
                 if deadline.expired:
                     raise TransientError(
                         f"{method} {url}: no complete answer within the {self.deadline:g} s "
                         f"deadline (the marketplace is too slow or does not answer)", **where
                     ) from exc
                 raise request_error(exc, f"{method} {url}", **where) from exc
+        observe_http(self.marketplace, status)
         log.debug("http_answer", method=method, path=path, status=status)
         if 200 <= status < 300 or (status == 404 and absent_ok):
             return status, body

@@ -186,7 +186,9 @@ def _install_middleware(broker: dramatiq.Broker, settings: Settings) -> None:
     messages. :class:`Bulkhead` comes before :class:`JobLifecycle`, so a message
     put back for want of a thread is not counted as an attempt.
     :class:`~syndication.outbox.OutboxRelay` runs the outbox relay (and the
-    fan-out takeover) on a thread of every worker.
+    fan-out takeover) on a thread of every worker. dramatiq's ``Prometheus`` is
+    added when ``syndication worker --metrics-port`` set its variables (it forks its
+    exposition server from dramatiq's CLI, so it is of use there alone).
     """
     retries = DurableRetries(
         max_retries=settings.max_retries,
@@ -203,6 +205,12 @@ def _install_middleware(broker: dramatiq.Broker, settings: Settings) -> None:
         Bulkhead(settings.marketplace_threads, settings.bulkhead_delay_ms), before=JobLifecycle
     )
     broker.add_middleware(OutboxRelay(sweeps=[_fan_out_sweep]))
+    if settings.environ.get("PROMETHEUS_MULTIPROC_DIR") and settings.environ.get(
+        "dramatiq_prom_port"
+    ):
+        from dramatiq.middleware.prometheus import Prometheus
+
+        broker.add_middleware(Prometheus())
 
 
 def _fan_out_sweep(broker: dramatiq.Broker) -> Any:

@@ -6,7 +6,8 @@ Actors stay thin: what every job needs around it lives here, once.
   marketplace and request a message names into structlog's context, so every
   log line a job writes carries them.
 * :class:`Metrics` counts messages per actor and outcome (started, succeeded,
-  retried, failed, skipped), for logs and the benchmark.
+  retried, failed, skipped), for logs, the benchmark and Prometheus, and times
+  the jobs that name a marketplace (:mod:`syndication.metrics`).
 * :class:`JobLifecycle` calls the hooks an actor declares with the
   ``lifecycle=`` option when one of its messages starts and when it is given
   up; the transfer jobs count their attempts and record ``failed``
@@ -35,6 +36,7 @@ import structlog
 from dramatiq.errors import Retry
 from dramatiq.middleware import Middleware, MiddlewareError
 
+from syndication import metrics as prometheus
 from syndication.logs import get_logger
 
 Broker = dramatiq.Broker
@@ -100,8 +102,13 @@ class Metrics(Middleware):
     """Counts messages per ``(actor, outcome)`` and logs each job's outcome and duration.
 
     Outcomes: ``started``, ``succeeded``, ``retried`` (failed, will run again),
-    ``failed`` (given up), ``skipped``. :meth:`snapshot` returns a copy.
+    ``failed`` (given up), ``skipped``. :meth:`snapshot` returns a copy. A message
+    naming a ``marketplace`` also has its duration observed per marketplace and
+    action: the action its job noted (:func:`syndication.metrics.note_action`),
+    else :data:`ACTIONS` of its actor, else ``none`` (nothing was sent).
     """
+
+    ACTIONS = {"confirm_publication": "confirm", "publish_feed": "feed"}
 
     def __init__(self) -> None:
         self._counts: Counter[tuple[str, str]] = Counter()
@@ -112,6 +119,7 @@ class Metrics(Middleware):
     def _count(self, actor: str, outcome: str) -> None:
         with self._lock:
             self._counts[(actor, outcome)] += 1
+        prometheus.MESSAGES.labels(actor, outcome).inc()
 
     def snapshot(self) -> dict[tuple[str, str], int]:
         with self._lock:
@@ -124,6 +132,7 @@ class Metrics(Middleware):
 
     def before_process_message(self, broker: Broker, message: Message) -> None:
         self._count(message.actor_name, "started")
+        prometheus.note_action(None)
         with self._lock:
             self._started[message.message_id] = time.monotonic()
 
@@ -138,6 +147,7 @@ class Metrics(Middleware):
         with self._lock:
             began = self._started.pop(message.message_id, None)
         seconds = round(time.monotonic() - began, 3) if began is not None else None
+        self._observe(message, began)
         if exception is None:
             self._count(message.actor_name, "succeeded")
             self.log.debug("job.done", seconds=seconds)
@@ -147,6 +157,12 @@ class Metrics(Middleware):
         else:
             self._count(message.actor_name, "retried")
             self.log.info("job.retrying", seconds=seconds, error=str(exception))
+
+    def _observe(self, message: Message, began: float | None) -> None:
+        action = prometheus.take_action() or self.ACTIONS.get(message.actor_name, "none")
+        marketplace = message.kwargs.get("marketplace")
+        if began is not None and isinstance(marketplace, str):
+            prometheus.JOB_SECONDS.labels(marketplace, action).observe(time.monotonic() - began)
 
     def after_skip_message(self, broker: Broker, message: Message) -> None:
         with self._lock:

@@ -7,7 +7,9 @@ sync every night at ``SYNDICATION_FINAL_PRICE_TIME`` (default 02:00) in
 Several schedulers may run at once; each run still starts once (a claimed slot in the
 database). Without ``SYNDICATION_BROKER_URL`` the jobs run on worker threads of this
 process; with Redis, ``syndication worker`` processes run them, and this process runs an
-outbox relay of its own (``syndication.outbox``). It does not migrate the
+outbox relay of its own (``syndication.outbox``). With ``--health-port`` it serves
+``/healthz``, ``/readyz`` and its ``/metrics`` and tells systemd when it is ready.
+It does not migrate the
 store unless given ``--migrate`` (or ``SYNDICATION_MIGRATE_ON_START=1``): a store that
 is behind is refused with exit status 2, so a deployment migrates once, on purpose.
 """
@@ -17,12 +19,15 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
+import threading
 from typing import Any
 
 import dramatiq
 from apscheduler.schedulers.blocking import BlockingScheduler
 
 from syndication.broker import in_process_worker, is_in_process, relay_thread, setup_broker
+from syndication.health import HealthServer, readiness, wait_ready_then_notify
+from syndication.metrics import exposition
 from syndication.runtime import Runtime
 from syndication.scheduling import (
     FINAL_PRICE_ACTOR,
@@ -56,6 +61,7 @@ def handler(args: argparse.Namespace, settings: Settings) -> int:
         if is_in_process(broker)
         else relay_thread(broker, "scheduler")
     )
+    health = _health_server(args, settings, runtime)
     now = runtime.clock().astimezone(schedule.tz)
     for job in jobs:
         upcoming = job.trigger.get_next_fire_time(None, now)
@@ -68,8 +74,27 @@ def handler(args: argparse.Namespace, settings: Settings) -> int:
         finally:
             if scheduler.running:
                 scheduler.shutdown(wait=False)
+            if health is not None:
+                health.stop()
             runtime.close()
     return 0
+
+
+def _health_server(args: argparse.Namespace, settings: Settings,
+                   runtime: Runtime) -> HealthServer | None:
+    """With ``--health-port``: ``/healthz``, ``/readyz`` and this process's ``/metrics``
+    on a thread, and ``READY=1`` to systemd once the store (and Redis) answer."""
+    if args.health_port is None:
+        return None
+
+    def check() -> list[str]:
+        return readiness(runtime.engine, settings.broker_url)
+
+    server = HealthServer(args.listen_host, args.health_port, check, exposition).start()
+    threading.Thread(target=wait_ready_then_notify, args=(check, threading.Event()),
+                     daemon=True).start()
+    print(f"health on http://{args.listen_host}:{server.port}/readyz", file=sys.stderr)
+    return server
 
 
 def run_once(job: str, schedule: Schedule, broker: dramatiq.Broker, threads: int) -> int:
@@ -105,6 +130,10 @@ def register(subparsers: Any) -> None:
         help="claim and enqueue the current slot of one job now, then exit (without Redis: "
         "after running it here)",
     )
+    parser.add_argument("--health-port", type=int, default=None, metavar="PORT",
+                        help="serve /healthz, /readyz and /metrics on PORT (0: any free port)")
+    parser.add_argument("--listen-host", default="127.0.0.1", metavar="HOST",
+                        help="address of the health port (127.0.0.1)")
     parser.add_argument(
         "--migrate",
         action="store_true",

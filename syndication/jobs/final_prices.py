@@ -18,6 +18,7 @@ import dramatiq
 from syndication.errors import PermanentError
 from syndication.final_prices import BATCH_SIZE, dispatch, new_run_id, process_batch
 from syndication.logs import get_logger
+from syndication.metrics import FINAL_PRICE_LISTINGS, FINAL_PRICE_RUNS
 from syndication.runtime import current_runtime
 
 QUEUE = "final_prices"
@@ -37,6 +38,8 @@ def send_final_prices(listing_ids: list[str], run_id: str) -> None:
     """Deliver the final prices (or retractions) of one batch of listings."""
     outcome = process_batch(current_runtime(), listing_ids, run_id)
     states = list(outcome.states.values())
+    for state in states:
+        FINAL_PRICE_LISTINGS.labels(state).inc()
     get_logger(job=BATCH_ACTOR, run_id=run_id, marketplace="hemnet").info(
         "final_price_batch_done",
         listings=len(listing_ids),
@@ -56,7 +59,12 @@ def sync_final_prices(run_id: str | None = None) -> None:
     """The nightly run: select the candidates and queue their batches."""
     runtime = current_runtime()
     run_id = run_id or new_run_id(runtime.clock())
-    result = dispatch(runtime.engine, run_id, enqueue_batch, batch_size=BATCH_SIZE)
+    try:
+        result = dispatch(runtime.engine, run_id, enqueue_batch, batch_size=BATCH_SIZE)
+    except Exception:
+        FINAL_PRICE_RUNS.labels("failed").inc()
+        raise
+    FINAL_PRICE_RUNS.labels("dispatched").inc()
     get_logger(job=SYNC_ACTOR, run_id=run_id, marketplace="hemnet").info(
         "final_price_run_queued", queued=len(result.queued), skipped=len(result.skipped)
     )

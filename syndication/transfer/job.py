@@ -46,6 +46,7 @@ from adapters.base import Delivery, Receipt
 from syndication.circuit import CircuitOpen
 from syndication.errors import SyndicationError, TransientError
 from syndication.logs import get_logger
+from syndication.metrics import note_action
 from syndication.records import TransferStatus
 from syndication.registry import title
 from syndication.rules import plan
@@ -101,6 +102,7 @@ def run_transfer_job(runtime: Runtime, job: JobRef, scheduler: Scheduler) -> Job
         return _unchanged(runtime, job, current, scheduler)
     assert planned.document is not None and planned.digest is not None
     document, digest = planned.document, planned.digest
+    note_action(decision.action)
 
     delivery = Delivery(
         marketplace=job.marketplace,
