@@ -63,6 +63,7 @@ from syndication.store.models import (
 )
 from syndication.store.repository import load_feed_inputs, record_status, status_record
 from syndication.transfer.common import JobRef, Scheduler, settled_status
+from syndication.transfer.lease import LeaseKeeper
 
 BATCH_SIZE = 200
 
@@ -174,19 +175,23 @@ def fan_out(
     batch_size: int = BATCH_SIZE,
 ) -> FanOutProgress:
     """Store the remaining batches of ``request_id``'s fan-out as ``owner``, then its feed
-    jobs; stops early when another writer took the fan-out over."""
+    jobs; stops early when another writer took the fan-out over. The lease is kept by a
+    :class:`~syndication.transfer.lease.LeaseKeeper` meanwhile, so a batch slower than
+    the lease does not lose it."""
     progress = FanOutProgress()
-    while True:
-        try:
-            with session_scope(runtime.engine) as session:
-                finished = _fan_out_step(runtime, session, request_id, scheduler, owner,
-                                         batch_size, progress)
-        except _LostFanOut:
-            get_logger(request_id=request_id).info("transfer.fan_out_taken_over", owner=owner)
-            return progress
-        if finished:
-            progress.finished = True
-            return progress
+    with LeaseKeeper(runtime.engine, request_id, owner, runtime.settings.fan_out_lease_ms):
+        while True:
+            try:
+                with session_scope(runtime.engine) as session:
+                    finished = _fan_out_step(runtime, session, request_id, scheduler, owner,
+                                             batch_size, progress)
+            except _LostFanOut:
+                get_logger(request_id=request_id).info("transfer.fan_out_taken_over",
+                                                       owner=owner)
+                return progress
+            if finished:
+                progress.finished = True
+                return progress
 
 
 def resume_stalled_fan_outs(runtime: Runtime, scheduler: Scheduler, *, owner: str) -> int:

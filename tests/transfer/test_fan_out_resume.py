@@ -171,3 +171,46 @@ def test_an_interrupted_fan_out_is_finished_by_the_workers_relay(sqlite_engine: 
     for name in ("hemnet", "blocket"):
         assert sorted(d.listing_id for d in q.transports[name].created()) == LISTINGS
     assert only_request(q.engine).fanned_out_at is not None
+
+
+def test_a_batch_slower_than_the_lease_keeps_its_fan_out(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A living holder whose batches each outlast the lease (a slow link to the store) is
+    not taken over by the relay's sweep: its lease is renewed while it works, so the
+    fan-out moves and finishes, each pair stored once."""
+    import threading
+    import time
+
+    from syndication.transfer import request as request_module
+
+    ingest(engine, **records())
+    runtime = Runtime(settings=replace(QUEUE_SETTINGS, fan_out_lease_ms=300), engine=engine,
+                      transports={name: FakeTransport(name) for name in ("hemnet",)})
+    slow_batch = request_module._fan_out_batch
+
+    def batch_taking_a_second(*args: object, **kwargs: object) -> object:
+        time.sleep(1.0)
+        return slow_batch(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(request_module, "_fan_out_batch", batch_taking_a_second)
+    taken: list[int] = []
+    stop = threading.Event()
+
+    def sweep() -> None:
+        while not stop.is_set():
+            taken.append(resume_stalled_fan_outs(runtime, Recording(), owner="sweep"))
+            time.sleep(0.05)
+
+    sweeper = threading.Thread(target=sweep)
+    holder = Recording()
+    sweeper.start()
+    try:
+        summary = request_transfer(runtime, Scope("all"), holder, batch_size=3)
+    finally:
+        stop.set()
+        sweeper.join()
+    assert sum(taken) == 0, "the sweep took over a fan-out whose holder was alive"
+    assert {j.listing_id for j in holder.jobs} == set(LISTINGS)
+    done = only_request(engine)
+    assert done.fanned_out_at is not None and done.jobs == summary.jobs == len(holder.jobs)
