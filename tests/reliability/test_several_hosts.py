@@ -31,7 +31,8 @@ Short form (CI): ``SYNDICATION_FAULT_LISTINGS`` listings (200) with 3 kills.
 Long form (one command; 10,000 listings on PostgreSQL, 100 kills, one Redis
 restart, the 20 s partition)::
 
-    SYNDICATION_FAULT_LISTINGS=10000 python -m pytest -s tests/reliability/test_several_hosts.py -m slow
+    SYNDICATION_FAULT_LISTINGS=10000 python -m pytest -s -m slow \\
+        tests/reliability/test_several_hosts.py
 """
 
 from __future__ import annotations
