@@ -34,8 +34,9 @@ def create_app(context: ServiceContext) -> FastAPI:
     """
     app = FastAPI(title="syndication", openapi_url=f"{API_PREFIX}/openapi.json",
                   docs_url=None, redoc_url=None)
-    app.include_router(api.build_router(context), prefix=API_PREFIX)
-    web = WebView(context)
+    queue = api.TransferQueue(context)
+    app.include_router(api.build_router(context, queue), prefix=API_PREFIX)
+    web = WebView(context, queue)
     app.include_router(web.router)
 
     @app.exception_handler(HTTPException)
