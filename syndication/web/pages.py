@@ -110,7 +110,7 @@ SEARCH = """{% extends "base.html" %}
 """
 
 LISTING = """{% extends "base.html" %}
-{% from "status_table.html" import status_table %}
+{% from "status_table.html" import status_table with context %}
 {% from "time.html" import time %}
 {% block title %}{{ document.object_id }}{% endblock %}
 {% block main %}
@@ -150,7 +150,7 @@ LISTING = """{% extends "base.html" %}
 """
 
 OFFICE = """{% extends "base.html" %}
-{% from "status_table.html" import status_table %}
+{% from "status_table.html" import status_table with context %}
 {% from "time.html" import time %}
 {% block title %}{{ _("Office") }} {{ result.office_id }}{% endblock %}
 {% block main %}

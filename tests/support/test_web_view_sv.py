@@ -97,6 +97,9 @@ def test_the_pages_speak_swedish_and_english_on_request(served: Served) -> None:
     http, _ = login(served)
     page = http.get(served.url("/listings/FAIL"), timeout=10).text
     assert 'lang="sv"' in page and "Kontaktuppgifter vid fel" in page and "Misslyckad" in page
+    retry_token = re.search(r'class="retry">\s*<input type="hidden" name="csrf_token" '
+                            r'value="([^"]*)">', page)
+    assert retry_token and retry_token.group(1) == csrf_of(page), "the button has the token"
     assert "Contacts on failure" not in page and "Försök igen" in page
     assert re.search(r'<time datetime="2026-11-20T09:30:00\+00:00" title="[^"]+ UTC">'
                      r"20 nov 2026 10:30</time>", page)
@@ -147,7 +150,9 @@ def _engine(served: Served) -> Engine:
 def press(served: Served, http: requests.Session, listing_id: str, marketplace: str,
           token: str | None = None) -> requests.Response:
     page = http.get(served.url(f"/listings/{listing_id}"), timeout=10)
-    csrf = token if token is not None else csrf_of(page.text)
+    button = re.search(r'<form method="post" action="/listings/[^"]+/retry"\s+class="retry">\s*'
+                       r'<input type="hidden" name="csrf_token" value="([^"]*)">', page.text)
+    csrf = token if token is not None else (button.group(1) if button else csrf_of(page.text))
     return http.post(served.url(f"/listings/{listing_id}/retry"),
                      data={"csrf_token": csrf, "marketplace": marketplace},
                      allow_redirects=False, timeout=10)
