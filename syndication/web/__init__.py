@@ -42,6 +42,7 @@ from urllib.parse import parse_qsl, urlsplit
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from syndication.api.queue import TransferQueue
 from syndication.auth import authenticate
 from syndication.errors import AuthenticationFailed, LoginThrottled
 from syndication.registry import title
@@ -50,6 +51,7 @@ from syndication.service import ServiceContext
 from syndication.status_view import STATE_NOTES, UnknownListing, listing_status, unknown_listing
 from syndication.store.db import session_scope
 from syndication.store.models import ListingRow
+from syndication.store.repository import history
 from syndication.support import (
     FILTER_STATES,
     UnknownOffice,
@@ -60,11 +62,10 @@ from syndication.support import (
     office_status,
     unknown_office,
 )
-from syndication.api.queue import TransferQueue
-from syndication.store.repository import history
 from syndication.web.acting import ActingPages
 from syndication.web.actions import retryable
 from syndication.web.checks import field_with_nul, safe_next
+from syndication.web.i18n import DEFAULT_LOCALE, LANG_COOKIE, LOCALES, choose_locale, translations
 from syndication.web.session import (
     COOKIE_NAME,
     IDLE_TIMEOUT,
@@ -73,7 +74,6 @@ from syndication.web.session import (
     Sessions,
     WebSession,
 )
-from syndication.web.i18n import DEFAULT_LOCALE, LANG_COOKIE, LOCALES, choose_locale, translations
 from syndication.web.templates import environment, url_for
 
 __all__ = ["IDLE_TIMEOUT", "MAX_AGE", "WebView", "web_link"]
@@ -130,7 +130,7 @@ async def form_fields(request: Request) -> dict[str, str]:
 FormFields = Annotated[dict[str, str], Depends(form_fields)]
 
 
-class WebView(ActingPages):
+class WebView:
     """The support web view over one service context: its routes and its error pages.
 
     ``queue`` is the service's transfer queue (the API's, so one broker), which
@@ -141,6 +141,7 @@ class WebView(ActingPages):
         self.queue = queue if queue is not None else TransferQueue(context)
         self.templates = {locale: environment(locale) for locale in LOCALES}
         self.sessions = Sessions(context.engine, CookieSigner(context.secret_key), context.clock)
+        self.acting = ActingPages(self)
         self.router = self._routes()
 
     def session_of(self, request: Request) -> WebSession:
@@ -216,11 +217,11 @@ class WebView(ActingPages):
         router.add_api_route("/login", self.login_form, methods=["GET"])
         router.add_api_route("/login", self.login, methods=["POST"])
         router.add_api_route("/logout", self.logout, methods=["POST"])
-        router.add_api_route("/", self.home, methods=["GET"])
+        router.add_api_route("/", self.acting.home, methods=["GET"])
         router.add_api_route("/sok", self.search, methods=["GET"])
-        router.add_api_route("/static/poll.js", self.poll_script, methods=["GET"])
+        router.add_api_route("/static/poll.js", self.acting.poll_script, methods=["GET"])
         router.add_api_route("/listings/{listing_id}", self.listing, methods=["GET"])
-        router.add_api_route("/listings/{listing_id}/status.json", self.listing_status_json,
+        router.add_api_route("/listings/{listing_id}/status.json", self.acting.listing_status_json,
                              methods=["GET"])
         router.add_api_route("/listings/{listing_id}/retry", self.retry_form, methods=["POST"])
         router.add_api_route("/offices/{office_id}", self.office, methods=["GET"])
@@ -229,14 +230,15 @@ class WebView(ActingPages):
         return router
 
     def retry_form(self, request: Request, listing_id: str, form: FormFields) -> Response:
-        return self.retry(request, listing_id, form)
+        return self.acting.retry(request, listing_id, form)
 
     def office_retry_form(self, request: Request, office_id: str, form: FormFields) -> Response:
-        return self.office_retry(request, office_id, form)
+        return self.acting.office_retry(request, office_id, form)
 
     def login_form(self, request: Request) -> Response:
         session = self.session_of(request)
-        return self.page(request, session, "login.html", next=safe_next(request.query_params.get("next")))
+        return self.page(request, session, "login.html",
+                         next=safe_next(request.query_params.get("next")))
 
     def login(self, request: Request, form: FormFields) -> Response:
         session = self.session_of(request)
@@ -250,8 +252,8 @@ class WebView(ActingPages):
                 user = authenticate(db, form.get("username", ""), form.get("password", ""),
                                     self.context.clock, hasher=self.context.hasher)
         except LoginThrottled as exc:
-            return self.page(request, session, "login.html", 429, {"Retry-After": str(exc.retry_after)},
-                             next=target, error=str(exc))
+            return self.page(request, session, "login.html", 429,
+                             {"Retry-After": str(exc.retry_after)}, next=target, error=str(exc))
         except AuthenticationFailed as exc:
             return self.page(request, session, "login.html", 401, next=target, error=str(exc))
         self.sessions.start(session, user.id)

@@ -36,7 +36,7 @@ def _scoped(principal: Any) -> Any:
 
 def state_counts(session: Session, principal: Any) -> list[dict[str, Any]]:
     """Pairs per marketplace and state, marketplaces in registry order."""
-    query = (select(TransferStatusRow.marketplace, TransferStatusRow.state, func.count())
+    query = (select(col(TransferStatusRow.marketplace), col(TransferStatusRow.state), func.count())
              .join(ListingRow, col(ListingRow.id) == col(TransferStatusRow.listing_id))
              .where(_scoped(principal))
              .group_by(TransferStatusRow.marketplace, TransferStatusRow.state))
@@ -58,8 +58,9 @@ def recent_failures(session: Session, principal: Any, now: datetime,
                     ) -> tuple[list[dict[str, Any]], bool]:
     """The pairs ``failed`` in the last 24 hours, newest first, with their reason and the
     marketplace's contacts; and whether there is a next page."""
-    query = (select(TransferStatusRow.listing_id, ListingRow.office_id,
-                    TransferStatusRow.marketplace, TransferStatusRow.at, TransferStatusRow.error)
+    query = (select(col(TransferStatusRow.listing_id), col(ListingRow.office_id),
+                    col(TransferStatusRow.marketplace), col(TransferStatusRow.at),
+                    col(TransferStatusRow.error))
              .join(ListingRow, col(ListingRow.id) == col(TransferStatusRow.listing_id))
              .where(_scoped(principal), col(TransferStatusRow.state) == "failed",
                     col(TransferStatusRow.at) >= now - timedelta(hours=24))
@@ -78,8 +79,8 @@ def recent_failures(session: Session, principal: Any, now: datetime,
 def waiting_pairs(session: Session, principal: Any, page: int = 1
                   ) -> tuple[list[dict[str, Any]], bool]:
     """The pairs ``queued`` with the circuit's waiting note, oldest first."""
-    query = (select(TransferStatusRow.listing_id, TransferStatusRow.marketplace,
-                    TransferStatusRow.updated_at, TransferStatusRow.error)
+    query = (select(col(TransferStatusRow.listing_id), col(TransferStatusRow.marketplace),
+                    col(TransferStatusRow.updated_at), col(TransferStatusRow.error))
              .join(ListingRow, col(ListingRow.id) == col(TransferStatusRow.listing_id))
              .where(_scoped(principal), col(TransferStatusRow.state) == "queued",
                     col(TransferStatusRow.error).startswith(WAITING_PREFIX))

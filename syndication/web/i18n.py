@@ -19,6 +19,7 @@ import io
 from datetime import UTC, datetime
 from functools import cache
 from importlib import resources
+from zoneinfo import ZoneInfo
 
 from babel.dates import format_datetime
 from babel.messages.mofile import write_mo
@@ -28,7 +29,7 @@ from babel.support import Translations
 LOCALES = ("sv", "en")
 DEFAULT_LOCALE = "sv"
 LANG_COOKIE = "lang"
-TIME_ZONE = "Europe/Stockholm"
+TIME_ZONE = ZoneInfo("Europe/Stockholm")
 DOMAIN = "messages"
 
 

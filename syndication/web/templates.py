@@ -147,5 +147,5 @@ def environment(locale: str = DEFAULT_LOCALE) -> Environment:
     env.filters["local_time"] = lambda moment: local_time(moment, locale)
     env.filters["utc"] = utc_iso
     env.filters["state_label"] = lambda state: translations(locale).gettext(
-        STATE_LABELS.get(state, state))
+        STATE_LABELS.get(state) or str(state))
     return env

@@ -73,7 +73,8 @@ def test_the_language_is_the_switch_then_the_cookie_then_the_browser(
 
 def test_times_are_stockholm_time_as_swedes_read_them() -> None:
     assert i18n.local_time("2026-12-01T07:49:00+00:00", "sv") == "1 dec 2026 08:49"
-    assert i18n.local_time("2026-07-01T07:49:00+00:00", "sv") == "1 juli 2026 09:49", "CLDR: juni and juli are not shortened"
+    assert i18n.local_time("2026-07-01T07:49:00+00:00", "sv") == "1 juli 2026 09:49", (
+        "CLDR does not shorten juni and juli")
     assert i18n.local_time("2026-12-01T07:49:00+00:00", "en") == "1 Dec 2026 08:49"
 
 
