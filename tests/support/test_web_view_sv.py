@@ -17,8 +17,9 @@ from babel.messages.pofile import read_po
 from jinja2.ext import babel_extract
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
-from web_server import Served, csrf_of, login, serve
+from web_server import Served, csrf_of, give_password, login, serve
 
+from syndication.scope import set_role
 from syndication.status_view import STATE_NOTES
 from syndication.store.models import TransferEventRow
 from syndication.store.repository import record_status
@@ -232,3 +233,24 @@ def test_the_office_page_offers_to_transfer_all_failed(served: Served) -> None:
         pressed = {(e.listing_id, e.actor) for e in session.exec(select(TransferEventRow).where(
             col(TransferEventRow.action) == "retry"))}
     assert pressed == {("FAIL", "anna"), ("NEW", "anna")}
+
+
+@pytest.mark.parametrize(("role", "status"), [("support", 403), ("admin", 302)])
+def test_support_reads_and_may_not_try_again_admin_may(served: Served, role: str,
+                                                       status: int) -> None:
+    engine = _engine(served)
+    with Session(engine) as session:
+        session.add_all(factories.rows(factories.user_record(
+            "sara", office_id="OFF2", name="Sara", companies=())))
+        session.flush()
+        set_role(session, "sara", role)
+        session.commit()
+    give_password(engine, "sara", served.clock)
+    http, _ = login(served, "sara")
+    assert "Lillgatan" in http.get(served.url("/listings/FAIL"), timeout=10).text
+    answer = press(served, http, "FAIL", "hemnet")
+    assert answer.status_code == status
+    with Session(engine) as session:
+        pressed = [e.actor for e in session.exec(select(TransferEventRow).where(
+            col(TransferEventRow.action) == "retry"))]
+    assert pressed == ([] if role == "support" else ["sara"])
