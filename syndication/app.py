@@ -35,9 +35,10 @@ def create_app(context: ServiceContext) -> FastAPI:
     """
     app = FastAPI(title="syndication", openapi_url=f"{API_PREFIX}/openapi.json",
                   docs_url=None, redoc_url=None)
-    app.include_router(api.build_router(context), prefix=API_PREFIX)
+    queue = api.TransferQueue(context)
+    app.include_router(api.build_router(context, queue), prefix=API_PREFIX)
     app.include_router(operator_routes.build_router(context))
-    web = WebView(context)
+    web = WebView(context, queue)
     app.include_router(web.router)
 
     @app.exception_handler(HTTPException)

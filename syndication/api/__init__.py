@@ -30,13 +30,14 @@ from syndication.service import ServiceContext
 __all__ = ["ApiError", "ErrorBody", "TransferQueue", "build_router"]
 
 
-def build_router(context: ServiceContext) -> APIRouter:
+def build_router(context: ServiceContext, queue: TransferQueue | None = None) -> APIRouter:
     """The API's routes over ``context``; the app mounts them at ``/api/v1``.
 
     Its lifespan starts the transfer queue (and, with the in-process broker,
-    the service's own worker threads: :mod:`syndication.api.queue`) and stops it.
+    the service's own worker threads: :mod:`syndication.api.queue`) and stops it;
+    ``queue`` is the service's one queue when the web view shares it.
     """
-    queue = TransferQueue(context)
+    queue = queue if queue is not None else TransferQueue(context)
 
     @asynccontextmanager
     async def lifespan(_: Any) -> AsyncIterator[None]:

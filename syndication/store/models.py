@@ -280,6 +280,7 @@ class TransferEventRow(SQLModel, table=True):
     attempts: int = 0
     request_id: str | None = Field(default=None, max_length=64)
     at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    actor: str | None = Field(default=None, max_length=128)
 
 
 class FinalPriceRow(SQLModel, table=True):

@@ -259,17 +259,19 @@ def append_event(
     marketplace_id: str | None = None,
     error: str | None = None,
     request_id: str | None = None,
+    actor: str | None = None,
 ) -> None:
     """Append one event to the history, the one writer of it (it is never rewritten).
 
     :func:`record_status` calls it for every status change; the final-price sync
-    for its deliveries, which have a table of their own instead of a status row.
+    for its deliveries, which have a table of their own instead of a status row;
+    the web view for a person's "Försök igen", with ``actor`` the user who asked.
     """
     session.add(
         TransferEventRow(
             listing_id=listing_id, marketplace=marketplace, state=state, action=action,
             marketplace_id=marketplace_id, error=error, attempts=attempts,
-            request_id=request_id, at=at,
+            request_id=request_id, at=at, actor=actor,
         )
     )
 

@@ -34,13 +34,15 @@ Security decisions:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import parse_qsl, urlsplit
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from syndication.api.queue import TransferQueue
 from syndication.auth import authenticate
 from syndication.errors import AuthenticationFailed, LoginThrottled
 from syndication.registry import title
@@ -49,6 +51,7 @@ from syndication.service import ServiceContext
 from syndication.status_view import STATE_NOTES, UnknownListing, listing_status, unknown_listing
 from syndication.store.db import session_scope
 from syndication.store.models import ListingRow
+from syndication.store.repository import history
 from syndication.support import (
     FILTER_STATES,
     UnknownOffice,
@@ -59,7 +62,10 @@ from syndication.support import (
     office_status,
     unknown_office,
 )
+from syndication.web.acting import ActingPages
+from syndication.web.actions import retryable
 from syndication.web.checks import field_with_nul, safe_next
+from syndication.web.i18n import DEFAULT_LOCALE, LANG_COOKIE, LOCALES, choose_locale, translations
 from syndication.web.session import (
     COOKIE_NAME,
     IDLE_TIMEOUT,
@@ -92,6 +98,10 @@ def web_link(address: str | None) -> str | None:
     return address
 
 
+def _when(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
 def _rows(document: Mapping[str, Any], **extra: Any) -> list[dict[str, Any]]:
     return [
         {**entry, **extra, "title": title(entry["marketplace"]),
@@ -121,12 +131,17 @@ FormFields = Annotated[dict[str, str], Depends(form_fields)]
 
 
 class WebView:
-    """The support web view over one service context: its routes and its error pages."""
+    """The support web view over one service context: its routes and its error pages.
 
-    def __init__(self, context: ServiceContext) -> None:
+    ``queue`` is the service's transfer queue (the API's, so one broker), which
+    "Försök igen" queues on; without one the view makes its own."""
+
+    def __init__(self, context: ServiceContext, queue: TransferQueue | None = None) -> None:
         self.context = context
-        self.templates = environment()
+        self.queue = queue if queue is not None else TransferQueue(context)
+        self.templates = {locale: environment(locale) for locale in LOCALES}
         self.sessions = Sessions(context.engine, CookieSigner(context.secret_key), context.clock)
+        self.acting = ActingPages(self)
         self.router = self._routes()
 
     def session_of(self, request: Request) -> WebSession:
@@ -141,15 +156,31 @@ class WebView:
             )
         return response
 
-    def page(self, session: WebSession, template: str, status: int = 200,
-             headers: Mapping[str, str] | None = None, **values: Any) -> Response:
-        values.setdefault("query", None)
-        html = self.templates.get_template(template).render(
-            user=session.user, csrf_token=session.csrf, **values)
-        return self._finish(session, HTMLResponse(html, status, headers=headers))
+    def locale_of(self, request: Request) -> str:
+        """The request's language (:func:`~syndication.web.i18n.choose_locale`)."""
+        return choose_locale(request.query_params.get("lang"), request.cookies.get(LANG_COOKIE),
+                             request.headers.get("accept-language"))
 
-    def message(self, session: WebSession, status: int, heading: str, text: str) -> Response:
-        return self.page(session, "message.html", status, title=heading, message=text)
+    def gettext(self, request: Request) -> Callable[[str], str]:
+        return translations(self.locale_of(request)).gettext
+
+    def page(self, request: Request, session: WebSession, template: str, status: int = 200,
+             headers: Mapping[str, str] | None = None, **values: Any) -> Response:
+        """A page in the request's language; a ``lang`` switch is remembered in a cookie."""
+        values.setdefault("query", None)
+        locale = self.locale_of(request)
+        html = self.templates[locale].get_template(template).render(
+            user=session.user, csrf_token=session.csrf, **values)
+        response = self._finish(session, HTMLResponse(html, status, headers=headers))
+        if request.query_params.get("lang") in LOCALES:
+            response.set_cookie(LANG_COOKIE, locale, max_age=365 * 86400, httponly=True,
+                                samesite="Strict",  # type: ignore[arg-type]
+                                secure=self.context.secure_cookies, path="/")
+        return response
+
+    def message(self, request: Request, session: WebSession, status: int, heading: str,
+                text: str) -> Response:
+        return self.page(request, session, "message.html", status, title=heading, message=text)
 
     def redirect(self, session: WebSession, location: str) -> Response:
         return self._finish(session, RedirectResponse(location, status_code=302))
@@ -161,7 +192,7 @@ class WebView:
 
     def error_page(self, status: int, heading: str, text: str) -> str:
         """A refusal page for the guards, which answer before any session is read."""
-        return self.templates.get_template("message.html").render(
+        return self.templates[DEFAULT_LOCALE].get_template("message.html").render(
             user=None, csrf_token="", query=None, title=heading, message=text)
 
     def http_error(self, request: Request, status: int, detail: str | None) -> Response:
@@ -169,54 +200,73 @@ class WebView:
         not for this method) sends an anonymous visitor to the login form and shows
         a logged-in user "not found"; any other error is a page with its detail."""
         session = self.session_of(request)
+        _ = self.gettext(request)
         if status in (404, 405):
             if session.principal is None:
                 return self.to_login(session, request)
             if status == 404:
-                return self.message(session, 404, "Not found", "there is no page at this address")
-            return self.message(session, 405, "Method not allowed",
-                                "this page cannot be used that way")
-        return self.message(session, status, "Bad request", detail or "bad request")
+                return self.message(request, session, 404, _("Not found"),
+                                    _("there is no page at this address"))
+            return self.message(request, session, 405, _("Method not allowed"),
+                                _("this page cannot be used that way"))
+        return self.message(request, session, status, _("Bad request"),
+                            detail or _("bad request"))
 
     def _routes(self) -> APIRouter:
         router = APIRouter(include_in_schema=False)
         router.add_api_route("/login", self.login_form, methods=["GET"])
         router.add_api_route("/login", self.login, methods=["POST"])
         router.add_api_route("/logout", self.logout, methods=["POST"])
-        router.add_api_route("/", self.search, methods=["GET"])
+        router.add_api_route("/", self.acting.home, methods=["GET"])
+        router.add_api_route("/sok", self.search, methods=["GET"])
+        router.add_api_route("/static/poll.js", self.acting.poll_script, methods=["GET"])
         router.add_api_route("/listings/{listing_id}", self.listing, methods=["GET"])
+        router.add_api_route("/listings/{listing_id}/status.json", self.acting.listing_status_json,
+                             methods=["GET"])
+        router.add_api_route("/listings/{listing_id}/retry", self.retry_form, methods=["POST"])
         router.add_api_route("/offices/{office_id}", self.office, methods=["GET"])
+        router.add_api_route("/offices/{office_id}/retry-failed", self.office_retry_form,
+                             methods=["POST"])
         return router
+
+    def retry_form(self, request: Request, listing_id: str, form: FormFields) -> Response:
+        return self.acting.retry(request, listing_id, form)
+
+    def office_retry_form(self, request: Request, office_id: str, form: FormFields) -> Response:
+        return self.acting.office_retry(request, office_id, form)
 
     def login_form(self, request: Request) -> Response:
         session = self.session_of(request)
-        return self.page(session, "login.html", next=safe_next(request.query_params.get("next")))
+        return self.page(request, session, "login.html",
+                         next=safe_next(request.query_params.get("next")))
 
     def login(self, request: Request, form: FormFields) -> Response:
         session = self.session_of(request)
         target = safe_next(request.query_params.get("next"))
         if not session.csrf_ok(form.get("csrf_token")):
-            return self.page(session, "login.html", 400, next=target,
-                             error="the form expired; try again")
+            _ = self.gettext(request)
+            return self.page(request, session, "login.html", 400, next=target,
+                             error=_("the form expired; try again"))
         try:
             with session_scope(self.context.engine) as db:
                 user = authenticate(db, form.get("username", ""), form.get("password", ""),
                                     self.context.clock, hasher=self.context.hasher)
         except LoginThrottled as exc:
-            return self.page(session, "login.html", 429, {"Retry-After": str(exc.retry_after)},
-                             next=target, error=str(exc))
+            return self.page(request, session, "login.html", 429,
+                             {"Retry-After": str(exc.retry_after)}, next=target, error=str(exc))
         except AuthenticationFailed as exc:
-            return self.page(session, "login.html", 401, next=target, error=str(exc))
+            return self.page(request, session, "login.html", 401, next=target, error=str(exc))
         self.sessions.start(session, user.id)
-        return self.redirect(session, target or url_for("search"))
+        return self.redirect(session, target or url_for("home"))
 
     def logout(self, request: Request, form: FormFields) -> Response:
         session = self.session_of(request)
         if session.principal is None:
             return self.redirect(session, url_for("login"))
         if not session.csrf_ok(form.get("csrf_token")):
-            return self.message(session, 400, "Not logged out",
-                                "the form expired; reload the page and try again")
+            _ = self.gettext(request)
+            return self.message(request, session, 400, _("Not logged out"),
+                                _("the form expired; reload the page and try again"))
         self.sessions.end(session)
         return self.redirect(session, url_for("login"))
 
@@ -230,7 +280,7 @@ class WebView:
             with session_scope(self.context.engine) as db:
                 results = find_listings(db, query[:200],
                                         offices=readable_offices(session.principal))
-        return self.page(session, "search.html", query=query, results=results)
+        return self.page(request, session, "search.html", query=query, results=results)
 
     def listing(self, request: Request, listing_id: str) -> Response:
         session = self.session_of(request)
@@ -242,14 +292,30 @@ class WebView:
                     raise unknown_listing(listing_id)
                 document = listing_status(db, listing_id, self.context.contacts)
                 events = listing_history(db, listing_id)
+                for event, row_event in zip(events, history(db, listing_id), strict=True):
+                    event["actor"] = row_event.actor
                 row = db.get(ListingRow, listing_id)
                 assert row is not None, "may_read_listing found it in this session"
                 info = {"address": address_of(row), "office_id": row.office_id,
                         "state": row.state}
         except UnknownListing as exc:
-            return self.message(session, 404, "Not found", str(exc))
-        return self.page(session, "listing.html", document=document, entries=_rows(document),
-                         events=events, listing=info)
+            _ = self.gettext(request)
+            return self.message(request, session, 404, _("Not found"), str(exc))
+        now = self.context.clock()
+        entries = [{**entry, "object_id": listing_id,
+                    "retryable": retryable(entry["state"], _when(entry.get("at")), now)}
+                   for entry in _rows(document)]
+        return self.page(request, session, "listing.html", document=document, entries=entries,
+                         events=events, listing=info,
+                         notice=self._notice(request, request.query_params.get("done")))
+
+    def _notice(self, request: Request, outcome: str | None) -> str | None:
+        """The words of a press's outcome after its redirect."""
+        _ = self.gettext(request)
+        words = {"queued": _("Queued again; the outcome appears here when it arrives."),
+                 "busy": _("A transfer of this listing is already queued; wait for it."),
+                 "not_retryable": _("That marketplace's transfer is neither failed nor stale.")}
+        return words.get(outcome or "")
 
     def office(self, request: Request, office_id: str) -> Response:
         session = self.session_of(request)
@@ -257,8 +323,10 @@ class WebView:
             return self.to_login(session, request)
         state = request.query_params.get("state", "failed") or None
         if state is not None and state not in FILTER_STATES:
-            return self.message(session, 400, "Unknown state",
-                                f"unknown state; known: {', '.join(FILTER_STATES)}")
+            _ = self.gettext(request)
+            return self.message(request, session, 400, _("Unknown state"),
+                                _("unknown state; known: %(states)s")
+                                % {"states": ", ".join(FILTER_STATES)})
         try:
             with session_scope(self.context.engine) as db:
                 if not may_read_office(db, session.principal, office_id):
@@ -266,12 +334,19 @@ class WebView:
                 result = office_status(db, office_id, self.context.contacts, state=state)
                 problems = office_photo_problems(db, office_id)
         except UnknownOffice as exc:
-            return self.message(session, 404, "Not found", str(exc))
+            _ = self.gettext(request)
+            return self.message(request, session, 404, _("Not found"), str(exc))
         entries = [
             row
             for document in result["listings"]
             for row in _rows(document, object_id=document["object_id"],
                              address=document["address"])
         ]
-        return self.page(session, "office.html", result=result, entries=entries,
-                         problems=problems, state=state, states=OFFICE_STATES)
+        failed_count = sum(1 for row in entries if row["state"] == "failed")
+        queued = request.query_params.get("queued")
+        _ = self.gettext(request)
+        notice = (_("Transfers queued: %(n)s") % {"n": queued}
+                  if queued is not None and queued.isdigit() else None)
+        return self.page(request, session, "office.html", result=result, entries=entries,
+                         problems=problems, state=state, states=OFFICE_STATES,
+                         failed_count=failed_count, notice=notice)

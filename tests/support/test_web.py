@@ -18,7 +18,7 @@ from syndication.settings import Settings
 from syndication.web import WebView
 
 PROTECTED = [
-    "/", "/?q=PUB", "/listings/PUB", "/listings/NOPE", "/offices/OFF1",
+    "/", "/?q=PUB", "/sok?q=PUB", "/listings/PUB", "/listings/NOPE", "/offices/OFF1",
     "/offices/OFF1?state=", "/no/such/page",
 ]
 
@@ -48,8 +48,10 @@ def test_every_route_but_login_needs_a_login(served: Served) -> None:
     context = ServiceContext(settings=Settings(), engine=None, contacts={},  # type: ignore[arg-type]
                              secret_key=SECRET)
     rule_paths = {route.path for route in WebView(context).router.routes}  # type: ignore[attr-defined]
-    assert rule_paths == {"/login", "/logout", "/", "/listings/{listing_id}",
-                          "/offices/{office_id}"}
+    assert rule_paths == {"/login", "/logout", "/", "/sok", "/static/poll.js",
+                          "/listings/{listing_id}", "/listings/{listing_id}/status.json",
+                          "/listings/{listing_id}/retry", "/offices/{office_id}",
+                          "/offices/{office_id}/retry-failed"}
     for path in PROTECTED:
         answer = requests.get(served.url(path), allow_redirects=False, timeout=10)
         assert answer.status_code == 302, path

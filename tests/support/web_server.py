@@ -45,6 +45,7 @@ class Served:
     password_hash: str
     app: FastAPI = field(repr=False)
     running: Running = field(repr=False)
+    engine: Engine | None = field(default=None, repr=False)
 
     def url(self, path: str) -> str:
         return self.base + path
@@ -102,4 +103,4 @@ def serve(engine: Engine, limits: ServerLimits = TEST_LIMITS) -> Iterator[Served
                              secret_key=SECRET, clock=clock, hasher=FAST)
     app = create_app(context)
     with serve_app(app, limits) as running:
-        yield Served(running.base, clock, stored, app, running)
+        yield Served(running.base, clock, stored, app, running, engine)
