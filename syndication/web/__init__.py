@@ -60,6 +60,7 @@ from syndication.support import (
     unknown_office,
 )
 from syndication.web.checks import field_with_nul, safe_next
+from syndication.web.final_prices import add_final_price_page
 from syndication.web.session import (
     COOKIE_NAME,
     IDLE_TIMEOUT,
@@ -186,6 +187,7 @@ class WebView:
         router.add_api_route("/", self.search, methods=["GET"])
         router.add_api_route("/listings/{listing_id}", self.listing, methods=["GET"])
         router.add_api_route("/offices/{office_id}", self.office, methods=["GET"])
+        add_final_price_page(self, router)
         return router
 
     def login_form(self, request: Request) -> Response:

@@ -162,6 +162,7 @@ OFFICE = """{% extends "base.html" %}
 {% block title %}Office {{ result.office_id }}{% endblock %}
 {% block main %}
 <h1>Office {{ result.office_id }} · {{ result.office }}</h1>
+<p><a href="{{ url_for('final_prices', office_id=result.office_id) }}">Slutpriser</a></p>
 <p>Showing: {% for s in states %}
 {% if s == state %}<strong>{{ s or 'all' }}</strong>{% else %}
 <a href="{{ url_for('office', office_id=result.office_id, state=s) }}">{{ s or 'all' }}</a>
@@ -207,6 +208,7 @@ ROUTES: dict[str, str] = {
     "search": "/",
     "listing": "/listings/{listing_id}",
     "office": "/offices/{office_id}",
+    "final_prices": "/offices/{office_id}/slutpriser",
 }
 """The view's pages by name; :func:`url_for` builds their addresses."""
 

@@ -19,7 +19,7 @@ from syndication.web import WebView
 
 PROTECTED = [
     "/", "/?q=PUB", "/listings/PUB", "/listings/NOPE", "/offices/OFF1",
-    "/offices/OFF1?state=", "/no/such/page",
+    "/offices/OFF1?state=", "/offices/OFF1/slutpriser", "/no/such/page",
 ]
 
 
@@ -49,7 +49,7 @@ def test_every_route_but_login_needs_a_login(served: Served) -> None:
                              secret_key=SECRET)
     rule_paths = {route.path for route in WebView(context).router.routes}  # type: ignore[attr-defined]
     assert rule_paths == {"/login", "/logout", "/", "/listings/{listing_id}",
-                          "/offices/{office_id}"}
+                          "/offices/{office_id}", "/offices/{office_id}/slutpriser"}
     for path in PROTECTED:
         answer = requests.get(served.url(path), allow_redirects=False, timeout=10)
         assert answer.status_code == 302, path
