@@ -68,8 +68,11 @@ MARKETPLACE_KEYS = {
     *FEED_KEYS,
     "max_attempts",
     "contacts",
+    "callback_secret_env",
     *NUMBER_KEYS,
 }
+MIN_CALLBACK_SECRET = 16
+"""Fewest characters of a callback secret: a short one could be guessed."""
 
 
 @dataclass(frozen=True)
@@ -128,6 +131,34 @@ def load_contacts(settings: Settings) -> dict[str, Contacts]:
     return contacts
 
 
+def load_callback_secrets(settings: Settings) -> dict[str, bytes]:
+    """The callback secret of every marketplace that may call back (R16), by name.
+
+    A marketplace's table names the environment variable with ``callback_secret_env``;
+    one without it takes no callbacks. An unset or short secret is a configuration
+    error naming the marketplace and the key. Builds no transport.
+    """
+    secrets: dict[str, bytes] = {}
+    for name, entry in _entries(settings).items():
+        env = entry.get("callback_secret_env")
+        if env is None:
+            continue
+        where = f"marketplace {name!r}, key 'callback_secret_env'"
+        if not isinstance(env, str) or not env:
+            raise ConfigurationError(f"{where}: must be the name of an environment variable",
+                                     marketplace=name)
+        secret = settings.environ.get(env)
+        if not secret:
+            raise ConfigurationError(f"{where}: environment variable {env} is not set",
+                                     marketplace=name)
+        if len(secret) < MIN_CALLBACK_SECRET:
+            raise ConfigurationError(
+                f"{where}: the secret in {env} is shorter than {MIN_CALLBACK_SECRET} "
+                "characters", marketplace=name)
+        secrets[name] = secret.encode()
+    return secrets
+
+
 def load_marketplaces(
     settings: Settings, *, sleep: Callable[[float], Any] = time.sleep
 ) -> dict[str, MarketplaceConfig]:
@@ -175,7 +206,8 @@ def _entries(settings: Settings) -> dict[str, dict[str, Any]]:
             f"unknown table or key {sorted(unknown_top)[0]!r} in the marketplaces file"
         )
     defaults = _table(data, "defaults", where="[defaults]")
-    _check_keys(defaults, MARKETPLACE_KEYS - {"contacts", "url", "token_env"}, "[defaults]")
+    _check_keys(defaults, MARKETPLACE_KEYS - {"contacts", "url", "token_env",
+                                              "callback_secret_env"}, "[defaults]")
     _budget(
         defaults, lambda key, problem: ConfigurationError(f"[defaults], key {key!r}: {problem}")
     )

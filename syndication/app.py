@@ -13,7 +13,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
-from syndication import api
+from syndication import api, hooks
 from syndication.api.errors import ApiError, error_json
 from syndication.http_guards import API_PREFIX as GUARDED_API_PREFIX
 from syndication.http_guards import HttpGuards
@@ -25,7 +25,8 @@ API_PREFIX = "/api/v1"
 
 def create_app(context: ServiceContext) -> FastAPI:
     """The service over ``context``: the API at :data:`API_PREFIX`, its OpenAPI
-    document at ``/api/v1/openapi.json``, the web view at ``/``.
+    document at ``/api/v1/openapi.json``, the web view at ``/``, the marketplaces'
+    callbacks at ``/hooks/{marketplace}`` (:mod:`syndication.hooks`).
 
     An HTTP error under ``/api/`` (an unknown route, a method the route does not take)
     answers with the API's one error body; anywhere else the
@@ -35,6 +36,7 @@ def create_app(context: ServiceContext) -> FastAPI:
     app = FastAPI(title="syndication", openapi_url=f"{API_PREFIX}/openapi.json",
                   docs_url=None, redoc_url=None)
     app.include_router(api.build_router(context), prefix=API_PREFIX)
+    app.include_router(hooks.build_router(context))
     web = WebView(context)
     app.include_router(web.router)
 
