@@ -145,8 +145,9 @@ def format_summary(outcome: RequestOutcome) -> str:
     lines = [f"request {outcome.request_id}: {outcome.done}/{outcome.total} done"]
     for state, count in sorted((s, n) for s, n in outcome.counts.items() if n):
         lines.append(f"  {state:<13} {count:<5} {outcome_words(state)}")
-    if outcome.unchanged:
-        lines.append(f"  ({outcome.unchanged} unchanged since the last transfer: nothing sent)")
+    if outcome.unchanged_deliveries:
+        lines.append(f"  ({outcome.unchanged_deliveries} unchanged since the last transfer: "
+                     "nothing sent)")
     for state, count in sorted((s, n) for s, n in outcome.left_as_was.items() if n):
         lines.append(f"  ({count} {LEFT_AS_WAS_WORDS.get(state, state + ', left as it was')})")
     if outcome.failures:

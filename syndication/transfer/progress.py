@@ -12,10 +12,11 @@ A request whose fan-out has not stored its last batch yet is not finished,
 however many of its pairs are done.
 
 A pair whose outcome event carries a time older than the request itself was
-left as it was. Only a delivered pair (``sent``, ``published``) left so is R10's
-``unchanged`` ("unchanged since the last transfer: nothing sent"); a pair that
-already was ``not_selected``, ``not_licensed`` or ``deleted`` is counted per
-state in ``left_as_was``, so a summary says what each outcome means
+left as it was and is counted in ``unchanged``. Only a delivered pair (``sent``,
+``published``) left so is R10's "unchanged since the last transfer: nothing sent"
+(:attr:`RequestOutcome.unchanged_deliveries`); a pair that already was
+``not_selected``, ``not_licensed`` or ``deleted`` is also counted per state in
+``left_as_was``, so a summary says what each outcome means
 (:data:`OUTCOME_WORDS`, :data:`LEFT_AS_WAS_WORDS`).
 """
 
@@ -89,6 +90,11 @@ class RequestOutcome:
         return not self.fanning_out and self.done >= self.total
 
     @property
+    def unchanged_deliveries(self) -> int:
+        """Delivered pairs left as they were: R10's "unchanged, nothing sent"."""
+        return self.unchanged - sum(self.left_as_was.values())
+
+    @property
     def failed(self) -> int:
         return self.counts.get("failed", 0)
 
@@ -141,9 +147,8 @@ def request_outcome(engine: Engine, request_id: str) -> RequestOutcome:
         if state == "failed":
             failures.append(Failure(listing_id, marketplace, error or "(no message)"))
         elif started_at is not None and at < started_at:
-            if state in DELIVERED_STATES:
-                unchanged += 1
-            else:
+            unchanged += 1
+            if state not in DELIVERED_STATES:
                 left_as_was[state] += 1
     return RequestOutcome(request_id, len(pairs), done, counts, unchanged, tuple(failures),
                           fanning_out, left_as_was)

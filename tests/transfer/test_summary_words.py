@@ -36,7 +36,7 @@ def test_pairs_left_as_they_were_are_counted_each_in_its_own_words(engine: Engin
             _event("D", "blocket", "sent", now + timedelta(seconds=1), "r1"),
         ])
     outcome = request_outcome(engine, "r1")
-    assert outcome.finished and outcome.unchanged == 1
+    assert outcome.finished and outcome.unchanged == 5 and outcome.unchanged_deliveries == 1
     assert dict(outcome.left_as_was) == {"not_selected": 2, "not_licensed": 1, "deleted": 1}
     text = format_summary(outcome)
     assert "(1 unchanged since the last transfer: nothing sent)" in text
