@@ -36,7 +36,7 @@ from __future__ import annotations
 import time
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -69,8 +69,12 @@ MARKETPLACE_KEYS = {
     "max_attempts",
     "contacts",
     "callback_secret_env",
+    "callback_check_delay",
     *NUMBER_KEYS,
 }
+CALLBACK_CHECK_DELAY = 900.0
+"""Seconds before the first publication check of a marketplace that calls back: polling
+is then the fallback for a lost callback, not the way the news arrives (R16)."""
 MIN_CALLBACK_SECRET = 16
 """Fewest characters of a callback secret: a short one could be guessed."""
 
@@ -90,6 +94,9 @@ class MarketplaceConfig:
     kind: str = "file"
     url: str | None = None
     token_env: str | None = None
+    first_check_delay: float | None = None
+    """Seconds before a ``sent`` listing is first checked; ``None``: the queue's
+    ``confirm_delay_ms``. Set for a marketplace that calls back (:func:`first_check_delay`)."""
 
 
 @dataclass(frozen=True)
@@ -129,6 +136,21 @@ def load_contacts(settings: Settings) -> dict[str, Contacts]:
             entry.get("contacts", {}), contacts[name], _failing(name)
         )
     return contacts
+
+
+def first_check_delay(entry: _Entry) -> float | None:
+    """A marketplace that calls back (``callback_secret_env`` set) is first checked after
+    ``callback_check_delay`` seconds (default :data:`CALLBACK_CHECK_DELAY`); the others
+    after the queue's delay (``None``). Reads no secret: the worker never needs it."""
+    if entry.values.get("callback_secret_env") is None:
+        if "callback_check_delay" in entry.values:
+            raise entry.fail("callback_check_delay", "needs callback_secret_env: only a "
+                                                     "marketplace that calls back has one")
+        return None
+    value = entry.values.get("callback_check_delay", CALLBACK_CHECK_DELAY)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise entry.fail("callback_check_delay", "must be a positive number of seconds")
+    return float(value)
 
 
 def load_callback_secrets(settings: Settings) -> dict[str, bytes]:
@@ -181,7 +203,8 @@ def load_marketplaces(
                 f"must be one of {', '.join(marketplace.transports)} for {marketplace.title}, "
                 f"not {kind!r}",
             )
-        configs[marketplace.name] = TRANSPORTS[kind](entry)
+        config = TRANSPORTS[kind](entry)
+        configs[marketplace.name] = replace(config, first_check_delay=first_check_delay(entry))
     log = get_logger()
     for name, config in configs.items():
         log.info("marketplace_configured", marketplace=name, transport=config.kind, url=config.url)
@@ -207,7 +230,8 @@ def _entries(settings: Settings) -> dict[str, dict[str, Any]]:
         )
     defaults = _table(data, "defaults", where="[defaults]")
     _check_keys(defaults, MARKETPLACE_KEYS - {"contacts", "url", "token_env",
-                                              "callback_secret_env"}, "[defaults]")
+                                              "callback_secret_env", "callback_check_delay"},
+                "[defaults]")
     _budget(
         defaults, lambda key, problem: ConfigurationError(f"[defaults], key {key!r}: {problem}")
     )

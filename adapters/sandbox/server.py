@@ -262,6 +262,7 @@ class Sandbox:
         initial_wait: float = 0.05,
         max_wait: float = 1.0,
         callback_secret_env: str | None = None,
+        callback_check_delay: float | None = None,
     ) -> Path:
         """Write a marketplaces file (TOML) pointing every marketplace at this
         sandbox. ``token_env`` names the environment variable that will hold
@@ -289,6 +290,8 @@ class Sandbox:
                 lines.append(f'token_env = "{token_env}"')
             if callback_secret_env:
                 lines.append(f'callback_secret_env = "{callback_secret_env}"')
+                if callback_check_delay is not None:
+                    lines.append(f"callback_check_delay = {callback_check_delay!r}")
         path = Path(path)
         path.write_text("\n".join(lines) + "\n", encoding="utf-8")
         return path

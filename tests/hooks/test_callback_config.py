@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from adapters.config import load_callback_secrets, load_marketplaces
+from adapters.config import CALLBACK_CHECK_DELAY, load_callback_secrets, load_marketplaces
+from syndication.runtime import first_checks_ms
 from syndication.errors import ConfigurationError
 from syndication.settings import Settings
 
@@ -47,3 +48,31 @@ def test_bad_callback_settings_name_the_marketplace_and_the_key(
     with pytest.raises(ConfigurationError, match=expected) as caught:
         load_callback_secrets(settings(tmp_path, text, **environ))
     assert "abc" not in str(caught.value) and SECRET not in str(caught.value)
+
+
+def test_a_marketplace_that_calls_back_is_first_checked_later(tmp_path: Path) -> None:
+    """Polling is the fallback for a lost callback: the first check waits for the callback."""
+    loaded = settings(tmp_path, "[marketplaces.hemnet]\ncallback_secret_env = 'HN_CB'\n"
+                                "[marketplaces.hittahem]\ncallback_secret_env = 'HH_CB'\n"
+                                "callback_check_delay = 120\n")
+    configs = load_marketplaces(loaded)
+    assert first_checks_ms(configs) == {"hemnet": int(CALLBACK_CHECK_DELAY * 1000),
+                                        "hittahem": 120_000}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("[marketplaces.hemnet]\ncallback_check_delay = 60\n",
+         r"'hemnet', key 'callback_check_delay': needs callback_secret_env"),
+        ("[marketplaces.hemnet]\ncallback_secret_env = 'X'\ncallback_check_delay = 0\n",
+         r"'hemnet', key 'callback_check_delay': must be a positive number"),
+        ("[marketplaces.hemnet]\ncallback_secret_env = 'X'\ncallback_check_delay = 'soon'\n",
+         r"'hemnet', key 'callback_check_delay': must be a positive number"),
+    ],
+)
+def test_bad_check_delays_name_the_marketplace_and_the_key(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    with pytest.raises(ConfigurationError, match=expected):
+        load_marketplaces(settings(tmp_path, text))
