@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from adapters.config import CALLBACK_CHECK_DELAY, load_callback_secrets, load_marketplaces
-from syndication.runtime import first_checks_ms
 from syndication.errors import ConfigurationError
+from syndication.runtime import first_checks_ms
 from syndication.settings import Settings
 
 SECRET = "a-callback-secret-long-enough"
