@@ -36,7 +36,7 @@ from __future__ import annotations
 import time
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -68,8 +68,15 @@ MARKETPLACE_KEYS = {
     *FEED_KEYS,
     "max_attempts",
     "contacts",
+    "callback_secret_env",
+    "callback_check_delay",
     *NUMBER_KEYS,
 }
+CALLBACK_CHECK_DELAY = 900.0
+"""Seconds before the first publication check of a marketplace that calls back: polling
+is then the fallback for a lost callback, not the way the news arrives (R16)."""
+MIN_CALLBACK_SECRET = 16
+"""Fewest characters of a callback secret: a short one could be guessed."""
 
 
 @dataclass(frozen=True)
@@ -87,6 +94,9 @@ class MarketplaceConfig:
     kind: str = "file"
     url: str | None = None
     token_env: str | None = None
+    first_check_delay: float | None = None
+    """Seconds before a ``sent`` listing is first checked; ``None``: the queue's
+    ``confirm_delay_ms``. Set for a marketplace that calls back (:func:`first_check_delay`)."""
 
 
 @dataclass(frozen=True)
@@ -128,6 +138,49 @@ def load_contacts(settings: Settings) -> dict[str, Contacts]:
     return contacts
 
 
+def first_check_delay(entry: _Entry) -> float | None:
+    """A marketplace that calls back (``callback_secret_env`` set) is first checked after
+    ``callback_check_delay`` seconds (default :data:`CALLBACK_CHECK_DELAY`); the others
+    after the queue's delay (``None``). Reads no secret: the worker never needs it."""
+    if entry.values.get("callback_secret_env") is None:
+        if "callback_check_delay" in entry.values:
+            raise entry.fail("callback_check_delay", "needs callback_secret_env: only a "
+                                                     "marketplace that calls back has one")
+        return None
+    value = entry.values.get("callback_check_delay", CALLBACK_CHECK_DELAY)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise entry.fail("callback_check_delay", "must be a positive number of seconds")
+    return float(value)
+
+
+def load_callback_secrets(settings: Settings) -> dict[str, bytes]:
+    """The callback secret of every marketplace that may call back (R16), by name.
+
+    A marketplace's table names the environment variable with ``callback_secret_env``;
+    one without it takes no callbacks. An unset or short secret is a configuration
+    error naming the marketplace and the key. Builds no transport.
+    """
+    secrets: dict[str, bytes] = {}
+    for name, entry in _entries(settings).items():
+        env = entry.get("callback_secret_env")
+        if env is None:
+            continue
+        where = f"marketplace {name!r}, key 'callback_secret_env'"
+        if not isinstance(env, str) or not env:
+            raise ConfigurationError(f"{where}: must be the name of an environment variable",
+                                     marketplace=name)
+        secret = settings.environ.get(env)
+        if not secret:
+            raise ConfigurationError(f"{where}: environment variable {env} is not set",
+                                     marketplace=name)
+        if len(secret) < MIN_CALLBACK_SECRET:
+            raise ConfigurationError(
+                f"{where}: the secret in {env} is shorter than {MIN_CALLBACK_SECRET} "
+                "characters", marketplace=name)
+        secrets[name] = secret.encode()
+    return secrets
+
+
 def load_marketplaces(
     settings: Settings, *, sleep: Callable[[float], Any] = time.sleep
 ) -> dict[str, MarketplaceConfig]:
@@ -150,7 +203,8 @@ def load_marketplaces(
                 f"must be one of {', '.join(marketplace.transports)} for {marketplace.title}, "
                 f"not {kind!r}",
             )
-        configs[marketplace.name] = TRANSPORTS[kind](entry)
+        config = TRANSPORTS[kind](entry)
+        configs[marketplace.name] = replace(config, first_check_delay=first_check_delay(entry))
     log = get_logger()
     for name, config in configs.items():
         log.info("marketplace_configured", marketplace=name, transport=config.kind, url=config.url)
@@ -175,7 +229,9 @@ def _entries(settings: Settings) -> dict[str, dict[str, Any]]:
             f"unknown table or key {sorted(unknown_top)[0]!r} in the marketplaces file"
         )
     defaults = _table(data, "defaults", where="[defaults]")
-    _check_keys(defaults, MARKETPLACE_KEYS - {"contacts", "url", "token_env"}, "[defaults]")
+    _check_keys(defaults, MARKETPLACE_KEYS - {"contacts", "url", "token_env",
+                                              "callback_secret_env", "callback_check_delay"},
+                "[defaults]")
     _budget(
         defaults, lambda key, problem: ConfigurationError(f"[defaults], key {key!r}: {problem}")
     )

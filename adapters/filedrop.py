@@ -29,6 +29,9 @@ PERMANENT_ERRNOS = {
     errno.EISDIR,
     errno.ENOTDIR,
 }
+FILE_DROP_ID_PREFIX = "FD-"
+"""How a file drop's receipt id starts: a file in a folder is not the marketplace's own id,
+so a history event carrying one is not an accepted delivery to the marketplace (R7)."""
 MAX_STEM = 180
 """Longest encoded listing id used as is in a file name (file systems allow 255 bytes)."""
 
@@ -36,7 +39,7 @@ MAX_STEM = 180
 def local_id(marketplace: str, listing_id: str) -> str:
     """The stable id a file drop gives a listing (``FD-…``), the same on every drop."""
     digest = hashlib.sha256(f"{marketplace}\0{listing_id}".encode()).hexdigest()
-    return f"FD-{digest[:12].upper()}"
+    return f"{FILE_DROP_ID_PREFIX}{digest[:12].upper()}"
 
 
 class FileDropTransport(Transport):

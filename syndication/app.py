@@ -13,7 +13,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
-from syndication import api, operator_routes
+from syndication import api, hooks, operator_routes
 from syndication.api.errors import ApiError, error_json
 from syndication.http_guards import API_PREFIX as GUARDED_API_PREFIX
 from syndication.http_guards import HttpGuards
@@ -26,7 +26,8 @@ API_PREFIX = "/api/v1"
 def create_app(context: ServiceContext) -> FastAPI:
     """The service over ``context``: the API at :data:`API_PREFIX`, its OpenAPI
     document at ``/api/v1/openapi.json``, the operators' ``/healthz``, ``/readyz`` and
-    ``/metrics`` (:mod:`syndication.operator_routes`), the web view at ``/``.
+    ``/metrics`` (:mod:`syndication.operator_routes`), the marketplaces' callbacks at
+    ``/hooks/{marketplace}`` (:mod:`syndication.hooks`), the web view at ``/``.
 
     An HTTP error under ``/api/`` (an unknown route, a method the route does not take)
     answers with the API's one error body; anywhere else the
@@ -38,6 +39,7 @@ def create_app(context: ServiceContext) -> FastAPI:
     queue = api.TransferQueue(context)
     app.include_router(api.build_router(context, queue), prefix=API_PREFIX)
     app.include_router(operator_routes.build_router(context))
+    app.include_router(hooks.build_router(context))
     web = WebView(context, queue)
     app.include_router(web.router)
 

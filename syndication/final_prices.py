@@ -1,16 +1,7 @@
 """The nightly final-price sync to Hemnet (R7): select, decide, deliver, record.
 
-**Selection** is one indexed query per kind of candidate, streamed in chunks:
-
-* sold listings whose "send final price" flag is set (``ix_listing_final_price``),
-  joined with their office's settings, their broker's companies, what the sync last
-  did (``final_price_sync``) and, from the transfer history, whether Hemnet accepted
-  the listing on or before its contract date ("published before the sale");
-* listings Hemnet may hold a final price of ours for whose consent is now withdrawn
-  (the flag cleared, or the office setting turned off): the retraction candidates.
-
-Each candidate is then judged by the pure rule (:mod:`syndication.rules.final_price`),
-which also gives the reason for every skip.
+**Selection** (:mod:`syndication.final_price_selection`) streams every sold listing
+and every retraction candidate, each judged by the pure rule with the reason of every skip.
 
 **Delivery** goes through the queue in batches of listing ids
 (:mod:`syndication.jobs.final_prices`). :func:`process_batch` re-reads and re-decides
@@ -27,189 +18,44 @@ is ``retracted`` with the transfers' ``NOT_KNOWN_NOTE``, told apart from a real 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
-from typing import Any
+from datetime import datetime
 
-from sqlalchemy import (
-    Date,
-    Engine,
-    Select,
-    and_,
-    cast,
-    exists,
-    false,
-    func,
-    not_,
-    or_,
-    select,
-    true,
-)
-from sqlalchemy.orm import aliased
+from sqlalchemy import Engine, func, select
 from sqlmodel import Session, col
 
 from adapters.base import Delivery, Transport
 from feeds.common import document_hash
-from feeds.hemnet_final_price import build_final_price, build_retraction
-from syndication.errors import DocumentInvalid, SyndicationError
-from syndication.logs import get_logger
-from syndication.records import Listing, Office, User
-from syndication.rules.final_price import Sent, decide, eligibility
-from syndication.runtime import Runtime
-from syndication.store.models import (
-    FinalPriceRow,
-    ListingRow,
-    OfficeRow,
-    TransferEventRow,
-    UserRow,
+from syndication.errors import SyndicationError
+from syndication.final_price_selection import (
+    CHUNK_SIZE,
+    DELIVERY_ACTIONS,
+    MARKETPLACE,
+    Planned,
+    plan,
+    selections,
 )
+from syndication.logs import get_logger
+from syndication.runtime import Runtime
+from syndication.store.models import FinalPriceRow, TransferEventRow
 from syndication.store.repository import append_event
 from syndication.transfer import NOT_KNOWN_NOTE
 from syndication.transfer.keys import idempotency_key
 
-MARKETPLACE = "hemnet"
-CHUNK_SIZE = 2000
-"""Rows fetched from the database at a time while streaming the selection."""
+__all__ = [
+    "BATCH_SIZE", "CHUNK_SIZE", "IN_FLIGHT", "MARKETPLACE", "BatchOutcome", "Planned",
+    "RunPlan", "dispatch", "new_run_id", "plan", "process_batch", "selections",
+]
+
 BATCH_SIZE = 100
 """Listing ids per queue message."""
 IN_FLIGHT = ("sending", "retracting")
-DELIVERY_ACTIONS = {
-    "send": "final_price",
-    "resend": "final_price",
-    "retract": "final_price_retraction",
-}
-
-
-@dataclass(frozen=True, slots=True)
-class Planned:
-    """The sync's decision for one listing, as the selection saw it."""
-
-    listing_id: str
-    office_id: str
-    action: str
-    reason: str
-    price: int | None = None
-    contract_date: date | None = None
-    document: bytes | None = None
-    error: str | None = None
-
-    @property
-    def actionable(self) -> bool:
-        return self.action in DELIVERY_ACTIONS
 
 
 def new_run_id(now: datetime) -> str:
     """A run id that sorts by time: ``fp-20261124T010000-1a2b3c4d``."""
     return f"fp-{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
-
-
-# -- selection ---------------------------------------------------------------------
-
-
-def _day(engine: Engine, column: Any) -> Any:
-    """The date part of a stored UTC timestamp, as each backend compares it with a date."""
-    return func.date(column) if engine.dialect.name == "sqlite" else cast(column, Date)
-
-
-def _columns(engine: Engine) -> list[Any]:
-    event = aliased(TransferEventRow)
-    published = exists().where(
-        col(event.listing_id) == col(ListingRow.id),
-        col(event.marketplace) == MARKETPLACE,
-        col(event.state).in_(("sent", "published")),
-        col(event.action).in_(("create", "update")),
-        _day(engine, col(event.at)) <= col(ListingRow.contract_date),
-    )
-    return [
-        *(col(c) for c in (
-            ListingRow.id, ListingRow.office_id, ListingRow.company_id, ListingRow.broker_id,
-            ListingRow.category, ListingRow.state, ListingRow.final_price,
-            ListingRow.contract_date, ListingRow.send_final_price,
-            OfficeRow.company_id, OfficeRow.final_price_enabled,
-            OfficeRow.hemnet_final_price_agreement,
-            UserRow.companies, UserRow.main_company, UserRow.statistics_all_companies,
-            FinalPriceRow.state, FinalPriceRow.sent_price, FinalPriceRow.sent_contract_date,
-            FinalPriceRow.document_hash,
-        )),
-        published.label("published_before_sale"),
-    ]
-
-
-def selections(engine: Engine, listing_ids: Sequence[str] | None = None) -> list[Select[Any]]:
-    """The two candidate queries (see the module docstring), optionally for some ids only."""
-    flagged = and_(col(ListingRow.send_final_price) == true(), col(ListingRow.state) == "sold")
-    consent_withdrawn = or_(
-        col(ListingRow.send_final_price) == false(), col(OfficeRow.final_price_enabled) == false()
-    )
-    may_hold = or_(
-        col(FinalPriceRow.sent_price).is_not(None),
-        col(FinalPriceRow.state).in_(("sending", "retracting", "retraction_failed")),
-    )
-    base = (
-        select(*_columns(engine))
-        .join(OfficeRow, col(OfficeRow.id) == col(ListingRow.office_id))
-        .outerjoin(UserRow, col(UserRow.id) == col(ListingRow.broker_id))
-    )
-    on_listing = col(FinalPriceRow.listing_id) == col(ListingRow.id)
-    sold = base.outerjoin(FinalPriceRow, on_listing).where(flagged)
-    retract = base.join(FinalPriceRow, on_listing).where(not_(flagged), consent_withdrawn, may_hold)
-    if listing_ids is not None:
-        sold = sold.where(col(ListingRow.id).in_(listing_ids))
-        retract = retract.where(col(ListingRow.id).in_(listing_ids))
-    return [sold, retract]
-
-
-def _judge(row: Any) -> Planned:
-    """One selected row → records → the pure R7 decision, with the document it would send."""
-    (lid, office_id, company, broker_id, category, state, final_price, contract_date, flag,
-     office_company, enabled, agreement, companies, main_company, all_companies,
-     last_state, sent_price, sent_date, last_hash, published) = row
-    listing = Listing(
-        id=lid, office_id=office_id, category=category, state=state, company_id=company,
-        broker_id=broker_id, final_price=final_price, contract_date=contract_date,
-        send_final_price=bool(flag),
-    )
-    office = Office(
-        id=office_id, name=office_id, company_id=office_company,
-        final_price_enabled=bool(enabled), hemnet_final_price_agreement=bool(agreement),
-    )
-    broker = None
-    if broker_id is not None and companies is not None:
-        broker = User(
-            id=broker_id, office_id=office_id, name=broker_id, companies=tuple(companies),
-            main_company=main_company, statistics_all_companies=bool(all_companies),
-        )
-    last = Sent(last_state, sent_price, sent_date, last_hash) if last_state else None
-    verdict = eligibility(listing, office, broker, bool(published))
-    document: bytes | None = None
-    error: str | None = None
-    if verdict.eligible:
-        try:
-            document = build_final_price(listing)
-        except DocumentInvalid as exc:
-            error = exc.message
-    elif last is not None:
-        try:
-            document = build_retraction(lid, office_id)
-        except DocumentInvalid as exc:
-            error = exc.message
-    decision = decide(verdict, listing, office, last, document_hash(document or b""))
-    return Planned(lid, office_id, decision.action, decision.reason,
-                   final_price, contract_date, document, error)
-
-
-def plan(
-    engine: Engine, listing_ids: Sequence[str] | None = None, chunk_size: int = CHUNK_SIZE
-) -> Iterator[list[Planned]]:
-    """Stream the decisions for every candidate (or for ``listing_ids``), a chunk at a time."""
-    with engine.connect() as conn:
-        for query in selections(engine, listing_ids):
-            result = conn.execution_options(stream_results=True, yield_per=chunk_size).execute(
-                query
-            )
-            for rows in result.partitions():
-                yield [_judge(row) for row in rows]
 
 
 # -- delivery ----------------------------------------------------------------------

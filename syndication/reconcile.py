@@ -293,7 +293,7 @@ def _resend(
                       at=runtime.clock(), **fields)
         if state == "sent":
             scheduler.confirm(session, JobRef(d.listing_id, d.marketplace, run_id), digest, 0,
-                              runtime.settings.confirm_delay_ms)
+                              runtime.first_check_ms(d.marketplace))
     get_logger(listing_id=d.listing_id, marketplace=d.marketplace).info(
         "reconcile.resent", kind=d.kind, state=state, marketplace_id=receipt.marketplace_id
     )

@@ -25,6 +25,7 @@ from syndication.store.models import utcnow
 
 if TYPE_CHECKING:
     from adapters.base import Transport
+    from adapters.config import MarketplaceConfig
     from syndication.circuit import CircuitBreaker
 
 
@@ -34,6 +35,8 @@ class Runtime:
 
     ``breaker`` is the circuit breaker of the marketplaces (:mod:`syndication.circuit`):
     shared through Redis in production, this process's own by default.
+    ``first_checks_ms`` holds the first publication check's delay of each marketplace
+    that calls back (:meth:`first_check_ms`).
     """
 
     settings: Settings
@@ -43,6 +46,7 @@ class Runtime:
     clock: Callable[[], datetime] = utcnow
     sleep: Callable[[float], None] = time.sleep
     breaker: CircuitBreaker = field(default_factory=lambda: _memory_breaker())
+    first_checks_ms: Mapping[str, int] = field(default_factory=dict)
 
     @classmethod
     def from_settings(
@@ -70,7 +74,13 @@ class Runtime:
             transports={name: mp.transport for name, mp in marketplaces.items()},
             contacts={name: mp.contacts for name, mp in marketplaces.items()},
             breaker=breaker_from_settings(settings),
+            first_checks_ms=first_checks_ms(marketplaces),
         )
+
+    def first_check_ms(self, marketplace: str) -> int:
+        """Milliseconds before a ``sent`` listing's first publication check: longer for a
+        marketplace that calls back (R16), else the queue's ``confirm_delay_ms``."""
+        return self.first_checks_ms.get(marketplace, self.settings.confirm_delay_ms)
 
     def transport(self, marketplace: str) -> Transport:
         from syndication.errors import ConfigurationError
@@ -86,6 +96,13 @@ class Runtime:
         for transport in self.transports.values():
             transport.close()
         self.engine.dispose()
+
+
+def first_checks_ms(marketplaces: Mapping[str, MarketplaceConfig]) -> dict[str, int]:
+    """The first publication check's delay of each configured marketplace that has its
+    own (one that calls back), for every runtime built from the marketplaces."""
+    return {name: int(mp.first_check_delay * 1000) for name, mp in marketplaces.items()
+            if mp.first_check_delay is not None}
 
 
 def _memory_breaker() -> CircuitBreaker:

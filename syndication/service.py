@@ -9,7 +9,7 @@ everything with side effects from it, so the app itself holds no globals.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -30,6 +30,8 @@ class ServiceContext:
     default argon2 parameters). ``broker`` is the dramatiq broker
     :func:`syndication.broker.setup_broker` made for the service, which transfers
     are queued on (``None``: the API sets up the configured one when it starts).
+    ``callback_secrets`` holds the secret of each marketplace that may call back
+    (R16, :mod:`syndication.hooks`); a marketplace not in it takes no callbacks.
     """
 
     settings: Settings
@@ -40,3 +42,4 @@ class ServiceContext:
     hasher: Any = None
     secure_cookies: bool = False
     broker: Any = None
+    callback_secrets: Mapping[str, bytes] = field(default_factory=dict, repr=False)

@@ -207,18 +207,20 @@ def format_photo_problems(problems: list[dict[str, Any]]) -> str:
 
 def listing_history(session: Session, listing_id: str) -> list[dict[str, Any]]:
     """Every recorded status change of the listing, oldest first, ready for JSON."""
-    return [
-        {
-            "marketplace": event.marketplace,
-            "state": event.state,
-            "action": event.action,
-            "marketplace_id": event.marketplace_id,
-            "attempts": event.attempts,
-            "error": event.error,
-            "at": iso_utc(event.at),
-        }
-        for event in history(session, listing_id)
-    ]
+    return [history_entry(event) for event in history(session, listing_id)]
+
+
+def history_entry(event: Any) -> dict[str, Any]:
+    """One recorded status change (a ``transfer_event`` row), ready for JSON."""
+    return {
+        "marketplace": event.marketplace,
+        "state": event.state,
+        "action": event.action,
+        "marketplace_id": event.marketplace_id,
+        "attempts": event.attempts,
+        "error": event.error,
+        "at": iso_utc(event.at),
+    }
 
 
 def format_history(events: list[dict[str, Any]]) -> str:

@@ -2,7 +2,9 @@
 
 An agency points its test set-up at them with the marketplaces file this
 writes (``--write-config``); the token, if any, is read from the environment
-variable named by ``--token-env`` and never printed.
+variable named by ``--token-env`` and never printed. With ``--callback-url`` (the
+worker's service, e.g. ``http://127.0.0.1:8000``) and ``--callback-secret-env`` the
+marketplaces call back ``/hooks/<name>`` when they publish (R16).
 """
 
 from __future__ import annotations
@@ -23,7 +25,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--publish-delay", type=float, default=5.0, help="seconds until published")
     parser.add_argument("--token-env", help="environment variable holding the bearer token")
     parser.add_argument("--write-config", metavar="PATH", help="write a marketplaces file here")
+    parser.add_argument("--callback-url", metavar="URL",
+                        help="the service to call back when a listing is published")
+    parser.add_argument("--callback-secret-env", metavar="NAME",
+                        help="environment variable holding the callbacks' secret")
     args = parser.parse_args(argv)
+    secret = None
+    if args.callback_url:
+        secret = os.environ.get(args.callback_secret_env or "")
+        if not secret:
+            print("error: --callback-url needs --callback-secret-env naming a set variable",
+                  file=sys.stderr)
+            return 2
     token = None
     if args.token_env:
         token = os.environ.get(args.token_env)
@@ -38,10 +51,14 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(f"error: cannot listen: {exc}", file=sys.stderr)
         return 2
+    if secret is not None:
+        sandbox.call_back(args.callback_url, secret.encode())
     for name in names:
         print(f"{name:9} {sandbox.url(name)}", flush=True)
     if args.write_config:
-        path = sandbox.write_marketplaces_file(args.write_config, token_env=args.token_env)
+        path = sandbox.write_marketplaces_file(
+            args.write_config, token_env=args.token_env,
+            callback_secret_env=args.callback_secret_env if secret is not None else None)
         print(f"marketplaces file: {path} (set SYNDICATION_MARKETPLACES to it)", flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -25,6 +25,7 @@ from urllib.parse import unquote
 from lxml import etree
 
 from adapters.http import ROUTES
+from adapters.sandbox.callbacks import CallbackSender
 from adapters.sandbox.faults import Fault, Faults
 from feeds.validate import parse_untrusted, validate_element
 from syndication.errors import PermanentError
@@ -121,6 +122,7 @@ class SandboxMarketplace:
         self.delete_reasons: dict[str, str | None] = {}
         self.received: list[Received] = []
         self.replays = 0
+        self.callbacks: CallbackSender | None = None
         self._log = get_logger(marketplace=name, component="sandbox")
 
     # --- controls -----------------------------------------------------------
@@ -134,6 +136,11 @@ class SandboxMarketplace:
         """Stop rejecting ``listing_id``."""
         with self._lock:
             self._rejections.pop(listing_id, None)
+
+    def configure_callbacks(self, url: str, secret: bytes) -> CallbackSender:
+        """Call back ``url`` (signed with ``secret``) when an accepted listing is published."""
+        self.callbacks = CallbackSender(self.name, url, secret)
+        return self.callbacks
 
     def set_publish_delay(self, seconds: float) -> None:
         """Accepted listings count as published ``seconds`` after acceptance."""
@@ -324,10 +331,27 @@ class SandboxMarketplace:
             entry = Entry(listing_id, office_id, self._new_id(), digest, self._clock())
             self._listings[listing_id] = entry
             self.creations[listing_id] += 1
+            self._announce(entry)
             return self._receipt(201, listing_id, entry, self._state(entry), "created")
         entry.document_hash = digest
         entry.office_id = office_id or entry.office_id
+        self._announce(entry)
         return self._receipt(200, listing_id, entry, self._state(entry), "updated")
+
+    def _announce(self, entry: Entry) -> None:
+        """With callbacks configured, call back once the accepted ``entry`` is published
+        (or refused by a manual review, which takes it down again)."""
+        if self.callbacks is None or self._state(entry) == "published":
+            return
+        refusal = self.callbacks.review(entry.listing_id)
+        payload = {"listing_id": entry.listing_id, "document_sha256": entry.document_hash}
+        if refusal is not None:
+            del self._listings[entry.listing_id]
+            payload.update(outcome="failed", reason=refusal)
+        else:
+            payload.update(outcome="published", marketplace_id=entry.marketplace_id,
+                           public_url=self._url(entry))
+        self.callbacks.schedule(self.publish_delay, payload)
 
     def _schema(self, action: str) -> str:
         if self._schemas is None:

@@ -210,9 +210,18 @@ class Sandbox:
         return self
 
     def stop(self) -> None:
-        """Stop every marketplace and wake any hanging answer."""
+        """Stop every marketplace and wake any hanging answer; unsent callbacks are dropped."""
         for runner in self._runners.values():
             runner.down()
+        for marketplace in self.marketplaces.values():
+            if marketplace.callbacks is not None:
+                marketplace.callbacks.cancel()
+
+    def call_back(self, service_url: str, secret: bytes) -> None:
+        """Every marketplace calls back ``service_url``/hooks/<name>, signed with ``secret``,
+        when it publishes a listing after its delay (R16)."""
+        for name, marketplace in self.marketplaces.items():
+            marketplace.configure_callbacks(f"{service_url.rstrip('/')}/hooks/{name}", secret)
 
     def __enter__(self) -> Sandbox:
         return self.start()
@@ -252,10 +261,13 @@ class Sandbox:
         max_delay: float = 30.0,
         initial_wait: float = 0.05,
         max_wait: float = 1.0,
+        callback_secret_env: str | None = None,
+        callback_check_delay: float | None = None,
     ) -> Path:
         """Write a marketplaces file (TOML) pointing every marketplace at this
         sandbox. ``token_env`` names the environment variable that will hold
-        :attr:`token`; the token itself is never written."""
+        :attr:`token`; the token itself is never written, nor the callback secret
+        (``callback_secret_env`` names its variable)."""
         lines = [
             "# Sandbox marketplaces on loopback (written by adapters.sandbox).",
             "[defaults]",
@@ -276,6 +288,10 @@ class Sandbox:
             ]
             if token_env:
                 lines.append(f'token_env = "{token_env}"')
+            if callback_secret_env:
+                lines.append(f'callback_secret_env = "{callback_secret_env}"')
+                if callback_check_delay is not None:
+                    lines.append(f"callback_check_delay = {callback_check_delay!r}")
         path = Path(path)
         path.write_text("\n".join(lines) + "\n", encoding="utf-8")
         return path

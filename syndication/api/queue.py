@@ -30,7 +30,7 @@ import redis.exceptions
 from syndication.broker import in_process_worker, is_in_process, setup_broker
 from syndication.errors import InputError
 from syndication.logs import get_logger
-from syndication.runtime import Runtime
+from syndication.runtime import Runtime, first_checks_ms
 from syndication.service import ServiceContext
 from syndication.transfer import RequestSummary, Scope, request_transfer
 
@@ -74,6 +74,7 @@ class TransferQueue:
             settings=self.context.settings, engine=self.context.engine,
             transports={name: mp.transport for name, mp in marketplaces.items()},
             contacts=dict(self.context.contacts), clock=self.context.clock,
+            first_checks_ms=first_checks_ms(marketplaces),
         )
 
     def request(self, scope: Scope) -> RequestSummary:

@@ -8,6 +8,12 @@ batches with in-process worker threads (and shares them with any running
 ``syndication worker``), so it needs no separate worker. A run migrates the
 store first; ``--dry-run`` opens it read-only, never migrates it and refuses
 one that is behind (exit status 2, ``syndication migrate`` first).
+
+The report lists every sold listing with its outcome — ``sent`` (``would_send`` in a
+dry run), ``failed``, or ``skipped`` with every rule that stopped it (the seller's and
+buyer's consent, "sold before it was published on Hemnet", …) — and the retractions.
+``--seed-hemnet FILE`` seeds the Hemnet publication history of listings migrated from
+another system (:mod:`syndication.hemnet_history`) and runs nothing else.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import json
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, func, select
@@ -25,6 +32,7 @@ from tqdm import tqdm
 
 from syndication.errors import SyndicationError
 from syndication.final_prices import BATCH_SIZE, IN_FLIGHT, RunPlan, dispatch, new_run_id
+from syndication.hemnet_history import seed_hemnet_history
 from syndication.runtime import Runtime
 from syndication.settings import Settings
 from syndication.store.models import FinalPriceRow
@@ -97,18 +105,19 @@ def wait_for_run(
 
 def report(runtime: Runtime, plan: RunPlan, *, dry_run: bool) -> dict[str, Any]:
     """The outcome of a run: sent, skipped (with reasons) and failed listings."""
-    skipped = [{"listing_id": p.listing_id, "reason": p.reason} for p in plan.skipped]
+    skipped = [{"listing_id": p.listing_id, "office_id": p.office_id, "outcome": "skipped",
+                "reason": p.reason} for p in plan.skipped]
     failures = {} if dry_run else {
         lid: (state, error) for lid, state, error in run_failures(runtime.engine, plan.run_id)
     }
     sent, failed = [], []
     for p in plan.queued:
-        entry = {"listing_id": p.listing_id, "action": p.action, "final_price": p.price,
-                 "reason": p.reason}
+        entry = {"listing_id": p.listing_id, "office_id": p.office_id, "action": p.action,
+                 "final_price": p.price, "reason": p.reason}
         if p.listing_id in failures:
-            failed.append({**entry, "error": failures[p.listing_id][1]})
+            failed.append({**entry, "outcome": "failed", "error": failures[p.listing_id][1]})
         else:
-            sent.append(entry)
+            sent.append({**entry, "outcome": "would_send" if dry_run else "sent"})
     return {
         "run_id": plan.run_id,
         "dry_run": dry_run,
@@ -168,7 +177,22 @@ def print_text(result: dict[str, Any], out: Any = None) -> None:
             print(f"  … and {len(entries) - TEXT_LIMIT} more (--json lists all)", file=out)
 
 
+def seed_handler(path: Path, settings: Settings) -> int:
+    """``--seed-hemnet FILE``: seed the history, print what was taken and each refusal."""
+    runtime = Runtime.from_settings(settings)
+    try:
+        result = seed_hemnet_history(runtime.engine, path)
+    finally:
+        runtime.close()
+    print(f"seeded {result.seeded} Hemnet publication(s)")
+    for refusal in result.refused:
+        print(f"refused: {refusal}", file=sys.stderr)
+    return 1 if result.refused else 0
+
+
 def handler(args: argparse.Namespace, settings: Settings) -> int:
+    if args.seed_hemnet is not None:
+        return seed_handler(args.seed_hemnet, settings)
     runtime = Runtime.from_settings(settings, read_only=args.dry_run)
     worker = None
     try:
@@ -209,6 +233,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--dry-run", action="store_true",
                         help="report what would be sent or skipped; send and record nothing")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument("--seed-hemnet", type=Path, metavar="FILE",
+                        help="seed Hemnet publications of migrated listings from a CSV "
+                             "(listing_id,hemnet_id,published_on[,public_url]) and exit")
     parser.add_argument("--timeout", type=float, default=3600.0,
                         help="seconds to wait for the batches (default 3600)")
     parser.add_argument("--batch-size", type=int, default=BATCH_SIZE,

@@ -24,6 +24,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
+from adapters.config import load_callback_secrets
 from syndication.cli.status import load_contacts
 from syndication.errors import ConfigurationError
 from syndication.http_server import ServerLimits, build_server, listen, serve
@@ -103,6 +104,7 @@ def handler(args: argparse.Namespace, settings: Settings) -> int:
               file=sys.stderr)
     secret = web_secret(settings.environ)
     contacts = load_contacts(settings)
+    callback_secrets = load_callback_secrets(settings)
     engine = open_for_writing(settings.database_url, migrate_store=False)
     try:
         try:
@@ -112,7 +114,8 @@ def handler(args: argparse.Namespace, settings: Settings) -> int:
                   file=sys.stderr)
             return 2
         context = ServiceContext(settings=settings, engine=engine, contacts=contacts,
-                                 secret_key=secret, secure_cookies=args.secure_cookies)
+                                 secret_key=secret, secure_cookies=args.secure_cookies,
+                                 callback_secrets=callback_secrets)
         limits = ServerLimits(threads=args.threads)
         server = build_server(create_app(context), limits)
         port = sock.getsockname()[1]

@@ -30,9 +30,11 @@ from syndication.outbox import Relay
 from syndication.runtime import Runtime
 from syndication.settings import Settings
 from syndication.transfer import (
+    LEFT_AS_WAS_WORDS,
     RequestOutcome,
     RequestSummary,
     Scope,
+    outcome_words,
     request_transfer,
     wait_for_request,
 )
@@ -137,12 +139,17 @@ def describe(summary: RequestSummary) -> str:
 
 
 def format_summary(outcome: RequestOutcome) -> str:
-    """Counts per state, then one line per failure with listing, marketplace and error."""
+    """Counts per state, each with what it means; the pairs left as they were, each kind
+    in its own words (only a delivered pair is "unchanged since the last transfer"); then
+    one line per failure with listing, marketplace and error."""
     lines = [f"request {outcome.request_id}: {outcome.done}/{outcome.total} done"]
     for state, count in sorted((s, n) for s, n in outcome.counts.items() if n):
-        lines.append(f"  {state:<13} {count}")
-    if outcome.unchanged:
-        lines.append(f"  ({outcome.unchanged} unchanged since the last transfer: nothing sent)")
+        lines.append(f"  {state:<13} {count:<5} {outcome_words(state)}")
+    if outcome.unchanged_deliveries:
+        lines.append(f"  ({outcome.unchanged_deliveries} unchanged since the last transfer: "
+                     "nothing sent)")
+    for state, count in sorted((s, n) for s, n in outcome.left_as_was.items() if n):
+        lines.append(f"  ({count} {LEFT_AS_WAS_WORDS.get(state, state + ', left as it was')})")
     if outcome.failures:
         lines.append("failures:")
         lines.extend(

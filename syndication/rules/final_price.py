@@ -43,8 +43,14 @@ NO_AGREEMENT = "the office has no final-price agreement with Hemnet"
 NOT_SOLD = "the listing is not sold"
 NO_FINAL_PRICE = "the listing has no final price"
 NO_CONTRACT_DATE = "the listing has no contract date"
-NOT_PUBLISHED_BEFORE_SALE = "the listing was not published on Hemnet before the sale"
-FLAG_NOT_SET = "the listing's 'send final price to Hemnet' flag is not set"
+NOT_PUBLISHED_BEFORE_SALE = (
+    "sold before it was published on Hemnet (no delivery Hemnet accepted on or before the "
+    "contract date; a file drop does not count)"
+)
+FLAG_NOT_SET = (
+    "the seller and buyer have not consented (the listing's 'send final price to Hemnet' "
+    "flag is not set)"
+)
 ALREADY_SENT = "final price already sent to Hemnet, unchanged"
 ALREADY_RETRACTED = "final price already retracted from Hemnet"
 

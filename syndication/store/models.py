@@ -370,3 +370,17 @@ class JobStartRow(SQLModel, table=True):
     worker: str = Field(index=True, max_length=255)
     broker_id: str | None = Field(default=None, max_length=64)
     started_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class CallbackSeenRow(SQLModel, table=True):
+    """A marketplace callback already taken (R16): its id is refused if it comes again.
+
+    Kept while its timestamp could still be accepted; older rows are pruned, since
+    a callback that old is refused for its timestamp alone.
+    """
+
+    __tablename__ = "callback_seen"
+
+    marketplace: str = Field(primary_key=True, max_length=32)
+    callback_id: str = Field(primary_key=True, max_length=128)
+    received_at: datetime = Field(default_factory=utcnow, index=True, sa_type=UTCDateTime)

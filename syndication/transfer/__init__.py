@@ -25,12 +25,22 @@ from syndication.transfer.job import (
 from syndication.transfer.keys import document_hash, idempotency_key
 from syndication.transfer.lifecycle import TRANSFER_LIFECYCLE, TransferLifecycle
 from syndication.transfer.outgoing import Outgoing, outgoing
-from syndication.transfer.progress import Failure, RequestOutcome, request_outcome, wait_for_request
+from syndication.transfer.progress import (
+    LEFT_AS_WAS_WORDS,
+    OUTCOME_WORDS,
+    Failure,
+    RequestOutcome,
+    outcome_words,
+    request_outcome,
+    wait_for_request,
+)
 from syndication.transfer.request import RequestSummary, Scope, marketplaces_for, request_transfer
 
 __all__ = [
     "CONFIRM_POLLS",
+    "LEFT_AS_WAS_WORDS",
     "NOT_KNOWN_NOTE",
+    "OUTCOME_WORDS",
     "TRANSFER_LIFECYCLE",
     "Failure",
     "JobOutcome",
@@ -45,6 +55,7 @@ __all__ = [
     "document_hash",
     "idempotency_key",
     "marketplaces_for",
+    "outcome_words",
     "outgoing",
     "request_outcome",
     "request_transfer",

@@ -167,7 +167,7 @@ def _unchanged(
         record_status(session, job.listing_id, job.marketplace, state,
                       request_id=job.request_id, at=current.at)
         if state == "sent" and digest:
-            scheduler.confirm(session, job, digest, 0, runtime.settings.confirm_delay_ms)
+            scheduler.confirm(session, job, digest, 0, runtime.first_check_ms(job.marketplace))
     get_logger().info("transfer.unchanged", state=state, note="same document; nothing sent")
     if state == "sent" and digest:
         _looked_up(runtime, job, digest)
@@ -209,7 +209,7 @@ def _delivered(
         record_status(session, job.listing_id, job.marketplace, state,
                       request_id=job.request_id, document_hash=digest, **fields)
         if state == "sent":
-            scheduler.confirm(session, job, digest, 0, runtime.settings.confirm_delay_ms)
+            scheduler.confirm(session, job, digest, 0, runtime.first_check_ms(job.marketplace))
     get_logger().info("transfer.delivered", state=state, marketplace_id=receipt.marketplace_id)
     return JobOutcome(state, sent=True)
 

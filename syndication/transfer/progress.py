@@ -12,8 +12,12 @@ A request whose fan-out has not stored its last batch yet is not finished,
 however many of its pairs are done.
 
 A pair whose outcome event carries a time older than the request itself was
-left as it was — R10's "unchanged, nothing sent", or a ``not_selected`` that
-already was — and is counted as ``unchanged``.
+left as it was and is counted in ``unchanged``. Only a delivered pair (``sent``,
+``published``) left so is R10's "unchanged since the last transfer: nothing sent"
+(:attr:`RequestOutcome.unchanged_deliveries`); a pair that already was
+``not_selected``, ``not_licensed`` or ``deleted`` is also counted per state in
+``left_as_was``, so a summary says what each outcome means
+(:data:`OUTCOME_WORDS`, :data:`LEFT_AS_WAS_WORDS`).
 """
 
 from __future__ import annotations
@@ -31,6 +35,32 @@ from sqlmodel import col, select
 from syndication.records import FINAL_STATES
 from syndication.store.db import session_scope
 from syndication.store.models import TransferEventRow, TransferRequestRow
+
+DELIVERED_STATES: frozenset[str] = frozenset({"sent", "published"})
+"""States a pair left as it was by a request counts as R10's "unchanged"."""
+
+OUTCOME_WORDS: dict[str, str] = {
+    "queued": "still waiting for a worker",
+    "sent": "accepted by the marketplace, waiting for it to publish",
+    "published": "published on the marketplace",
+    "failed": "failed: nothing published, see the failures",
+    "deleted": "deleted from the marketplace",
+    "not_selected": "not selected for that marketplace: not shown there",
+    "not_licensed": "outside the office's licence: a licence change is needed",
+}
+"""What a pair's state at the end of a request means, in a summary's words."""
+
+LEFT_AS_WAS_WORDS: dict[str, str] = {
+    "deleted": "already deleted there: nothing sent",
+    "not_selected": "already not selected there: nothing sent",
+    "not_licensed": "already outside the office's licence: nothing sent",
+}
+"""What a pair a request left as it was means, per state (delivered ones are ``unchanged``)."""
+
+
+def outcome_words(state: str) -> str:
+    """The summary's words for ``state`` (a state without words of its own is named as is)."""
+    return OUTCOME_WORDS.get(state, state)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,12 +81,18 @@ class RequestOutcome:
     unchanged: int = 0
     failures: tuple[Failure, ...] = ()
     fanning_out: bool = False
+    left_as_was: Counter[str] = field(default_factory=Counter)
 
     @property
     def finished(self) -> bool:
         """Every pair is done and the fan-out stored its last batch (a fan-out under way
         or waiting for a relay to take it over has pairs still to come)."""
         return not self.fanning_out and self.done >= self.total
+
+    @property
+    def unchanged_deliveries(self) -> int:
+        """Delivered pairs left as they were: R10's "unchanged, nothing sent"."""
+        return self.unchanged - sum(self.left_as_was.values())
 
     @property
     def failed(self) -> int:
@@ -101,6 +137,7 @@ def request_outcome(engine: Engine, request_id: str) -> RequestOutcome:
         pairs = session.execute(query).all()
     counts: Counter[str] = Counter()
     failures: list[Failure] = []
+    left_as_was: Counter[str] = Counter()
     unchanged = done = 0
     for listing_id, marketplace, state, at, error in pairs:
         counts[state] += 1
@@ -111,8 +148,10 @@ def request_outcome(engine: Engine, request_id: str) -> RequestOutcome:
             failures.append(Failure(listing_id, marketplace, error or "(no message)"))
         elif started_at is not None and at < started_at:
             unchanged += 1
+            if state not in DELIVERED_STATES:
+                left_as_was[state] += 1
     return RequestOutcome(request_id, len(pairs), done, counts, unchanged, tuple(failures),
-                          fanning_out)
+                          fanning_out, left_as_was)
 
 
 def wait_for_request(

@@ -57,7 +57,7 @@ from syndication.support import (
     UnknownOffice,
     address_of,
     find_listings,
-    listing_history,
+    history_entry,
     office_photo_problems,
     office_status,
     unknown_office,
@@ -65,6 +65,7 @@ from syndication.support import (
 from syndication.web.acting import ActingPages
 from syndication.web.actions import retryable
 from syndication.web.checks import field_with_nul, safe_next
+from syndication.web.final_prices import add_final_price_page
 from syndication.web.i18n import DEFAULT_LOCALE, LANG_COOKIE, LOCALES, choose_locale, translations
 from syndication.web.session import (
     COOKIE_NAME,
@@ -227,6 +228,7 @@ class WebView:
         router.add_api_route("/offices/{office_id}", self.office, methods=["GET"])
         router.add_api_route("/offices/{office_id}/retry-failed", self.office_retry_form,
                              methods=["POST"])
+        add_final_price_page(self, router)
         return router
 
     def retry_form(self, request: Request, listing_id: str, form: FormFields) -> Response:
@@ -291,9 +293,8 @@ class WebView:
                 if not may_read_listing(db, session.principal, listing_id):
                     raise unknown_listing(listing_id)
                 document = listing_status(db, listing_id, self.context.contacts)
-                events = listing_history(db, listing_id)
-                for event, row_event in zip(events, history(db, listing_id), strict=True):
-                    event["actor"] = row_event.actor
+                events = [{**history_entry(event), "actor": event.actor}
+                          for event in history(db, listing_id)]
                 row = db.get(ListingRow, listing_id)
                 assert row is not None, "may_read_listing found it in this session"
                 info = {"address": address_of(row), "office_id": row.office_id,

@@ -155,6 +155,8 @@ OFFICE = """{% extends "base.html" %}
 {% block title %}{{ _("Office") }} {{ result.office_id }}{% endblock %}
 {% block main %}
 <h1>{{ _("Office") }} {{ result.office_id }} · {{ result.office }}</h1>
+<p><a href="{{ url_for('final_prices', office_id=result.office_id) }}">{{
+  _("Final prices") }}</a></p>
 {% if notice %}<p id="notice" role="status">{{ notice }}</p>{% endif %}
 <p>{{ _("Showing:") }} {% for s in states %}
 {% if s == state %}<strong>{{ s|state_label if s else _('all') }}</strong>{% else %}

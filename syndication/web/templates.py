@@ -117,6 +117,7 @@ ROUTES: dict[str, str] = {
     "retry": "/listings/{listing_id}/retry",
     "office": "/offices/{office_id}",
     "office_retry": "/offices/{office_id}/retry-failed",
+    "final_prices": "/offices/{office_id}/slutpriser",
     "poll_script": "/static/poll.js",
 }
 """The view's pages by name; :func:`url_for` builds their addresses."""

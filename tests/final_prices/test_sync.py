@@ -98,6 +98,7 @@ def test_selection_sends_the_eligible_and_gives_every_skip_its_reason(
         "OTHER": r7.company_reason("C2", "C1"),
         "NOPRICE": r7.NO_FINAL_PRICE,
         "NODATE": f"{r7.NO_CONTRACT_DATE}; {r7.NOT_PUBLISHED_BEFORE_SALE}",
+        "NOFLAG": r7.FLAG_NOT_SET,
     }
     assert result["failed"] == []
 

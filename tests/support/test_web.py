@@ -19,7 +19,7 @@ from syndication.web import WebView
 
 PROTECTED = [
     "/", "/?q=PUB", "/sok?q=PUB", "/listings/PUB", "/listings/NOPE", "/offices/OFF1",
-    "/offices/OFF1?state=", "/no/such/page",
+    "/offices/OFF1?state=", "/offices/OFF1/slutpriser", "/no/such/page",
 ]
 
 
@@ -51,7 +51,7 @@ def test_every_route_but_login_needs_a_login(served: Served) -> None:
     assert rule_paths == {"/login", "/logout", "/", "/sok", "/static/poll.js",
                           "/listings/{listing_id}", "/listings/{listing_id}/status.json",
                           "/listings/{listing_id}/retry", "/offices/{office_id}",
-                          "/offices/{office_id}/retry-failed"}
+                          "/offices/{office_id}/retry-failed", "/offices/{office_id}/slutpriser"}
     for path in PROTECTED:
         answer = requests.get(served.url(path), allow_redirects=False, timeout=10)
         assert answer.status_code == 302, path

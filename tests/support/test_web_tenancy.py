@@ -43,6 +43,9 @@ ROUTES: dict[str, dict[str, int]] = {
     "/offices/OFF1?state=": dict(zip(VISITORS, (302, 200, 404, 200, 200), strict=True)),
     "/offices/OFF2": dict(zip(VISITORS, (302, 404, 200, 200, 200), strict=True)),
     "/offices/NOPE": dict(zip(VISITORS, (302, 404, 404, 404, 404), strict=True)),
+    "/offices/OFF1/slutpriser": dict(zip(VISITORS, (302, 200, 404, 200, 200), strict=True)),
+    "/offices/OFF2/slutpriser": dict(zip(VISITORS, (302, 404, 200, 200, 200), strict=True)),
+    "/offices/NOPE/slutpriser": dict(zip(VISITORS, (302, 404, 404, 404, 404), strict=True)),
     "/no/such/page": dict(zip(VISITORS, (302, 404, 404, 404, 404), strict=True)),
     "/login": dict(zip(VISITORS, (200, 200, 200, 200, 200), strict=True)),
 }
@@ -57,7 +60,9 @@ FOUND_BY_SEARCH = {
 
 UNKNOWN_TWIN = {"/listings/PUB": "/listings/ZZZ", "/listings/FAIL": "/listings/ZZZZ",
                 "/listings/OTHER": "/listings/ZZZZZ", "/offices/OFF1": "/offices/ZZZ9",
-                "/offices/OFF1?state=": "/offices/ZZZ9?state=", "/offices/OFF2": "/offices/ZZZ9"}
+                "/offices/OFF1?state=": "/offices/ZZZ9?state=", "/offices/OFF2": "/offices/ZZZ9",
+                "/offices/OFF1/slutpriser": "/offices/ZZZ9/slutpriser",
+                "/offices/OFF2/slutpriser": "/offices/ZZZ9/slutpriser"}
 """An unknown id of the same length for each route naming a tenant's listing or office."""
 
 OFF1_SECRETS = ("Storgatan", "Lillgatan", "HN-1001", "422 missing price", "image 3 is not a JPEG",
