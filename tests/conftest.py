@@ -21,12 +21,11 @@ from pathlib import Path
 
 import pytest
 import structlog
+from availability import unavailable
 from hypothesis import settings
 from sqlalchemy import Engine, text
 
 from syndication.store.db import make_engine, migrate
-
-IN_CI = bool(os.environ.get("CI"))
 
 # No per-example time limit: a deadline is a timed assertion, and on a loaded
 # machine an argon2 hash or an XSD validation can take longer than Hypothesis's
@@ -63,9 +62,7 @@ def default_logging() -> Iterator[None]:
 
 
 def _unavailable(what: str) -> None:
-    if IN_CI:
-        pytest.fail(f"{what} is not available, and CI must run these tests")
-    pytest.skip(f"{what} is not available here; .ci/run starts one")
+    unavailable(f"{what} is not available here; .ci/run starts one")
 
 
 def free_port() -> int:

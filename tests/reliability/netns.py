@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-import pytest
+from availability import unavailable
 
 CLONE_NEWNET = 0x40000000
 HOSTS = ("a", "b")
@@ -69,15 +69,15 @@ class Topology:
     def build(self) -> Topology:
         """Create the namespaces and links; skip the test when the machine cannot."""
         if os.geteuid() != 0:
-            pytest.skip("the several-hosts test needs root for ip netns and veth pairs")
+            unavailable("the several-hosts test needs root for ip netns and veth pairs")
         if shutil.which("ip") is None:
-            pytest.skip("the several-hosts test needs iproute2's `ip`")
+            unavailable("the several-hosts test needs iproute2's `ip`")
         for host in (*HOSTS, "s"):
             name = self.namespace(host)
             try:
                 _ip("netns", "add", name)
             except RuntimeError as error:
-                pytest.skip(f"ip netns is unavailable here: {error}")
+                unavailable(f"ip netns is unavailable here: {error}")
             self.created.append(name)
             _ip("-n", name, "link", "set", "lo", "up")
         for index, (host, kind) in enumerate((h, k) for h in HOSTS for k in KINDS):

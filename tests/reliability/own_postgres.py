@@ -17,7 +17,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-import pytest
+from availability import unavailable
 
 
 def _binaries() -> Path | None:
@@ -31,13 +31,13 @@ class OwnPostgres:
     def __init__(self, port: int) -> None:
         self.bin = _binaries()
         if self.bin is None:
-            pytest.skip("no PostgreSQL server binaries under /usr/lib/postgresql/*/bin")
+            unavailable("no PostgreSQL server binaries under /usr/lib/postgresql/*/bin")
         self.user: str | None = None
         if os.geteuid() == 0:
             try:
                 pwd.getpwnam("postgres")
             except KeyError:
-                pytest.skip("running as root without a 'postgres' user: initdb refuses root")
+                unavailable("running as root without a 'postgres' user: initdb refuses root")
             self.user = "postgres"
         self.port = port
         self.root = Path(tempfile.mkdtemp(prefix="syndication-pg-"))

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from availability import unavailable
 from sqlalchemy import Engine
 from sqlmodel import Session
 from web_server import PASSWORD, Served, serve
@@ -54,7 +55,7 @@ def binaries() -> tuple[str, str]:
     if chromium is None or driver is None:
         if os.environ.get("CI"):
             pytest.fail("chromium and chromium-driver must be installed for CI's browser tests")
-        pytest.skip("chromium or chromedriver missing (apt-get install chromium chromium-driver)")
+        unavailable("chromium or chromedriver missing (apt-get install chromium chromium-driver)")
     return chromium, driver
 
 
