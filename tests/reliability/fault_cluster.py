@@ -291,6 +291,30 @@ class Cluster:
         """Per marketplace, how many times the sandbox created each listing."""
         return {name: dict(mp.creations) for name, mp in self.sandbox.marketplaces.items()}
 
+    def assert_every_pair_published_once(self, request_id: str, listing_ids: list[str],
+                                         timeout: float, *, after: str) -> None:
+        """After a fault (``after`` names it in messages): the request finished within
+        ``timeout`` with nothing failed, every pair published, each listing created exactly
+        once on every marketplace, the history without gaps, every worker alive, and no
+        dramatiq middleware hook failed on the way."""
+        outcome = self.wait_for(request_id, timeout)
+        assert outcome.finished, (
+            f"{outcome.done}/{outcome.total} done {timeout:.0f} s after {after}")
+        assert outcome.failed == 0, outcome.failures[:5]
+        waiting = self.wait_published(timeout)
+        assert not waiting, (
+            f"{len(waiting)} pairs never settled after {after}, e.g. {list(waiting.items())[:3]}")
+        self.assert_every_pair_final(listing_ids, MARKETPLACES, frozenset({"published"}))
+        self.assert_nothing_created_twice()
+        for name, created in self.creations().items():
+            assert sorted(created) == listing_ids, f"{name} is missing listings"
+        self.assert_history_without_gaps(request_id)
+        self.check_workers_alive()
+        logs = self.worker_logs()
+        assert "Unexpected failure in after_process_message" not in logs, (
+            f"a hook failed after {after} (a retry or a check lost in the making): "
+            + logs[logs.index("Unexpected failure"):][:1500])
+
     def assert_nothing_created_twice(self) -> None:
         twice = {name: {lid: n for lid, n in counts.items() if n > 1}
                  for name, counts in self.creations().items()}

@@ -80,17 +80,7 @@ def test_a_postgres_restart_mid_run_strands_nothing(
     healed = utcnow()
     assert cluster.outcome(request).done < pairs, "all done before the restart: nothing proven"
 
-    after = 120.0 + pairs / 5
-    outcome = cluster.wait_for(request, after)
-    assert outcome.finished, f"{outcome.done}/{outcome.total} done {after:.0f} s after the restart"
-    assert outcome.failed == 0, outcome.failures[:5]
-    waiting = cluster.wait_published(after)
-    assert not waiting, f"{len(waiting)} pairs never settled, e.g. {list(waiting.items())[:3]}"
-    cluster.assert_every_pair_final(ids, MARKETPLACES, frozenset({"published"}))
-    cluster.assert_nothing_created_twice()
-    for name, created in cluster.creations().items():
-        assert sorted(created) == ids, f"{name} is missing listings"
-    cluster.assert_history_without_gaps(request)
-    cluster.check_workers_alive()
+    cluster.assert_every_pair_published_once(request, ids, 120.0 + pairs / 5,
+                                             after="the restart")
     print(f"\npostgres down {DOWN_SECONDS:.0f} s mid-run: {pairs} pairs published; the slowest "
           f"settled {cluster.settled_after(healed):.1f} s after the restart")
