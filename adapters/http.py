@@ -259,13 +259,17 @@ class HttpTransport(Transport):
         ``Session.request`` would merge the session's cookies, hooks, auth and
         environment into every call and look for redirects to follow; this
         transport has none of those (``trust_env`` is off, redirects are refused), so
-        the request is prepared with the session's headers and handed to the mounted
-        adapter directly: about a third less CPU per kept-alive call on loopback.
+        the request is prepared (method, address, headers, body: no cookies, auth or
+        hooks either) with the session's headers and handed to the mounted adapter
+        directly: about a third less CPU per kept-alive call on loopback.
         """
         merged = CaseInsensitiveDict(self.session.headers)
         merged.update(headers or {})
         prepared = requests.PreparedRequest()
-        prepared.prepare(method=method, url=url, headers=merged, data=payload)
+        prepared.prepare_method(method)
+        prepared.prepare_url(url, None)
+        prepared.prepare_headers(merged)
+        prepared.prepare_body(payload, None)
         adapter = self.session.get_adapter(url)
         return adapter.send(prepared, stream=True, timeout=self.timeout,
                             verify=self.session.verify, cert=self.session.cert,

@@ -18,7 +18,11 @@ run, two floors:
 * ``deliveries`` — the same final-price documents, prebuilt, sent straight through
   the same HTTP transport by as many threads as the sync sends with at once
   (``--concurrency``, default ``SYNDICATION_FINAL_PRICE_CONCURRENCY``'s; the
-  marketplace's share).
+  marketplace's share); half of them before the sync and half after, so that a
+  machine whose load changes during the run colours the floor as it does the sync.
+
+Beside the rates it prints the CPU time per listing of the sync's process and of
+Hemnet's, which the load of a shared machine changes far less than the rates.
 
 With ``--latency-ms`` (row ``final_prices_latency_<ms>ms``) Hemnet is
 ``bench/hemnet_standin.py`` instead: the sandbox Hemnet's answers, each given only
@@ -131,14 +135,14 @@ def floor_select(engine: Engine) -> float:
     return time.perf_counter() - started
 
 
-def floor_deliveries(url: str, count: int, threads: int) -> float:
+def floor_deliveries(url: str, count: int, threads: int, prefix: str = "FLOOR") -> float:
     """Seconds to send ``count`` prebuilt final-price documents with ``threads`` threads
-    (and as many kept-alive connections)."""
+    (and as many kept-alive connections), for listings ``<prefix>0000000`` on."""
     transport = HttpTransport("hemnet", url, policy=RetryPolicy.standard(max_attempts=3),
                               pool_size=threads)
     deliveries = []
     for n in range(count):
-        listing = factories.listing_record(f"FLOOR{n:07d}", office_id="K0", state="sold",
+        listing = factories.listing_record(f"{prefix}{n:07d}", office_id="K0", state="sold",
                                            final_price=3_000_000 + n,
                                            contract_date=date(2026, 9, 1))
         document = build_final_price(listing)
@@ -152,6 +156,12 @@ def floor_deliveries(url: str, count: int, threads: int) -> float:
     elapsed = time.perf_counter() - started
     transport.close()
     return elapsed
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) process ``pid`` has used, from the kernel."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 SANDBOX = """
@@ -216,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"({engine.dialect.name})")
             select_seconds = floor_select(engine)
             sample = min(count, FLOOR_SAMPLE)
-            delivery_seconds = floor_deliveries(hemnet_url, sample, args.concurrency)
+            delivery_seconds = floor_deliveries(hemnet_url, sample // 2, args.concurrency)
 
             transport = HttpTransport("hemnet", hemnet_url,
                                       policy=RetryPolicy.standard(max_attempts=3),
@@ -234,9 +244,12 @@ def main(argv: list[str] | None = None) -> int:
             worker.start()
             try:
                 started = time.perf_counter()
+                cpu_started = (time.process_time(), process_cpu(sandbox.pid))
                 first = run_sync(runtime, enqueue_batch, batch_size=args.batch_size,
                                  show_progress=sys.stderr.isatty())
                 sync_seconds = time.perf_counter() - started
+                sync_cpu = time.process_time() - cpu_started[0]
+                hemnet_cpu = process_cpu(sandbox.pid) - cpu_started[1]
                 started = time.perf_counter()
                 second = run_sync(runtime, enqueue_batch, batch_size=args.batch_size,
                                   show_progress=False)
@@ -244,6 +257,8 @@ def main(argv: list[str] | None = None) -> int:
             finally:
                 worker.stop()
                 runtime.close()
+            delivery_seconds += floor_deliveries(hemnet_url, sample - sample // 2,
+                                                 args.concurrency, prefix="FLOOR-AFTER")
             with engine.connect() as conn:
                 states = dict(conn.execute(text(
                     "select state, count(*) from final_price_sync group by state")).all())
@@ -267,6 +282,10 @@ def main(argv: list[str] | None = None) -> int:
           f"load average {os.getloadavg()[0]:.1f}; database {engine.dialect.name}; "
           f"transport: {where} over HTTP on loopback (own process)")
     print(f"sync:           {count} listings in {sync_seconds:.1f} s = {sync_rate:,.0f} listings/s")
+    print(f"CPU per listing: {sync_cpu / count * 1000:.2f} ms in the sync's process, "
+          f"{hemnet_cpu / count * 1000:.2f} ms in Hemnet's (the CPU alone: at least "
+          f"{(sync_cpu + hemnet_cpu) / (facts['cores'] or 1):.0f} s on {facts['cores']} "
+          f"idle cores)")
     print(f"second run:     nothing to send, {count} judged in {again_seconds:.1f} s "
           f"= {count / again_seconds:,.0f} listings/s")
     print(f"floor select:   {select_rate:,.0f} rows/s (bare indexed SELECT of the same rows)")
@@ -286,6 +305,8 @@ def main(argv: list[str] | None = None) -> int:
         second_run_rate=round(count / again_seconds, 1),
         listings=count,
         seconds=round(sync_seconds, 1),
+        cpu_ms_per_listing=round(sync_cpu / count * 1000, 3),
+        hemnet_cpu_ms_per_listing=round(hemnet_cpu / count * 1000, 3),
         database=engine.dialect.name,
         transport="standin-http" if latency else "sandbox-http",
         latency_ms=args.latency_ms,
