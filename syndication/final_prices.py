@@ -38,6 +38,7 @@ from syndication.final_price_selection import (
 )
 from syndication.runtime import Runtime
 from syndication.store.models import FinalPriceRow, TransferEventRow
+from syndication.store.repository import append_events
 
 __all__ = [
     "BATCH_SIZE", "CHUNK_SIZE", "IN_FLIGHT", "MARKETPLACE", "BatchOutcome", "Planned",
@@ -58,7 +59,7 @@ def new_run_id(now: datetime) -> str:
 #
 # The two record steps are Core statements built once: one SELECT of the batch's rows,
 # then one INSERT and one UPDATE (each an executemany) before sending, one UPDATE and
-# one history INSERT after; no ORM object per listing.
+# one history INSERT (``append_events``) after; no ORM object per listing.
 
 SYNC: Any = FinalPriceRow.__table__  # type: ignore[attr-defined]
 EVENTS: Any = TransferEventRow.__table__  # type: ignore[attr-defined]
@@ -97,7 +98,6 @@ _AFTER = (
         ),
     )
 )
-_HISTORY = insert(EVENTS)
 _GENERATIONS = (
     select(EVENTS.c.listing_id, func.count())
     .where(EVENTS.c.listing_id.in_(bindparam("ids", expanding=True)))
@@ -180,13 +180,12 @@ def _record_after(conn: Connection, decisions: list[Planned], outcome: BatchOutc
         events.append({
             "listing_id": listing_id, "marketplace": MARKETPLACE,
             "state": {"sent": "sent", "retracted": "deleted"}.get(state, "failed"),
-            "action": "final_price", "marketplace_id": None, "error": error,
-            "attempts": attempts.get(listing_id, 0), "request_id": run_id, "at": now,
-            "actor": None,
+            "action": "final_price", "error": error, "attempts": attempts.get(listing_id, 0),
+            "request_id": run_id, "at": now,
         })
     if updates:
         conn.execute(_AFTER, updates)
-        conn.execute(_HISTORY, events)
+        append_events(conn, events)
 
 
 def process_batch(runtime: Runtime, listing_ids: Sequence[str], run_id: str) -> BatchOutcome:
