@@ -270,7 +270,9 @@ def _file_transport(entry: _Entry) -> MarketplaceConfig:
 
 
 def _http_transport(entry: _Entry) -> MarketplaceConfig:
-    """The marketplace's HTTP endpoint, with its token, timeouts and retry budget."""
+    """The marketplace's HTTP endpoint, with its token, timeouts and retry budget; its
+    connection pool keeps one connection alive for each worker thread and each
+    final-price sender (``settings.final_price_concurrency``) of the process."""
     from adapters.http import HttpTransport, plain_http_refusal
 
     numbers, attempts = _budget(entry.values, entry.fail)
@@ -302,6 +304,7 @@ def _http_transport(entry: _Entry) -> MarketplaceConfig:
             max_wait=numbers["max_wait"],
         ),
         sleep=entry.sleep,
+        pool_size=entry.settings.worker_threads + entry.settings.final_price_concurrency,
     )
     return MarketplaceConfig(
         entry.name, transport, entry.contacts, kind="http", url=url, token_env=token_env

@@ -3,6 +3,7 @@
     python bench/final_prices.py                        # 100,000 listings, SQLite, sandbox HTTP
     python bench/final_prices.py --listings 20000 --database-url postgresql://…/db
     python bench/final_prices.py --quick                # 5,000 listings
+    python bench/final_prices.py --latency-ms 30        # 20,000 listings, Hemnet answering in 30 ms
 
 Generates N sold, consenting listings that Hemnet published before their sale in a
 temporary SQLite database (or the empty PostgreSQL database ``--database-url`` names),
@@ -15,7 +16,19 @@ run, two floors:
 
 * ``select`` — the bare SELECT of the same listing rows, streamed (the database's share);
 * ``deliveries`` — the same final-price documents, prebuilt, sent straight through
-  the same HTTP transport by the same number of threads (the marketplace's share).
+  the same HTTP transport by as many threads as the sync sends with at once
+  (``--concurrency``, default ``SYNDICATION_FINAL_PRICE_CONCURRENCY``'s; the
+  marketplace's share); half of them before the sync and half after, so that a
+  machine whose load changes during the run colours the floor as it does the sync.
+
+Beside the rates it prints the CPU time per listing of the sync's process and of
+Hemnet's, which the load of a shared machine changes far less than the rates.
+
+With ``--latency-ms`` (row ``final_prices_latency_<ms>ms``) Hemnet is
+``bench/hemnet_standin.py`` instead: the sandbox Hemnet's answers, each given only
+that many milliseconds after its request (20,000 listings by default, 3,000 with
+``--quick``); the delivery floor is then measured against the same stand-in at the
+same latency.
 
 It prints listings per second for each and the ratios sync/floor (1.0 = as fast as
 the floor alone). The last line is ``BENCH {json}`` for ``bench/run_all.py``.
@@ -122,12 +135,14 @@ def floor_select(engine: Engine) -> float:
     return time.perf_counter() - started
 
 
-def floor_deliveries(url: str, count: int, threads: int) -> float:
-    """Seconds to send ``count`` prebuilt final-price documents with ``threads`` threads."""
-    transport = HttpTransport("hemnet", url, policy=RetryPolicy.standard(max_attempts=3))
+def floor_deliveries(url: str, count: int, threads: int, prefix: str = "FLOOR") -> float:
+    """Seconds to send ``count`` prebuilt final-price documents with ``threads`` threads
+    (and as many kept-alive connections), for listings ``<prefix>0000000`` on."""
+    transport = HttpTransport("hemnet", url, policy=RetryPolicy.standard(max_attempts=3),
+                              pool_size=threads)
     deliveries = []
     for n in range(count):
-        listing = factories.listing_record(f"FLOOR{n:07d}", office_id="K0", state="sold",
+        listing = factories.listing_record(f"{prefix}{n:07d}", office_id="K0", state="sold",
                                            final_price=3_000_000 + n,
                                            contract_date=date(2026, 9, 1))
         document = build_final_price(listing)
@@ -143,6 +158,12 @@ def floor_deliveries(url: str, count: int, threads: int) -> float:
     return elapsed
 
 
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) process ``pid`` has used, from the kernel."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 SANDBOX = """
 import sys
 from adapters.sandbox.__main__ import main
@@ -152,10 +173,13 @@ sys.exit(main(["--publish-delay", "0"]))
 sockets, so kept-alive answers are not held back by Nagle's algorithm)."""
 
 
-def start_sandbox() -> tuple[subprocess.Popen[str], str]:
-    process = subprocess.Popen(
-        [sys.executable, "-c", SANDBOX], cwd=ROOT, stdout=subprocess.PIPE, text=True,
-    )
+def start_sandbox(latency_ms: float = 0.0) -> tuple[subprocess.Popen[str], str]:
+    """Hemnet in a process of its own: the sandbox, or with a latency the stand-in."""
+    command = [sys.executable, "-c", SANDBOX]
+    if latency_ms > 0:
+        command = [sys.executable, str(ROOT / "bench" / "hemnet_standin.py"),
+                   "--latency-ms", str(latency_ms)]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
     assert process.stdout is not None
     for line in process.stdout:
         if line.startswith("hemnet"):
@@ -165,13 +189,26 @@ def start_sandbox() -> tuple[subprocess.Popen[str], str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[1])
-    parser.add_argument("--listings", type=int, default=100_000)
-    parser.add_argument("--quick", action="store_true", help="5,000 listings")
+    parser.add_argument("--listings", type=int,
+                        help="sold listings (default 100,000; 20,000 with --latency-ms)")
+    parser.add_argument("--quick", action="store_true",
+                        help="5,000 listings (3,000 with --latency-ms)")
     parser.add_argument("--database-url", help="an empty PostgreSQL database (default: SQLite)")
     parser.add_argument("--threads", type=int, default=8, help="worker threads (default 8)")
     parser.add_argument("--batch-size", type=int, default=200)
+    parser.add_argument("--concurrency", type=int, default=Settings().final_price_concurrency,
+                        help="final-price deliveries in flight at once (default: the setting's)")
+    parser.add_argument("--latency-ms", type=float, default=0.0,
+                        help="Hemnet answers this late (the stand-in; default 0: the sandbox)")
     args = parser.parse_args(argv)
-    count = 5_000 if args.quick else args.listings
+    latency = args.latency_ms > 0
+    if args.listings is not None:
+        count = args.listings
+    elif args.quick:
+        count = 3_000 if latency else 5_000
+    else:
+        count = 20_000 if latency else 100_000
+    name = f"final_prices_latency_{args.latency_ms:g}ms" if latency else "final_prices"
     configure("WARNING")
 
     from syndication.broker import setup_broker
@@ -181,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         url = args.database_url or f"sqlite:///{Path(scratch) / 'bench.db'}"
         engine = make_engine(url)
         migrate(engine)
-        sandbox, hemnet_url = start_sandbox()
+        sandbox, hemnet_url = start_sandbox(args.latency_ms)
         try:
             started = time.perf_counter()
             generate(engine, count)
@@ -189,12 +226,13 @@ def main(argv: list[str] | None = None) -> int:
                   f"({engine.dialect.name})")
             select_seconds = floor_select(engine)
             sample = min(count, FLOOR_SAMPLE)
-            delivery_seconds = floor_deliveries(hemnet_url, sample, args.threads)
+            delivery_seconds = floor_deliveries(hemnet_url, sample // 2, args.concurrency)
 
             transport = HttpTransport("hemnet", hemnet_url,
                                       policy=RetryPolicy.standard(max_attempts=3),
-                                      pool_size=args.threads * 2)
-            settings = Settings(database_url=url, worker_threads=args.threads)
+                                      pool_size=args.threads + args.concurrency)
+            settings = Settings(database_url=url, worker_threads=args.threads,
+                                final_price_concurrency=args.concurrency)
             runtime = Runtime(settings=settings, engine=engine, transports={"hemnet": transport})
             broker = setup_broker(settings, runtime)
             import dramatiq
@@ -206,15 +244,21 @@ def main(argv: list[str] | None = None) -> int:
             worker.start()
             try:
                 started = time.perf_counter()
+                cpu_started = (time.process_time(), process_cpu(sandbox.pid))
                 first = run_sync(runtime, enqueue_batch, batch_size=args.batch_size,
                                  show_progress=sys.stderr.isatty())
                 sync_seconds = time.perf_counter() - started
+                sync_cpu = time.process_time() - cpu_started[0]
+                hemnet_cpu = process_cpu(sandbox.pid) - cpu_started[1]
                 started = time.perf_counter()
                 second = run_sync(runtime, enqueue_batch, batch_size=args.batch_size,
                                   show_progress=False)
                 again_seconds = time.perf_counter() - started
             finally:
                 worker.stop()
+                runtime.close()
+            delivery_seconds += floor_deliveries(hemnet_url, sample - sample // 2,
+                                                 args.concurrency, prefix="FLOOR-AFTER")
             with engine.connect() as conn:
                 states = dict(conn.execute(text(
                     "select state, count(*) from final_price_sync group by state")).all())
@@ -232,18 +276,25 @@ def main(argv: list[str] | None = None) -> int:
     select_rate = count / select_seconds
     delivery_rate = sample / delivery_seconds
     facts = machine()
-    print(f"machine: {facts['cpu']}, {facts['cores']} cores; database {engine.dialect.name}; "
-          f"transport: sandbox Hemnet over HTTP on loopback (own process)")
+    where = (f"the Hemnet stand-in answering after {args.latency_ms:g} ms" if latency
+             else "sandbox Hemnet")
+    print(f"machine: {facts['cpu']}, {facts['cores']} cores, "
+          f"load average {os.getloadavg()[0]:.1f}; database {engine.dialect.name}; "
+          f"transport: {where} over HTTP on loopback (own process)")
     print(f"sync:           {count} listings in {sync_seconds:.1f} s = {sync_rate:,.0f} listings/s")
+    print(f"CPU per listing: {sync_cpu / count * 1000:.2f} ms in the sync's process, "
+          f"{hemnet_cpu / count * 1000:.2f} ms in Hemnet's (the CPU alone: at least "
+          f"{(sync_cpu + hemnet_cpu) / (facts['cores'] or 1):.0f} s on {facts['cores']} "
+          f"idle cores)")
     print(f"second run:     nothing to send, {count} judged in {again_seconds:.1f} s "
           f"= {count / again_seconds:,.0f} listings/s")
     print(f"floor select:   {select_rate:,.0f} rows/s (bare indexed SELECT of the same rows)")
     print(f"floor delivery: {delivery_rate:,.0f} documents/s ({sample} prebuilt documents, "
-          f"{args.threads} threads, same transport)")
+          f"{args.concurrency} threads, same transport)")
     print(f"ratio sync/deliveries: {sync_rate / delivery_rate:.2f}   "
           f"ratio sync/select: {sync_rate / select_rate:.4f}")
     report(
-        "final_prices",
+        name,
         ratio=round(sync_rate / delivery_rate, 3),
         value=round(sync_rate, 1),
         unit="listings/s",
@@ -254,8 +305,14 @@ def main(argv: list[str] | None = None) -> int:
         second_run_rate=round(count / again_seconds, 1),
         listings=count,
         seconds=round(sync_seconds, 1),
+        cpu_ms_per_listing=round(sync_cpu / count * 1000, 3),
+        hemnet_cpu_ms_per_listing=round(hemnet_cpu / count * 1000, 3),
         database=engine.dialect.name,
-        transport="sandbox-http",
+        transport="standin-http" if latency else "sandbox-http",
+        latency_ms=args.latency_ms,
+        concurrency=args.concurrency,
+        threads=args.threads,
+        load_average=round(os.getloadavg()[0], 1),
     )
     return 0
 

@@ -58,7 +58,12 @@ BENCHMARKS: tuple[Benchmark, ...] = (
     Benchmark("export_memory", "export_memory.py",
               "full-feed export peak RSS at the largest vs smallest size (flat = 1.0)"),
     Benchmark("final_prices", "final_prices.py",
-              "sync listings/s vs bare HTTP deliveries/s of the same documents, same threads"),
+              "sync listings/s vs bare HTTP deliveries/s of the same documents, "
+              "same concurrency"),
+    Benchmark("final_prices_latency_30ms", "final_prices.py",
+              "sync listings/s with Hemnet answering in 30 ms vs bare deliveries/s of the "
+              "same documents, same concurrency and latency (goal: ≥ 800 listings/s)",
+              args=("--latency-ms", "30")),
     Benchmark("login", "login.py",
               "median failed login, unknown user / wrong password, interleaved (1.0 = same)"),
     Benchmark("photos", "photos.py",

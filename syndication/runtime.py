@@ -9,8 +9,10 @@ transports and a fixed clock.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -47,6 +49,8 @@ class Runtime:
     sleep: Callable[[float], None] = time.sleep
     breaker: CircuitBreaker = field(default_factory=lambda: _memory_breaker())
     first_checks_ms: Mapping[str, int] = field(default_factory=dict)
+    _pools: dict[str, ThreadPoolExecutor] = field(default_factory=dict, init=False, repr=False)
+    _pools_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     @classmethod
     def from_settings(
@@ -92,7 +96,23 @@ class Runtime:
                 f"no transport configured for marketplace {marketplace!r}", marketplace=marketplace
             ) from None
 
+    def pool(self, name: str, size: int) -> ThreadPoolExecutor:
+        """The thread pool ``name`` of this runtime, made with ``size`` threads on first use.
+
+        Every job of the process that asks for ``name`` shares it, so ``size`` bounds
+        the work of that kind in flight in the process, however many jobs run at once;
+        :meth:`close` shuts it down.
+        """
+        with self._pools_lock:
+            if name not in self._pools:
+                self._pools[name] = ThreadPoolExecutor(max(1, size), thread_name_prefix=name)
+            return self._pools[name]
+
     def close(self) -> None:
+        with self._pools_lock:
+            pools, self._pools = list(self._pools.values()), {}
+        for pool in pools:
+            pool.shutdown(wait=True, cancel_futures=True)
         for transport in self.transports.values():
             transport.close()
         self.engine.dispose()

@@ -31,6 +31,10 @@ class Settings:
       ``worker_threads``, at least 1); a job over the limit is put back for
       ``bulkhead_delay_ms`` (default 500) without counting as a try (see
       ``syndication.bulkheads``).
+    * ``final_price_concurrency`` — ``SYNDICATION_FINAL_PRICE_CONCURRENCY``: how many
+      final-price deliveries a worker process has in flight to Hemnet at once, across
+      all its batches (default 32: at 30 ms a call that is about 1,000 listings/s; see
+      ``syndication.final_price_delivery``). Must be positive.
     * ``circuit_threshold``, ``circuit_cooldown_ms`` — ``SYNDICATION_CIRCUIT_THRESHOLD``
       (default 5) failures in a row open a marketplace's circuit for
       ``SYNDICATION_CIRCUIT_COOLDOWN_MS`` (default 30 s) before one probe is let through
@@ -67,6 +71,7 @@ class Settings:
     confirm_delay_ms: int = 60_000
     marketplace_concurrency: int = 0
     bulkhead_delay_ms: int = 500
+    final_price_concurrency: int = 32
     circuit_threshold: int = 5
     circuit_cooldown_ms: int = 30_000
     fan_out_lease_ms: int = 30_000
@@ -117,6 +122,9 @@ class Settings:
             ),
             bulkhead_delay_ms=_positive(
                 env, "SYNDICATION_BULKHEAD_DELAY_MS", defaults.bulkhead_delay_ms
+            ),
+            final_price_concurrency=_positive(
+                env, "SYNDICATION_FINAL_PRICE_CONCURRENCY", defaults.final_price_concurrency
             ),
             circuit_threshold=_positive(
                 env, "SYNDICATION_CIRCUIT_THRESHOLD", defaults.circuit_threshold

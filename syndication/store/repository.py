@@ -8,10 +8,10 @@ updates the current row and appends to the history in one transaction (R8).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import Connection, insert, select
 from sqlmodel import Session, col
 
 from syndication.records import (
@@ -274,6 +274,22 @@ def append_event(
             request_id=request_id, at=at, actor=actor,
         )
     )
+
+
+EVENT_DEFAULTS: dict[str, object] = {
+    "attempts": 0, "marketplace_id": None, "error": None, "request_id": None, "actor": None,
+}
+
+
+def append_events(conn: Connection, events: Sequence[Mapping[str, object]]) -> None:
+    """Append many events at once, the bulk form of :func:`append_event` on a Core
+    connection: one INSERT executemany, for a writer that records a whole batch in one
+    transaction (the final-price sync). Each event names ``listing_id``,
+    ``marketplace``, ``state``, ``action`` and ``at``; the other columns default as
+    in :func:`append_event`."""
+    if events:
+        conn.execute(insert(TransferEventRow.__table__),  # type: ignore[attr-defined]
+                     [{**EVENT_DEFAULTS, **event} for event in events])
 
 
 def history(
