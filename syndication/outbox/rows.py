@@ -104,16 +104,16 @@ def stage_many(
             session.info["outbox.listening_many"] = True
             event.listen(session, "after_commit", _after_commit_many)
             event.listen(session, "after_rollback", _after_rollback_many)
-        session.info.setdefault(_PENDING_IDS, []).extend(ids)
+        session.info.setdefault(_PENDING_IDS, []).extend(zip(ids, messages, strict=True))
         session.info["outbox.broker_many"] = broker
     return ids
 
 
 def _after_commit_many(session: Session) -> None:
-    ids: list[int] = session.info.pop(_PENDING_IDS, None) or []
+    staged: list[tuple[int, dramatiq.Message[Any]]] = session.info.pop(_PENDING_IDS, None) or []
     broker = session.info.pop("outbox.broker_many", None)
-    if ids and broker is not None:
-        _flush_own(session, broker, ids)
+    if staged and broker is not None:
+        _flush_own(session, broker, staged)
 
 
 def _after_rollback_many(session: Session) -> None:
@@ -121,15 +121,43 @@ def _after_rollback_many(session: Session) -> None:
     session.info.pop("outbox.broker_many", None)
 
 
-def _flush_own(session: Session, broker: dramatiq.Broker, ids: list[int]) -> None:
-    """The writer's own send of the rows ``ids`` it just committed; what it cannot send
-    stays for a relay."""
+def _flush_own(
+    session: Session, broker: dramatiq.Broker, staged: list[tuple[int, dramatiq.Message[Any]]]
+) -> None:
+    """The writer's own send of the rows it just committed, whose messages it still has:
+    it claims them in one ``UPDATE … RETURNING`` (a relay may have taken some meanwhile),
+    sends the ones it got and settles them. What it cannot send stays for a relay."""
     engine = session.get_bind()
     assert isinstance(engine, Engine)
     try:
-        send_claimed(engine, broker, claim(engine, ids=ids, limit=len(ids)))
+        token, claimed = _claim_ids(engine, [row_id for row_id, _ in staged])
+        mine = set(claimed)
+        _send(engine, broker, [(row_id, token, message, None)
+                               for row_id, message in staged if row_id in mine])
     except Exception as exc:  # noqa: BLE001 - a relay sends what this flush could not
-        get_logger().warning("outbox.flush_failed", rows=len(ids), error=str(exc))
+        get_logger().warning("outbox.flush_failed", rows=len(staged), error=str(exc))
+
+
+def _claim_ids(engine: Engine, ids: Sequence[int], owner: str = "writer") -> tuple[str, list[int]]:
+    """Claim the claimable rows among ``ids`` in one statement; the claim token and the
+    ids it got (:func:`claim` without reading the rows back)."""
+    now = utcnow()
+    token = f"{owner}:{uuid.uuid4().hex[:12]}"
+    condition = claimable(now)
+    picked = select(col(OutboxRow.id)).where(condition, col(OutboxRow.id).in_(list(ids)))
+    with session_scope(engine) as session:
+        claimed = session.execute(
+            update(OutboxRow)
+            .where(col(OutboxRow.id).in_(picked.with_for_update(skip_locked=True)), condition)
+            .values(
+                claimed_by=token,
+                claimed_until=now + timedelta(seconds=CLAIM_SECONDS),
+                relay_attempts=OutboxRow.relay_attempts + 1,
+            )
+            .returning(col(OutboxRow.id))
+            .execution_options(synchronize_session=False)
+        ).scalars().all()
+    return token, [int(row_id) for row_id in claimed]
 
 
 def _after_commit(session: Session) -> None:
@@ -207,34 +235,72 @@ def message_of(row: OutboxRow) -> dramatiq.Message[Any]:
     )
 
 
+SEND_CHUNK = 500
+"""Messages handed to the broker at once: one pipeline (one round trip) on Redis."""
+
+
 def send_claimed(engine: Engine, broker: dramatiq.Broker, rows: Sequence[OutboxRow]) -> int:
     """Send claimed rows in order, each with what is left of its delay; delete the ones
     the broker accepted. At the first refusal the rest are released (for the next
     relay round) with the error, and the error is raised."""
+    now = utcnow()
+    items = []
+    for row in rows:
+        assert row.id is not None
+        left = int((row.not_before - now).total_seconds() * 1000)
+        items.append((row.id, row.claimed_by, message_of(row), left if left > 0 else None))
+    return _send(engine, broker, items)
+
+
+_Item = tuple[int, "str | None", "dramatiq.Message[Any]", "int | None"]
+
+
+def _send(engine: Engine, broker: dramatiq.Broker, items: Sequence[_Item]) -> int:
+    """Send ``(row id, claim token, message, delay)`` items in order, in chunks of
+    :data:`SEND_CHUNK` (one round trip each where the broker has ``enqueue_many``);
+    delete the rows the broker accepted in one statement. At the first refusal the
+    rest are released with the error, and the error is raised."""
     sent: list[int] = []
     try:
-        for row in rows:
-            left = int((row.not_before - utcnow()).total_seconds() * 1000)
-            broker.enqueue(message_of(row), delay=left if left > 0 else None)
-            assert row.id is not None
-            sent.append(row.id)
+        for start in range(0, len(items), SEND_CHUNK):
+            chunk = items[start:start + SEND_CHUNK]
+            _enqueue(broker, [(message, delay) for _, _, message, delay in chunk])
+            sent.extend(row_id for row_id, _, _, _ in chunk)
     except Exception as exc:
-        _settle(engine, sent, [r for r in rows if r.id not in set(sent)], str(exc))
+        _settle(engine, sent, items[len(sent):], str(exc))
         raise
     _settle(engine, sent, [], None)
     return len(sent)
 
 
-def _settle(
-    engine: Engine, sent: list[int], unsent: Sequence[OutboxRow], error: str | None
+def _enqueue(
+    broker: dramatiq.Broker, items: Sequence[tuple[dramatiq.Message[Any], int | None]]
 ) -> None:
+    """Hand ``items`` to the broker: in one call where it takes many at once
+    (:meth:`syndication.broker.RecoveringRedisBroker.enqueue_many`), else one by one."""
+    many = getattr(broker, "enqueue_many", None)
+    if many is not None:
+        many(items)
+        return
+    for message, delay in items:
+        broker.enqueue(message, delay=delay)
+
+
+def _settle(
+    engine: Engine, sent: list[int], unsent: Sequence[_Item], error: str | None
+) -> None:
+    """Delete the rows the broker accepted and release the others with ``error``: one
+    statement each (per claim token, for the released ones)."""
+    claims: dict[str | None, list[int]] = {}
+    for row_id, token, _, _ in unsent:
+        claims.setdefault(token, []).append(row_id)
     with session_scope(engine) as session:
         if sent:
             session.execute(delete(OutboxRow).where(col(OutboxRow.id).in_(sent)))
-        for row in unsent:
+        for token, ids in claims.items():
             session.execute(
                 update(OutboxRow)
-                .where(col(OutboxRow.id) == row.id, col(OutboxRow.claimed_by) == row.claimed_by)
+                .where(col(OutboxRow.id).in_(ids), col(OutboxRow.claimed_by) == token)
                 .values(claimed_by=None, claimed_until=None, last_error=(error or "")[:500])
             )
 
