@@ -28,14 +28,14 @@ from sqlalchemy import Engine, and_, delete, event, insert, or_, select, update
 from sqlmodel import Session, col
 
 from syndication.logs import get_logger
-from syndication.store.db import session_scope
+from syndication.store.db import among, session_scope
 from syndication.store.models import OutboxRow, utcnow
 
 CLAIM_SECONDS = 60.0
 """How long a claim holds: far longer than one send, so only a dead relay's claim expires."""
 
 _PENDING = "outbox.pending"
-_PENDING_IDS = "outbox.pending_ids"
+_PENDING_MARKS = "outbox.pending_marks"
 
 
 def stage(
@@ -73,78 +73,82 @@ def stage_many(
     messages: Sequence[dramatiq.Message[Any]],
     *,
     broker: dramatiq.Broker | None = None,
-) -> list[int]:
+) -> str | None:
     """Add ``messages`` to the outbox in ``session``'s transaction in one executemany
     ``INSERT`` (no ORM object per message); with ``broker``, send them right after the
-    commit, claimed and settled in one statement each. The rows' ids, in order.
+    commit, claimed and settled in one statement each. The batch's mark (``None`` when
+    there was nothing to stage).
 
-    :func:`stage` does the same for one message; a fan-out batch stages hundreds
-    at once, where an ORM object and a flush per message were the cost.
+    :func:`stage` does the same for one message; a fan-out batch stages hundreds at
+    once, where an ORM object and a flush per message were the cost. The rows carry
+    the batch's mark in ``claimed_by`` and no claim time: any relay may claim them
+    after the grace, as any other row, and their writer finds them after the commit
+    by the mark alone (no ``RETURNING`` of their ids, no list of ids to send back).
     """
     if not messages:
-        return []
+        return None
     now = utcnow()
+    mark = f"staged:{uuid.uuid4().hex[:16]}"
     table: Any = OutboxRow.__table__  # type: ignore[attr-defined]
-    result = session.execute(
-        insert(table).returning(table.c.id, sort_by_parameter_order=True),
-        [
-            {
-                "queue_name": message.queue_name, "actor_name": message.actor_name,
-                "message_id": message.message_id, "kwargs": dict(message.kwargs),
-                "options": dict(message.options), "not_before": now, "created_at": now,
-                "claimed_by": None, "claimed_until": None, "relay_attempts": 0,
-                "last_error": None,
-            }
-            for message in messages
-        ],
-    )
-    ids = [int(row_id) for row_id in result.scalars()]
+    session.execute(insert(table), [
+        {
+            "queue_name": message.queue_name, "actor_name": message.actor_name,
+            "message_id": message.message_id, "kwargs": dict(message.kwargs),
+            "options": dict(message.options), "not_before": now, "created_at": now,
+            "claimed_by": mark, "claimed_until": None, "relay_attempts": 0, "last_error": None,
+        }
+        for message in messages
+    ])
     if broker is not None:
         if not session.info.get("outbox.listening_many"):
             session.info["outbox.listening_many"] = True
             event.listen(session, "after_commit", _after_commit_many)
             event.listen(session, "after_rollback", _after_rollback_many)
-        session.info.setdefault(_PENDING_IDS, []).extend(zip(ids, messages, strict=True))
+        session.info.setdefault(_PENDING_MARKS, []).append((mark, list(messages)))
         session.info["outbox.broker_many"] = broker
-    return ids
+    return mark
 
 
 def _after_commit_many(session: Session) -> None:
-    staged: list[tuple[int, dramatiq.Message[Any]]] = session.info.pop(_PENDING_IDS, None) or []
+    staged: list[tuple[str, list[dramatiq.Message[Any]]]] = (
+        session.info.pop(_PENDING_MARKS, None) or [])
     broker = session.info.pop("outbox.broker_many", None)
-    if staged and broker is not None:
-        _flush_own(session, broker, staged)
+    if broker is not None:
+        for mark, messages in staged:
+            _flush_own(session, broker, mark, messages)
 
 
 def _after_rollback_many(session: Session) -> None:
-    session.info.pop(_PENDING_IDS, None)
+    session.info.pop(_PENDING_MARKS, None)
     session.info.pop("outbox.broker_many", None)
 
 
 def _flush_own(
-    session: Session, broker: dramatiq.Broker, staged: list[tuple[int, dramatiq.Message[Any]]]
+    session: Session, broker: dramatiq.Broker, mark: str, messages: list[dramatiq.Message[Any]]
 ) -> None:
-    """The writer's own send of the rows it just committed, whose messages it still has:
-    it claims them in one ``UPDATE … RETURNING`` (a relay may have taken some meanwhile),
-    sends the ones it got and settles them. What it cannot send stays for a relay."""
+    """The writer's own send of the batch ``mark`` it just committed, whose messages it
+    still has: it claims the batch's rows in one ``UPDATE … RETURNING`` (a relay may
+    have taken some meanwhile), sends the ones it got and settles them. What it cannot
+    send stays for a relay."""
     engine = session.get_bind()
     assert isinstance(engine, Engine)
     try:
-        token, claimed = _claim_ids(engine, [row_id for row_id, _ in staged])
-        mine = set(claimed)
-        _send(engine, broker, [(row_id, token, message, None)
-                               for row_id, message in staged if row_id in mine])
+        token, claimed = _claim_marked(engine, mark)
+        by_id = {message.message_id: message for message in messages}
+        items = [(row_id, token, by_id[message_id], None)
+                 for row_id, message_id in sorted(claimed) if message_id in by_id]
+        _send(engine, broker, items)
     except Exception as exc:  # noqa: BLE001 - a relay sends what this flush could not
-        get_logger().warning("outbox.flush_failed", rows=len(staged), error=str(exc))
+        get_logger().warning("outbox.flush_failed", rows=len(messages), error=str(exc))
 
 
-def _claim_ids(engine: Engine, ids: Sequence[int], owner: str = "writer") -> tuple[str, list[int]]:
-    """Claim the claimable rows among ``ids`` in one statement; the claim token and the
-    ids it got (:func:`claim` without reading the rows back)."""
+def _claim_marked(engine: Engine, mark: str, owner: str = "writer") -> tuple[str, list[Any]]:
+    """Claim the claimable rows staged as ``mark`` in one statement; the claim token and
+    the ``(id, message_id)`` of the rows it got."""
     now = utcnow()
     token = f"{owner}:{uuid.uuid4().hex[:12]}"
     condition = claimable(now)
-    picked = select(col(OutboxRow.id)).where(condition, col(OutboxRow.id).in_(list(ids)))
+    picked = select(col(OutboxRow.id)).where(condition, col(OutboxRow.claimed_by) == mark)
     with session_scope(engine) as session:
         claimed = session.execute(
             update(OutboxRow)
@@ -154,10 +158,10 @@ def _claim_ids(engine: Engine, ids: Sequence[int], owner: str = "writer") -> tup
                 claimed_until=now + timedelta(seconds=CLAIM_SECONDS),
                 relay_attempts=OutboxRow.relay_attempts + 1,
             )
-            .returning(col(OutboxRow.id))
+            .returning(col(OutboxRow.id), col(OutboxRow.message_id))
             .execution_options(synchronize_session=False)
-        ).scalars().all()
-    return token, [int(row_id) for row_id in claimed]
+        ).all()
+    return token, [(int(row_id), message_id) for row_id, message_id in claimed]
 
 
 def _after_commit(session: Session) -> None:
@@ -294,13 +298,14 @@ def _settle(
     claims: dict[str | None, list[int]] = {}
     for row_id, token, _, _ in unsent:
         claims.setdefault(token, []).append(row_id)
+    dialect = engine.dialect.name
     with session_scope(engine) as session:
         if sent:
-            session.execute(delete(OutboxRow).where(col(OutboxRow.id).in_(sent)))
+            session.execute(delete(OutboxRow).where(among(col(OutboxRow.id), sent, dialect)))
         for token, ids in claims.items():
             session.execute(
                 update(OutboxRow)
-                .where(col(OutboxRow.id).in_(ids), col(OutboxRow.claimed_by) == token)
+                .where(among(col(OutboxRow.id), ids, dialect), col(OutboxRow.claimed_by) == token)
                 .values(claimed_by=None, claimed_until=None, last_error=(error or "")[:500])
             )
 

@@ -25,6 +25,7 @@ from syndication.records import (
     UserImage,
     Viewing,
 )
+from syndication.store.db import among
 from syndication.store.models import (
     ListingImageRow,
     ListingRow,
@@ -147,11 +148,14 @@ def load_feed_inputs(session: Session, listing_ids: Iterable[str]) -> dict[str, 
         return {}
     listing_table: Any = ListingRow.__table__  # type: ignore[attr-defined]
     image_table: Any = ListingImageRow.__table__  # type: ignore[attr-defined]
+    dialect = session.get_bind().dialect.name
     listings: Sequence[Any] = session.execute(
-        select(listing_table).where(listing_table.c.id.in_(ids))
+        select(listing_table).where(among(listing_table.c.id, ids, dialect))
     ).all()
     images: dict[str, list[Any]] = defaultdict(list)
-    for img in session.execute(select(image_table).where(image_table.c.listing_id.in_(ids))):
+    for img in session.execute(
+        select(image_table).where(among(image_table.c.listing_id, ids, dialect))
+    ):
         images[img.listing_id].append(img)
     office_ids = {row.office_id for row in listings}
     broker_ids = {row.broker_id for row in listings if row.broker_id}

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import func, select
 from sqlalchemy import insert as core_insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
@@ -41,6 +41,7 @@ from sqlmodel import Session
 from syndication import registry
 from syndication.records import TransferStatus
 from syndication.rules import plan
+from syndication.store.db import among
 from syndication.store.models import TransferEventRow, TransferStatusRow
 from syndication.store.repository import load_feed_inputs
 from syndication.transfer.common import JobRef
@@ -138,7 +139,8 @@ def stored_rows(session: Session, ids: Sequence[str]) -> dict[tuple[str, str], d
     """The stored status rows of the listings ``ids``, by pair, in one query."""
     if not ids:
         return {}
-    rows = session.execute(select(STATUS).where(STATUS.c.listing_id.in_(list(ids))))
+    dialect = session.get_bind().dialect.name
+    rows = session.execute(select(STATUS).where(among(STATUS.c.listing_id, ids, dialect)))
     return {(row["listing_id"], row["marketplace"]): dict(row) for row in rows.mappings()}
 
 
@@ -165,21 +167,24 @@ def settled_statuses(
 def _newest_settled_events(
     session: Session, pairs: Sequence[tuple[str, str]]
 ) -> Iterable[tuple[tuple[str, str], str, datetime]]:
+    """The state and time of the newest event that is not ``queued`` of each of ``pairs``
+    that has one, in one query over their listings."""
     if not pairs:
         return []
+    wanted = set(pairs)
     listing_ids = sorted({listing_id for listing_id, _ in pairs})
+    dialect = session.get_bind().dialect.name
     newest = (
         select(func.max(EVENT.c.id).label("id"))
-        .where(EVENT.c.listing_id.in_(listing_ids), EVENT.c.state != "queued")
+        .where(among(EVENT.c.listing_id, listing_ids, dialect), EVENT.c.state != "queued")
         .group_by(EVENT.c.listing_id, EVENT.c.marketplace)
         .subquery()
     )
     rows = session.execute(
         select(EVENT.c.listing_id, EVENT.c.marketplace, EVENT.c.state, EVENT.c.at)
         .join(newest, EVENT.c.id == newest.c.id)
-        .where(tuple_(EVENT.c.listing_id, EVENT.c.marketplace).in_(list(pairs)))
     )
-    return [((lid, mp), state, at) for lid, mp, state, at in rows]
+    return [((lid, mp), state, at) for lid, mp, state, at in rows if (lid, mp) in wanted]
 
 
 def _status(row: dict[str, Any]) -> TransferStatus:
