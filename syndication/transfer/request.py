@@ -63,7 +63,7 @@ from syndication.transfer.batch import BatchOutcome, fan_out_batch
 from syndication.transfer.common import Scheduler
 from syndication.transfer.lease import LeaseKeeper
 
-BATCH_SIZE = 200
+BATCH_SIZE = 500
 
 
 @dataclass(frozen=True, slots=True)
