@@ -15,11 +15,14 @@ office's whole feed after the fan-out (:mod:`syndication.transfer.feed_job`).
 
 Listings are handled in batches, in listing-id order. Each batch's statuses
 and its messages (staged in the outbox, :mod:`syndication.outbox`) are
-stored in one transaction, written in one flush at its end, together with
-the request's progress: the last listing id done (``fan_out_after``) and
-the job count. The messages are sent once that transaction committed, so a
-job never finds its row older than its message, and a broker that is down
-only delays them (the relay sends them later).
+stored in one transaction, in a fixed number of bulk statements whatever the
+batch's number of pairs (:mod:`.batch`), together with the request's
+progress: the last listing id done (``fan_out_after``) and the job count.
+The messages are sent once that transaction committed, so a job never finds
+its row older than its message, and a broker that is down only delays them
+(the relay sends them later). :data:`BATCH_SIZE` is 500: past it the fixed
+cost per batch is small, while a larger batch holds SQLite's write lock
+longer against the workers (``docs/benchmarks.md``, "Fan-out").
 
 The fan-out is resumable from the store. The process that started it holds
 it (``fan_out_owner``) until ``fan_out_until``, renewed by every batch
