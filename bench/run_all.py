@@ -55,6 +55,9 @@ BENCHMARKS: tuple[Benchmark, ...] = (
               "feed building vs bare lxml serialization (floor/measured time)"),
     Benchmark("transfer", "transfer.py",
               "transfers/s vs no-op messages/s, same Redis broker & workers", needs_redis=True),
+    Benchmark("fanout", "fanout.py",
+              "`transfer --all` fan-out pairs/s vs the bare driver inserting the same rows, "
+              "a worker running", needs_redis=True),
     Benchmark("export_memory", "export_memory.py",
               "full-feed export peak RSS at the largest vs smallest size (flat = 1.0)"),
     Benchmark("final_prices", "final_prices.py",

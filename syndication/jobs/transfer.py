@@ -27,7 +27,7 @@ from dramatiq.common import compute_backoff
 from sqlmodel import Session
 
 from syndication.errors import PermanentError
-from syndication.outbox import stage
+from syndication.outbox import stage, stage_many
 from syndication.runtime import current_runtime
 from syndication.store.db import session_scope
 from syndication.transfer import (
@@ -52,8 +52,8 @@ class ActorScheduler:
     staged in the outbox in the caller's transaction and sent once it commits."""
 
     def transfer(self, session: Session, jobs: list[JobRef]) -> None:
-        for job in jobs:
-            _stage(session, transfer_listing, job.as_kwargs())
+        stage_many(session, [transfer_listing.message_with_options(kwargs=job.as_kwargs())
+                             for job in jobs], broker=transfer_listing.broker)
 
     def confirm(
         self, session: Session, job: JobRef, document_hash: str, poll: int, delay_ms: int

@@ -13,7 +13,7 @@ it, and a relay sends whatever is left until the broker accepts it. See
 
 from syndication.outbox.middleware import DurableRetries, OutboxRelay
 from syndication.outbox.relay import Relay
-from syndication.outbox.rows import claim, message_of, pending, send_claimed, stage
+from syndication.outbox.rows import claim, message_of, pending, send_claimed, stage, stage_many
 
 __all__ = [
     "DurableRetries",
@@ -24,4 +24,5 @@ __all__ = [
     "pending",
     "send_claimed",
     "stage",
+    "stage_many",
 ]

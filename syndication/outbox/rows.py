@@ -24,17 +24,18 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import dramatiq
-from sqlalchemy import Engine, and_, delete, event, or_, select, update
+from sqlalchemy import Engine, and_, delete, event, insert, or_, select, update
 from sqlmodel import Session, col
 
 from syndication.logs import get_logger
-from syndication.store.db import session_scope
+from syndication.store.db import among, session_scope
 from syndication.store.models import OutboxRow, utcnow
 
 CLAIM_SECONDS = 60.0
 """How long a claim holds: far longer than one send, so only a dead relay's claim expires."""
 
 _PENDING = "outbox.pending"
+_PENDING_MARKS = "outbox.pending_marks"
 
 
 def stage(
@@ -65,6 +66,102 @@ def stage(
         session.info.setdefault(_PENDING, []).append(row)
         session.info["outbox.broker"] = broker
     return row
+
+
+def stage_many(
+    session: Session,
+    messages: Sequence[dramatiq.Message[Any]],
+    *,
+    broker: dramatiq.Broker | None = None,
+) -> str | None:
+    """Add ``messages`` to the outbox in ``session``'s transaction in one executemany
+    ``INSERT`` (no ORM object per message); with ``broker``, send them right after the
+    commit, claimed and settled in one statement each. The batch's mark (``None`` when
+    there was nothing to stage).
+
+    :func:`stage` does the same for one message; a fan-out batch stages hundreds at
+    once, where an ORM object and a flush per message were the cost. The rows carry
+    the batch's mark in ``claimed_by`` and no claim time: any relay may claim them
+    after the grace, as any other row, and their writer finds them after the commit
+    by the mark alone (no ``RETURNING`` of their ids, no list of ids to send back).
+    """
+    if not messages:
+        return None
+    now = utcnow()
+    mark = f"staged:{uuid.uuid4().hex[:16]}"
+    table: Any = OutboxRow.__table__  # type: ignore[attr-defined]
+    session.execute(insert(table), [
+        {
+            "queue_name": message.queue_name, "actor_name": message.actor_name,
+            "message_id": message.message_id, "kwargs": dict(message.kwargs),
+            "options": dict(message.options), "not_before": now, "created_at": now,
+            "claimed_by": mark, "claimed_until": None, "relay_attempts": 0, "last_error": None,
+        }
+        for message in messages
+    ])
+    if broker is not None:
+        if not session.info.get("outbox.listening_many"):
+            session.info["outbox.listening_many"] = True
+            event.listen(session, "after_commit", _after_commit_many)
+            event.listen(session, "after_rollback", _after_rollback_many)
+        session.info.setdefault(_PENDING_MARKS, []).append((mark, list(messages)))
+        session.info["outbox.broker_many"] = broker
+    return mark
+
+
+def _after_commit_many(session: Session) -> None:
+    staged: list[tuple[str, list[dramatiq.Message[Any]]]] = (
+        session.info.pop(_PENDING_MARKS, None) or [])
+    broker = session.info.pop("outbox.broker_many", None)
+    if broker is not None:
+        for mark, messages in staged:
+            _flush_own(session, broker, mark, messages)
+
+
+def _after_rollback_many(session: Session) -> None:
+    session.info.pop(_PENDING_MARKS, None)
+    session.info.pop("outbox.broker_many", None)
+
+
+def _flush_own(
+    session: Session, broker: dramatiq.Broker, mark: str, messages: list[dramatiq.Message[Any]]
+) -> None:
+    """The writer's own send of the batch ``mark`` it just committed, whose messages it
+    still has: it claims the batch's rows in one ``UPDATE … RETURNING`` (a relay may
+    have taken some meanwhile), sends the ones it got and settles them. What it cannot
+    send stays for a relay."""
+    engine = session.get_bind()
+    assert isinstance(engine, Engine)
+    try:
+        token, claimed = _claim_marked(engine, mark)
+        by_id = {message.message_id: message for message in messages}
+        items = [(row_id, token, by_id[message_id], None)
+                 for row_id, message_id in sorted(claimed) if message_id in by_id]
+        _send(engine, broker, items)
+    except Exception as exc:  # noqa: BLE001 - a relay sends what this flush could not
+        get_logger().warning("outbox.flush_failed", rows=len(messages), error=str(exc))
+
+
+def _claim_marked(engine: Engine, mark: str, owner: str = "writer") -> tuple[str, list[Any]]:
+    """Claim the claimable rows staged as ``mark`` in one statement; the claim token and
+    the ``(id, message_id)`` of the rows it got."""
+    now = utcnow()
+    token = f"{owner}:{uuid.uuid4().hex[:12]}"
+    condition = claimable(now)
+    picked = select(col(OutboxRow.id)).where(condition, col(OutboxRow.claimed_by) == mark)
+    with session_scope(engine) as session:
+        claimed = session.execute(
+            update(OutboxRow)
+            .where(col(OutboxRow.id).in_(picked.with_for_update(skip_locked=True)), condition)
+            .values(
+                claimed_by=token,
+                claimed_until=now + timedelta(seconds=CLAIM_SECONDS),
+                relay_attempts=OutboxRow.relay_attempts + 1,
+            )
+            .returning(col(OutboxRow.id), col(OutboxRow.message_id))
+            .execution_options(synchronize_session=False)
+        ).all()
+    return token, [(int(row_id), message_id) for row_id, message_id in claimed]
 
 
 def _after_commit(session: Session) -> None:
@@ -142,34 +239,73 @@ def message_of(row: OutboxRow) -> dramatiq.Message[Any]:
     )
 
 
+SEND_CHUNK = 500
+"""Messages handed to the broker at once: one pipeline (one round trip) on Redis."""
+
+
 def send_claimed(engine: Engine, broker: dramatiq.Broker, rows: Sequence[OutboxRow]) -> int:
     """Send claimed rows in order, each with what is left of its delay; delete the ones
     the broker accepted. At the first refusal the rest are released (for the next
     relay round) with the error, and the error is raised."""
+    now = utcnow()
+    items = []
+    for row in rows:
+        assert row.id is not None
+        left = int((row.not_before - now).total_seconds() * 1000)
+        items.append((row.id, row.claimed_by, message_of(row), left if left > 0 else None))
+    return _send(engine, broker, items)
+
+
+_Item = tuple[int, "str | None", "dramatiq.Message[Any]", "int | None"]
+
+
+def _send(engine: Engine, broker: dramatiq.Broker, items: Sequence[_Item]) -> int:
+    """Send ``(row id, claim token, message, delay)`` items in order, in chunks of
+    :data:`SEND_CHUNK` (one round trip each where the broker has ``enqueue_many``);
+    delete the rows the broker accepted in one statement. At the first refusal the
+    rest are released with the error, and the error is raised."""
     sent: list[int] = []
     try:
-        for row in rows:
-            left = int((row.not_before - utcnow()).total_seconds() * 1000)
-            broker.enqueue(message_of(row), delay=left if left > 0 else None)
-            assert row.id is not None
-            sent.append(row.id)
+        for start in range(0, len(items), SEND_CHUNK):
+            chunk = items[start:start + SEND_CHUNK]
+            _enqueue(broker, [(message, delay) for _, _, message, delay in chunk])
+            sent.extend(row_id for row_id, _, _, _ in chunk)
     except Exception as exc:
-        _settle(engine, sent, [r for r in rows if r.id not in set(sent)], str(exc))
+        _settle(engine, sent, items[len(sent):], str(exc))
         raise
     _settle(engine, sent, [], None)
     return len(sent)
 
 
-def _settle(
-    engine: Engine, sent: list[int], unsent: Sequence[OutboxRow], error: str | None
+def _enqueue(
+    broker: dramatiq.Broker, items: Sequence[tuple[dramatiq.Message[Any], int | None]]
 ) -> None:
+    """Hand ``items`` to the broker: in one call where it takes many at once
+    (:meth:`syndication.broker.RecoveringRedisBroker.enqueue_many`), else one by one."""
+    many = getattr(broker, "enqueue_many", None)
+    if many is not None:
+        many(items)
+        return
+    for message, delay in items:
+        broker.enqueue(message, delay=delay)
+
+
+def _settle(
+    engine: Engine, sent: list[int], unsent: Sequence[_Item], error: str | None
+) -> None:
+    """Delete the rows the broker accepted and release the others with ``error``: one
+    statement each (per claim token, for the released ones)."""
+    claims: dict[str | None, list[int]] = {}
+    for row_id, token, _, _ in unsent:
+        claims.setdefault(token, []).append(row_id)
+    dialect = engine.dialect.name
     with session_scope(engine) as session:
         if sent:
-            session.execute(delete(OutboxRow).where(col(OutboxRow.id).in_(sent)))
-        for row in unsent:
+            session.execute(delete(OutboxRow).where(among(col(OutboxRow.id), sent, dialect)))
+        for token, ids in claims.items():
             session.execute(
                 update(OutboxRow)
-                .where(col(OutboxRow.id) == row.id, col(OutboxRow.claimed_by) == row.claimed_by)
+                .where(among(col(OutboxRow.id), ids, dialect), col(OutboxRow.claimed_by) == token)
                 .values(claimed_by=None, claimed_until=None, last_error=(error or "")[:500])
             )
 

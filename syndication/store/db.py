@@ -9,12 +9,13 @@ the commands that only read never do (see :mod:`syndication.store.schema`).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from importlib import resources
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, any_, bindparam, create_engine, event, text
+from sqlalchemy.dialects import postgresql
 from sqlmodel import Session
 
 
@@ -83,6 +84,21 @@ def _migration_lock(engine: Engine) -> Iterator[None]:
         finally:
             conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
             conn.commit()
+
+
+def among(column: Any, values: Iterable[Any], dialect: str) -> Any:
+    """``column IN values``, in the form that suits ``dialect``.
+
+    On PostgreSQL it is ``column = ANY(:values)`` with the values as one array
+    parameter: the statement's text is then the same short one whatever their
+    number, where an ``IN`` list of hundreds of parameters is a new, long text
+    each time, which the driver parses again (most of a fan-out batch's time on
+    PostgreSQL). Elsewhere it is the ``IN`` list.
+    """
+    listed = list(values)
+    if dialect == "postgresql":
+        return column == any_(bindparam(None, listed, type_=postgresql.ARRAY(column.type)))
+    return column.in_(listed)
 
 
 @contextmanager

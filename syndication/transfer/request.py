@@ -15,11 +15,14 @@ office's whole feed after the fan-out (:mod:`syndication.transfer.feed_job`).
 
 Listings are handled in batches, in listing-id order. Each batch's statuses
 and its messages (staged in the outbox, :mod:`syndication.outbox`) are
-stored in one transaction, written in one flush at its end, together with
-the request's progress: the last listing id done (``fan_out_after``) and
-the job count. The messages are sent once that transaction committed, so a
-job never finds its row older than its message, and a broker that is down
-only delays them (the relay sends them later).
+stored in one transaction, in a fixed number of bulk statements whatever the
+batch's number of pairs (:mod:`.batch`), together with the request's
+progress: the last listing id done (``fan_out_after``) and the job count.
+The messages are sent once that transaction committed, so a job never finds
+its row older than its message, and a broker that is down only delays them
+(the relay sends them later). :data:`BATCH_SIZE` is 500: past it the fixed
+cost per batch is small, while a larger batch holds SQLite's write lock
+longer against the workers (``docs/benchmarks.md``, "Fan-out").
 
 The fan-out is resumable from the store. The process that started it holds
 it (``fan_out_owner``) until ``fan_out_until``, renewed by every batch
@@ -39,7 +42,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -49,8 +52,7 @@ from sqlmodel import Session, col, select
 from syndication import registry
 from syndication.errors import InputError
 from syndication.logs import get_logger
-from syndication.records import FeedInput, TransferStatus
-from syndication.rules import plan
+from syndication.records import FeedInput
 from syndication.runtime import Runtime
 from syndication.store.db import session_scope
 from syndication.store.models import (
@@ -58,14 +60,13 @@ from syndication.store.models import (
     OfficeRow,
     TransferEventRow,
     TransferRequestRow,
-    TransferStatusRow,
     utcnow,
 )
-from syndication.store.repository import load_feed_inputs, record_status, status_record
-from syndication.transfer.common import JobRef, Scheduler, settled_status
+from syndication.transfer.batch import BatchOutcome, fan_out_batch
+from syndication.transfer.common import Scheduler
 from syndication.transfer.lease import LeaseKeeper
 
-BATCH_SIZE = 200
+BATCH_SIZE = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,13 +254,13 @@ def _fan_out_step(
         for office_id, marketplace in feeds:
             scheduler.publish_feed(session, office_id, marketplace, request_id)
         return True
-    queued, direct, pulled = _fan_out_batch(runtime, session, request_id, ids)
-    jobs = len(queued) + pulled.pairs
+    batch = _fan_out_batch(runtime, session, request_id, ids)
+    jobs = len(batch.jobs) + batch.pulled_pairs
     _advance(session, request_id, owner, after, ids[-1], jobs, runtime, finished=False)
-    scheduler.transfer(session, queued)
+    scheduler.transfer(session, batch.jobs)
     session.flush()
     progress.jobs += jobs
-    progress.recorded += direct
+    progress.recorded += batch.recorded
     return False
 
 
@@ -309,70 +310,8 @@ def _pending_feeds(session: Session, request_id: str) -> list[tuple[str, str]]:
     return sorted((office_id, marketplace) for office_id, marketplace in rows)
 
 
-@dataclass
-class _Pulled:
-    """The pairs of a batch on pull marketplaces: no job each, one feed per office."""
-
-    pairs: int = 0
-    feeds: set[tuple[str, str]] = field(default_factory=set)
-
-
 def _fan_out_batch(
     runtime: Runtime, session: Session, request_id: str, ids: Sequence[str]
-) -> tuple[list[JobRef], int, _Pulled]:
-    """Decide each pair of one batch; stage ``queued`` or the final state in ``session``;
-    return the jobs, how many outcomes were recorded at once, and the feeds a pull
-    marketplace needs."""
-    jobs: list[JobRef] = []
-    recorded = 0
-    pulled = _Pulled()
-    with session.no_autoflush:
-        inputs = load_feed_inputs(session, ids)
-        current = _current_statuses(session, ids)
-        now = runtime.clock()
-        for listing_id in ids:
-            feed_input = inputs.get(listing_id)
-            if feed_input is None:
-                continue
-            for marketplace in marketplaces_for(feed_input):
-                status = current.get((listing_id, marketplace))
-                decision = plan.decide(feed_input, marketplace, status)
-                if decision.sends:
-                    record_status(
-                        session, listing_id, marketplace, "queued",
-                        request_id=request_id, at=now,
-                    )
-                    if registry.get(marketplace).pull:
-                        pulled.pairs += 1
-                        pulled.feeds.add((feed_input.office.id, marketplace))
-                    else:
-                        jobs.append(JobRef(listing_id, marketplace, request_id))
-                elif decision.state is not None:
-                    unchanged = status is not None and status.state == decision.state
-                    record_status(
-                        session, listing_id, marketplace, decision.state,
-                        error=decision.reason if decision.state == "not_licensed" else None,
-                        request_id=request_id,
-                        at=status.at if unchanged and status is not None else now,
-                    )
-                    recorded += 1
-    return jobs, recorded, pulled
-
-
-def _current_statuses(
-    session: Session, ids: Sequence[str]
-) -> dict[tuple[str, str], TransferStatus | None]:
-    """The settled status of every pair of the batch (one query, plus one per pending pair)."""
-    rows = session.exec(
-        select(TransferStatusRow).where(col(TransferStatusRow.listing_id).in_(ids))
-    )
-    return {
-        (row.listing_id, row.marketplace): (
-            status_record(row)
-            if row.state != "queued"
-            else settled_status(session, row.listing_id, row.marketplace)
-        )
-        for row in rows
-    }
-
-
+) -> BatchOutcome:
+    """Decide and store each pair of one batch in ``session`` (:mod:`.batch`)."""
+    return fan_out_batch(session, request_id, ids, runtime.clock(), marketplaces_for)

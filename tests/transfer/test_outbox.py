@@ -240,3 +240,31 @@ def test_a_message_relayed_twice_creates_one_listing_and_one_publication(queue: 
     assert after[len(before):].count("published") == 2, "the settled state is recorded again"
     assert after.count("sent") == before.count("sent"), "nothing was delivered again"
     assert queue.status("O1", "hemnet").state == "published"
+
+
+def test_a_batch_staged_at_once_commits_with_its_transaction_and_waits_when_refused(
+    engine: Engine, broker: CountingBroker
+) -> None:
+    from syndication.outbox import stage_many
+
+    with pytest.raises(RuntimeError), session_scope(engine) as session:
+        stage_many(session, [message(f"r{n}") for n in range(3)], broker=broker)
+        raise RuntimeError("the batch's other writes fail")
+    assert rows(engine) == [] and broker.accepted == Counter()
+
+    with session_scope(engine) as session:
+        stage_many(session, [message(f"a{n}") for n in range(250)], broker=broker)
+        assert broker.accepted == Counter(), "nothing leaves before the commit"
+    assert broker.accepted == Counter({f"a{n}": 1 for n in range(250)})
+    assert rows(engine) == [], "the rows the broker accepted are deleted"
+
+    broker.refusing = 1
+    with session_scope(engine) as session:
+        stage_many(session, [message(f"b{n}") for n in range(4)], broker=broker)
+    left = rows(engine)
+    assert [r.kwargs["n"] for r in left] == [f"b{n}" for n in range(4)]
+    assert all(r.claimed_by is None and r.claimed_until is None
+               and "refused" in (r.last_error or "") for r in left), (
+        "released for the relay with the refusal")
+    assert Relay(engine, broker).drain(30.0, sleep=lambda _: None) == 0
+    assert all(broker.accepted[f"b{n}"] == 1 for n in range(4))

@@ -1,0 +1,222 @@
+"""One batch of a fan-out, read and written in a fixed number of statements.
+
+A batch of listings becomes up to one status row, one history event and one
+message per listing and marketplace. Reading them pair by pair (an ORM
+``get`` per status row, a history query per pending pair) and writing them
+as ORM objects cost a round trip per pair and a lot of ORM bookkeeping, so
+the fan-out ran at the speed of the round trip, not of the database. Here
+the work is split by what it touches:
+
+* **read, set-based** — the batch's listings with their images, offices and
+  brokers (:func:`~syndication.store.repository.load_feed_inputs`, four
+  queries), the stored status rows (one query) and, for the rows that are
+  ``queued``, the state before it (one query for all of them);
+* **decide, in Python** — :func:`syndication.rules.plan.decide` per pair, as
+  before;
+* **write, in bulk** — the statuses in one ``INSERT … ON CONFLICT DO
+  UPDATE`` (the dialect's own, SQLite and PostgreSQL alike) and the history
+  events in one executemany ``INSERT``.
+
+The messages of the batch's jobs are staged by the scheduler, which writes
+them in one executemany ``INSERT`` as well
+(:func:`syndication.outbox.rows.stage_many`). What is written for a pair is
+what :func:`~syndication.store.repository.record_status` writes: the
+state, the error, the time and the request on the status row, everything
+else left as stored; the event carries the row's action, marketplace id and
+attempts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy import insert as core_insert
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session
+
+from syndication import registry
+from syndication.records import TransferStatus
+from syndication.rules import plan
+from syndication.store.db import among
+from syndication.store.models import TransferEventRow, TransferStatusRow
+from syndication.store.repository import load_feed_inputs
+from syndication.transfer.common import JobRef
+
+STATUS = TransferStatusRow.__table__  # type: ignore[attr-defined]
+EVENT = TransferEventRow.__table__  # type: ignore[attr-defined]
+_STATUS_FIELDS = tuple(f.name for f in fields(TransferStatus))
+_OVERWRITTEN = ("state", "error", "at", "updated_at", "request_id")
+"""The columns a fan-out sets on a stored row; the others keep their stored value."""
+
+
+@dataclass
+class BatchOutcome:
+    """What one batch decided: the jobs to queue, the outcomes recorded at once, and the
+    pull marketplaces' pairs (no job each: one feed job per office at the end)."""
+
+    jobs: list[JobRef] = field(default_factory=list)
+    recorded: int = 0
+    pulled_pairs: int = 0
+    feeds: set[tuple[str, str]] = field(default_factory=set)
+
+
+@dataclass
+class _Writes:
+    statuses: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    def record(self, stored: dict[str, Any] | None, listing_id: str, marketplace: str,
+               state: str, *, error: str | None, request_id: str, at: datetime) -> None:
+        """Stage what ``record_status`` would write for the pair, given its ``stored`` row."""
+        self.statuses.append({
+            "listing_id": listing_id, "marketplace": marketplace, "state": state,
+            "error": error, "at": at, "updated_at": at, "request_id": request_id,
+            "attempts": 0, "action": None, "marketplace_id": None, "public_url": None,
+            "document_hash": None,
+        })
+        self.events.append({
+            "listing_id": listing_id, "marketplace": marketplace, "state": state,
+            "action": stored["action"] if stored else None,
+            "marketplace_id": stored["marketplace_id"] if stored else None,
+            "error": error, "attempts": stored["attempts"] if stored else 0,
+            "request_id": request_id, "at": at, "actor": None,
+        })
+
+
+def fan_out_batch(
+    session: Session, request_id: str, ids: Sequence[str], now: datetime,
+    marketplaces_for: Any,
+) -> BatchOutcome:
+    """Decide every pair of the listings ``ids`` and write their statuses and events in
+    ``session``; the jobs to queue and what was recorded at once.
+
+    ``marketplaces_for`` names the marketplaces a listing's decision concerns
+    (:func:`syndication.transfer.request.marketplaces_for`). A pair that sends is
+    ``queued``; a ``not_licensed`` or ``not_selected`` outcome is recorded at once,
+    keeping its time when the state is unchanged; a pair with nothing to record
+    is left alone.
+    """
+    outcome = BatchOutcome()
+    writes = _Writes()
+    with session.no_autoflush:
+        inputs = load_feed_inputs(session, ids)
+        stored = stored_rows(session, ids)
+        settled = settled_statuses(session, stored)
+    for listing_id in ids:
+        feed_input = inputs.get(listing_id)
+        if feed_input is None:
+            continue
+        for marketplace in marketplaces_for(feed_input):
+            row = stored.get((listing_id, marketplace))
+            status = settled.get((listing_id, marketplace))
+            decision = plan.decide(feed_input, marketplace, status)
+            if decision.sends:
+                writes.record(row, listing_id, marketplace, "queued", error=None,
+                              request_id=request_id, at=now)
+                if registry.get(marketplace).pull:
+                    outcome.pulled_pairs += 1
+                    outcome.feeds.add((feed_input.office.id, marketplace))
+                else:
+                    outcome.jobs.append(JobRef(listing_id, marketplace, request_id))
+            elif decision.state is not None:
+                unchanged = status is not None and status.state == decision.state
+                writes.record(
+                    row, listing_id, marketplace, decision.state,
+                    error=decision.reason if decision.state == "not_licensed" else None,
+                    request_id=request_id,
+                    at=(status.at or now) if unchanged and status is not None else now,
+                )
+                outcome.recorded += 1
+    write_statuses(session, writes.statuses, writes.events)
+    return outcome
+
+
+def stored_rows(session: Session, ids: Sequence[str]) -> dict[tuple[str, str], dict[str, Any]]:
+    """The stored status rows of the listings ``ids``, by pair, in one query."""
+    if not ids:
+        return {}
+    dialect = session.get_bind().dialect.name
+    rows = session.execute(select(STATUS).where(among(STATUS.c.listing_id, ids, dialect)))
+    return {(row["listing_id"], row["marketplace"]): dict(row) for row in rows.mappings()}
+
+
+def settled_statuses(
+    session: Session, stored: dict[tuple[str, str], dict[str, Any]]
+) -> dict[tuple[str, str], TransferStatus | None]:
+    """The settled status of each stored pair: the row itself, or for a ``queued`` row
+    the row with the state and time of its newest history event that is not ``queued``
+    (``None`` when there is none), as
+    :func:`~syndication.transfer.common.settled_status` reads it for one pair. The
+    pending pairs take one query together, whatever their number."""
+    result: dict[tuple[str, str], TransferStatus | None] = {
+        pair: _status(row) for pair, row in stored.items() if row["state"] != "queued"
+    }
+    pending = [pair for pair, row in stored.items() if row["state"] == "queued"]
+    for pair in pending:
+        result[pair] = None
+    for pair, state, at in _newest_settled_events(session, pending):
+        row = dict(stored[pair], state=state, at=at)
+        result[pair] = _status(row)
+    return result
+
+
+def _newest_settled_events(
+    session: Session, pairs: Sequence[tuple[str, str]]
+) -> Iterable[tuple[tuple[str, str], str, datetime]]:
+    """The state and time of the newest event that is not ``queued`` of each of ``pairs``
+    that has one, in one query over their listings."""
+    if not pairs:
+        return []
+    wanted = set(pairs)
+    listing_ids = sorted({listing_id for listing_id, _ in pairs})
+    dialect = session.get_bind().dialect.name
+    newest = (
+        select(func.max(EVENT.c.id).label("id"))
+        .where(among(EVENT.c.listing_id, listing_ids, dialect), EVENT.c.state != "queued")
+        .group_by(EVENT.c.listing_id, EVENT.c.marketplace)
+        .subquery()
+    )
+    rows = session.execute(
+        select(EVENT.c.listing_id, EVENT.c.marketplace, EVENT.c.state, EVENT.c.at)
+        .join(newest, EVENT.c.id == newest.c.id)
+    )
+    return [((lid, mp), state, at) for lid, mp, state, at in rows if (lid, mp) in wanted]
+
+
+def _status(row: dict[str, Any]) -> TransferStatus:
+    return TransferStatus(**{name: row[name] for name in _STATUS_FIELDS})
+
+
+def write_statuses(
+    session: Session, statuses: list[dict[str, Any]], events: list[dict[str, Any]]
+) -> None:
+    """Upsert ``statuses`` in one statement and append ``events`` in one executemany
+    ``INSERT``; nothing when there is nothing to write."""
+    if not statuses:
+        return
+    session.execute(_status_upsert(session.get_bind().dialect.name), statuses)
+    session.execute(core_insert(EVENT), events)
+
+
+_UPSERTS: dict[str, Any] = {}
+
+
+def _status_upsert(dialect: str) -> Any:
+    """``INSERT … ON CONFLICT (listing_id, marketplace) DO UPDATE`` of the columns a
+    fan-out sets, in the dialect's own form; built once per dialect."""
+    if dialect not in _UPSERTS:
+        if dialect == "postgresql":
+            statement: Any = postgresql.insert(STATUS)
+        elif dialect == "sqlite":
+            statement = sqlite.insert(STATUS)
+        else:
+            raise ValueError(f"no bulk status upsert for the {dialect!r} database")
+        _UPSERTS[dialect] = statement.on_conflict_do_update(
+            index_elements=[STATUS.c.listing_id, STATUS.c.marketplace],
+            set_={name: statement.excluded[name] for name in _OVERWRITTEN},
+        )
+    return _UPSERTS[dialect]
