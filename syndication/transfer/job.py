@@ -1,9 +1,15 @@
 """One transfer job: a listing on a marketplace, from decision to stored outcome.
 
-:func:`run_transfer_job` loads the listing and its settled status, asks
-:func:`syndication.transfer.outgoing.outgoing` what the transfer sends (the one
-place that decides, checks the conditions, builds and compares), and carries
-it out:
+:func:`run_transfer_job` runs a job in three steps, each reusable on its own
+(an asyncio actor awaits its own send between the other two):
+
+* :func:`prepare` loads the listing and its settled status and asks
+  :func:`syndication.transfer.outgoing.outgoing` what the transfer sends (the
+  one place that decides, checks the conditions, builds and compares);
+* :func:`deliver` sends the document through the marketplace's circuit breaker;
+* :func:`finish` records the outcome.
+
+The outcomes:
 
 1. nothing to send — the decision's state (``not_licensed``, ``not_selected``)
    is recorded, or the settled state restored;
@@ -56,7 +62,7 @@ from syndication.store.models import TransferStatusRow
 from syndication.store.repository import load_feed_input, record_status
 from syndication.transfer.common import JobRef, Scheduler, lock_status_row, settled_view
 from syndication.transfer.keys import idempotency_key
-from syndication.transfer.outgoing import outgoing
+from syndication.transfer.outgoing import Outgoing, outgoing
 
 CONFIRM_POLLS = 8
 """How many times a ``sent`` listing is looked up before it is left ``sent``."""
@@ -83,50 +89,115 @@ def _record(runtime: Runtime, job: JobRef, state: str, **fields: Any) -> None:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """What :func:`prepare` found, and what :func:`finish` needs to record the outcome.
+
+    ``outcome`` set: the job is over (nothing more to send or record).
+    ``delivery`` set: send it (:func:`deliver`), then :func:`finish` with the
+    receipt or the error. Neither: :func:`finish` with ``None`` records the
+    decision that sends nothing (``planned`` says which).
+    """
+
+    job: JobRef
+    scheduler: Scheduler
+    outcome: JobOutcome | None = None
+    planned: Outgoing | None = None
+    current: TransferStatus | None = None
+    delivery: Delivery | None = None
+
+
 def run_transfer_job(runtime: Runtime, job: JobRef, scheduler: Scheduler) -> JobOutcome:
-    """Carry out the transfer of ``job``'s listing to its marketplace; see the module doc."""
+    """Carry out the transfer of ``job``'s listing to its marketplace; see the module doc.
+
+    The three steps in order: :func:`prepare`, :func:`deliver`, :func:`finish`.
+    """
+    prepared = prepare(runtime, job, scheduler)
+    if prepared.delivery is None:
+        return finish(runtime, prepared, None)
+    try:
+        receipt: Receipt | BaseException = deliver(runtime, prepared.delivery)
+    except Exception as exc:  # noqa: BLE001 - finish records it and raises what must be retried
+        receipt = exc
+    return finish(runtime, prepared, receipt)
+
+
+def prepare(runtime: Runtime, job: JobRef, scheduler: Scheduler) -> Prepared:
+    """Read what the job needs and decide what it sends: the first step of a job.
+
+    Returns a :class:`Prepared` whose ``outcome`` is set when the job is already
+    over, whose ``delivery`` is set when a document must be sent, and neither
+    when the outcome is a decision that sends nothing.
+    """
     with session_scope(runtime.engine) as session:
         current, generation = settled_view(session, job.listing_id, job.marketplace)
         feed_input = load_feed_input(session, job.listing_id)
     if feed_input is None:
         _record(runtime, job, "failed", error="the listing is no longer in the store")
-        return JobOutcome("failed", note="listing gone")
+        return Prepared(job, scheduler, outcome=JobOutcome("failed", note="listing gone"))
 
     planned = outgoing(feed_input, job.marketplace, current)
     decision = planned.decision
-    if not decision.sends:
-        return _record_no_send(runtime, job, decision, current)
-    if planned.failure is not None:
-        return _fail(runtime, job, decision.action, planned.failure)
-    if planned.unchanged and current is not None:
-        return _unchanged(runtime, job, current, scheduler)
+    if not planned.sends:
+        return Prepared(job, scheduler, planned=planned, current=current)
     assert planned.document is not None and planned.digest is not None
-    document, digest = planned.document, planned.digest
-    note_action(decision.action)
-
     delivery = Delivery(
         marketplace=job.marketplace,
         listing_id=job.listing_id,
         office_id=feed_input.office.id,
         action=decision.action,
-        document=document,
+        document=planned.document,
         idempotency_key=idempotency_key(
-            job.listing_id, job.marketplace, decision.action, digest, generation
+            job.listing_id, job.marketplace, decision.action, planned.digest, generation
         ),
     )
-    try:
-        with runtime.breaker.guard(job.marketplace):
-            receipt = runtime.transport(job.marketplace).send(delivery)
-    except CircuitOpen as exc:
-        _record(runtime, job, "queued", action=decision.action, error=exc.waiting_note)
-        get_logger().info("transfer.waiting", reason=str(exc))
-        raise
-    except TransientError as exc:
-        _record(runtime, job, "queued", action=decision.action, error=f"attempt failed: {exc}")
-        raise
-    except SyndicationError as exc:
-        return _fail(runtime, job, decision.action, exc)
-    return _delivered(runtime, job, decision.action, digest, receipt, scheduler)
+    note_action(decision.action)
+    return Prepared(job, scheduler, planned=planned, current=current, delivery=delivery)
+
+
+def deliver(runtime: Runtime, delivery: Delivery) -> Receipt:
+    """Send ``delivery`` to its marketplace through the marketplace's circuit breaker:
+    the second step, the only one that leaves the process."""
+    with runtime.breaker.guard(delivery.marketplace):
+        return runtime.transport(delivery.marketplace).send(delivery)
+
+
+def finish(
+    runtime: Runtime, prepared: Prepared, result: Receipt | BaseException | None
+) -> JobOutcome:
+    """Record the outcome of a prepared job: the last step.
+
+    ``result`` is the receipt of the delivery, the error that sending raised, or
+    ``None`` when nothing was sent. A wait for an open circuit and a transient
+    error are recorded on the ``queued`` row and raised again, so dramatiq
+    retries the message; a permanent error records ``failed``.
+    """
+    job = prepared.job
+    if prepared.outcome is not None:
+        return prepared.outcome
+    planned = prepared.planned
+    assert planned is not None
+    decision = planned.decision
+    if prepared.delivery is None:
+        if not decision.sends:
+            return _record_no_send(runtime, job, decision, prepared.current)
+        if planned.failure is not None:
+            return _fail(runtime, job, decision.action, planned.failure)
+        assert prepared.current is not None
+        return _unchanged(runtime, job, prepared.current, prepared.scheduler)
+    if isinstance(result, CircuitOpen):
+        _record(runtime, job, "queued", action=decision.action, error=result.waiting_note)
+        get_logger().info("transfer.waiting", reason=str(result))
+        raise result
+    if isinstance(result, TransientError):
+        _record(runtime, job, "queued", action=decision.action, error=f"attempt failed: {result}")
+        raise result
+    if isinstance(result, SyndicationError):
+        return _fail(runtime, job, decision.action, result)
+    if isinstance(result, BaseException):
+        raise result
+    assert result is not None and planned.digest is not None
+    return _delivered(runtime, job, decision.action, planned.digest, result, prepared.scheduler)
 
 
 def _record_no_send(
