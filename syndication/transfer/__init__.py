@@ -20,6 +20,7 @@ from syndication.transfer.job import (
     NOT_KNOWN_NOTE,
     JobOutcome,
     Prepared,
+    carry_out,
     confirm_publication,
     deliver,
     finish,
@@ -39,6 +40,7 @@ from syndication.transfer.progress import (
     wait_for_request,
 )
 from syndication.transfer.request import RequestSummary, Scope, marketplaces_for, request_transfer
+from syndication.transfer.starts import Start
 
 __all__ = [
     "CONFIRM_POLLS",
@@ -55,7 +57,9 @@ __all__ = [
     "RequestSummary",
     "Scheduler",
     "Scope",
+    "Start",
     "TransferLifecycle",
+    "carry_out",
     "confirm_publication",
     "deliver",
     "document_hash",
