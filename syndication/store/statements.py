@@ -107,9 +107,14 @@ def _settled_view() -> Select[Any]:
                newest.c.state != "queued")
         .order_by(newest.c.id.desc()).limit(1).scalar_subquery()
     )
+    earlier_starts = (
+        select(func.count()).select_from(START)
+        .where(START.c.message_id == bindparam("p_message")).scalar_subquery()
+    )
     return (
         select(*STATUS.c, generation.label("generation"),
-               settled.c.state.label("settled_state"), settled.c.at.label("settled_at"))
+               settled.c.state.label("settled_state"), settled.c.at.label("settled_at"),
+               earlier_starts.label("earlier_starts"))
         .select_from(STATUS.outerjoin(settled, settled.c.id == newest_settled))
         .where(_PAIR)
     )
@@ -117,15 +122,44 @@ def _settled_view() -> Select[Any]:
 
 SETTLED_VIEW = _settled_view()
 """The row, its delivery generation and the newest settled event, from one snapshot
-(see :func:`syndication.transfer.common.settled_view`)."""
+(see :func:`syndication.transfer.common.settled_view`), with how many starts of the
+message are recorded (only then are they read, :data:`STARTS_OF`)."""
 
-LISTING_BY_ID: Select[Any] = select(LISTING).where(LISTING.c.id == bindparam("p_listing"))
+OFFICE_FIELDS = ("id", "name", "licence", "category_defaults", "final_price_enabled",
+                 "hemnet_final_price_agreement", "company_id", "logo_url", "phone", "email",
+                 "street", "postal_code", "city", "website")
+USER_FIELDS = ("id", "office_id", "name", "email", "phone", "title", "show_on_internet",
+               "images", "companies", "main_company", "statistics_all_companies")
+"""The columns of the records; a user's password and role are never read here."""
+
+FEED_INPUT: Select[Any] = (
+    select(*LISTING.c,
+           *(OFFICE.c[name].label(f"o_{name}") for name in OFFICE_FIELDS),
+           *(USER.c[name].label(f"u_{name}") for name in USER_FIELDS))
+    .select_from(LISTING.join(OFFICE, OFFICE.c.id == LISTING.c.office_id)
+                 .outerjoin(USER, USER.c.id == LISTING.c.broker_id))
+    .where(LISTING.c.id == bindparam("p_listing"))
+)
+"""The listing, its office and its broker in one statement."""
+
 IMAGES_OF: Select[Any] = (
     select(IMAGE).where(IMAGE.c.listing_id == bindparam("p_listing"))
     .order_by(IMAGE.c.position, IMAGE.c.id)
 )
-OFFICE_BY_ID: Select[Any] = select(OFFICE).where(OFFICE.c.id == bindparam("p_office"))
-USER_BY_ID: Select[Any] = select(USER).where(USER.c.id == bindparam("p_user"))
+
+
+class _Prefixed:
+    """The columns of one joined table in a row, by their own names (``o_name`` as
+    ``name``), for the record mappers."""
+
+    __slots__ = ("_mapping", "_prefix")
+
+    def __init__(self, row: Any, prefix: str) -> None:
+        self._mapping = row._mapping
+        self._prefix = prefix
+
+    def __getattr__(self, name: str) -> Any:
+        return self._mapping[self._prefix + name]
 
 _SET_STATUS: dict[frozenset[str], Update] = {}
 
@@ -196,40 +230,38 @@ def count_attempt(conn: Connection, listing_id: str, marketplace: str, request_i
 
 
 def read_settled(
-    conn: Connection, listing_id: str, marketplace: str
-) -> tuple[TransferStatus | None, int]:
-    """:func:`syndication.transfer.common.settled_view` on a Core connection."""
-    found = conn.execute(SETTLED_VIEW, pair(listing_id, marketplace)).first()
+    conn: Connection, listing_id: str, marketplace: str, message_id: str | None = None
+) -> tuple[TransferStatus | None, int, int]:
+    """:func:`syndication.transfer.common.settled_view` on a Core connection, and how many
+    starts of ``message_id`` are recorded."""
+    found = conn.execute(SETTLED_VIEW, {**pair(listing_id, marketplace),
+                                        "p_message": message_id}).first()
     if found is None:
-        return None, 0
+        return None, 0, 0
     status = status_record(found)  # type: ignore[arg-type]
-    generation = int(found.generation)
+    generation, earlier = int(found.generation), int(found.earlier_starts)
     if status.state != "queued":
-        return status, generation
+        return status, generation, earlier
     if found.settled_state is None:
-        return None, generation
+        return None, generation, earlier
     return TransferStatus(
         listing_id=status.listing_id, marketplace=status.marketplace,
         state=found.settled_state, marketplace_id=status.marketplace_id,
         public_url=status.public_url, action=status.action, at=found.settled_at,
         attempts=status.attempts, error=status.error, document_hash=status.document_hash,
-    ), generation
+    ), generation, earlier
 
 
 def read_feed_input(conn: Connection, listing_id: str) -> FeedInput | None:
-    """The listing with its office and broker, or ``None`` when it is not stored: the
-    job's Core twin of :func:`~syndication.store.repository.load_feed_input`."""
-    row = conn.execute(LISTING_BY_ID, {"p_listing": listing_id}).first()
+    """The listing with its office and broker, or ``None`` when it (or its office) is not
+    stored: the job's Core twin of :func:`~syndication.store.repository.load_feed_input`."""
+    row = conn.execute(FEED_INPUT, {"p_listing": listing_id}).first()
     if row is None:
         return None
-    office = conn.execute(OFFICE_BY_ID, {"p_office": row.office_id}).first()
-    if office is None:
-        return None
     images = conn.execute(IMAGES_OF, {"p_listing": listing_id}).all()
-    broker = (conn.execute(USER_BY_ID, {"p_user": row.broker_id}).first()
-              if row.broker_id else None)
+    broker = _Prefixed(row, "u_") if row.u_id is not None else None
     return FeedInput(
         listing=listing_record(row, images),  # type: ignore[arg-type]
-        office=office_record(office),  # type: ignore[arg-type]
+        office=office_record(_Prefixed(row, "o_")),  # type: ignore[arg-type]
         broker=user_record(broker) if broker is not None else None,  # type: ignore[arg-type]
     )

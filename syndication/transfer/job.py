@@ -61,11 +61,16 @@ from syndication.runtime import Runtime
 from syndication.store.db import begin, session_scope
 from syndication.store.models import TransferStatusRow
 from syndication.store.repository import record_status
-from syndication.store.statements import read_feed_input, read_settled, write_status
+from syndication.store.statements import (
+    count_attempt,
+    read_feed_input,
+    read_settled,
+    write_status,
+)
 from syndication.transfer.common import JobRef, Scheduler, lock_status_row
 from syndication.transfer.keys import idempotency_key
 from syndication.transfer.outgoing import Outgoing, outgoing
-from syndication.transfer.starts import Start, count_start, end_start
+from syndication.transfer.starts import Start, end_start, record_start
 
 CONFIRM_POLLS = 8
 """How many times a ``sent`` listing is looked up before it is left ``sent``."""
@@ -134,9 +139,9 @@ def prepare(
 ) -> Prepared:
     """Read what the job needs and decide what it sends: the first step, one transaction.
 
-    With ``start`` the transaction first counts the attempt and records the start
-    (:func:`syndication.transfer.starts.count_start`), which takes the row's write
-    lock, so the reads that follow cannot interleave with a duplicate of the job.
+    With ``start`` the transaction first counts the attempt, which takes the row's
+    write lock, so the reads that follow cannot interleave with a duplicate of the
+    job, and records the start (:func:`syndication.transfer.starts.record_start`).
     Returns a :class:`Prepared` whose ``outcome`` is set when the job is already
     over (too many worker deaths, the listing gone: recorded here), whose
     ``delivery`` is set when a document must be sent, and neither when the
@@ -146,11 +151,14 @@ def prepare(
     now = runtime.clock()
     message_id = start.message_id if start is not None else None
     with begin(runtime.engine) as conn:
-        counted = count_start(conn, job, start, now) if start is not None else None
+        if start is not None:
+            count_attempt(conn, job.listing_id, job.marketplace, job.request_id, now)
+        current, generation, earlier = read_settled(conn, job.listing_id, job.marketplace,
+                                                    message_id)
+        counted = record_start(conn, job, start, now, earlier) if start is not None else None
         if counted is not None and counted.error is not None:
             outcome = JobOutcome("failed", note=counted.error)
         else:
-            current, generation = read_settled(conn, job.listing_id, job.marketplace)
             feed_input = read_feed_input(conn, job.listing_id)
             if feed_input is None:
                 write_status(conn, job.listing_id, job.marketplace, "failed", at=now,

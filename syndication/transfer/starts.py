@@ -10,7 +10,8 @@ same live worker running it again after a Redis reconnect) is none. When
 ``max_deaths`` deaths are seen the listing is recorded ``failed`` with what
 was observed (:func:`death_report`) and the job ends there, so a listing that
 kills workers cannot loop for ever. The job's last transaction removes its
-start (:func:`end_start`).
+start (:func:`end_start`). The earlier starts are read only when the job's
+status read (:data:`~syndication.store.statements.SETTLED_VIEW`) counted some.
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ from syndication.store.statements import (
     END_START,
     NEW_START,
     STARTS_OF,
-    count_attempt,
     write_status,
 )
 from syndication.transfer.common import JobRef
@@ -62,13 +62,15 @@ class Counted:
     deaths: int = 0
 
 
-def count_start(conn: Connection, job: JobRef, start: Start, at: datetime) -> Counted:
-    """Count the attempt and record the start, in ``conn``'s transaction; or, once the
-    message's workers really died ``max_deaths`` times, record ``failed`` instead and
-    remove every start of the message."""
-    count_attempt(conn, job.listing_id, job.marketplace, job.request_id, at)
-    earlier = conn.execute(STARTS_OF, {"p_message": start.message_id}).all()
-    dead = [row for row in earlier if not start.alive(row.worker, row.broker_id)]
+def record_start(
+    conn: Connection, job: JobRef, start: Start, at: datetime, earlier: int
+) -> Counted:
+    """Record the start, in ``conn``'s transaction, after its attempt was counted
+    (:func:`~syndication.store.statements.count_attempt`) and ``earlier`` starts of the
+    message were found; or, once the message's workers really died ``max_deaths``
+    times, record ``failed`` instead and remove every start of the message."""
+    rows = conn.execute(STARTS_OF, {"p_message": start.message_id}).all() if earlier else []
+    dead = [row for row in rows if not start.alive(row.worker, row.broker_id)]
     if len(dead) >= start.max_deaths:
         error = death_report(conn, job, dead)
         write_status(conn, job.listing_id, job.marketplace, "failed", at=at, error=error,
