@@ -23,6 +23,7 @@ from syndication.web import actions, home
 from syndication.web.i18n import translations
 from syndication.web.pages import STATE_LABELS
 from syndication.web.templates import url_for
+from syndication.web.words import domain_text
 
 if TYPE_CHECKING:
     from syndication.web import WebView
@@ -165,7 +166,7 @@ class ActingPages:
             document = listing_status(db, listing_id, self.view.context.contacts)
         pairs = [{"marketplace": entry["marketplace"], "state": entry["state"],
                   "label": gettext(STATE_LABELS.get(entry["state"], entry["state"])),
-                  "error": entry.get("error"),
+                  "error": domain_text(entry.get("error"), gettext) or None,
                   "note": _translated(gettext, STATE_NOTES.get(entry["state"], ""))}
                  for entry in document["marketplaces"]]
         return JSONResponse({"object_id": listing_id, "marketplaces": pairs})
