@@ -153,7 +153,7 @@ def pages(served: Served, language: str) -> dict[str, requests.Response]:
     anonymous.headers.update(header)
     got: dict[str, requests.Response] = {"login": anonymous.get(served.url("/login"))}
     token = csrf_of(got["login"].text)
-    for attempt in range(8):
+    for _ in range(8):
         answer = anonymous.post(served.url("/login"), data={
             "csrf_token": token, "username": "nobody", "password": "wrong"},
             allow_redirects=False)
