@@ -28,6 +28,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from syndication.api.queue import UNAVAILABLE_MESSAGE
 from syndication.auth import FAILED_MESSAGE
 from syndication.registry import ADVICE
 from syndication.rules import final_price as r7
@@ -42,6 +43,7 @@ FIXED: dict[str, str] = {
     FAILED_MESSAGE: N_("wrong user name or password"),
     ADVICE: N_("Please try the transfer again first."),
     NOT_KNOWN_NOTE: N_("the marketplace did not know the listing"),
+    UNAVAILABLE_MESSAGE: N_("the transfer queue cannot be set up; try again"),
     UNMATCHED_ADVICE: N_(
         "No listing has this system id. Check the system id in the photo portal's "
         "assignment, or create the listing with that system id; the assignment stays ready "
@@ -75,6 +77,8 @@ PATTERNS: list[tuple[re.Pattern[str], str]] = [
      N_("too many failed logins for this user name; try again in %(seconds)s s")),
     (re.compile(r"no listing with id (?P<id>'[^']*')"), N_("no listing with id %(id)s")),
     (re.compile(r"no office with id (?P<id>'[^']*')"), N_("no office with id %(id)s")),
+    (re.compile(r"listing (?P<id>'[^']*'): no such listing in the store"),
+     N_("listing %(id)s: no such listing in the store")),
     (re.compile(r"(?P<office>.+) \((?P<id>[^()]+)\) has no licence for (?P<marketplace>.+?); "
                 r"a licence change is needed before listings can be published there "
                 r"\(licensen saknar .+, en licensförändring behövs\)"),

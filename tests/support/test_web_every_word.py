@@ -29,8 +29,10 @@ from sqlmodel import Session, col
 from web_server import Served, csrf_of, give_password, login, serve
 
 from syndication import registry
+from syndication.api.queue import UNAVAILABLE_MESSAGE
 from syndication.auth import FAILED_MESSAGE
 from syndication.circuit import CircuitOpen, CircuitState
+from syndication.errors import InputError
 from syndication.records import Office
 from syndication.rules import final_price as r7
 from syndication.rules.licence import not_licensed_message
@@ -249,6 +251,7 @@ def test_the_lists_catch_a_leftover() -> None:
     FAILED_MESSAGE, THROTTLED_MESSAGE.format(seconds=7), str(unknown_listing("O:1")),
     str(unknown_office("K-1")), not_licensed_message(Office(id="K1", name="Byrån"), "hittahem"),
     CIRCUIT.waiting_note, NOT_KNOWN_NOTE, UNMATCHED_ADVICE, registry.ADVICE,
+    UNAVAILABLE_MESSAGE, str(InputError("no such listing in the store", record="listing 'O1'")),
     r7.category_reason("tomt"), r7.company_reason("C2", "C1"), r7.company_reason("C2", None),
     *(r7.decide(r7.eligibility(listing, office, None, True), listing, office, last, "h").reason
       for listing, office in [(
