@@ -271,3 +271,29 @@ def test_every_domain_text_the_view_shows_has_its_swedish_words(text: str) -> No
     assert swedish != text or not (_words(text) & ENGLISH_ONLY), "not matched"
     assert not _words(swedish) & ENGLISH_ONLY, swedish
     assert not _words(english) & SWEDISH_ONLY, english
+
+
+@pytest.mark.parametrize("locale", i18n.LOCALES)
+def test_every_message_of_the_words_labels_and_final_prices_is_in_the_catalog(
+        locale: str) -> None:
+    """The messages :mod:`syndication.web.words`, the labels of
+    :mod:`syndication.web.pages` and the final-price page mark (``N_``, ``_``, the
+    page's template) each have a translation."""
+    from pathlib import Path
+
+    from babel.messages.extract import extract
+    from jinja2.ext import babel_extract
+
+    from syndication.web import final_prices
+
+    found: set[str] = set()
+    for module in ("words.py", "pages.py", "final_prices.py", "__init__.py"):
+        with open(Path(i18n.__file__).parent / module, "rb") as source:
+            found.update(m if isinstance(m, str) else m[0] for _l, m, _c, _x in extract(
+                "python", source, keywords={"_": None, "N_": None}) if m)
+    options = {"trimmed": "true", "extensions": "jinja2.ext.i18n"}
+    found.update(m if isinstance(m, str) else m[0] for _l, _f, m, _c in babel_extract(
+        io.BytesIO(final_prices.TEMPLATE.encode()), ("_",), [], options) if m)
+    assert len(found) > 60
+    translated = _catalog(locale)
+    assert sorted(m for m in found if not translated.get(m)) == []
