@@ -86,12 +86,16 @@ class RecordsResult(BaseModel):
 
 
 class TransferBody(BaseModel):
-    """``POST /transfers``: exactly one of ``object_id`` and ``office_id``."""
+    """``POST /transfers``: exactly one of ``object_id`` and ``office_id``; with
+    ``marketplace``, to that marketplace only (the others' statuses are left as they are)."""
 
     model_config = ConfigDict(extra="forbid")
 
     object_id: str | None = Field(default=None, min_length=1, max_length=64, pattern=ID_PATTERN)
     office_id: str | None = Field(default=None, min_length=1, max_length=64, pattern=ID_PATTERN)
+    marketplace: Marketplace | None = Field(
+        default=None, description="transfer to this marketplace only; omitted: to every "
+        "marketplace of the listing's licence and selection")
 
 
 class TransferAccepted(BaseModel):

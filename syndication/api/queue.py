@@ -34,6 +34,9 @@ from syndication.runtime import Runtime, first_checks_ms
 from syndication.service import ServiceContext
 from syndication.transfer import RequestSummary, Scope, request_transfer
 
+UNAVAILABLE_MESSAGE = "the transfer queue cannot be set up; try again"
+"""What the API and the view say when the broker cannot be set up."""
+
 
 class QueueUnavailable(Exception):
     """The broker cannot be reached; listings already marked ``queued`` are queued again
@@ -90,8 +93,7 @@ class TransferQueue:
             raise
         except (redis.exceptions.ConnectionError, dramatiq.errors.BrokerConnectionError) as exc:
             get_logger(component="api").warning("queue_unreachable", error=type(exc).__name__)
-            raise QueueUnavailable("the transfer queue cannot be set up; try again"
-                                   ) from None
+            raise QueueUnavailable(UNAVAILABLE_MESSAGE) from None
 
     def _runtime_view(self) -> Runtime:
         """What :func:`request_transfer` reads: the store and the clock (no transports)."""

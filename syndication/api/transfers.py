@@ -1,12 +1,13 @@
 """``POST /transfers`` and ``GET /transfers/{request_id}``: start a transfer, follow it.
 
-The twin of ``syndication transfer --object ID | --office ID``: the same
-request (:func:`~syndication.transfer.request_transfer`), queued on the
-service's broker (:mod:`syndication.api.queue`), answered 202 at once with the
-request's id and where to follow it. Tenancy (R14): a listing or office the
-principal cannot read is 404 with the body of an unknown one; one it can read
-but not write (support) is 403. ``Idempotency-Key`` makes a repeat safe
-(:mod:`syndication.api.idempotency`).
+The twin of ``syndication transfer --object ID | --office ID [--marketplace
+NAME]``: the same request (:func:`~syndication.transfer.request_transfer`),
+queued on the service's broker (:mod:`syndication.api.queue`), answered 202
+at once with the request's id and where to follow it. With ``marketplace``
+only that marketplace's pairs are transferred (a name outside the registry is
+422). Tenancy (R14): a listing or office the principal cannot read is 404 with
+the body of an unknown one; one it can read but not write (support) is 403.
+``Idempotency-Key`` makes a repeat safe (:mod:`syndication.api.idempotency`).
 
 Progress is :func:`~syndication.transfer.request_outcome`, what ``transfer
 --wait`` prints: pairs (listing, marketplace) per state, how many are done,
@@ -48,8 +49,8 @@ def _scope_of(body: TransferBody) -> Scope:
         raise ApiError(422, "give exactly one of object_id and office_id",
                        record="request body", field="object_id")
     if body.object_id is not None:
-        return Scope("object", body.object_id)
-    return Scope("office", body.office_id)
+        return Scope("object", body.object_id, body.marketplace)
+    return Scope("office", body.office_id, body.marketplace)
 
 
 def check_writable(context: ServiceContext, who: Principal, scope: Scope) -> None:
@@ -72,13 +73,18 @@ def check_writable(context: ServiceContext, who: Principal, scope: Scope) -> Non
 
 
 def may_read_request(context: ServiceContext, who: Principal, scope: str) -> bool:
-    """Whether ``who`` may follow a request of ``scope`` (``object:ID``, ``office:ID``, ``all``)."""
-    kind, _, value = scope.partition(":")
-    with session_scope(context.engine) as session:
-        if kind == "object":
-            return may_read_listing(session, who, value)
-        if kind == "office":
-            return may_read_office(session, who, value)
+    """Whether ``who`` may follow a request of ``scope`` (``object:ID``, ``office:ID``,
+    ``all``, each perhaps on one marketplace; any other, such as a reconciliation's, is
+    support's and admin's)."""
+    try:
+        parsed: Scope | None = Scope.parse(scope)
+    except (ValueError, KeyError):
+        parsed = None
+    if parsed is not None and parsed.value is not None:
+        with session_scope(context.engine) as session:
+            if parsed.kind == "object":
+                return may_read_listing(session, who, parsed.value)
+            return may_read_office(session, who, parsed.value)
     return isinstance(who, UserPrincipal) and who.role in (SUPPORT, ADMIN)
 
 
@@ -120,7 +126,8 @@ def transfers_router(
             return JSONResponse(accepted.model_dump(), status_code=202)
         key = idempotency.check_key(idempotency_key)
         ref = principal_ref(who)
-        request_text = idempotency.canonical("POST", "/transfers", body.model_dump())
+        request_text = idempotency.canonical("POST", "/transfers", body.model_dump(
+            exclude={"marketplace"} if body.marketplace is None else None))
         replay = idempotency.reserve(context.engine, ref, key, request_text, context.clock())
         if replay is not None:
             return JSONResponse(replay.body, status_code=replay.status)

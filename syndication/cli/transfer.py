@@ -1,6 +1,7 @@
-"""``syndication transfer (--object ID | --office ID | --all) [--wait]``.
+"""``syndication transfer (--object ID | --office ID | --all) [--marketplace NAME] [--wait]``.
 
-Queues a transfer request and prints its id and job count. With Redis
+Queues a transfer request and prints its id and job count; ``--marketplace``
+limits it to that marketplace's pairs (the others are left as they are). With Redis
 configured it returns once its messages are in Redis (workers do the jobs);
 with the in-process broker the jobs run here, on worker threads, before it
 returns. The fan-out writes only to the store (its messages go through the
@@ -25,6 +26,7 @@ import dramatiq
 import dramatiq.errors
 import redis.exceptions
 
+from syndication import registry
 from syndication.broker import in_process_worker, is_in_process, setup_broker
 from syndication.outbox import Relay
 from syndication.runtime import Runtime
@@ -59,16 +61,20 @@ def register(subparsers: Any) -> None:
     which.add_argument("--object", metavar="ID", help="transfer this listing")
     which.add_argument("--office", metavar="ID", help="transfer every listing of this office")
     which.add_argument("--all", action="store_true", help="transfer every listing")
+    parser.add_argument("--marketplace", metavar="NAME", choices=registry.names(),
+                        help="transfer to this marketplace only "
+                             f"({', '.join(registry.names())}); the others are left as they are")
     parser.add_argument("--wait", action="store_true", help="wait for the outcome and summarize it")
     parser.set_defaults(func=handler)
 
 
 def scope_of(args: argparse.Namespace) -> Scope:
+    marketplace = args.marketplace
     if args.object:
-        return Scope("object", args.object)
+        return Scope("object", args.object, marketplace)
     if args.office:
-        return Scope("office", args.office)
-    return Scope("all")
+        return Scope("office", args.office, marketplace)
+    return Scope("all", None, marketplace)
 
 
 def start_queue(settings: Settings, runtime: Runtime) -> dramatiq.Broker:

@@ -1,7 +1,8 @@
 """A transfer request ("marknadsplatsöverföring") and its fan-out into jobs.
 
-One request names a scope — a listing, an office, or everything — and becomes
-one job per listing and marketplace, so a slow marketplace holds up no other.
+One request names a scope — a listing, an office, or everything, optionally on
+one marketplace only — and becomes one job per listing and marketplace, so a
+slow marketplace holds up no other.
 Only the marketplaces a decision can concern get a job: those in the office's
 licence and those the listing selected (R1, R2). The decision is taken here
 once to leave out work with nothing to send: a ``not_licensed`` or
@@ -67,25 +68,37 @@ from syndication.transfer.common import Scheduler
 from syndication.transfer.lease import LeaseKeeper
 
 BATCH_SIZE = 500
+MARKETPLACE_MARK = " marketplace:"
 
 
 @dataclass(frozen=True, slots=True)
 class Scope:
-    """What a request transfers: ``kind`` is ``object``, ``office`` or ``all``."""
+    """What a request transfers: ``kind`` is ``object``, ``office`` or ``all``; with
+    ``marketplace``, only the pairs on that marketplace ("Försök igen" on one pair).
+    An unknown marketplace name is :class:`~syndication.errors.UnknownMarketplace`."""
 
     kind: str
     value: str | None = None
+    marketplace: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.marketplace is not None:
+            registry.get(self.marketplace)
 
     def __str__(self) -> str:
-        return self.kind if self.value is None else f"{self.kind}:{self.value}"
+        text = self.kind if self.value is None else f"{self.kind}:{self.value}"
+        return text if self.marketplace is None else f"{text}{MARKETPLACE_MARK}{self.marketplace}"
 
     @classmethod
     def parse(cls, text: str) -> Scope:
-        """The scope :meth:`__str__` wrote (``all``, ``office:ID``, ``object:ID``)."""
-        kind, _, value = text.partition(":")
-        if kind not in ("all", "office", "object") or (kind == "all") == bool(value):
+        """The scope :meth:`__str__` wrote (``all``, ``office:ID``, ``object:ID``, each
+        optionally followed by `` marketplace:NAME``; an id never holds a space)."""
+        which, mark, marketplace = text.partition(MARKETPLACE_MARK)
+        kind, _, value = which.partition(":")
+        if (kind not in ("all", "office", "object") or (kind == "all") == bool(value)
+                or (mark and not marketplace)):
             raise ValueError(f"not a transfer scope: {text!r}")
-        return cls(kind, value or None)
+        return cls(kind, value or None, marketplace or None)
 
     def _query(self, session: Session, what: Any) -> Any:
         query = select(what)
@@ -130,11 +143,12 @@ class RequestSummary:
     listings: int
 
 
-def marketplaces_for(feed_input: FeedInput) -> list[str]:
+def marketplaces_for(feed_input: FeedInput, only: str | None = None) -> list[str]:
     """The marketplaces a decision concerns: licensed or selected, in registry order
-    (a pull marketplace's pairs among them: they are queued for the office's feed job)."""
+    (a pull marketplace's pairs among them: they are queued for the office's feed job);
+    with ``only``, that one of them alone (a scope's marketplace)."""
     wanted = set(feed_input.office.licence) | set(feed_input.listing.marketplaces)
-    return [name for name in registry.names() if name in wanted]
+    return [name for name in registry.names() if name in wanted and only in (None, name)]
 
 
 def request_transfer(
@@ -247,14 +261,15 @@ def _fan_out_step(
     if request is None or request.fan_out_owner != owner or request.fanned_out_at is not None:
         raise _LostFanOut
     after = request.fan_out_after
-    ids = Scope.parse(request.scope).listing_ids(session, after=after, limit=batch_size)
+    scope = Scope.parse(request.scope)
+    ids = scope.listing_ids(session, after=after, limit=batch_size)
     if not ids:
         feeds = _pending_feeds(session, request_id)
         _advance(session, request_id, owner, after, after, 0, runtime, finished=True)
         for office_id, marketplace in feeds:
             scheduler.publish_feed(session, office_id, marketplace, request_id)
         return True
-    batch = _fan_out_batch(runtime, session, request_id, ids)
+    batch = _fan_out_batch(runtime, session, request_id, ids, scope.marketplace)
     jobs = len(batch.jobs) + batch.pulled_pairs
     _advance(session, request_id, owner, after, ids[-1], jobs, runtime, finished=False)
     scheduler.transfer(session, batch.jobs)
@@ -311,7 +326,12 @@ def _pending_feeds(session: Session, request_id: str) -> list[tuple[str, str]]:
 
 
 def _fan_out_batch(
-    runtime: Runtime, session: Session, request_id: str, ids: Sequence[str]
+    runtime: Runtime, session: Session, request_id: str, ids: Sequence[str],
+    only: str | None = None,
 ) -> BatchOutcome:
-    """Decide and store each pair of one batch in ``session`` (:mod:`.batch`)."""
-    return fan_out_batch(session, request_id, ids, runtime.clock(), marketplaces_for)
+    """Decide and store each pair of one batch in ``session`` (:mod:`.batch`), on
+    marketplace ``only`` alone when given."""
+    return fan_out_batch(
+        session, request_id, ids, runtime.clock(),
+        lambda feed_input: marketplaces_for(feed_input, only),
+    )

@@ -67,6 +67,7 @@ from syndication.web.actions import retryable
 from syndication.web.checks import field_with_nul, safe_next
 from syndication.web.final_prices import add_final_price_page
 from syndication.web.i18n import DEFAULT_LOCALE, LANG_COOKIE, LOCALES, choose_locale, translations
+from syndication.web.pages import N_, STATE_LABELS
 from syndication.web.session import (
     COOKIE_NAME,
     IDLE_TIMEOUT,
@@ -80,6 +81,22 @@ from syndication.web.templates import environment, url_for
 __all__ = ["IDLE_TIMEOUT", "MAX_AGE", "WebView", "web_link"]
 
 OFFICE_STATES = ("failed", "queued", "sent", "published", "deleted", "")
+ERROR_HEADINGS: dict[int, str] = {
+    400: N_("Bad request"),
+    403: N_("Not allowed"),
+    413: N_("Request too large"),
+    429: N_("Too many requests"),
+    500: N_("Internal error"),
+    503: N_("Not available right now"),
+}
+"""The heading of an HTTP error's page, by status (anything else: "Bad request")."""
+GUARD_HEADINGS: dict[str, str] = {
+    "Bad request": N_("Bad request"),
+    "Request too large": N_("Request too large"),
+    "Request headers too large": N_("Request headers too large"),
+    "Internal error": N_("Internal error"),
+}
+"""The headings :mod:`syndication.http_guards` writes, as catalog messages."""
 FORM_TYPE = "application/x-www-form-urlencoded"
 
 
@@ -192,14 +209,18 @@ class WebView:
         return self.redirect(session, url_for("login", next=target))
 
     def error_page(self, status: int, heading: str, text: str) -> str:
-        """A refusal page for the guards, which answer before any session is read."""
+        """A refusal page for the guards, which answer before any session (or language) is
+        read: in Swedish, the heading through the catalog; the guards' HTTP-level reasons
+        as they wrote them."""
+        heading = translations(DEFAULT_LOCALE).gettext(GUARD_HEADINGS.get(heading, heading))
         return self.templates[DEFAULT_LOCALE].get_template("message.html").render(
             user=None, csrf_token="", query=None, title=heading, message=text)
 
     def http_error(self, request: Request, status: int, detail: str | None) -> Response:
         """The page of an HTTP error raised in the view: an address that has no page (or
         not for this method) sends an anonymous visitor to the login form and shows
-        a logged-in user "not found"; any other error is a page with its detail."""
+        a logged-in user "not found"; a server error says only that it is logged; any
+        other error is a page with its detail under its status's heading."""
         session = self.session_of(request)
         _ = self.gettext(request)
         if status in (404, 405):
@@ -210,8 +231,11 @@ class WebView:
                                     _("there is no page at this address"))
             return self.message(request, session, 405, _("Method not allowed"),
                                 _("this page cannot be used that way"))
-        return self.message(request, session, status, _("Bad request"),
-                            detail or _("bad request"))
+        heading = _(ERROR_HEADINGS.get(status, N_("Bad request")))
+        if status >= 500:
+            return self.message(request, session, status, heading,
+                                _("an internal error; it is logged"))
+        return self.message(request, session, status, heading, detail or _("bad request"))
 
     def _routes(self) -> APIRouter:
         router = APIRouter(include_in_schema=False)
@@ -293,7 +317,8 @@ class WebView:
                 if not may_read_listing(db, session.principal, listing_id):
                     raise unknown_listing(listing_id)
                 document = listing_status(db, listing_id, self.context.contacts)
-                events = [{**history_entry(event), "actor": event.actor}
+                events = [{**history_entry(event), "actor": event.actor,
+                           "title": title(event.marketplace)}
                           for event in history(db, listing_id)]
                 row = db.get(ListingRow, listing_id)
                 assert row is not None, "may_read_listing found it in this session"
@@ -327,7 +352,8 @@ class WebView:
             _ = self.gettext(request)
             return self.message(request, session, 400, _("Unknown state"),
                                 _("unknown state; known: %(states)s")
-                                % {"states": ", ".join(FILTER_STATES)})
+                                % {"states": ", ".join(_(STATE_LABELS.get(known, known))
+                                                       for known in FILTER_STATES)})
         try:
             with session_scope(self.context.engine) as db:
                 if not may_read_office(db, session.principal, office_id):

@@ -23,6 +23,7 @@ from syndication.web import actions, home
 from syndication.web.i18n import translations
 from syndication.web.pages import STATE_LABELS
 from syndication.web.templates import url_for
+from syndication.web.words import domain_text
 
 if TYPE_CHECKING:
     from syndication.web import WebView
@@ -100,10 +101,11 @@ class ActingPages:
 
     def _queue(self, request: Request, session: Any, listing_id: str, marketplace: str,
                now: Any) -> Response | None:
-        """Queue the listing's transfer and record the press; a refusal page or ``None``."""
+        """Queue the listing's transfer to ``marketplace`` alone and record the press; a
+        refusal page or ``None``."""
         _ = self.view.gettext(request)
         try:
-            summary = self.view.queue.request(Scope("object", listing_id))
+            summary = self.view.queue.request(Scope("object", listing_id, marketplace))
         except QueueUnavailable as exc:
             return self.view.message(request, session, 503, _("Not queued"), str(exc))
         except InputError as exc:
@@ -121,7 +123,8 @@ class ActingPages:
 
     def office_retry(self, request: Request, office_id: str, form: dict[str, str]) -> Response:
         """``POST /offices/{id}/retry-failed``: "Överför alla misslyckade", one transfer per
-        listing with a failed pair (listings already queued are left alone)."""
+        failed pair, to that pair's marketplace only (the listing's other marketplaces are
+        left as they are, and so are listings already queued)."""
         session = self.view.session_of(request)
         if session.principal is None:
             return self.view.to_login(session, request)
@@ -140,16 +143,15 @@ class ActingPages:
                 return self.view.message(request, session, 403, _("Not allowed"), _(
                     "you may read this office but not transfer it (support reads every "
                     "office and changes none)"))
-            free = [listing_id for listing_id in listings if not actions.busy(db, listing_id, now)]
-        for listing_id in free:
-            for pair_listing, marketplace in pairs:
-                if pair_listing == listing_id:
-                    refused = self._queue(request, session, listing_id, marketplace, now)
-                    if refused is not None:
-                        return refused
-                    break
+            free = {listing_id for listing_id in listings if not actions.busy(db, listing_id, now)}
+        chosen = [(listing_id, marketplace) for listing_id, marketplace in pairs
+                  if listing_id in free]
+        for listing_id, marketplace in chosen:
+            refused = self._queue(request, session, listing_id, marketplace, now)
+            if refused is not None:
+                return refused
         return self.view.redirect(session, url_for("office", office_id=office_id,
-                                              queued=str(len(free))))
+                                                   queued=str(len(chosen))))
 
     def listing_status_json(self, request: Request, listing_id: str) -> Response:
         """``GET /listings/{id}/status.json``: the pairs' states, for the polling script."""
@@ -164,7 +166,7 @@ class ActingPages:
             document = listing_status(db, listing_id, self.view.context.contacts)
         pairs = [{"marketplace": entry["marketplace"], "state": entry["state"],
                   "label": gettext(STATE_LABELS.get(entry["state"], entry["state"])),
-                  "error": entry.get("error"),
+                  "error": domain_text(entry.get("error"), gettext) or None,
                   "note": _translated(gettext, STATE_NOTES.get(entry["state"], ""))}
                  for entry in document["marketplaces"]]
         return JSONResponse({"object_id": listing_id, "marketplaces": pairs})

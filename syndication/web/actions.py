@@ -11,9 +11,11 @@ A pair may be tried again when it is ``failed``, or stale: ``queued`` or
 ``sent`` for longer than :data:`STALE_AFTER` (a lost job, a receipt that
 never came). One transfer per listing at a time: while any pair of the
 listing is ``queued`` and not stale, a second press queues nothing and says
-so. The transfer is of the whole listing (the orchestration transfers
-listings; a pair whose document is unchanged sends nothing, R10), and the
-history gets one event per press, ``action`` ``retry``, naming the user.
+so. The transfer is of that listing to that marketplace alone (a scope with
+its ``marketplace``, :class:`~syndication.transfer.Scope`), so the listing's
+other marketplaces keep their rows and histories; "överför alla misslyckade"
+queues each failed pair the same way. The history gets one event per pair
+pressed, ``action`` ``retry``, naming the user.
 """
 
 from __future__ import annotations

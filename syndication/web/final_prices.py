@@ -21,6 +21,7 @@ from syndication.rules.final_price import ALREADY_RETRACTED, ALREADY_SENT
 from syndication.scope import may_read_office
 from syndication.store.db import session_scope
 from syndication.support import unknown_office
+from syndication.web.pages import N_
 
 if TYPE_CHECKING:
     from syndication.web import WebView
@@ -30,34 +31,36 @@ PAGE_LIMIT = 500
 """Listings shown on the page; the command's ``--json`` lists every one."""
 
 OUTCOME_WORDS: dict[str, str] = {
-    "send": "Skickas i natt",
-    "resend": "Skickas igen i natt",
-    "retract": "Återkallas i natt",
-    "sent": "Skickat",
-    "retracted": "Återkallat",
-    "skipped": "Skickas inte",
+    "send": N_("To be sent tonight"),
+    "resend": N_("To be sent again tonight"),
+    "retract": N_("To be retracted tonight"),
+    "sent": N_("Already sent"),
+    "retracted": N_("Already retracted"),
+    "skipped": N_("Not sent"),
 }
-"""The page's word for each outcome of the sync."""
+"""The page's word for each outcome of the sync (a catalog message)."""
 
 TEMPLATE = """{% extends "base.html" %}
-{% block title %}Slutpriser {{ office_id }}{% endblock %}
+{% block title %}{{ _("Final prices") }} {{ office_id }}{% endblock %}
 {% block main %}
-<h1>Slutpriser · kontor <a href="{{ url_for('office', office_id=office_id) }}">{{
-  office_id }}</a></h1>
-<p>Varje såld bostad och vad nattens slutprisöverföring till Hemnet gör med den.</p>
+<h1>{{ _("Final prices") }} · {{ _("office") }} <a href="{{
+  url_for('office', office_id=office_id) }}">{{ office_id }}</a></h1>
+<p>{{ _("Every sold listing and what tonight's final-price transfer to Hemnet does with it.")
+  }}</p>
 {% if rows %}
 <table id="final-prices">
-<tr><th>Objekt</th><th>Utfall</th><th>Slutpris</th><th>Kontraktsdatum</th><th>Skäl</th></tr>
+<tr><th>{{ _("Object") }}</th><th>{{ _("Outcome") }}</th><th>{{ _("Final price") }}</th>
+<th>{{ _("Contract date") }}</th><th>{{ _("Reason") }}</th></tr>
 {% for r in rows %}
 <tr class="final-price" data-object="{{ r.listing_id }}" data-outcome="{{ r.outcome }}">
 <td><a href="{{ url_for('listing', listing_id=r.listing_id) }}">{{ r.listing_id }}</a></td>
-<td>{{ r.words }}</td><td>{{ r.price or '–' }}</td><td>{{ r.contract_date or '–' }}</td>
-<td>{{ r.reason }}</td></tr>
+<td>{{ _(r.words) }}</td><td>{{ r.price or '–' }}</td><td>{{ r.contract_date or '–' }}</td>
+<td>{{ r.reason|domain }}</td></tr>
 {% endfor %}
 </table>
-{% if more %}<p id="more">… och {{ more }} till (syndication final-prices --dry-run --json
-visar alla).</p>{% endif %}
-{% else %}<p id="none">Inga sålda bostäder på det här kontoret.</p>{% endif %}
+{% if more %}<p id="more">{% trans more=more %}… and {{ more }} more (syndication
+final-prices --dry-run --json shows them all).{% endtrans %}</p>{% endif %}
+{% else %}<p id="none">{{ _("No sold listings at this office.") }}</p>{% endif %}
 {% endblock %}
 """
 

@@ -1,8 +1,10 @@
 """The templates of the view's pages (each extends ``base.html``) and the words of the states.
 
 :data:`STATE_LABELS` are the states as the desktop names them to agents
-(Publicerad, Raderad, Misslyckad, Köad, Skickad …), as gettext messages whose
-English source the catalogs translate.
+(Publicerad, Raderad, Misslyckad, I kö, Skickad …), :data:`ACTION_LABELS` the
+last actions (Skapa, Uppdatera, Ta bort …) and :data:`LISTING_STATE_LABELS` a
+listing's own state (Till salu, Såld …), as gettext messages whose English
+source the catalogs translate.
 """
 
 from __future__ import annotations
@@ -26,6 +28,23 @@ STATE_LABELS: dict[str, str] = {
     "retry": N_("Try again"),
 }
 
+ACTION_LABELS: dict[str, str] = {
+    "create": N_("Create"),
+    "update": N_("Update"),
+    "delete": N_("Delete"),
+    "retry": N_("Try again"),
+    "final_price": N_("Final price"),
+    "final_price_retraction": N_("Final price retraction"),
+}
+
+LISTING_STATE_LABELS: dict[str, str] = {
+    "coming": N_("Coming"),
+    "for_sale": N_("For sale"),
+    "sold": N_("Sold"),
+    "withdrawn": N_("Withdrawn"),
+    "deleted": N_("Deleted"),
+}
+
 TIME = """{% macro time(at) %}{% if at %}<time datetime="{{ at|utc }}" title="{{ at|utc }} UTC">{{
   at|local_time }}</time>{% else %}–{% endif %}{% endmacro %}
 {% macro pager(page, more, name) %}{% if page > 1 or more %}
@@ -37,7 +56,7 @@ TIME = """{% macro time(at) %}{% if at %}<time datetime="{{ at|utc }}" title="{{
 {% macro contacts(c) %}{% if c %}
 {{ c.name }}{% if c.phone %}, {{ c.phone }}{% endif %}
 {% if c.email %}, <a href="mailto:{{ c.email }}">{{ c.email }}</a>{% endif %}
-{% if c.web %}, {{ c.web }}{% endif %}<br><em>{{ c.advice }}</em>{% endif %}{% endmacro %}
+{% if c.web %}, {{ c.web }}{% endif %}<br><em>{{ c.advice|domain }}</em>{% endif %}{% endmacro %}
 """
 
 STATUS_TABLE = """{% from "time.html" import time, contacts %}
@@ -61,13 +80,13 @@ STATUS_TABLE = """{% from "time.html" import time, contacts %}
 <td>{{ row.title }}</td>
 <td class="{{ row.state }} state-label">{{ row.state|state_label }}</td>
 <td>{{ row.marketplace_id or '–' }}</td>
-<td>{{ row.action or '–' }}</td>
+<td>{{ row.action|action_label }}</td>
 <td>{{ time(row.at) }}</td>
 <td class="attempts">{{ row.attempts }}</td>
 <td class="public-url wide">{% if row.public_link %}<a href="{{ row.public_link }}"
   rel="noopener noreferrer">{{ row.public_url }}</a>{% else %}{{ row.public_url or '–' }}
 {% endif %}</td>
-<td class="wide pair-error">{% if row.error %}{{ row.error }}{% else %}
+<td class="wide pair-error">{% if row.error %}{{ row.error|domain }}{% else %}
 <span class="note">{{ _(row.note) if row.note else '' }}</span>{% endif %}</td>
 <td class="wide">{{ contacts(row.contacts) }}</td>
 {% if retry %}<td>{% if row.retryable %}
@@ -97,7 +116,7 @@ SEARCH = """{% extends "base.html" %}
 <td><a href="{{ url_for('listing', listing_id=r.object_id) }}">{{ r.object_id }}</a></td>
 <td>{{ r.system_id or '–' }}</td>
 <td><a href="{{ url_for('office', office_id=r.office_id) }}">{{ r.office_id }}</a></td>
-<td>{{ r.address }}</td><td>{{ r.state }}</td></tr>
+<td>{{ r.address }}</td><td>{{ r.state|listing_state }}</td></tr>
 {% endfor %}
 </table>
 {% else %}
@@ -117,7 +136,7 @@ LISTING = """{% extends "base.html" %}
 <h1>{{ _("Object") }} <span id="object-id">{{ document.object_id }}</span></h1>
 <p>{{ listing.address }} · {{ _("office") }}
 <a href="{{ url_for('office', office_id=listing.office_id) }}">{{ listing.office_id }}</a>
-· {{ listing.state }}</p>
+· {{ listing.state|listing_state }}</p>
 {% if notice %}<p id="notice" role="status">{{ notice }}</p>{% endif %}
 <div id="pairs" data-poll="{{ url_for('listing_status', listing_id=document.object_id) }}"
   aria-live="polite">
@@ -126,7 +145,7 @@ LISTING = """{% extends "base.html" %}
 {% if document.photo_problems %}
 <h2>{{ _("Photo problems") }}</h2>
 <ul>{% for p in document.photo_problems %}
-<li>{{ time(p.at) }} · {{ _("assignment") }} {{ p.assignment_id }}: {{ p.message }}</li>
+<li>{{ time(p.at) }} · {{ _("assignment") }} {{ p.assignment_id }}: {{ p.message|domain }}</li>
 {% endfor %}</ul>
 {% endif %}
 <h2>{{ _("History") }}</h2>
@@ -138,10 +157,10 @@ LISTING = """{% extends "base.html" %}
 <th scope="col">{{ _("By") }}</th><th scope="col">{{ _("Error") }}</th></tr>
 {% for e in events %}
 <tr class="event" data-marketplace="{{ e.marketplace }}" data-state="{{ e.state }}">
-<td>{{ time(e.at) }}</td><td>{{ e.marketplace }}</td><td>{{ e.state|state_label }}</td>
-<td>{{ (e.action|state_label) if e.action == 'retry' else (e.action or '–') }}</td>
+<td>{{ time(e.at) }}</td><td>{{ e.title }}</td><td>{{ e.state|state_label }}</td>
+<td>{{ e.action|action_label }}</td>
 <td>{{ e.marketplace_id or '–' }}</td><td>{{ e.attempts }}</td>
-<td class="actor">{{ e.actor or '' }}</td><td class="wide">{{ e.error or '' }}</td></tr>
+<td class="actor">{{ e.actor or '' }}</td><td class="wide">{{ e.error|domain }}</td></tr>
 {% endfor %}
 </table>
 {% else %}<p>{{ _("No transfer recorded yet.") }}</p>{% endif %}
@@ -182,7 +201,7 @@ OFFICE = """{% extends "base.html" %}
 <td>{{ p.system_id or '–' }}</td>
 <td>{% if p.listing_id %}<a href="{{ url_for('listing', listing_id=p.listing_id) }}">{{
   p.listing_id }}</a>{% else %}{{ _("no listing") }}{% endif %}</td>
-<td class="wide">{{ p.message }}</td><td>{{ p.advice or '' }}</td></tr>
+<td class="wide">{{ p.message|domain }}</td><td>{{ p.advice|domain }}</td></tr>
 {% endfor %}
 </table>
 {% endif %}
@@ -215,7 +234,7 @@ HOME = """{% extends "base.html" %}
 <td><a href="{{ url_for('listing', listing_id=f.listing_id) }}">{{ f.listing_id }}</a></td>
 <td><a href="{{ url_for('office', office_id=f.office_id) }}">{{ f.office_id }}</a></td>
 <td>{{ f.title }}</td><td>{{ time(f.at) }}</td>
-<td class="wide">{{ f.error or '' }}</td><td class="wide">{{ contacts(f.contacts) }}</td></tr>
+<td class="wide">{{ f.error|domain }}</td><td class="wide">{{ contacts(f.contacts) }}</td></tr>
 {% endfor %}
 </table>
 {{ pager(home.failures_page, home.failures_more, "failures_page") }}
@@ -228,7 +247,7 @@ HOME = """{% extends "base.html" %}
 {% for w in home.waiting %}
 <tr class="waiting" data-object="{{ w.listing_id }}" data-marketplace="{{ w.marketplace }}">
 <td><a href="{{ url_for('listing', listing_id=w.listing_id) }}">{{ w.listing_id }}</a></td>
-<td>{{ w.title }}</td><td>{{ time(w.at) }}</td><td class="wide">{{ w.note }}</td></tr>
+<td>{{ w.title }}</td><td>{{ time(w.at) }}</td><td class="wide">{{ w.note|domain }}</td></tr>
 {% endfor %}
 </table>
 {{ pager(home.waiting_page, home.waiting_more, "waiting_page") }}

@@ -6,7 +6,9 @@ template. Every word is a gettext message (``{% trans %}`` or ``_()``,
 :mod:`syndication.web.i18n`); :func:`environment` loads the templates with
 autoescaping on for every template, so nothing a listing, an error message
 or a search text contains is ever rendered as markup, and gives them
-:func:`url_for`, the one place the view's addresses are written.
+:func:`url_for`, the one place the view's addresses are written. The
+``domain`` filter shows the domain's own texts (errors, notes, advice) in the
+page's language (:mod:`syndication.web.words`).
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from urllib.parse import quote, urlencode
 from jinja2 import DictLoader, Environment
 
 from syndication.web.i18n import DEFAULT_LOCALE, local_time, translations, utc_iso
-from syndication.web.pages import PAGES, STATE_LABELS
+from syndication.web.pages import ACTION_LABELS, LISTING_STATE_LABELS, PAGES, STATE_LABELS
+from syndication.web.words import domain_text
 
 BASE = """<!doctype html>
 <html lang="{{ locale }}">
@@ -83,7 +86,7 @@ LOGIN = """{% extends "base.html" %}
 {% block title %}{{ _("Log in") }}{% endblock %}
 {% block main %}
 <h1>{{ _("Log in") }}</h1>
-{% if error %}<p class="error" id="error">{{ error }}</p>{% endif %}
+{% if error %}<p class="error" id="error">{{ error|domain }}</p>{% endif %}
 <form method="post" action="{{ url_for('login', next=next) }}" id="login">
 <input type="hidden" name="csrf_token" value="{{ csrf_token }}">
 <p><label>{{ _("User") }} <input name="username" id="username" autocomplete="username">
@@ -97,7 +100,7 @@ LOGIN = """{% extends "base.html" %}
 
 MESSAGE = """{% extends "base.html" %}
 {% block title %}{{ title }}{% endblock %}
-{% block main %}<h1>{{ title }}</h1><p class="error">{{ message }}</p>{% endblock %}
+{% block main %}<h1>{{ title }}</h1><p class="error">{{ message|domain }}</p>{% endblock %}
 """
 
 TEMPLATES: dict[str, str] = {
@@ -147,6 +150,11 @@ def environment(locale: str = DEFAULT_LOCALE) -> Environment:
     env.globals.update(url_for=url_for, locale=locale)
     env.filters["local_time"] = lambda moment: local_time(moment, locale)
     env.filters["utc"] = utc_iso
-    env.filters["state_label"] = lambda state: translations(locale).gettext(
-        STATE_LABELS.get(state) or str(state))
+    gettext = translations(locale).gettext
+    env.filters["state_label"] = lambda state: gettext(STATE_LABELS.get(state) or str(state))
+    env.filters["action_label"] = lambda action: (
+        gettext(ACTION_LABELS.get(action) or str(action)) if action else "–")
+    env.filters["listing_state"] = lambda state: gettext(
+        LISTING_STATE_LABELS.get(state) or str(state))
+    env.filters["domain"] = lambda text: domain_text(text, gettext)
     return env

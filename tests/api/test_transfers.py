@@ -16,7 +16,7 @@ from sqlalchemy import Engine, func, select
 from syndication.broker import setup_broker
 from syndication.runtime import Runtime
 from syndication.store.db import session_scope
-from syndication.store.models import OutboxRow, TransferRequestRow
+from syndication.store.models import OutboxRow, TransferEventRow, TransferRequestRow
 
 
 def requests_stored(api: Api) -> int:
@@ -145,3 +145,44 @@ def test_simultaneous_repeats_queue_one_request(api: Api) -> None:
     accepted = {text for status, text in answers if status == 202}
     assert len(accepted) == 1
     assert requests_stored(api) == 1
+
+
+def test_a_transfer_to_one_marketplace_queues_that_marketplace_alone(api: Api) -> None:
+    with session_scope(api.engine) as session:
+        before = {(e.marketplace, e.id) for e in session.exec(select(TransferEventRow)).scalars()
+                  if e.listing_id == "O1"}
+    response = api.call("POST", "/transfers", "agent",
+                        json={"object_id": "O1", "marketplace": "blocket"})
+    assert response.status_code == 202, response.text
+    accepted = response.json()
+    assert (accepted["scope"], accepted["listings"], accepted["jobs"]) == (
+        "object:O1 marketplace:blocket", 1, 1)
+    progress = follow(api, accepted["status_url"], "agent")
+    assert progress["finished"] and progress["total"] == 1, progress
+    assert progress["scope"] == "object:O1 marketplace:blocket"
+    with session_scope(api.engine) as session:
+        after = {(e.marketplace, e.id) for e in session.exec(select(TransferEventRow)).scalars()
+                 if e.listing_id == "O1"}
+    assert {marketplace for marketplace, _ in after - before} == {"blocket"}
+    assert api.call("GET", accepted["status_url"].removeprefix("/api/v1"),
+                    "agent9").status_code == 404, "another tenant cannot follow it"
+
+
+def test_an_unknown_marketplace_is_422_naming_the_field(api: Api) -> None:
+    response = api.call("POST", "/transfers", "agent",
+                        json={"office_id": "K1", "marketplace": "finn"})
+    assert response.status_code == 422
+    assert (response.json()["record"], response.json()["field"]) == ("request body",
+                                                                     "marketplace")
+    assert requests_stored(api) == 0
+
+
+def test_the_openapi_document_lists_the_marketplaces_a_transfer_may_name(
+    sqlite_api: Api,
+) -> None:
+    from syndication import registry
+
+    document = sqlite_api.http.get("/api/v1/openapi.json").json()
+    field = document["components"]["schemas"]["TransferBody"]["properties"]["marketplace"]
+    names = [choice.get("enum") for choice in field["anyOf"] if "enum" in choice]
+    assert names == [list(registry.names())] and field["description"]

@@ -20,7 +20,7 @@ import requests
 from PIL import Image
 from sqlalchemy import Engine
 from sqlmodel import Session
-from web_server import FAST, PASSWORD, login, serve
+from web_server import FAST, PASSWORD, english, login, serve
 
 from adapters.photo_portal import PhotoPortalClient
 from adapters.portal_standin import PortalStandIn
@@ -115,7 +115,7 @@ def test_office_page_shows_them_and_they_go_when_mended(
     seeded: Engine, typo: PhotoIntake
 ) -> None:
     with serve(seeded) as served:
-        http, _ = login(served)
+        http, _ = login(served, http=english())
         page = http.get(served.url("/offices/OFF1"), timeout=10).text
         assert 'id="photo-problems"' in page
         assert "SYS-TYPO" in page and "A1" in page

@@ -11,7 +11,7 @@ import pytest
 import requests
 from sqlalchemy import Engine
 from sqlmodel import Session
-from web_server import PASSWORD, SECRET, Served, csrf_of, login, serve, who
+from web_server import PASSWORD, SECRET, Served, csrf_of, english, login, serve, who
 
 from syndication.service import ServiceContext
 from syndication.settings import Settings
@@ -61,7 +61,7 @@ def test_every_route_but_login_needs_a_login(served: Served) -> None:
 
 
 def test_login_sets_a_hardened_cookie_and_reaches_the_listing(served: Served) -> None:
-    http, answer = login(served)
+    http, answer = login(served, http=english())
     assert answer.status_code == 302 and answer.headers["Location"] == "/"
     cookie = answer.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
@@ -95,7 +95,7 @@ def test_login_redirects_to_the_page_asked_for_but_never_off_site(served: Served
 def test_wrong_password_and_unknown_user_get_the_same_page(
     served: Served, username: str, password: str
 ) -> None:
-    http, answer = login(served, username, password)
+    http, answer = login(served, username, password, http=english())
     assert answer.status_code == 401
     assert "wrong user name or password" in answer.text
     assert username not in answer.text.replace('name="username"', "")

@@ -18,7 +18,7 @@ from urllib.parse import urljoin, urlsplit
 import pytest
 import requests
 from sqlalchemy import Engine
-from web_server import PASSWORD, Served, csrf_of, login, serve
+from web_server import PASSWORD, Served, csrf_of, english, login, serve
 
 from syndication.throttle import FREE_ATTEMPTS
 from syndication.web.checks import browser_form
@@ -65,7 +65,7 @@ def test_a_burst_of_failed_logins_leaves_the_view_up_and_answers_429(served: Ser
         assert staff.get(served.url(path), timeout=10).status_code == status, path
     assert requests.get(served.url("/login"), timeout=10).status_code == 200
 
-    http = requests.Session()
+    http = english()
     csrf = csrf_of(http.get(served.url("/login"), timeout=10).text)
     refused = post_login(served, http, csrf, "anna", PASSWORD)
     assert refused.status_code == 429 and refused.headers["Retry-After"] == "1"

@@ -70,6 +70,14 @@ def who(served: Served, http: requests.Session) -> str | None:
     return match.group(1)
 
 
+def english() -> requests.Session:
+    """A browser that asks for English (the view's second language): for tests that read
+    the domain's English words on a page."""
+    http = requests.Session()
+    http.headers["Accept-Language"] = "en"
+    return http
+
+
 def login(served: Served, username: str = "anna", password: str = PASSWORD,
           http: requests.Session | None = None) -> tuple[requests.Session, requests.Response]:
     """Log in through the form like a browser: fetch it, post it with its token."""
