@@ -384,3 +384,11 @@ class CallbackSeenRow(SQLModel, table=True):
     marketplace: str = Field(primary_key=True, max_length=32)
     callback_id: str = Field(primary_key=True, max_length=128)
     received_at: datetime = Field(default_factory=utcnow, index=True, sa_type=UTCDateTime)
+
+
+from syndication.store.guard_models import (  # noqa: E402  (the tables of R15 and R13)
+    DeletionHoldRow as DeletionHoldRow,
+)
+from syndication.store.guard_models import (  # noqa: E402
+    ReconcileResultRow as ReconcileResultRow,
+)

@@ -16,8 +16,8 @@ it out:
    listing, the marketplace, the action, the document hash and the delivery
    generation, and ``sent`` (or ``published``, when the receipt says so) is
    recorded with the marketplace's id and address; a delete records
-   ``deleted`` and its date,
-   with :data:`NOT_KNOWN_NOTE` when the marketplace answered that it did not
+   ``deleted`` and its date with its reason ("deleted: sold", R13),
+   or with :data:`NOT_KNOWN_NOTE` when the marketplace answered that it did not
    know the listing (it may still hold it: support must tell the two apart).
 
 A permanent error (invalid document, a refusal, a configuration gap) records
@@ -50,6 +50,7 @@ from syndication.metrics import note_action
 from syndication.records import TransferStatus
 from syndication.registry import title
 from syndication.rules import plan
+from syndication.rules.removal import reason_note
 from syndication.runtime import Runtime
 from syndication.store.db import session_scope
 from syndication.store.models import TransferStatusRow
@@ -126,7 +127,8 @@ def run_transfer_job(runtime: Runtime, job: JobRef, scheduler: Scheduler) -> Job
         raise
     except SyndicationError as exc:
         return _fail(runtime, job, decision.action, exc)
-    return _delivered(runtime, job, decision.action, digest, receipt, scheduler)
+    return _delivered(runtime, job, decision.action, digest, receipt, scheduler,
+                      reason=decision.delete_reason)
 
 
 def _record_no_send(
@@ -191,6 +193,7 @@ def _delivered(
     digest: str,
     receipt: Receipt,
     scheduler: Scheduler,
+    reason: str | None = None,
 ) -> JobOutcome:
     """Record an accepted delivery; a ``sent`` one with its publication check, staged in
     the outbox in the same transaction, so no ``sent`` row waits for a check never sent."""
@@ -200,7 +203,7 @@ def _delivered(
     if receipt.public_url is not None:
         fields["public_url"] = receipt.public_url
     if action == "delete":
-        note = NOT_KNOWN_NOTE if receipt.not_known else None
+        note = NOT_KNOWN_NOTE if receipt.not_known else reason_note(reason)
         _record(runtime, job, "deleted", document_hash=None, error=note, **fields)
         get_logger().info("transfer.deleted", not_known=receipt.not_known)
         return JobOutcome("deleted", sent=True, note=note or "")

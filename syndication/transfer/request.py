@@ -7,7 +7,9 @@ licence and those the listing selected (R1, R2). The decision is taken here
 once to leave out work with nothing to send: a ``not_licensed`` or
 ``not_selected`` outcome is recorded at once, a "nothing to record" outcome
 is skipped; everything that sends gets ``queued`` and a job, which decides
-again when it runs (the records may have changed in between).
+again when it runs (the records may have changed in between). The
+mass-deletion guard (R15, :mod:`syndication.holds`) weighs the request's
+deletes before the fan-out, and a delete it holds gets no job.
 
 A pull marketplace (R17) gets no job per listing: its pairs are ``queued``
 like the others, and one feed job per office rebuilds and publishes the
@@ -46,7 +48,7 @@ from typing import Any
 from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
-from syndication import registry
+from syndication import holds, registry
 from syndication.errors import InputError
 from syndication.logs import get_logger
 from syndication.records import FeedInput, TransferStatus
@@ -148,6 +150,8 @@ def request_transfer(
     owner = f"request-{uuid.uuid4().hex[:12]}"
     with session_scope(runtime.engine) as session:
         listings = scope.count(session)
+        holds.guard_transfer(session, holds.Guard.from_settings(runtime.settings),
+                             (scope.kind, scope.value), runtime.clock())
         session.add(TransferRequestRow(
             id=request_id, scope=str(scope), created_at=runtime.clock(),
             fan_out_owner=owner, fan_out_until=_lease_end(runtime),
@@ -329,6 +333,7 @@ def _fan_out_batch(
     with session.no_autoflush:
         inputs = load_feed_inputs(session, ids)
         current = _current_statuses(session, ids)
+        blocked = holds.blocked_pairs(session, {i.office.id for i in inputs.values()})
         now = runtime.clock()
         for listing_id in ids:
             feed_input = inputs.get(listing_id)
@@ -337,6 +342,8 @@ def _fan_out_batch(
             for marketplace in marketplaces_for(feed_input):
                 status = current.get((listing_id, marketplace))
                 decision = plan.decide(feed_input, marketplace, status)
+                if decision.action == "delete" and (listing_id, marketplace) in blocked:
+                    continue
                 if decision.sends:
                     record_status(
                         session, listing_id, marketplace, "queued",
