@@ -66,8 +66,8 @@ from syndication.web.acting import ActingPages
 from syndication.web.actions import retryable
 from syndication.web.checks import field_with_nul, safe_next
 from syndication.web.final_prices import add_final_price_page
-from syndication.web.office_ops import add_hold_actions, office_ops
 from syndication.web.i18n import DEFAULT_LOCALE, LANG_COOKIE, LOCALES, choose_locale, translations
+from syndication.web.office_ops import add_hold_actions, office_ops
 from syndication.web.session import (
     COOKIE_NAME,
     IDLE_TIMEOUT,

@@ -2,7 +2,8 @@
 reconciliation (R13), and the confirm and cancel buttons of a hold.
 
 The section is a template of its own (``office_ops.html`` in
-:mod:`syndication.web.pages`, included by the office page) over :func:`office_ops`. The buttons post a CSRF-protected form, like
+:mod:`syndication.web.pages`, included by the office page) over :func:`office_ops`.
+The buttons post a CSRF-protected form, like
 "Försök igen" (:mod:`syndication.web.actions`); only an admin may press them
 (an office's API key decides through the API) — anyone else who reads the
 office sees the hold and gets 403 for the button; an office the user cannot
