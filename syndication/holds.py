@@ -38,12 +38,25 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from syndication import registry
-from syndication.errors import InputError
+from syndication.hold_decisions import (  # the decisions, re-exported
+    CANCEL_NOTE,
+    CANCELLED,
+    CONFIRMED,
+    HELD,
+    HOLD_NOTE,
+    Cancelled,
+    HoldDecided,
+    UnknownHold,
+    cancel,
+    confirm,
+    describe,
+    list_holds,
+    office_of_hold,
+)
 from syndication.logs import get_logger
 from syndication.records import FeedInput, Listing, Office, TransferStatus
 from syndication.registry import title
@@ -51,29 +64,20 @@ from syndication.rules.mass_delete import DEFAULT_MINIMUM, DEFAULT_SHARE, holds_
 from syndication.rules.plan import decide
 from syndication.rules.removal import REASON_WORDS, marketplace_holds
 from syndication.settings import Settings
-from syndication.store.db import session_scope
 from syndication.store.models import (
     DeletionHoldRow,
     ListingRow,
     OfficeRow,
     TransferStatusRow,
-    utcnow,
 )
 from syndication.store.repository import record_status, status_record
 
-HOLD_NOTE = "borttagning väntar på bekräftelse"
-"""The note of a pair whose delete is held (Swedish, as the agents read it)."""
-CANCEL_NOTE = "borttagning avbruten"
-HELD, CONFIRMED, CANCELLED = "held", "confirmed", "cancelled"
-
-
-class UnknownHold(InputError):
-    """No hold with that id (or one of another office: R14 answers them alike)."""
-
-
-class HoldDecided(InputError):
-    """The hold was confirmed or cancelled already."""
-
+__all__ = [
+    "CANCEL_NOTE", "CANCELLED", "CONFIRMED", "HELD", "HOLD_NOTE", "Cancelled", "Guard",
+    "HoldDecided", "Removal", "UnknownHold", "blocked_pairs", "cancel", "confirm",
+    "confirmed_pairs", "describe", "guard_ingest", "guard_transfer", "list_holds",
+    "office_of_hold",
+]
 
 @dataclass(frozen=True)
 class Guard:
@@ -225,6 +229,8 @@ def guard_ingest(session: Session, guard: Guard, before: Mapping[str, tuple[str,
             reason = _delete_reason(after, office, marketplace, status)
             if reason is not None and _delete_reason(prior, office, marketplace, status) is None:
                 removals.append(Removal(after.office_id, after.id, marketplace, reason))
+    if not _may_trip(guard, removals):
+        return []
     snapshots = {prior.id: {"listing_id": prior.id, "state": prior.state,
                             "marketplaces": list(prior.marketplaces),
                             "after_state": after.state,
@@ -314,7 +320,8 @@ def guard_transfer(session: Session, guard: Guard, scope: tuple[str, str | None]
         return []
     office_ids = {row.office_id for row in rows}
     offices = _offices(session, office_ids)
-    statuses = _office_statuses(session, office_ids)
+    statuses = (_listing_statuses(session, str(value)) if kind == "object"
+                else _office_statuses(session, office_ids))
     skip = blocked_pairs(session, office_ids) | confirmed_pairs(session, office_ids)
     removals: list[Removal] = []
     snapshots: dict[str, dict[str, Any]] = {}
@@ -334,109 +341,24 @@ def guard_transfer(session: Session, guard: Guard, scope: tuple[str, str | None]
                                      "marketplaces": list(row.marketplaces or ()),
                                      "after_state": row.state,
                                      "after_marketplaces": list(row.marketplaces or ())}
-    if not removals:
+    if not _may_trip(guard, removals):
         return []
+    if kind == "object":
+        statuses = _office_statuses(session, office_ids)
     return _hold_where_over(session, guard, "transfer", removals, statuses, snapshots, now)
 
 
-def describe(hold: DeletionHoldRow) -> dict[str, Any]:
-    """A hold as ``holds list --json`` and the API show it."""
-    return {
-        "hold_id": hold.id, "office_id": hold.office_id, "state": hold.state,
-        "source": hold.source, "cause": hold.cause, "deletes": len(hold.pairs),
-        "counts": hold.counts, "pairs": hold.pairs,
-        "created_at": hold.created_at.isoformat(),
-        "decided_at": hold.decided_at.isoformat() if hold.decided_at else None,
-        "decided_by": hold.decided_by,
-    }
+def _may_trip(guard: Guard, removals: Sequence[Removal]) -> bool:
+    """Whether any office and marketplace has at least the minimum of removals: below it
+    the guard never holds, so the published counts need not be read."""
+    per_pair: dict[tuple[str, str], int] = defaultdict(int)
+    for removal in removals:
+        per_pair[(removal.office_id, removal.marketplace)] += 1
+    return any(count >= guard.minimum for count in per_pair.values())
 
 
-def list_holds(session: Session, offices: Any = None, *, every: bool = False
-               ) -> list[DeletionHoldRow]:
-    """The holds still waiting (``every``: all of them), newest first; ``offices`` is an
-    ``IN`` subquery of the offices the caller may read (``None``: every office)."""
-    query = select(DeletionHoldRow).order_by(col(DeletionHoldRow.created_at).desc())
-    if not every:
-        query = query.where(col(DeletionHoldRow.state) == HELD)
-    if offices is not None:
-        query = query.where(col(DeletionHoldRow.office_id).in_(offices))
-    return list(session.exec(query))
-
-
-def _open(session: Session, hold_id: str, offices: Any) -> DeletionHoldRow:
-    query = select(DeletionHoldRow).where(col(DeletionHoldRow.id) == hold_id)
-    if offices is not None:
-        query = query.where(col(DeletionHoldRow.office_id).in_(offices))
-    hold = session.exec(query.with_for_update()).first()
-    if hold is None:
-        raise UnknownHold(f"no hold with id {hold_id[:40]!r}", record=f"hold {hold_id[:40]!r}")
-    if hold.state != HELD:
-        raise HoldDecided(f"the hold was {hold.state} already by {hold.decided_by}",
-                          record=f"hold {hold.id!r}", field="state")
-    return hold
-
-
-def office_of_hold(engine: Engine, hold_id: str) -> str | None:
-    """The office of ``hold_id`` (any state), or ``None`` when there is none."""
-    with session_scope(engine) as session:
-        hold = session.get(DeletionHoldRow, hold_id)
-        return None if hold is None else hold.office_id
-
-
-def confirm(engine: Engine, hold_id: str, actor: str, *, offices: Any = None,
-            now: datetime | None = None) -> list[str]:
-    """Let a hold's deletes go; returns the listings the caller must now transfer."""
-    with session_scope(engine) as session:
-        hold = _open(session, hold_id, offices)
-        hold.state, hold.decided_at, hold.decided_by = CONFIRMED, now or utcnow(), actor
-        session.add(hold)
-        listing_ids = sorted({pair["listing_id"] for pair in hold.pairs})
-    get_logger(component="holds", hold_id=hold_id).warning(
-        "holds.confirmed", by=actor, listings=len(listing_ids))
-    return listing_ids
-
-
-@dataclass
-class Cancelled:
-    """What a cancel did: listings put back as they were, and those changed since (left)."""
-
-    restored: list[str] = field(default_factory=list)
-    left: list[str] = field(default_factory=list)
-
-
-def cancel(engine: Engine, hold_id: str, actor: str, *, offices: Any = None,
-           now: datetime | None = None) -> Cancelled:
-    """Cancel a hold: each listing gets back its state and selection from before the
-    change (unless the desktop changed it again since), the held pairs' note says the
-    delete was cancelled, and nothing is sent: the marketplaces keep their copies."""
-    stamp = now or utcnow()
-    outcome = Cancelled()
-    with session_scope(engine) as session:
-        hold = _open(session, hold_id, offices)
-        for snapshot in hold.listings:
-            row = session.get(ListingRow, snapshot["listing_id"])
-            if row is None:
-                continue
-            current = (row.state, list(row.marketplaces or ()))
-            if current != (snapshot["after_state"], snapshot["after_marketplaces"]):
-                outcome.left.append(row.id)
-                continue
-            marketplaces = list(snapshot["marketplaces"])
-            for pair in hold.pairs:
-                if (pair["listing_id"] == row.id and pair["reason"] == "deselected"
-                        and pair["marketplace"] not in marketplaces):
-                    marketplaces.append(pair["marketplace"])
-            row.state, row.marketplaces, row.updated_at = snapshot["state"], marketplaces, stamp
-            session.add(row)
-            outcome.restored.append(row.id)
-        for pair in hold.pairs:
-            status = session.get(TransferStatusRow, (pair["listing_id"], pair["marketplace"]))
-            if status is not None:
-                record_status(session, pair["listing_id"], pair["marketplace"], status.state,
-                              error=f"{CANCEL_NOTE} by {actor} (hold {hold.id}); "
-                                    "the marketplace keeps it", at=status.at)
-        hold.state, hold.decided_at, hold.decided_by = CANCELLED, stamp, actor
-        session.add(hold)
-    get_logger(component="holds", hold_id=hold_id).warning(
-        "holds.cancelled", by=actor, restored=len(outcome.restored), left=len(outcome.left))
-    return outcome
+def _listing_statuses(session: Session, listing_id: str
+                      ) -> dict[tuple[str, str], TransferStatus]:
+    rows = session.exec(select(TransferStatusRow).where(
+        col(TransferStatusRow.listing_id) == listing_id))
+    return {(row.listing_id, row.marketplace): status_record(row) for row in rows}
