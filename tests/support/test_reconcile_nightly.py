@@ -130,3 +130,9 @@ def test_the_nightly_run_does_not_bypass_a_held_mass_deletion(
     (result,) = last_report(capsys)["results"]
     assert {d["listing_id"]: d["repaired"] for d in result["differences"]} == {
         "O0": False, "O1": False}
+    held_back = {d["listing_id"]: d for d in result["differences"]}["O1"]
+    assert held_back["repair"] == "none" and "held for confirmation" in held_back["detail"]
+
+    code, out = run(capsys, "reconcile", "--office", "K1", "--repair")
+    assert code == 1 and "held for confirmation" in out, "a person's repair leaves it too"
+    assert all(hemnet.holds(lid) for lid in ids[1:]) and hemnet.delete_reasons == {}
