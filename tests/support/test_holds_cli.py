@@ -5,6 +5,7 @@ cancel restores the listings and sends nothing."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -70,3 +71,22 @@ def test_cancel_restores_and_sends_nothing(
     assert all(sandbox["hemnet"].holds(lid) for lid in IDS)
     assert sandbox["hemnet"].delete_reasons == {}
     assert main(["holds", "cancel", "no-such-hold"]) == 2
+
+
+def test_the_ingest_command_says_the_deletes_are_held(
+        world: tuple[Sandbox, Engine], capsys: pytest.CaptureFixture[str],  # noqa: F811
+        tmp_path: Path) -> None:
+    import factories
+
+    sandbox, engine = world
+    ingest(engine, [listing(lid) for lid in IDS], offices=[factories.office(licence=["hemnet"])])
+    assert main(["transfer", "--office", "K1", "--wait"]) == 0
+    document = tmp_path / "records.json"
+    document.write_text(json.dumps({"offices": [], "users": [], "listings": [
+        listing(lid, marketplaces=[]) for lid in IDS]}))
+    capsys.readouterr()
+    assert main(["ingest", str(document)]) == 0
+    out = capsys.readouterr().out
+    assert "held: a mass deletion is waiting for confirmation (hold " in out
+    code, listed = out_json(capsys, "holds", "list", "--json")
+    assert [p["reason"] for p in listed["holds"][0]["pairs"]] == ["deselected"] * 6
