@@ -34,7 +34,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -70,7 +70,7 @@ from syndication.store.models import (
     OfficeRow,
     TransferStatusRow,
 )
-from syndication.store.repository import record_status, status_record
+from syndication.store.repository import record_status
 
 __all__ = [
     "CANCEL_NOTE", "CANCELLED", "CONFIRMED", "HELD", "HOLD_NOTE", "Cancelled", "Guard",
@@ -123,20 +123,35 @@ def _push(office: Office) -> list[str]:
 
 
 def _offices(session: Session, office_ids: Iterable[str]) -> dict[str, Office]:
+    """The offices with, as their licence, only the marketplaces the guard weighs."""
     rows = session.exec(select(OfficeRow).where(col(OfficeRow.id).in_(sorted(set(office_ids)))))
-    return {row.id: Office(id=row.id, name=row.name, licence=tuple(row.licence or ()))
-            for row in rows}
+    offices = {row.id: Office(id=row.id, name=row.name, licence=tuple(row.licence or ()))
+               for row in rows}
+    return {oid: replace(office, licence=tuple(_push(office))) for oid, office in offices.items()}
 
 
 def _office_statuses(session: Session, office_ids: Iterable[str]
                      ) -> dict[tuple[str, str], TransferStatus]:
-    """Every status row of the offices' listings, by (listing, marketplace)."""
-    rows = session.exec(
-        select(TransferStatusRow)
+    """Every status of the offices' listings, by (listing, marketplace): the fields the
+    decision reads (state, id, last action) and the time, read as plain columns."""
+    rows = session.execute(
+        _status_columns()
         .join(ListingRow, col(ListingRow.id) == col(TransferStatusRow.listing_id))
         .where(col(ListingRow.office_id).in_(sorted(set(office_ids))))
     )
-    return {(row.listing_id, row.marketplace): status_record(row) for row in rows}
+    return _by_pair(rows)
+
+
+def _status_columns() -> Any:
+    return sa_select(TransferStatusRow.listing_id, TransferStatusRow.marketplace,  # type: ignore[call-overload]
+                     TransferStatusRow.state, TransferStatusRow.marketplace_id,
+                     TransferStatusRow.action, TransferStatusRow.at)
+
+
+def _by_pair(rows: Iterable[Any]) -> dict[tuple[str, str], TransferStatus]:
+    return {(r.listing_id, r.marketplace): TransferStatus(
+        listing_id=r.listing_id, marketplace=r.marketplace, state=r.state,
+        marketplace_id=r.marketplace_id, action=r.action, at=r.at) for r in rows}
 
 
 def _delete_reason(listing: Listing, office: Office, marketplace: str,
@@ -224,7 +239,7 @@ def guard_ingest(session: Session, guard: Guard, before: Mapping[str, tuple[str,
         office = offices.get(after.office_id)
         if office is None:
             continue
-        for marketplace in _push(office):
+        for marketplace in office.licence:
             status = statuses.get((after.id, marketplace))
             reason = _delete_reason(after, office, marketplace, status)
             if reason is not None and _delete_reason(prior, office, marketplace, status) is None:
@@ -330,7 +345,7 @@ def guard_transfer(session: Session, guard: Guard, scope: tuple[str, str | None]
         if office is None:
             continue
         listing = _listing(row)
-        for marketplace in _push(office):
+        for marketplace in office.licence:
             if (row.id, marketplace) in skip:
                 continue
             reason = _delete_reason(listing, office, marketplace,
@@ -359,6 +374,6 @@ def _may_trip(guard: Guard, removals: Sequence[Removal]) -> bool:
 
 def _listing_statuses(session: Session, listing_id: str
                       ) -> dict[tuple[str, str], TransferStatus]:
-    rows = session.exec(select(TransferStatusRow).where(
+    rows = session.execute(_status_columns().where(
         col(TransferStatusRow.listing_id) == listing_id))
-    return {(row.listing_id, row.marketplace): status_record(row) for row in rows}
+    return _by_pair(rows)
