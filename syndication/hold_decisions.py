@@ -16,7 +16,8 @@ from sqlmodel import Session, col, select
 from syndication.errors import InputError
 from syndication.logs import get_logger
 from syndication.store.db import session_scope
-from syndication.store.models import DeletionHoldRow, ListingRow, TransferStatusRow, utcnow
+from syndication.store.guard_models import DeletionHoldRow
+from syndication.store.models import ListingRow, TransferStatusRow, utcnow
 from syndication.store.repository import record_status
 
 HOLD_NOTE = "borttagning väntar på bekräftelse"

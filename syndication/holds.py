@@ -15,7 +15,7 @@ Per office and marketplace the deletes are weighed against the listings the
 marketplace holds for the office (:func:`syndication.rules.mass_delete.holds_back`).
 When any marketplace of an office is over the limit, every delete of that
 office the ingest or transfer would cause is held: one
-:class:`~syndication.store.models.DeletionHoldRow` lists the pairs, the
+:class:`~syndication.store.guard_models.DeletionHoldRow` lists the pairs, the
 counts, the cause and each listing's state and selection from before. The
 held pairs keep their state (the marketplace still shows them) with the note
 :data:`HOLD_NOTE` and the count and cause, in the status and its history.
@@ -64,12 +64,8 @@ from syndication.rules.mass_delete import DEFAULT_MINIMUM, DEFAULT_SHARE, holds_
 from syndication.rules.plan import decide
 from syndication.rules.removal import REASON_WORDS, marketplace_holds
 from syndication.settings import Settings
-from syndication.store.models import (
-    DeletionHoldRow,
-    ListingRow,
-    OfficeRow,
-    TransferStatusRow,
-)
+from syndication.store.guard_models import DeletionHoldRow
+from syndication.store.models import ListingRow, OfficeRow, TransferStatusRow
 from syndication.store.repository import record_status
 
 __all__ = [

@@ -13,7 +13,7 @@ rows as they were, so the comparison finds nothing to delete there and the
 fan-out would send none of their deletes anyway.
 
 Each office and marketplace of a run is one
-:class:`~syndication.store.models.ReconcileResultRow` with every difference,
+:class:`~syndication.store.guard_models.ReconcileResultRow` with every difference,
 whether the run repaired it, and the marketplace's error when it could not be
 asked. :func:`latest_report` is what ``syndication reconcile --last`` and the
 office page show.
@@ -34,7 +34,8 @@ from syndication.reconcile import Difference, compare, load_view, repair
 from syndication.rules.licence import licensed_marketplaces
 from syndication.runtime import Runtime
 from syndication.store.db import session_scope
-from syndication.store.models import OfficeRow, ReconcileResultRow
+from syndication.store.guard_models import ReconcileResultRow
+from syndication.store.models import OfficeRow
 from syndication.transfer import Scheduler
 
 SAFE_REPAIRS = frozenset({("missing_there", "resend")})

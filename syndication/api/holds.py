@@ -30,7 +30,7 @@ from syndication.api.transfers import usable_id
 from syndication.scope import readable_offices
 from syndication.service import ServiceContext
 from syndication.store.db import session_scope
-from syndication.store.models import DeletionHoldRow
+from syndication.store.guard_models import DeletionHoldRow
 from syndication.transfer import Scope
 
 

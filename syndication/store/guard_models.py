@@ -1,7 +1,8 @@
 """The tables of the mass-deletion guard (R15) and of the reconciliation reports (R13).
 
 Kept beside :mod:`syndication.store.models`, which imports this module at its
-end so that every table is in the one metadata the migrations are built from.
+end so that every table is in the one metadata the migrations are built from;
+import the tables from here.
 """
 
 from __future__ import annotations

@@ -386,9 +386,4 @@ class CallbackSeenRow(SQLModel, table=True):
     received_at: datetime = Field(default_factory=utcnow, index=True, sa_type=UTCDateTime)
 
 
-from syndication.store.guard_models import (  # noqa: E402  (the tables of R15 and R13)
-    DeletionHoldRow as DeletionHoldRow,
-)
-from syndication.store.guard_models import (  # noqa: E402
-    ReconcileResultRow as ReconcileResultRow,
-)
+import syndication.store.guard_models  # noqa: E402, F401  (the tables of R15 and R13)

@@ -7,7 +7,8 @@ import pytest
 from api_service import Api
 
 from syndication.store.db import session_scope
-from syndication.store.models import DeletionHoldRow, ListingRow, utcnow
+from syndication.store.guard_models import DeletionHoldRow
+from syndication.store.models import ListingRow, utcnow
 from syndication.store.repository import record_status
 
 

@@ -12,7 +12,8 @@ from sqlmodel import Session
 from web_server import Served, csrf_of, login, serve
 
 from syndication.scope import set_role
-from syndication.store.models import DeletionHoldRow, ListingRow, ReconcileResultRow, utcnow
+from syndication.store.guard_models import DeletionHoldRow, ReconcileResultRow
+from syndication.store.models import ListingRow, utcnow
 
 
 def _hold(hold_id: str, office_id: str, listing_id: str, marketplace: str,

@@ -21,7 +21,7 @@ from syndication import holds
 from syndication.cli import main
 from syndication.ingest import ingest_document
 from syndication.store.db import make_engine, migrate, session_scope
-from syndication.store.models import ReconcileResultRow
+from syndication.store.guard_models import ReconcileResultRow
 from syndication.store.repository import get_statuses, record_status
 
 TOKEN = "sandbox-token-for-nightly-reconcile"

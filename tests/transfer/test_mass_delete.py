@@ -15,7 +15,8 @@ from syndication import holds
 from syndication.ingest import IngestReport, ingest_document
 from syndication.rules.mass_delete import holds_back
 from syndication.store.db import session_scope
-from syndication.store.models import DeletionHoldRow, ListingRow
+from syndication.store.guard_models import DeletionHoldRow
+from syndication.store.models import ListingRow
 from syndication.store.repository import history
 
 PUSH = ["hemnet", "blocket"]
