@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from syndication.errors import ConfigurationError
+from syndication.holds import Guard, guard_ingest
 from syndication.input_validation import (
     KINDS,
     MAX_DOCUMENT_BYTES,
@@ -72,6 +73,7 @@ class IngestReport:
     created_listings: list[str] = field(default_factory=list)
     errors: list[RecordError] = field(default_factory=list)
     rejected: int = 0
+    holds: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -276,10 +278,14 @@ def _upsert(
 
 def ingest_document(
     engine: Engine, raw: bytes, *, now: datetime | None = None, max_bytes: int = MAX_DOCUMENT_BYTES,
-    refuse: Refusal | None = None,
+    refuse: Refusal | None = None, guard: Guard | None = None,
 ) -> IngestReport:
     """Validate the input document ``raw`` and upsert its valid records (those ``refuse``,
     when given, finds no problem with).
+
+    The mass-deletion guard (R15, :func:`syndication.holds.guard_ingest`; ``guard``,
+    default the default limit) holds, in the same transaction, the deletes the
+    document would cause where they are too many at once; ``report.holds`` names them.
 
     Raises :class:`RecordError` (an :class:`InputError` about the ``document``) when the
     document as a whole cannot be used; otherwise returns the report of what was taken
@@ -311,7 +317,8 @@ def ingest_document(
                 keep=("password_legacy",))
         defaults = {oid: row.category_defaults or {} for oid, row in stored_offices.items()}
         defaults.update({o: r.get("category_defaults") or {} for o, r in offices.records.items()})
-        existing = _stored(session, ListingRow.id, listings.records, ListingRow.marketplaces)
+        existing = _stored(session, ListingRow.id, listings.records, ListingRow.marketplaces,
+                           ListingRow.state)
         written: list[dict[str, Any]] = []
         kept: list[dict[str, Any]] = []
         for record in listings.records.values():
@@ -336,6 +343,8 @@ def ingest_document(
         images = [image for record in listings.records.values() for image in _image_rows(record)]
         if images:
             session.execute(insert(ListingImageRow), images)
+        before = {rid: (row.state, list(row.marketplaces or ())) for rid, row in existing.items()}
+        report.holds = guard_ingest(session, guard or Guard(), before, ids, stamp)
 
     report.offices, report.users, report.listings = list(offices.records), list(users.records), ids
     report.created_listings = [rid for rid in ids if rid not in existing]

@@ -23,7 +23,8 @@ stale_there     both hold it, the marketplace's document     send it again (or t
 What "still wanted" means is :func:`syndication.rules.plan.decide`'s call, so a
 repair never sends outside the licence (R1): such a difference is reported
 with the repair ``none``. Pairs with a transfer in flight (``queued``) are
-left alone: the transfer is about to change them.
+left alone: the transfer is about to change them. A delete the mass-deletion
+guard holds (R15, ``StoreView.held``) is reported with the repair ``none`` too.
 
 :func:`repair` carries the repairs out. A delete of a stored listing goes
 through the transfer queue: the status recorded first (``failed`` delete, the
@@ -41,7 +42,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -51,6 +52,7 @@ from sqlmodel import Session, col
 from adapters.base import Delivery, RemoteListing
 from syndication import registry
 from syndication.errors import PermanentError, SyndicationError
+from syndication.holds import blocked_pairs
 from syndication.logs import get_logger
 from syndication.records import FeedInput, Listing, Office, TransferStatus
 from syndication.registry import title
@@ -114,6 +116,8 @@ class StoreView:
     office: Office
     listings: Mapping[str, Listing]
     statuses: Mapping[tuple[str, str], TransferStatus] = field(default_factory=dict)
+    held: frozenset[tuple[str, str]] = frozenset()
+    """Pairs whose delete the mass-deletion guard holds (R15): never deleted by a repair."""
 
 
 def _held(remote: RemoteListing) -> TransferStatus:
@@ -199,7 +203,14 @@ def compare(
                 f"the copy on {name} differs from the last document sent: {action}",
                 reason, remote_id,
             ))
-    return differences
+    return [_held_back(d) if d.repair == "delete" and (d.listing_id, d.marketplace) in view.held
+            else d for d in differences]
+
+
+def _held_back(d: Difference) -> Difference:
+    """A delete the guard holds: reported, with no repair until a person decides."""
+    return replace(d, repair="none", detail=f"{d.detail}; but its delete is held for "
+                   "confirmation (borttagning väntar på bekräftelse): see syndication holds")
 
 
 def _stale(status: TransferStatus, there: RemoteListing) -> bool:
@@ -223,6 +234,7 @@ def load_view(session: Session, office_id: str) -> StoreView | None:
         office=office_record(office_row),
         listings={row.id: listing_record(row) for row in rows},
         statuses={(s.listing_id, s.marketplace): status_record(s) for s in statuses},
+        held=frozenset(blocked_pairs(session, [office_id])),
     )
 
 

@@ -1,12 +1,16 @@
-"""The schedule: the nightly final-price sync and the photo pull, with APScheduler.
+"""The schedule: the nightly final-price sync, the nightly reconciliation and the photo
+pull, with APScheduler.
 
 The scheduler only *enqueues* dramatiq messages — the work runs on the workers — so
 a scheduler is cheap and several may run for safety. Two schedulers firing the same
 run must still start it once: before enqueuing, a scheduler claims the run's slot
 (:class:`~syndication.store.models.ScheduleSlotRow`, primary key job + slot) with an
 INSERT; the database's uniqueness decides, and the loser sees an IntegrityError and
-does nothing. The final-price slot is the local date in ``settings.schedule_timezone``
-(one run per night); the photo slot is the local time floored to the interval.
+does nothing. The final-price and reconciliation slots are the local date in
+``settings.schedule_timezone`` (one run per night); the photo slot is the local time
+floored to the interval. The reconciliation (R13) runs at ``settings.reconcile_time``,
+by default :data:`RECONCILE_AFTER_MINUTES` after the final-price sync, so the night's
+final prices are out before the marketplaces are asked what they hold.
 
 Actors are looked up by name on the broker when a run fires, so the photo module
 (``pull_photos``) and the final-price actors need not be importable here.
@@ -39,12 +43,16 @@ FINAL_PRICE_JOB = "final_prices"
 PHOTOS_JOB = "photos"
 FINAL_PRICE_ACTOR = "sync_final_prices"
 PHOTOS_ACTOR = "pull_photos"
+RECONCILE_JOB = "reconcile"
+RECONCILE_ACTOR = "reconcile_offices"
+RECONCILE_AFTER_MINUTES = 60
 MISFIRE_GRACE_SECONDS = 3 * 3600
 """A nightly run missed (scheduler down at 02:00) still starts if it is back within 3 h."""
 
 
-def parse_time(value: str) -> tuple[int, int]:
-    """``"02:00"`` → ``(2, 0)``; anything else is a :class:`ConfigurationError`."""
+def parse_time(value: str, name: str = "SYNDICATION_FINAL_PRICE_TIME") -> tuple[int, int]:
+    """``"02:00"`` → ``(2, 0)``; anything else is a :class:`ConfigurationError` naming
+    the variable ``name``."""
     try:
         hour_text, minute_text = value.split(":")
         hour, minute = int(hour_text), int(minute_text)
@@ -52,7 +60,7 @@ def parse_time(value: str) -> tuple[int, int]:
         hour, minute = -1, -1
     if not (0 <= hour < 24 and 0 <= minute < 60):
         raise ConfigurationError(
-            f"SYNDICATION_FINAL_PRICE_TIME must be HH:MM (24-hour), not {value!r}"
+            f"{name} must be HH:MM (24-hour), not {value!r}"
         )
     return hour, minute
 
@@ -64,6 +72,16 @@ def zone(name: str) -> ZoneInfo:
         raise ConfigurationError(
             f"SYNDICATION_TIMEZONE {name!r} is not a known time zone"
         ) from None
+
+
+def reconcile_time(settings: Settings) -> tuple[int, int]:
+    """When the nightly reconciliation runs: ``SYNDICATION_RECONCILE_TIME``, or
+    :data:`RECONCILE_AFTER_MINUTES` after the final-price time (wrapping past midnight)."""
+    if settings.reconcile_time:
+        return parse_time(settings.reconcile_time, "SYNDICATION_RECONCILE_TIME")
+    hour, minute = parse_time(settings.final_price_time)
+    total = (hour * 60 + minute + RECONCILE_AFTER_MINUTES) % (24 * 60)
+    return total // 60, total % 60
 
 
 def claim_slot(engine: Engine, job: str, slot: str, claimed_by: str,
@@ -103,6 +121,7 @@ class Schedule:
     def __post_init__(self) -> None:
         self.tz = zone(self.settings.schedule_timezone)
         self.hour, self.minute = parse_time(self.settings.final_price_time)
+        self.reconcile_hour, self.reconcile_minute = reconcile_time(self.settings)
         if self.settings.photos_interval_minutes < 1:
             raise ConfigurationError("SYNDICATION_PHOTOS_INTERVAL_MINUTES must be at least 1")
 
@@ -122,6 +141,11 @@ class Schedule:
         """Fire the nightly sync once per night, whoever else fires it; True if this did."""
         slot = self.final_price_slot(self.clock())
         return self._fire(FINAL_PRICE_JOB, slot, FINAL_PRICE_ACTOR, {"run_id": f"nightly-{slot}"})
+
+    def run_reconcile(self) -> bool:
+        """Fire the nightly reconciliation once per night; True if this scheduler did."""
+        slot = self.final_price_slot(self.clock())
+        return self._fire(RECONCILE_JOB, slot, RECONCILE_ACTOR, {"run_id": f"nightly-{slot}"})
 
     def run_photos(self) -> bool:
         """Fire the photo pull once per interval; True if this scheduler did."""
@@ -163,6 +187,18 @@ class Schedule:
                 )
             )
         return jobs
+
+
+    def install_reconciliation(self, scheduler: BaseScheduler) -> Any:
+        """Add the nightly reconciliation (R13) to ``scheduler``; returns the APScheduler
+        job. ``syndication scheduler`` installs it beside :meth:`install`'s jobs."""
+        return scheduler.add_job(
+            self.run_reconcile,
+            CronTrigger(hour=self.reconcile_hour, minute=self.reconcile_minute,
+                        timezone=self.tz),
+            id=RECONCILE_JOB, name="nightly reconciliation", coalesce=True, max_instances=1,
+            misfire_grace_time=MISFIRE_GRACE_SECONDS,
+        )
 
 
 def send_by_name(actor_name: str, kwargs: dict[str, Any]) -> None:

@@ -47,6 +47,13 @@ class Settings:
       that is behind. Other commands ignore it: writing ones migrate, reading ones never do.
     * ``token_hours`` — ``SYNDICATION_TOKEN_HOURS``: how long an API session token lives
       (default 8, a working day; see ``syndication.tokens``). Must be positive.
+    * ``reconcile_time`` — ``SYNDICATION_RECONCILE_TIME`` (HH:MM): the nightly
+      reconciliation (R13); unset, an hour after ``final_price_time``.
+    * ``mass_delete_share``, ``mass_delete_min`` — ``SYNDICATION_MASS_DELETE_SHARE``
+      (default 0.2) and ``SYNDICATION_MASS_DELETE_MIN`` (default 5): one ingest or
+      transfer that would remove more than that share of an office's published
+      listings from a marketplace, and at least that many, is held (R15,
+      ``syndication.holds``).
     * ``environ`` — the environment the settings were read from; transports look up
       credentials in it by the names the marketplaces file gives.
     """
@@ -77,6 +84,9 @@ class Settings:
     fan_out_lease_ms: int = 30_000
     migrate_on_start: bool = False
     token_hours: int = 8
+    reconcile_time: str | None = None
+    mass_delete_share: float = 0.2
+    mass_delete_min: int = 5
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @property
@@ -137,6 +147,11 @@ class Settings:
             ),
             migrate_on_start=_flag(env, "SYNDICATION_MIGRATE_ON_START", defaults.migrate_on_start),
             token_hours=_positive(env, "SYNDICATION_TOKEN_HOURS", defaults.token_hours),
+            reconcile_time=env.get("SYNDICATION_RECONCILE_TIME") or None,
+            mass_delete_share=_share(env, "SYNDICATION_MASS_DELETE_SHARE",
+                                     defaults.mass_delete_share),
+            mass_delete_min=_positive(env, "SYNDICATION_MASS_DELETE_MIN",
+                                      defaults.mass_delete_min),
             environ=env,
         )
 
@@ -161,6 +176,23 @@ def _positive(env: Mapping[str, str], name: str, default: int) -> int:
         from syndication.errors import ConfigurationError
 
         raise ConfigurationError(f"{name} must be a positive integer, not {value}")
+    return value
+
+
+def _share(env: Mapping[str, str], name: str, default: float) -> float:
+    """A share between 0 (exclusive) and 1 (inclusive); anything else names the variable."""
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 1:
+        from syndication.errors import ConfigurationError
+
+        raise ConfigurationError(f"{name} must be a share above 0 and at most 1 (0.2 is 20 %), "
+                                 f"not {raw!r}")
     return value
 
 

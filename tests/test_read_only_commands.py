@@ -34,6 +34,8 @@ READ_ONLY_COMMANDS: dict[str, list[str]] = {
     "final-prices-dry-run": ["final-prices", "--dry-run"],
     "photos-problems": ["photos", "--problems"],
     "api-key-list": ["api-key", "list"],
+    "reconcile-last": ["reconcile", "--last", "--json"],
+    "holds-list": ["holds", "list", "--json"],
 }
 
 NEVER_MIGRATING_COMMANDS: dict[str, list[str]] = {
@@ -139,7 +141,7 @@ def test_read_only_commands_work_on_a_current_store_without_changing_it(
     run_cli(["migrate"], store_url, tmp_path).check_returncode()
     before = snapshot(store_url)
     expected = {"preview": 0, "export": 0, "final-prices-dry-run": 0, "photos-problems": 0,
-                "reconcile": 1, "api-key-list": 0}
+                "reconcile": 1, "api-key-list": 0, "reconcile-last": 2, "holds-list": 1}
     for command, status in expected.items():
         result = run_cli(argv_of(command, tmp_path), store_url, tmp_path)
         assert result.returncode == status, (command, result.stdout, result.stderr)

@@ -3,7 +3,8 @@
 One router per role, each a small module: :mod:`.auth` (the bearer credential
 and the session routes), :mod:`.records` (``PUT /records``), :mod:`.transfers`
 (start and follow a transfer, with :mod:`.idempotency` and the service's
-:mod:`.queue`), :mod:`.status` (status and preview). Their bodies are the
+:mod:`.queue`), :mod:`.status` (status and preview), :mod:`.holds` (held mass
+deletions, R15). Their bodies are the
 models of :mod:`.models`, every refusal the one body of :mod:`.errors`, so the
 OpenAPI document FastAPI writes describes every answer. ``docs/api.md`` shows
 the desktop's flow with curl.
@@ -20,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 
 from syndication.api.auth import principal_dependency, sessions_router
 from syndication.api.errors import ApiError, ApiRoute
+from syndication.api.holds import holds_router
 from syndication.api.models import ErrorBody
 from syndication.api.queue import TransferQueue
 from syndication.api.records import records_router
@@ -53,4 +55,5 @@ def build_router(context: ServiceContext, queue: TransferQueue | None = None) ->
     router.include_router(records_router(context, principal))
     router.include_router(transfers_router(context, principal, queue))
     router.include_router(status_router(context, principal))
+    router.include_router(holds_router(context, principal, queue))
     return router

@@ -26,6 +26,7 @@ from syndication.api.errors import ApiError, ApiRoute, invalid, responses
 from syndication.api.models import Problem, RecordOutcome, RecordsResult
 from syndication.api.write_scope import WriteScope
 from syndication.errors import ConfigurationError
+from syndication.holds import Guard
 from syndication.ingest import IngestReport, RecordError, ingest_document
 from syndication.input_validation import KINDS
 from syndication.service import ServiceContext
@@ -109,7 +110,8 @@ def records_router(context: ServiceContext, principal: PrincipalDependency) -> A
         with WriteScope(context.engine, who) as scope:
             try:
                 report = ingest_document(context.engine, raw, now=context.clock(),
-                                         max_bytes=cap, refuse=scope)
+                                         max_bytes=cap, refuse=scope,
+                                         guard=Guard.from_settings(context.settings))
             except RecordError as exc:
                 raise invalid(exc) from None
         taken = {"office": report.offices, "user": report.users, "listing": report.listings}

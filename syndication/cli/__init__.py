@@ -32,6 +32,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "scheduler",
     "serve",
     "reconcile",
+    "holds",
     "demo",
 )
 

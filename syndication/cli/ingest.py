@@ -11,6 +11,7 @@ import argparse
 import sys
 from typing import Any
 
+from syndication.holds import Guard
 from syndication.ingest import MAX_DOCUMENT_BYTES, RecordError, ingest_document
 from syndication.settings import Settings
 from syndication.store.schema import open_for_writing
@@ -45,7 +46,7 @@ def handler(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     engine = open_for_writing(settings.database_url, migrate_store=True)
     try:
-        report = ingest_document(engine, raw)
+        report = ingest_document(engine, raw, guard=Guard.from_settings(settings))
     except RecordError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -54,4 +55,7 @@ def handler(args: argparse.Namespace, settings: Settings) -> int:
     for error in report.errors:
         print(f"rejected: {error}")
     print(report.summary())
+    for hold_id in report.holds:
+        print(f"held: a mass deletion is waiting for confirmation (hold {hold_id}); "
+              "see syndication holds list")
     return 0 if report.ok else 1

@@ -1,4 +1,9 @@
-"""``syndication reconcile --office ID [--marketplace M] [--repair]`` (R13).
+"""``syndication reconcile --office ID [--marketplace M] [--repair]`` and
+``syndication reconcile --last [--office ID] [--json]`` (R13).
+
+``--last`` prints the newest recorded run (the nightly one the scheduler
+starts, :mod:`syndication.reconcile_runs`), of one office with ``--office``;
+read-only, exit 0 (2 when none is recorded yet).
 
 Asks each marketplace of the office's licence (or only ``M``) for what it
 holds for the office, prints every difference with the store and what a
@@ -17,6 +22,7 @@ marketplace could not be asked; 2 usage or configuration error.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from typing import Any
 
@@ -40,7 +46,10 @@ def register(subparsers: Any) -> None:
             "through the transfer queue. Exit 0 in step, 1 differences left, 2 usage."
         ),
     )
-    parser.add_argument("--office", required=True, metavar="ID")
+    parser.add_argument("--office", metavar="ID", help="the office (required unless --last)")
+    parser.add_argument("--last", action="store_true",
+                        help="show the newest recorded reconciliation (the nightly run)")
+    parser.add_argument("--json", action="store_true", help="with --last: print JSON")
     parser.add_argument("--marketplace", choices=marketplace_names(), help="only this marketplace")
     parser.add_argument("--repair", action="store_true", help="send or delete to repair")
     parser.add_argument("--wait", action="store_true",
@@ -60,11 +69,34 @@ def _line(d: Difference, repaired: bool) -> str:
 
 
 def handler(args: argparse.Namespace, settings: Settings) -> int:
+    if args.last:
+        return _last(args, settings)
+    if not args.office:
+        print("error: give --office ID (or --last)", file=sys.stderr)
+        return 2
     runtime = Runtime.from_settings(settings, read_only=not args.repair)
     try:
         return _run(args, settings, runtime)
     finally:
         runtime.close()
+
+
+def _last(args: argparse.Namespace, settings: Settings) -> int:
+    from syndication.reconcile_runs import format_report, latest_report
+
+    if args.repair:
+        print("error: --last only shows; it repairs nothing", file=sys.stderr)
+        return 2
+    runtime = Runtime.from_settings(settings, read_only=True)
+    try:
+        report = latest_report(runtime.engine, args.office)
+    finally:
+        runtime.close()
+    if args.json:
+        print(json.dumps(report, indent=2, ensure_ascii=False))
+    else:
+        print(format_report(report))
+    return 0 if report is not None else 2
 
 
 def _run(args: argparse.Namespace, settings: Settings, runtime: Runtime) -> int:

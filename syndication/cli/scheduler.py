@@ -1,8 +1,11 @@
-"""``syndication scheduler``: run the schedule (nightly final prices, photo pulls).
+"""``syndication scheduler``: run the schedule (nightly final prices and reconciliation,
+photo pulls).
 
 The scheduler enqueues dramatiq messages at the configured times: the final-price
 sync every night at ``SYNDICATION_FINAL_PRICE_TIME`` (default 02:00) in
-``SYNDICATION_TIMEZONE`` (default Europe/Stockholm), and the photo pull every
+``SYNDICATION_TIMEZONE`` (default Europe/Stockholm), the reconciliation of every
+office (R13) at ``SYNDICATION_RECONCILE_TIME`` (default an hour after the final
+prices), and the photo pull every
 ``SYNDICATION_PHOTOS_INTERVAL_MINUTES`` when ``SYNDICATION_PHOTO_PORTAL_URL`` is set.
 Several schedulers may run at once; each run still starts once (a claimed slot in the
 database). Without ``SYNDICATION_BROKER_URL`` the jobs run on worker threads of this
@@ -34,11 +37,14 @@ from syndication.scheduling import (
     FINAL_PRICE_JOB,
     PHOTOS_ACTOR,
     PHOTOS_JOB,
+    RECONCILE_ACTOR,
+    RECONCILE_JOB,
     Schedule,
 )
 from syndication.settings import Settings
 
-ACTORS = {FINAL_PRICE_JOB: FINAL_PRICE_ACTOR, PHOTOS_JOB: PHOTOS_ACTOR}
+ACTORS = {FINAL_PRICE_JOB: FINAL_PRICE_ACTOR, PHOTOS_JOB: PHOTOS_ACTOR,
+          RECONCILE_JOB: RECONCILE_ACTOR}
 """The actor each scheduled job sends to."""
 
 
@@ -55,7 +61,7 @@ def handler(args: argparse.Namespace, settings: Settings) -> int:
         finally:
             runtime.close()
     scheduler = BlockingScheduler(timezone=schedule.tz)
-    jobs = schedule.install(scheduler)
+    jobs = [*schedule.install(scheduler), schedule.install_reconciliation(scheduler)]
     worker: contextlib.AbstractContextManager[object] = (
         in_process_worker(broker, settings.worker_threads)
         if is_in_process(broker)
@@ -105,7 +111,8 @@ def run_once(job: str, schedule: Schedule, broker: dramatiq.Broker, threads: int
     queues in turn, the final-price batches) before it exits; with Redis the
     workers do.
     """
-    fire = {FINAL_PRICE_JOB: schedule.run_final_prices, PHOTOS_JOB: schedule.run_photos}
+    fire = {FINAL_PRICE_JOB: schedule.run_final_prices, PHOTOS_JOB: schedule.run_photos,
+            RECONCILE_JOB: schedule.run_reconcile}
     if not is_in_process(broker):
         fired = fire[job]()
     else:
@@ -121,12 +128,12 @@ def run_once(job: str, schedule: Schedule, broker: dramatiq.Broker, threads: int
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "scheduler",
-        help="run the schedule: nightly final prices to Hemnet, photo pulls",
+        help="run the schedule: nightly final prices to Hemnet and reconciliation, photo pulls",
         description=__doc__.split("\n\n")[1] if __doc__ else None,
     )
     parser.add_argument(
         "--once",
-        choices=(FINAL_PRICE_JOB, PHOTOS_JOB),
+        choices=(FINAL_PRICE_JOB, PHOTOS_JOB, RECONCILE_JOB),
         help="claim and enqueue the current slot of one job now, then exit (without Redis: "
         "after running it here)",
     )

@@ -18,6 +18,7 @@ JOB_MODULES: tuple[str, ...] = (
     "syndication.jobs.transfer",
     "syndication.jobs.final_prices",
     "syndication.jobs.photos",
+    "syndication.jobs.reconcile",
 )
 
 

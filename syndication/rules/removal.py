@@ -22,6 +22,16 @@ from __future__ import annotations
 from syndication.records import Listing, TransferStatus
 
 DELETE_REASONS: tuple[str, ...] = ("sold", "withdrawn", "deleted", "deselected")
+REASON_WORDS: dict[str, str] = {
+    "sold": "sold", "withdrawn": "withdrawn in the desktop",
+    "deleted": "deleted in the desktop", "deselected": "deselected",
+}
+"""Each delete reason as the status note and the reports write it for people."""
+
+
+def reason_note(reason: str | None) -> str | None:
+    """The note a ``deleted`` row keeps: why it was deleted (``None`` without a reason)."""
+    return f"deleted: {REASON_WORDS.get(reason, reason)}" if reason else None
 
 _PENDING_STATES = frozenset({"queued", "failed"})
 

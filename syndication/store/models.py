@@ -384,3 +384,6 @@ class CallbackSeenRow(SQLModel, table=True):
     marketplace: str = Field(primary_key=True, max_length=32)
     callback_id: str = Field(primary_key=True, max_length=128)
     received_at: datetime = Field(default_factory=utcnow, index=True, sa_type=UTCDateTime)
+
+
+import syndication.store.guard_models  # noqa: E402, F401  (the tables of R15 and R13)

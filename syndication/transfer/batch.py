@@ -38,7 +38,7 @@ from sqlalchemy import insert as core_insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
-from syndication import registry
+from syndication import holds, registry
 from syndication.records import TransferStatus
 from syndication.rules import plan
 from syndication.store.db import among
@@ -106,6 +106,7 @@ def fan_out_batch(
         inputs = load_feed_inputs(session, ids)
         stored = stored_rows(session, ids)
         settled = settled_statuses(session, stored)
+        blocked = holds.blocked_pairs(session, {i.office.id for i in inputs.values()})
     for listing_id in ids:
         feed_input = inputs.get(listing_id)
         if feed_input is None:
@@ -114,6 +115,8 @@ def fan_out_batch(
             row = stored.get((listing_id, marketplace))
             status = settled.get((listing_id, marketplace))
             decision = plan.decide(feed_input, marketplace, status)
+            if decision.action == "delete" and (listing_id, marketplace) in blocked:
+                continue
             if decision.sends:
                 writes.record(row, listing_id, marketplace, "queued", error=None,
                               request_id=request_id, at=now)

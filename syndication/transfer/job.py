@@ -22,8 +22,8 @@ The outcomes:
    listing, the marketplace, the action, the document hash and the delivery
    generation, and ``sent`` (or ``published``, when the receipt says so) is
    recorded with the marketplace's id and address; a delete records
-   ``deleted`` and its date,
-   with :data:`NOT_KNOWN_NOTE` when the marketplace answered that it did not
+   ``deleted`` and its date with its reason ("deleted: sold", R13),
+   or with :data:`NOT_KNOWN_NOTE` when the marketplace answered that it did not
    know the listing (it may still hold it: support must tell the two apart).
 
 A permanent error (invalid document, a refusal, a configuration gap) records
@@ -57,6 +57,7 @@ from syndication.metrics import note_action
 from syndication.outbox.rows import Staged, send_staged, stage_claimed
 from syndication.records import TransferStatus
 from syndication.registry import title
+from syndication.rules.removal import reason_note
 from syndication.runtime import Runtime
 from syndication.store.db import begin, session_scope
 from syndication.store.models import TransferStatusRow
@@ -338,7 +339,8 @@ def _delivered(
     if receipt.public_url is not None:
         fields["public_url"] = receipt.public_url
     if action == "delete":
-        note = NOT_KNOWN_NOTE if receipt.not_known else None
+        reason = prepared.planned.decision.delete_reason if prepared.planned else None
+        note = NOT_KNOWN_NOTE if receipt.not_known else reason_note(reason)
         _store(runtime, prepared, _Write("deleted", runtime.clock(), note,
                                          {**fields, "document_hash": None}))
         get_logger().info("transfer.deleted", not_known=receipt.not_known)

@@ -8,7 +8,9 @@ licence and those the listing selected (R1, R2). The decision is taken here
 once to leave out work with nothing to send: a ``not_licensed`` or
 ``not_selected`` outcome is recorded at once, a "nothing to record" outcome
 is skipped; everything that sends gets ``queued`` and a job, which decides
-again when it runs (the records may have changed in between).
+again when it runs (the records may have changed in between). The
+mass-deletion guard (R15, :mod:`syndication.holds`) weighs the request's
+deletes before the fan-out, and a delete it holds gets no job.
 
 A pull marketplace (R17) gets no job per listing: its pairs are ``queued``
 like the others, and one feed job per office rebuilds and publishes the
@@ -50,7 +52,7 @@ from typing import Any
 from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
-from syndication import registry
+from syndication import holds, registry
 from syndication.errors import InputError
 from syndication.logs import get_logger
 from syndication.records import FeedInput
@@ -163,6 +165,8 @@ def request_transfer(
     owner = f"request-{uuid.uuid4().hex[:12]}"
     with session_scope(runtime.engine) as session:
         listings = scope.count(session)
+        holds.guard_transfer(session, holds.Guard.from_settings(runtime.settings),
+                             (scope.kind, scope.value), runtime.clock())
         session.add(TransferRequestRow(
             id=request_id, scope=str(scope), created_at=runtime.clock(),
             fan_out_owner=owner, fan_out_until=_lease_end(runtime),

@@ -67,6 +67,7 @@ from syndication.web.actions import retryable
 from syndication.web.checks import field_with_nul, safe_next
 from syndication.web.final_prices import add_final_price_page
 from syndication.web.i18n import DEFAULT_LOCALE, LANG_COOKIE, LOCALES, choose_locale, translations
+from syndication.web.office_ops import add_hold_actions, office_ops
 from syndication.web.pages import N_, STATE_LABELS
 from syndication.web.session import (
     COOKIE_NAME,
@@ -253,6 +254,7 @@ class WebView:
         router.add_api_route("/offices/{office_id}/retry-failed", self.office_retry_form,
                              methods=["POST"])
         add_final_price_page(self, router)
+        add_hold_actions(self, router)
         return router
 
     def retry_form(self, request: Request, listing_id: str, form: FormFields) -> Response:
@@ -360,6 +362,7 @@ class WebView:
                     raise unknown_office(office_id)
                 result = office_status(db, office_id, self.context.contacts, state=state)
                 problems = office_photo_problems(db, office_id)
+                ops = office_ops(self.context.engine, db, office_id)
         except UnknownOffice as exc:
             _ = self.gettext(request)
             return self.message(request, session, 404, _("Not found"), str(exc))
@@ -374,6 +377,9 @@ class WebView:
         _ = self.gettext(request)
         notice = (_("Transfers queued: %(n)s") % {"n": queued}
                   if queued is not None and queued.isdigit() else None)
+        notice = {"confirm": _("Confirmed: the held deletes are queued."),
+                  "cancel": _("Cancelled: the listings are restored and nothing was sent.")
+                  }.get(request.query_params.get("hold", ""), notice)
         return self.page(request, session, "office.html", result=result, entries=entries,
                          problems=problems, state=state, states=OFFICE_STATES,
-                         failed_count=failed_count, notice=notice)
+                         failed_count=failed_count, notice=notice, ops=ops)

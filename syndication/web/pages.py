@@ -205,6 +205,7 @@ OFFICE = """{% extends "base.html" %}
 {% endfor %}
 </table>
 {% endif %}
+{% if ops %}{% include "office_ops.html" %}{% endif %}
 {% endblock %}
 """
 
@@ -257,6 +258,55 @@ HOME = """{% extends "base.html" %}
 {% endblock %}
 """
 
+OFFICE_OPS = """{% from "time.html" import time %}
+<h2 id="holds-heading">{{ _("Deletions waiting for confirmation") }}</h2>
+{% if ops.holds %}
+{% for h in ops.holds %}
+<section class="hold" data-hold="{{ h.hold_id }}">
+<p><strong>{{ _("Deletion waiting for confirmation") }}</strong>:
+{{ h.deletes }} {{ _("deletes held") }} · {{ time(h.created_at) }}</p>
+<p class="wide">{{ _("Cause") }}: {{ h.cause }}</p>
+<table class="stack">
+<tr><th scope="col">{{ _("Marketplace") }}</th><th scope="col">{{ _("Deletes held") }}</th>
+<th scope="col">{{ _("Published there") }}</th></tr>
+{% for m, c in h.counts|dictsort %}<tr><td>{{ m }}</td><td>{{ c.removing }}</td>
+<td>{{ c.published }}</td></tr>{% endfor %}
+</table>
+<form method="post" action="{{ url_for('hold_decide', office_id=ops.office_id,
+  hold_id=h.hold_id) }}">
+<input type="hidden" name="csrf_token" value="{{ csrf_token }}">
+<button name="decision" value="confirm" class="hold-confirm">{{ _("Confirm the deletes")
+  }}</button>
+<button name="decision" value="cancel" class="hold-cancel">{{ _("Cancel the deletes")
+  }}</button></form>
+</section>
+{% endfor %}
+{% else %}<p id="no-holds">{{ _("No deletion is waiting for confirmation.") }}</p>{% endif %}
+<h2 id="reconcile-heading">{{ _("Latest reconciliation") }}</h2>
+{% if ops.reconcile %}
+<p>{{ time(ops.reconcile.at) }} · {{ ops.reconcile.run_id }}</p>
+<table id="reconcile" class="stack">
+<tr><th scope="col">{{ _("Marketplace") }}</th><th scope="col">{{ _("Held there") }}</th>
+<th scope="col">{{ _("Differences") }}</th><th scope="col">{{ _("Repaired") }}</th>
+<th scope="col">{{ _("Error / note") }}</th></tr>
+{% for r in ops.reconcile.results %}
+<tr class="reconcile-row" data-marketplace="{{ r.marketplace }}">
+<td>{{ r.marketplace }}</td><td>{{ r.held_there if r.held_there is not none else '–' }}</td>
+<td>{{ r.differences|length }}</td><td>{{ r.repaired }}</td>
+<td class="wide">{{ r.error or '' }}</td></tr>
+{% for d in r.differences %}
+<tr class="difference" data-object="{{ d.listing_id }}"><td></td>
+<td><a href="{{ url_for('listing', listing_id=d.listing_id) }}">{{ d.listing_id }}</a></td>
+<td>{{ d.kind }}</td><td>{{ _("yes") if d.repaired else _("no, left for a person") }}</td>
+<td class="wide">{{ d.detail }}</td></tr>
+{% endfor %}
+{% endfor %}
+</table>
+{% else %}<p id="no-reconcile">{{ _("No reconciliation recorded yet.") }}</p>{% endif %}
+"""
+"""The office page's section on held mass deletions (R15) and the newest reconciliation
+(R13); its values and its buttons' route are :mod:`syndication.web.office_ops`."""
+
 PAGES: dict[str, str] = {
     "time.html": TIME,
     "status_table.html": STATUS_TABLE,
@@ -264,4 +314,5 @@ PAGES: dict[str, str] = {
     "listing.html": LISTING,
     "office.html": OFFICE,
     "home.html": HOME,
+    "office_ops.html": OFFICE_OPS,
 }

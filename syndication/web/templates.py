@@ -121,6 +121,7 @@ ROUTES: dict[str, str] = {
     "office": "/offices/{office_id}",
     "office_retry": "/offices/{office_id}/retry-failed",
     "final_prices": "/offices/{office_id}/slutpriser",
+    "hold_decide": "/offices/{office_id}/holds/{hold_id}",
     "poll_script": "/static/poll.js",
 }
 """The view's pages by name; :func:`url_for` builds their addresses."""

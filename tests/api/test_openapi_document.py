@@ -22,6 +22,10 @@ EXPECTED = {
     ("get", "/api/v1/offices/{office_id}/status"): {"200", "401", "404", "422"},
     ("get", "/api/v1/listings/{listing_id}/preview/{marketplace}"): {"200", "401", "404",
                                                                      "422"},
+    ("get", "/api/v1/holds"): {"200", "401", "422"},
+    ("get", "/api/v1/holds/{hold_id}"): {"200", "401", "404", "422"},
+    ("post", "/api/v1/holds/{hold_id}/confirm"): {"200", "401", "403", "404", "422", "503"},
+    ("post", "/api/v1/holds/{hold_id}/cancel"): {"200", "401", "403", "404", "422"},
 }
 
 

@@ -51,13 +51,17 @@ def test_every_route_but_login_needs_a_login(served: Served) -> None:
     assert rule_paths == {"/login", "/logout", "/", "/sok", "/static/poll.js",
                           "/listings/{listing_id}", "/listings/{listing_id}/status.json",
                           "/listings/{listing_id}/retry", "/offices/{office_id}",
-                          "/offices/{office_id}/retry-failed", "/offices/{office_id}/slutpriser"}
+                          "/offices/{office_id}/retry-failed", "/offices/{office_id}/slutpriser",
+                          "/offices/{office_id}/holds/{hold_id}"}
     for path in PROTECTED:
         answer = requests.get(served.url(path), allow_redirects=False, timeout=10)
         assert answer.status_code == 302, path
         assert answer.headers["Location"].startswith("/login?next=")
     answer = requests.post(served.url("/logout"), allow_redirects=False, timeout=10)
     assert answer.status_code == 302
+    answer = requests.post(served.url("/offices/OFF1/holds/h1"), data={"decision": "cancel"},
+                           allow_redirects=False, timeout=10)
+    assert answer.status_code == 302 and answer.headers["Location"].startswith("/login?next=")
 
 
 def test_login_sets_a_hardened_cookie_and_reaches_the_listing(served: Served) -> None:

@@ -85,10 +85,11 @@ def test_a_404_to_a_delete_is_deleted_with_the_note(
     rows = {row["marketplace"]: row for row in document["marketplaces"]}
     assert rows["hemnet"]["state"] == "deleted" and rows["hemnet"]["error"] == NOT_KNOWN_NOTE
     assert NOTE in NOT_KNOWN_NOTE and "kände inte till" in NOT_KNOWN_NOTE
-    assert rows["hittahem"]["state"] == "deleted" and rows["hittahem"]["error"] is None
+    assert rows["hittahem"]["state"] == "deleted"
+    assert rows["hittahem"]["error"] == "deleted: withdrawn in the desktop", "the reason (R13)"
     last = {e["marketplace"]: e for e in events}
     assert (last["hemnet"]["state"], last["hemnet"]["error"]) == ("deleted", NOT_KNOWN_NOTE)
-    assert last["hittahem"]["error"] is None
+    assert last["hittahem"]["error"] == "deleted: withdrawn in the desktop"
     assert any(NOTE in line and "Hemnet" in line for line in format_table(document).splitlines())
     assert NOTE in format_history(events)
 
