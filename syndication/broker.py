@@ -202,7 +202,9 @@ def _install_middleware(broker: dramatiq.Broker, settings: Settings) -> None:
     broker.add_middleware(Metrics(), before=Retries)
     broker.add_middleware(JobLifecycle(), before=Retries)
     broker.add_middleware(
-        Bulkhead(settings.marketplace_threads, settings.bulkhead_delay_ms), before=JobLifecycle
+        Bulkhead(settings.marketplace_threads, settings.bulkhead_delay_ms,
+                 concurrent_limit=settings.marketplace_in_flight),
+        before=JobLifecycle,
     )
     broker.add_middleware(OutboxRelay(sweeps=[_fan_out_sweep]))
     if settings.environ.get("PROMETHEUS_MULTIPROC_DIR") and settings.environ.get(

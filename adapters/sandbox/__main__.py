@@ -16,6 +16,7 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Sequence
 
 from adapters.sandbox.server import Sandbox
 from syndication import registry
@@ -82,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _latencies(values: list[str], names: list[str]) -> dict[str, float]:
+def _latencies(values: list[str], names: Sequence[str]) -> dict[str, float]:
     """Each marketplace's answer latency from ``--latency-ms`` options: a bare number
     sets every marketplace, ``name=ms`` one; later options win."""
     latency = dict.fromkeys(names, 0.0)

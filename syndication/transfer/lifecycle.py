@@ -24,7 +24,6 @@ dramatiq calls these hooks through :class:`syndication.middleware.JobLifecycle`:
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import dramatiq
@@ -61,12 +60,14 @@ class TransferLifecycle:
 
     def __init__(self) -> None:
         self.identity = this_worker
-        self._current = threading.local()
+        self._current: dict[str, int] = {}
+        """The start id of each message being run, by message id (a message's hooks may
+        run on different threads)."""
 
     def started(self, broker: dramatiq.Broker, message: dramatiq.Message[Any]) -> None:
         """Count the attempt and record the start; fail and skip the job once its
         workers really died too often; put it back when the store cannot be reached."""
-        self._current.start_id = None
+        self._current.pop(message.message_id, None)
         try:
             self._count_start(broker, message)
         except SQLAlchemyError as exc:
@@ -103,7 +104,8 @@ class TransferLifecycle:
             session.add(start)
             session.flush()
             if len(dead) < runtime.settings.max_worker_deaths:
-                self._current.start_id = start.id
+                assert start.id is not None
+                self._current[message.message_id] = start.id
                 return
             error = death_report(session, job, dead)
             session.delete(start)
@@ -120,8 +122,7 @@ class TransferLifecycle:
     ) -> None:
         """The start ended: remove its row, and with ``done`` (nothing will run the message
         again) every row of the message."""
-        start_id = getattr(self._current, "start_id", None)
-        self._current.start_id = None
+        start_id = self._current.pop(message.message_id, None)
         if start_id is None:
             return
         try:
