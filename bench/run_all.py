@@ -8,7 +8,10 @@ Each benchmark runs in its own child process (so one's memory or threads do
 not colour another's figures) and ends with a machine-readable line,
 ``BENCH {"benchmark": …, "ratio": …, "value": …, "unit": …, "floor": …}``;
 for scripts that print only text, the last ``ratio`` figure in their output is
-taken. A script that is missing, fails or prints no ratio gets a row saying so.
+taken. A script may report several rows (``transfer.py``: ``transfer``,
+``transfer_noop``, ``cpu_ms_per_job``), each its own ``BENCH`` line, named in
+:data:`BENCHMARKS`. A script that is missing, fails or prints no ratio gets a
+row saying so.
 Benchmarks that need Redis get a ``redis-server`` of this run's own on a free
 loopback port unless ``SYNDICATION_BENCH_REDIS_URL`` names one.
 """
@@ -48,13 +51,22 @@ class Benchmark:
     args: tuple[str, ...] = ()
     quick_args: tuple[str, ...] = ("--quick",)
     needs_redis: bool = False
+    extra_rows: tuple[tuple[str, str], ...] = ()
+    """Further rows the same script reports (``BENCH`` lines of those names), with what
+    each ratio means."""
 
 
 BENCHMARKS: tuple[Benchmark, ...] = (
     Benchmark("feeds", "feed_building.py",
               "feed building vs bare lxml serialization (floor/measured time)"),
     Benchmark("transfer", "transfer.py",
-              "transfers/s vs no-op messages/s, same Redis broker & workers", needs_redis=True),
+              "transfers/s vs the floor: the same jobs' bare I/O (no-op message + PUT + two "
+              "bare-driver transactions), same Redis broker & threads", needs_redis=True,
+              extra_rows=(
+                  ("transfer_noop", "transfers/s vs no-op messages/s, same Redis broker & threads"),
+                  ("cpu_ms_per_job", "3 ms goal / the worker process's CPU ms per transfer job "
+                                     "(≥ 1: within the goal)"),
+              )),
     Benchmark("export_memory", "export_memory.py",
               "full-feed export peak RSS at the largest vs smallest size (flat = 1.0)"),
     Benchmark("final_prices", "final_prices.py",
@@ -105,6 +117,17 @@ def parse_output(stdout: str) -> dict[str, Any] | None:
     return {"ratio": float(found[-1])} if found else None
 
 
+def bench_lines(stdout: str) -> dict[str, dict[str, Any]]:
+    """Every ``BENCH {…}`` line of an output by its ``benchmark`` name (the last one wins)."""
+    found: dict[str, dict[str, Any]] = {}
+    for line in stdout.splitlines():
+        match = BENCH_LINE.match(line.strip())
+        if match:
+            figures = dict(json.loads(match.group(1)))
+            found[str(figures.get("benchmark"))] = figures
+    return found
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -139,12 +162,17 @@ def redis_for_benchmarks() -> Iterator[str | None]:
             process.wait(timeout=10)
 
 
-def run_one(benchmark: Benchmark, quick: bool, redis_url: str | None, timeout: float) -> Row:
-    """Run one benchmark script in a child process and read its figures."""
+def run_one(
+    benchmark: Benchmark, quick: bool, redis_url: str | None, timeout: float
+) -> list[Row]:
+    """Run one benchmark script in a child process and read its rows: its own, then its
+    :attr:`Benchmark.extra_rows`."""
     row = Row(benchmark)
+    extras = [Row(Benchmark(name, benchmark.script, meaning))
+              for name, meaning in benchmark.extra_rows]
     script = BENCH / benchmark.script
     if not script.exists():
-        return row
+        return [row, *extras]
     python_path = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
     env = {**os.environ, "PYTHONPATH": python_path}
     if redis_url:
@@ -157,20 +185,25 @@ def run_one(benchmark: Benchmark, quick: bool, redis_url: str | None, timeout: f
         done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
                               timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
-        row.status = f"timed out after {timeout:.0f} s"
-        return row
-    row.seconds = round(time.perf_counter() - started, 1)
-    figures = parse_output(done.stdout)
-    if done.returncode != 0 or figures is None or figures.get("ratio") is None:
-        last = (done.stderr.strip() or done.stdout.strip()).splitlines()[-1:] or ["no output"]
-        row.status = f"failed (exit {done.returncode}): {last[0][:120]}"
-        return row
-    row.status = "ok"
-    row.ratio = float(figures["ratio"])
-    row.value, row.unit = figures.get("value"), figures.get("unit")
-    row.floor, row.floor_unit = figures.get("floor"), figures.get("floor_unit")
-    row.detail = figures
-    return row
+        for each in (row, *extras):
+            each.status = f"timed out after {timeout:.0f} s"
+        return [row, *extras]
+    seconds = round(time.perf_counter() - started, 1)
+    named = bench_lines(done.stdout)
+    found = [named.get(benchmark.name) or parse_output(done.stdout),
+             *(named.get(extra.benchmark.name) for extra in extras)]
+    for each, figures in zip((row, *extras), found, strict=True):
+        each.seconds = seconds
+        if done.returncode != 0 or figures is None or figures.get("ratio") is None:
+            last = (done.stderr.strip() or done.stdout.strip()).splitlines()[-1:] or ["no output"]
+            each.status = f"failed (exit {done.returncode}): {last[0][:120]}"
+            continue
+        each.status = "ok"
+        each.ratio = float(figures["ratio"])
+        each.value, each.unit = figures.get("value"), figures.get("unit")
+        each.floor, each.floor_unit = figures.get("floor"), figures.get("floor_unit")
+        each.detail = figures
+    return [row, *extras]
 
 
 def _figure(value: Any, unit: str | None) -> str:
@@ -217,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     with redis_for_benchmarks() as redis_url:
         for benchmark in chosen:
             print(f"running {benchmark.script} …", file=sys.stderr, flush=True)
-            rows.append(run_one(benchmark, args.quick, redis_url if benchmark.needs_redis else None,
+            rows.extend(run_one(benchmark, args.quick, redis_url if benchmark.needs_redis else None,
                                 args.timeout))
     facts = machine() | {"load": (round(load_before, 1), round(os.getloadavg()[0], 1))}
     print(table(rows, facts, args.quick))

@@ -2,21 +2,29 @@
 
     python bench/transfer.py                          # 300 listings, own redis-server, SQLite
     python bench/transfer.py --listings 1000 --threads 16 --redis-url redis://127.0.0.1:6379/0
+    python bench/transfer.py --database-url postgresql://…/bench   # an empty PostgreSQL database
     python bench/transfer.py --quick                  # 60 listings
 
 Ingests N generated listings (every one selecting the three marketplaces) into a
 temporary SQLite store (or the empty database ``--database-url`` names), starts the
 sandbox marketplaces over HTTP on loopback in a process of their own, and runs one
-``transfer --all`` through dramatiq's RedisBroker with a dramatiq worker of
-``--threads`` threads: fan-out, decision, preconditions, feed building and XSD
-validation, delivery over HTTP, status and history stored. The time runs from the
-request until every job has a final state.
+transfer of the office through dramatiq's RedisBroker with a real ``syndication
+worker`` process of ``--threads`` threads: decision, preconditions, feed building and
+XSD validation, delivery over HTTP, status and history stored. The fan-out and the
+progress poll run in this process, outside the timed worker. The time runs from the
+request until every job has a final state; the worker's CPU time (its process tree,
+from ``/proc``) over the same span, divided by the jobs, is ``cpu_ms_per_job``.
 
-The floor is measured in the same run, on the same broker and the same worker: as
-many no-op messages as there were transfer jobs, timed from the first send until
-the last has been processed. The ratio transfers/s ÷ no-op messages/s says what
-share of the queue's own speed the transfers keep (1.0 = as fast as the queue).
-The last line is ``BENCH {json}`` for ``bench/run_all.py``.
+The floor is measured in the same run, on the same broker with the same threads, in
+a worker process of its own (``bench/_transfer_floor.py``): the bare I/O of the same
+jobs — one no-op dramatiq message, one kept-alive HTTP PUT of the pair's prebuilt
+document to the sandbox, and the job's two write transactions on the bare driver
+(sqlite3 / psycopg: one status row updated, one history row inserted, one job-start
+row inserted and deleted). Rows (``BENCH {json}`` lines, read by ``bench/run_all.py``):
+
+* ``transfer`` — transfers/s ÷ floor jobs/s (goal ≥ 0.7);
+* ``transfer_noop`` — transfers/s ÷ no-op messages/s (the queue's own speed);
+* ``cpu_ms_per_job`` — the goal of 3 ms ÷ the worker's CPU ms per job (≥ 1: within it).
 """
 
 from __future__ import annotations
@@ -24,15 +32,16 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(Path(__file__).resolve().parent)]
@@ -40,7 +49,6 @@ sys.path[:0] = [str(ROOT), str(Path(__file__).resolve().parent)]
 import dramatiq  # noqa: E402
 from _common import input_bytes, machine, report  # noqa: E402
 
-from syndication.broker import in_process_worker  # noqa: E402
 from syndication.cli.transfer import queue_request, start_queue  # noqa: E402
 from syndication.ingest import ingest_document  # noqa: E402
 from syndication.logs import configure  # noqa: E402
@@ -127,34 +135,137 @@ def watch(sandbox: subprocess.Popen[bytes]) -> Callable[[object], None]:
     return check
 
 
-class NoOps:
-    """The floor: an actor that does nothing, on the benchmark's broker."""
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` and every descendant, from ``/proc``."""
+    tick = os.sysconf("SC_CLK_TCK")
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        parents[int(entry.name)] = int(fields[1])
+        times[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
+    tree, frontier = {pid}, [pid]
+    while frontier:
+        parent = frontier.pop()
+        for child, ppid in parents.items():
+            if ppid == parent and child not in tree:
+                tree.add(child)
+                frontier.append(child)
+    return sum(times.get(p, 0.0) for p in tree)
 
-    def __init__(self) -> None:
-        self.done = 0
-        self.lock = threading.Lock()
-        self.finished = threading.Event()
-        self.expected = 0
 
-        @dramatiq.actor(queue_name="bench-noop", max_retries=0)
-        def bench_noop(n: int) -> None:
-            with self.lock:
-                self.done += 1
-                if self.done >= self.expected:
-                    self.finished.set()
+@contextmanager
+def worker_process(
+    settings: Settings, threads: int, log: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A real ``syndication worker`` (dramatiq's worker on ``worker.py``) for ``settings``."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+        "SYNDICATION_DATABASE_URL": settings.database_url,
+        "SYNDICATION_BROKER_URL": settings.broker_url or "",
+        "SYNDICATION_MARKETPLACES": str(settings.marketplaces_file),
+        "SYNDICATION_CONFIRM_DELAY_MS": str(settings.confirm_delay_ms),
+        "SYNDICATION_MIN_BACKOFF_MS": str(settings.min_backoff_ms),
+        "SYNDICATION_MAX_RETRIES": str(settings.max_retries),
+        "SYNDICATION_LOG_LEVEL": "ERROR",
+    }
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "syndication", "worker", "--threads", str(threads)],
+            cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT,
+        )
+        try:
+            yield process
+        finally:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
-        self.actor = bench_noop
 
-    def run(self, count: int) -> float:
-        """Seconds from the first send until ``count`` no-op messages were processed."""
-        self.done, self.expected = 0, count
-        self.finished.clear()
+class Floor:
+    """The floor worker process (``bench/_transfer_floor.py``) and its batches."""
+
+    def __init__(self, args: list[str]) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, str(ROOT / "bench" / "_transfer_floor.py"), *args],
+            cwd=ROOT, stdout=subprocess.PIPE, text=True,
+        )
+        self._expect("ready")
+
+    def _expect(self, line: str) -> None:
+        assert self.process.stdout is not None
+        while True:
+            got = self.process.stdout.readline()
+            if not got:
+                raise RuntimeError(f"the floor process ended before saying {line!r}")
+            if got.strip() == line:
+                return
+
+    def run(self, actor: Any, messages: list[dict[str, Any]]) -> float:
+        """Seconds from the first send until the floor process finished ``messages``."""
         started = time.perf_counter()
-        for n in range(count):
-            self.actor.send(n)
-        if not self.finished.wait(timeout=600):
-            raise RuntimeError("the no-op messages were not all processed")
+        for kwargs in messages:
+            actor.send_with_options(kwargs={**kwargs, "total": len(messages)})
+        self._expect(f"done {actor.actor_name} {len(messages)}")
         return time.perf_counter() - started
+
+    def close(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def prebuilt_documents(engine: Any, listing_ids: list[str], folder: Path) -> list[dict[str, str]]:
+    """Every pair's create document, built and written to ``folder`` before any timing;
+    the floor's messages, one per pair."""
+    from syndication.store.db import session_scope
+    from syndication.store.repository import load_feed_inputs
+    from syndication.transfer import outgoing
+
+    folder.mkdir()
+    jobs: list[dict[str, str]] = []
+    with session_scope(engine) as session:
+        inputs = load_feed_inputs(session, listing_ids)
+    for listing_id in listing_ids:
+        feed_input = inputs[listing_id]
+        for marketplace in feed_input.office.licence:
+            planned = outgoing(feed_input, marketplace, None)
+            assert planned.document is not None, (listing_id, marketplace, planned)
+            (folder / f"{listing_id}.{marketplace}.xml").write_bytes(planned.document)
+            jobs.append({"listing_id": listing_id, "marketplace": marketplace,
+                         "office_id": feed_input.office.id})
+    return jobs
+
+
+def floor_actors(broker: dramatiq.Broker) -> tuple[Any, Any]:
+    """The floor's actors as this process sends them (their bodies run in the floor process)."""
+
+    @dramatiq.actor(broker=broker, queue_name="bench-noop", max_retries=0)
+    def bench_noop(total: int) -> None:
+        """Runs in the floor process."""
+
+    @dramatiq.actor(broker=broker, queue_name="bench-floor", max_retries=0)
+    def bench_floor(listing_id: str, marketplace: str, office_id: str, total: int) -> None:
+        """Runs in the floor process."""
+
+    return bench_noop, bench_floor
+
+
+WARM = 20
+"""Listings of a second office, transferred first to warm the worker (imports, connections)."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -169,16 +280,17 @@ def main(argv: list[str] | None = None) -> int:
     count = 60 if args.quick else args.listings
     configure("ERROR")
 
-    with tempfile.TemporaryDirectory(prefix="bench-transfer-") as scratch, \
+    with tempfile.TemporaryDirectory(prefix="bench-transfer-") as scratch_name, \
             redis_server(args.redis_url) as redis_url, \
-            sandbox_process(Path(scratch) / "marketplaces.toml") as sandbox:
+            sandbox_process(Path(scratch_name) / "marketplaces.toml") as sandbox:
         import redis
 
+        scratch = Path(scratch_name)
         redis.Redis.from_url(redis_url).flushdb()
         settings = Settings(
-            database_url=args.database_url or f"sqlite:///{Path(scratch) / 'bench.db'}",
+            database_url=args.database_url or f"sqlite:///{scratch / 'bench.db'}",
             broker_url=redis_url,
-            marketplaces_file=Path(scratch) / "marketplaces.toml",
+            marketplaces_file=scratch / "marketplaces.toml",
             worker_threads=args.threads,
             confirm_delay_ms=3_600_000,
             min_backoff_ms=500,
@@ -187,42 +299,87 @@ def main(argv: list[str] | None = None) -> int:
         )
         engine = make_engine(settings.database_url)
         migrate(engine)
-        report_ = ingest_document(engine, input_bytes(count))
-        assert report_.ok, report_.errors[:3]
+        for office_id, prefix, n in (("WARM", "W", WARM), ("OFF1", "OBJ", count)):
+            report_ = ingest_document(engine, input_bytes(n, office_id, prefix=prefix))
+            assert report_.ok, report_.errors[:3]
+        ids = [f"OBJ{n:05d}" for n in range(1, count + 1)]
+        floor_jobs = prebuilt_documents(engine, ids, scratch / "documents")
+        warm_jobs = prebuilt_documents(engine, [f"W{n:05d}" for n in range(1, WARM + 1)],
+                                       scratch / "warm-documents")
+        for path in (scratch / "warm-documents").iterdir():
+            path.rename(scratch / "documents" / path.name)
         engine.dispose()
 
         runtime = Runtime.from_settings(settings)
         broker = start_queue(settings, runtime)
-        noops = NoOps()
-        with in_process_worker(broker, args.threads):
-            noops.run(min(50, count))  # warm the connections and the worker
+        with worker_process(settings, args.threads, scratch / "worker.log") as worker:
+            warm = queue_request(runtime, Scope("office", "WARM"))
+            wait_for_request(runtime.engine, warm.request_id, interval=0.05, timeout=300,
+                             on_progress=watch(sandbox))
+            cpu_before = tree_cpu_seconds(worker.pid)
             started = time.perf_counter()
-            summary = queue_request(runtime, Scope("all"))
+            summary = queue_request(runtime, Scope("office", "OFF1"))
             fan_out_seconds = time.perf_counter() - started
             outcome = wait_for_request(runtime.engine, summary.request_id, interval=0.05,
                                        timeout=900, on_progress=watch(sandbox))
             transfer_seconds = time.perf_counter() - started
-            floor_seconds = noops.run(summary.jobs)
+            cpu_seconds = tree_cpu_seconds(worker.pid) - cpu_before
+            if worker.poll() is not None:
+                raise RuntimeError(f"the worker ended (exit status {worker.returncode})")
+
+        noop, bare = floor_actors(broker)
+        floor = Floor(["--redis-url", redis_url, "--database-url", settings.database_url,
+                       "--threads", str(args.threads),
+                       "--marketplaces-file", str(settings.marketplaces_file),
+                       "--documents", str(scratch / "documents")])
+        try:
+            floor.run(noop, [{}] * 50)
+            floor.run(bare, warm_jobs)
+            noop_seconds = floor.run(noop, [{}] * summary.jobs)
+            floor_cpu_before = tree_cpu_seconds(floor.process.pid)
+            floor_seconds = floor.run(bare, floor_jobs)
+            floor_cpu_ms = (tree_cpu_seconds(floor.process.pid) - floor_cpu_before) * 1000 \
+                / len(floor_jobs)
+        finally:
+            floor.close()
         runtime.close()
 
     if not outcome.finished or outcome.failed:
         print(f"error: transfer incomplete: {outcome.counts_text()}", file=sys.stderr)
         return 1
-    transfers_per_s = summary.jobs / transfer_seconds
-    noops_per_s = summary.jobs / floor_seconds
-    ratio = transfers_per_s / noops_per_s
+    jobs = summary.jobs
+    transfers_per_s = jobs / transfer_seconds
+    floor_per_s = len(floor_jobs) / floor_seconds
+    noops_per_s = jobs / noop_seconds
+    cpu_ms = cpu_seconds * 1000 / jobs
     info = machine()
-    print(f"machine: {info['cpu']}, {info['cores']} cores, Python {info['python']}")
-    print(f"listings: {count} × 3 marketplaces = {summary.jobs} transfer jobs, "
-          f"{args.threads} worker threads, Redis broker, sandbox over HTTP")
+    store = "PostgreSQL" if settings.database_url.startswith("postgresql") else "SQLite"
+    print(f"machine: {info['cpu']}, {info['cores']} cores, Python {info['python']}; "
+          f"load average {os.getloadavg()[0]:.1f}")
+    print(f"listings: {count} × 3 marketplaces = {jobs} transfer jobs, {args.threads} worker "
+          f"threads, Redis broker, sandbox over HTTP, {store}")
     print(f"transfers: {transfer_seconds:.2f} s (fan-out {fan_out_seconds:.2f} s), "
           f"{transfers_per_s:.1f} transfers/s ({outcome.counts_text()})")
-    print(f"no-op floor: {floor_seconds:.2f} s, {noops_per_s:.1f} messages/s")
-    print(f"ratio transfers/s ÷ no-op messages/s: {ratio:.3f}")
-    report("transfer", ratio=round(ratio, 4), value=round(transfers_per_s, 1),
-           unit="transfers/s", floor=round(noops_per_s, 1), floor_unit="no-op messages/s",
-           jobs=summary.jobs, threads=args.threads)
+    print(f"worker CPU: {cpu_seconds:.2f} s, {cpu_ms:.2f} ms per job")
+    print(f"floor (no-op message + PUT + two bare transactions): {floor_seconds:.2f} s, "
+          f"{floor_per_s:.1f} jobs/s, {floor_cpu_ms:.2f} ms CPU per job")
+    print(f"no-op messages: {noop_seconds:.2f} s, {noops_per_s:.1f} messages/s")
+    print(f"ratio transfers/s ÷ floor jobs/s: {transfers_per_s / floor_per_s:.3f}")
+    common = {"jobs": jobs, "threads": args.threads, "store": store}
+    report("transfer_noop", ratio=round(transfers_per_s / noops_per_s, 4),
+           value=round(transfers_per_s, 1), unit="transfers/s", floor=round(noops_per_s, 1),
+           floor_unit="no-op messages/s", **common)
+    report("cpu_ms_per_job", ratio=round(CPU_GOAL_MS / cpu_ms, 3), value=round(cpu_ms, 2),
+           unit="ms CPU/job", floor=CPU_GOAL_MS, floor_unit="ms goal",
+           floor_process_ms=round(floor_cpu_ms, 2), **common)
+    report("transfer", ratio=round(transfers_per_s / floor_per_s, 4),
+           value=round(transfers_per_s, 1), unit="transfers/s", floor=round(floor_per_s, 1),
+           floor_unit="floor jobs/s", **common)
     return 0
+
+
+CPU_GOAL_MS = 3.0
+"""Issue 13's goal for the worker's CPU per job."""
 
 
 if __name__ == "__main__":

@@ -259,21 +259,29 @@ class CircuitBreaker:
         """The marketplace's phase now (for status and tests)."""
         return phase(self.circuits.read(marketplace), self.clock(), self.cooldown)
 
-    def before_call(self, marketplace: str) -> None:
-        """Raise :class:`CircuitOpen` unless a call to ``marketplace`` may be made now."""
+    def before_call(self, marketplace: str) -> CircuitState:
+        """Raise :class:`CircuitOpen` unless a call to ``marketplace`` may be made now;
+        the state it was decided from."""
         state = self.circuits.read(marketplace)
         now = self.clock()
         current = phase(state, now, self.cooldown)
         if current == "closed":
-            return
+            return state
         if current == "half_open" and self.circuits.claim_probe(marketplace, self.probe_hold):
             get_logger(marketplace=marketplace).info("circuit.probe")
-            return
+            return state
         opened = state.opened_at or now
         raise CircuitOpen(marketplace, state, retry_after=max(0.0, opened + self.cooldown - now))
 
-    def after_call(self, marketplace: str, error: BaseException | None) -> None:
-        """Learn from one call: a transient error is a failure; anything else an answer."""
+    def after_call(
+        self, marketplace: str, error: BaseException | None, seen: CircuitState | None = None
+    ) -> None:
+        """Learn from one call: a transient error is a failure; anything else an answer.
+
+        An answer resets the stored state, unless ``seen`` (the state the call was let
+        through on) had nothing to reset: the common call then writes nothing, and a
+        failure another process stored meanwhile is reset by the next call that sees it.
+        """
         if isinstance(error, TransientError):
             state = self.circuits.failed(marketplace, str(error), self.clock(), self.threshold)
             if state.failures == self.threshold:
@@ -282,18 +290,20 @@ class CircuitBreaker:
                 )
             return
         if error is None or isinstance(error, SyndicationError):
+            if seen is not None and seen.failures == 0 and seen.opened_at is None:
+                return
             self.circuits.answered(marketplace)
 
     @contextmanager
     def guard(self, marketplace: str) -> Iterator[None]:
         """Make the call in the block only if the circuit lets it, and learn from it."""
-        self.before_call(marketplace)
+        seen = self.before_call(marketplace)
         try:
             yield
         except BaseException as exc:
-            self.after_call(marketplace, exc)
+            self.after_call(marketplace, exc, seen)
             raise
-        self.after_call(marketplace, None)
+        self.after_call(marketplace, None, seen)
 
 
 def breaker_from_settings(settings: Any) -> CircuitBreaker:

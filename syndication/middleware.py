@@ -176,10 +176,11 @@ class Metrics(Middleware):
 
 
 class Lifecycle(Protocol):
-    """Hooks an actor declares with ``@dramatiq.actor(lifecycle=…)``."""
+    """Hooks an actor declares with ``@dramatiq.actor(lifecycle=…)``.
 
-    def started(self, broker: Broker, message: Message) -> None:
-        """A message starts (again). May raise ``SkipMessage`` to not run it."""
+    A lifecycle may also define ``started(broker, message)``: a message starts
+    (again); it may raise ``SkipMessage`` to not run it.
+    """
 
     def gave_up(
         self, broker: Broker, message: Message, exception: BaseException
@@ -207,9 +208,9 @@ class JobLifecycle(Middleware):
         return actor.options.get("lifecycle")  # type: ignore[no-any-return]
 
     def before_process_message(self, broker: Broker, message: Message) -> None:
-        hooks = self._hooks(broker, message)
-        if hooks is not None:
-            hooks.started(broker, message)
+        started = getattr(self._hooks(broker, message), "started", None)
+        if started is not None:
+            started(broker, message)
 
     def after_process_message(
         self,

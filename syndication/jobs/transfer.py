@@ -24,17 +24,17 @@ from typing import Any
 
 import dramatiq
 from dramatiq.common import compute_backoff
+from dramatiq.middleware import CurrentMessage
 from sqlmodel import Session
 
 from syndication.errors import PermanentError
-from syndication.outbox import stage
+from syndication.outbox import Staging, stage
 from syndication.runtime import current_runtime
 from syndication.store.db import session_scope
 from syndication.transfer import (
     CONFIRM_POLLS,
     TRANSFER_LIFECYCLE,
     JobRef,
-    run_transfer_job,
 )
 from syndication.transfer import (
     confirm_publication as _confirm,
@@ -67,6 +67,13 @@ class ActorScheduler:
         _stage(session, publish_feed,
                {"office_id": office_id, "marketplace": marketplace, "request_id": request_id})
 
+    def confirm_later(
+        self, job: JobRef, document_hash: str, poll: int, delay_ms: int
+    ) -> Staging:
+        message = confirm_publication.message_with_options(
+            kwargs={**job.as_kwargs(), "document_hash": document_hash, "poll": poll})
+        return Staging(confirm_publication.broker, message, delay_ms)
+
 
 def _stage(
     session: Session, actor: dramatiq.Actor[..., None], kwargs: dict[str, Any], delay_ms: int = 0
@@ -93,8 +100,11 @@ SCHEDULER = ActorScheduler()
     bulkhead=True,
 )
 def transfer_listing(listing_id: str, marketplace: str, request_id: str) -> None:
-    """Transfer one listing to one marketplace and record the outcome."""
-    run_transfer_job(current_runtime(), JobRef(listing_id, marketplace, request_id), SCHEDULER)
+    """Transfer one listing to one marketplace and record the outcome; the start is
+    counted in the job's first transaction (:meth:`TransferLifecycle.run`)."""
+    message = CurrentMessage.get_current_message()
+    assert message is not None, "the broker runs CurrentMessage (syndication.broker)"
+    TRANSFER_LIFECYCLE.run(transfer_listing.broker, message, SCHEDULER)
 
 
 @dramatiq.actor(queue_name=CONFIRM_QUEUE, throws=(PermanentError,), bulkhead=True)

@@ -13,15 +13,31 @@ it, and a relay sends whatever is left until the broker accepts it. See
 
 from syndication.outbox.middleware import DurableRetries, OutboxRelay
 from syndication.outbox.relay import Relay
-from syndication.outbox.rows import claim, message_of, pending, send_claimed, stage
+from syndication.outbox.rows import (
+    Staged,
+    Staging,
+    claim,
+    message_of,
+    pending,
+    send_claimed,
+    send_staged,
+    settle_sent,
+    stage,
+    stage_claimed,
+)
 
 __all__ = [
     "DurableRetries",
     "OutboxRelay",
     "Relay",
+    "Staged",
+    "Staging",
     "claim",
     "message_of",
     "pending",
     "send_claimed",
+    "send_staged",
+    "settle_sent",
     "stage",
+    "stage_claimed",
 ]

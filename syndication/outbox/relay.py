@@ -28,7 +28,7 @@ import dramatiq
 from sqlalchemy import Engine
 
 from syndication.logs import get_logger
-from syndication.outbox.rows import claim, pending, send_claimed
+from syndication.outbox.rows import claim, pending, send_claimed, settle_sent
 from syndication.store.models import utcnow
 
 GRACE_SECONDS = 2.0
@@ -66,7 +66,9 @@ class Relay:
 
     def flush(self, *, grace: float | None = None, limit: int = 500) -> int:
         """One round: claim and send up to ``limit`` rows older than ``grace`` seconds;
-        how many the broker accepted. A refusal is raised after the rest were released."""
+        how many the broker accepted. A refusal is raised after the rest were released.
+        The rows this process's writers sent are deleted first (:func:`settle_sent`)."""
+        settle_sent(self.engine)
         wait = self.grace if grace is None else grace
         rows = claim(self.engine, limit=limit, owner=self.name,
                      older_than=utcnow() - timedelta(seconds=wait) if wait > 0 else None)

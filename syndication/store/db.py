@@ -2,7 +2,16 @@
 
 :func:`make_engine` builds an engine for a URL with the settings each backend
 needs (SQLite: WAL, a busy timeout and one connection per thread, so worker
-threads can write). :func:`migrate` brings a database to the newest schema
+threads can write). PostgreSQL gets no ``pool_pre_ping``: a ping is one more
+round trip on every checkout, and a transfer job checks out twice. A
+connection that died with a server restart fails its first statement with a
+disconnect error instead; SQLAlchemy then invalidates the whole pool (every
+connection older than the error reconnects at its next checkout), and the
+caller's error handling does the rest: a job's start is put back, a job's
+outcome is retried by dramatiq under the same idempotency key, the relay
+tries again in its next round (``tests/reliability/test_postgres_restart.py``).
+Callers that must not fail once, such as the health checks, pass
+``pool_pre_ping=True``. :func:`migrate` brings a database to the newest schema
 with Alembic; ``syndication migrate`` and the commands that write call it,
 the commands that only read never do (see :mod:`syndication.store.schema`).
 """
@@ -10,11 +19,11 @@ the commands that only read never do (see :mod:`syndication.store.schema`).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from importlib import resources
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlmodel import Session
 
 
@@ -37,7 +46,6 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 10)
     return create_engine(url, **kwargs)
 
@@ -95,3 +103,9 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+def begin(engine: Engine) -> AbstractContextManager[Connection]:
+    """A Core connection in a transaction that commits on success and rolls back on
+    error: the hot path's one checkout and one transaction, without a session."""
+    return engine.begin()

@@ -19,7 +19,12 @@ from syndication.transfer.job import (
     CONFIRM_POLLS,
     NOT_KNOWN_NOTE,
     JobOutcome,
+    Prepared,
+    carry_out,
     confirm_publication,
+    deliver,
+    finish,
+    prepare,
     run_transfer_job,
 )
 from syndication.transfer.keys import document_hash, idempotency_key
@@ -35,6 +40,7 @@ from syndication.transfer.progress import (
     wait_for_request,
 )
 from syndication.transfer.request import RequestSummary, Scope, marketplaces_for, request_transfer
+from syndication.transfer.starts import Start
 
 __all__ = [
     "CONFIRM_POLLS",
@@ -46,17 +52,23 @@ __all__ = [
     "JobOutcome",
     "JobRef",
     "Outgoing",
+    "Prepared",
     "RequestOutcome",
     "RequestSummary",
     "Scheduler",
     "Scope",
+    "Start",
     "TransferLifecycle",
+    "carry_out",
     "confirm_publication",
+    "deliver",
     "document_hash",
+    "finish",
     "idempotency_key",
     "marketplaces_for",
     "outcome_words",
     "outgoing",
+    "prepare",
     "request_outcome",
     "request_transfer",
     "run_transfer_job",

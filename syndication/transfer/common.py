@@ -11,7 +11,7 @@ last history event that was not ``queued``.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import String, bindparam, func, update
 from sqlalchemy.orm import aliased
@@ -20,6 +20,9 @@ from sqlmodel import Session, col, select
 from syndication.records import TransferStatus
 from syndication.store.models import TransferEventRow, TransferStatusRow
 from syndication.store.repository import status_record
+
+if TYPE_CHECKING:
+    from syndication.outbox.rows import Staging
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +62,12 @@ class Scheduler(Protocol):
     ) -> None:
         """Queue the rebuild and publication of an office's full feed on a pull
         marketplace (R17)."""
+
+    def confirm_later(
+        self, job: JobRef, document_hash: str, poll: int, delay_ms: int
+    ) -> Staging | None:
+        """The publication check of :meth:`confirm` as a message for a Core transaction
+        to stage (:func:`syndication.outbox.stage_claimed`); ``None`` queues nothing."""
 
 
 def lock_status_row(session: Session, listing_id: str, marketplace: str) -> None:

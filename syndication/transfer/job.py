@@ -1,9 +1,15 @@
 """One transfer job: a listing on a marketplace, from decision to stored outcome.
 
-:func:`run_transfer_job` loads the listing and its settled status, asks
-:func:`syndication.transfer.outgoing.outgoing` what the transfer sends (the one
-place that decides, checks the conditions, builds and compares), and carries
-it out:
+:func:`run_transfer_job` runs a job in three steps, each reusable on its own
+(an asyncio actor awaits its own send between the other two):
+
+* :func:`prepare` loads the listing and its settled status and asks
+  :func:`syndication.transfer.outgoing.outgoing` what the transfer sends (the
+  one place that decides, checks the conditions, builds and compares);
+* :func:`deliver` sends the document through the marketplace's circuit breaker;
+* :func:`finish` records the outcome.
+
+The outcomes:
 
 1. nothing to send — the decision's state (``not_licensed``, ``not_selected``)
    is recorded, or the settled state restored;
@@ -39,7 +45,8 @@ mid-job leaves its message to be delivered again.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from adapters.base import Delivery, Receipt
@@ -47,16 +54,23 @@ from syndication.circuit import CircuitOpen
 from syndication.errors import SyndicationError, TransientError
 from syndication.logs import get_logger
 from syndication.metrics import note_action
+from syndication.outbox.rows import Staged, send_staged, stage_claimed
 from syndication.records import TransferStatus
 from syndication.registry import title
-from syndication.rules import plan
 from syndication.runtime import Runtime
-from syndication.store.db import session_scope
+from syndication.store.db import begin, session_scope
 from syndication.store.models import TransferStatusRow
-from syndication.store.repository import load_feed_input, record_status
-from syndication.transfer.common import JobRef, Scheduler, lock_status_row, settled_view
+from syndication.store.repository import record_status
+from syndication.store.statements import (
+    count_attempt,
+    read_feed_input,
+    read_settled,
+    write_status,
+)
+from syndication.transfer.common import JobRef, Scheduler, lock_status_row
 from syndication.transfer.keys import idempotency_key
-from syndication.transfer.outgoing import outgoing
+from syndication.transfer.outgoing import Outgoing, outgoing
+from syndication.transfer.starts import Start, end_start, record_start
 
 CONFIRM_POLLS = 8
 """How many times a ``sent`` listing is looked up before it is left ``sent``."""
@@ -65,6 +79,8 @@ NOT_KNOWN_NOTE = (
     "the marketplace did not know the listing (marknadsplatsen kände inte till objektet)"
 )
 """The note of a ``deleted`` row whose delete the marketplace answered with "not known"."""
+
+LISTING_GONE = "the listing is no longer in the store"
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,62 +92,190 @@ class JobOutcome:
     note: str = ""
 
 
-def _record(runtime: Runtime, job: JobRef, state: str, **fields: Any) -> None:
-    with session_scope(runtime.engine) as session:
-        record_status(
-            session, job.listing_id, job.marketplace, state, request_id=job.request_id, **fields
-        )
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """What :func:`prepare` found, and what :func:`finish` needs to record the outcome.
+
+    ``outcome`` set: the job is over (nothing more to send or record).
+    ``delivery`` set: send it (:func:`deliver`), then :func:`finish` with the
+    receipt or the error. Neither: :func:`finish` with ``None`` records the
+    decision that sends nothing (``planned`` says which). ``message_id`` and
+    ``start_id`` name the start that :func:`finish` ends.
+    """
+
+    job: JobRef
+    scheduler: Scheduler
+    outcome: JobOutcome | None = None
+    planned: Outgoing | None = None
+    current: TransferStatus | None = None
+    delivery: Delivery | None = None
+    message_id: str | None = None
+    start_id: int | None = None
 
 
-def run_transfer_job(runtime: Runtime, job: JobRef, scheduler: Scheduler) -> JobOutcome:
-    """Carry out the transfer of ``job``'s listing to its marketplace; see the module doc."""
-    with session_scope(runtime.engine) as session:
-        current, generation = settled_view(session, job.listing_id, job.marketplace)
-        feed_input = load_feed_input(session, job.listing_id)
-    if feed_input is None:
-        _record(runtime, job, "failed", error="the listing is no longer in the store")
-        return JobOutcome("failed", note="listing gone")
+def run_transfer_job(
+    runtime: Runtime, job: JobRef, scheduler: Scheduler, *, start: Start | None = None
+) -> JobOutcome:
+    """Carry out the transfer of ``job``'s listing to its marketplace; see the module doc.
 
+    The three steps in order: :func:`prepare`, :func:`deliver`, :func:`finish`.
+    """
+    return carry_out(runtime, prepare(runtime, job, scheduler, start=start))
+
+
+def carry_out(runtime: Runtime, prepared: Prepared) -> JobOutcome:
+    """:func:`deliver` what ``prepared`` holds, if anything, then :func:`finish`."""
+    if prepared.delivery is None:
+        return finish(runtime, prepared, None)
+    try:
+        receipt: Receipt | BaseException = deliver(runtime, prepared.delivery)
+    except Exception as exc:  # noqa: BLE001 - finish records it and raises what must be retried
+        receipt = exc
+    return finish(runtime, prepared, receipt)
+
+
+def prepare(
+    runtime: Runtime, job: JobRef, scheduler: Scheduler, *, start: Start | None = None
+) -> Prepared:
+    """Read what the job needs and decide what it sends: the first step, one transaction.
+
+    With ``start`` the transaction first counts the attempt, which takes the row's
+    write lock, so the reads that follow cannot interleave with a duplicate of the
+    job, and records the start (:func:`syndication.transfer.starts.record_start`).
+    Returns a :class:`Prepared` whose ``outcome`` is set when the job is already
+    over (too many worker deaths, the listing gone: recorded here), whose
+    ``delivery`` is set when a document must be sent, and neither when the
+    outcome is a decision that sends nothing. The document is built after the
+    commit, so no lock is held while it is.
+    """
+    now = runtime.clock()
+    message_id = start.message_id if start is not None else None
+    with begin(runtime.engine) as conn:
+        if start is not None:
+            count_attempt(conn, job.listing_id, job.marketplace, job.request_id, now)
+        current, generation, earlier = read_settled(conn, job.listing_id, job.marketplace,
+                                                    message_id)
+        counted = record_start(conn, job, start, now, earlier) if start is not None else None
+        if counted is not None and counted.error is not None:
+            outcome = JobOutcome("failed", note=counted.error)
+        else:
+            feed_input = read_feed_input(conn, job.listing_id)
+            if feed_input is None:
+                write_status(conn, job.listing_id, job.marketplace, "failed", at=now,
+                             error=LISTING_GONE, fields={"request_id": job.request_id})
+                end_start(conn, message_id, None, done=True)
+                outcome = JobOutcome("failed", note="listing gone")
+            else:
+                outcome = None
+    if outcome is not None:
+        if counted is not None and counted.error is not None:
+            get_logger().error("transfer.worker_deaths", deaths=counted.deaths)
+        return Prepared(job, scheduler, outcome=outcome)
+    assert feed_input is not None
+    start_id = counted.start_id if counted is not None else None
     planned = outgoing(feed_input, job.marketplace, current)
     decision = planned.decision
-    if not decision.sends:
-        return _record_no_send(runtime, job, decision, current)
-    if planned.failure is not None:
-        return _fail(runtime, job, decision.action, planned.failure)
-    if planned.unchanged and current is not None:
-        return _unchanged(runtime, job, current, scheduler)
+    if not planned.sends:
+        return Prepared(job, scheduler, planned=planned, current=current,
+                        message_id=message_id, start_id=start_id)
     assert planned.document is not None and planned.digest is not None
-    document, digest = planned.document, planned.digest
-    note_action(decision.action)
-
     delivery = Delivery(
         marketplace=job.marketplace,
         listing_id=job.listing_id,
         office_id=feed_input.office.id,
         action=decision.action,
-        document=document,
+        document=planned.document,
         idempotency_key=idempotency_key(
-            job.listing_id, job.marketplace, decision.action, digest, generation
+            job.listing_id, job.marketplace, decision.action, planned.digest, generation
         ),
     )
-    try:
-        with runtime.breaker.guard(job.marketplace):
-            receipt = runtime.transport(job.marketplace).send(delivery)
-    except CircuitOpen as exc:
-        _record(runtime, job, "queued", action=decision.action, error=exc.waiting_note)
-        get_logger().info("transfer.waiting", reason=str(exc))
-        raise
-    except TransientError as exc:
-        _record(runtime, job, "queued", action=decision.action, error=f"attempt failed: {exc}")
-        raise
-    except SyndicationError as exc:
-        return _fail(runtime, job, decision.action, exc)
-    return _delivered(runtime, job, decision.action, digest, receipt, scheduler)
+    note_action(decision.action)
+    return Prepared(job, scheduler, planned=planned, current=current, delivery=delivery,
+                    message_id=message_id, start_id=start_id)
 
 
-def _record_no_send(
-    runtime: Runtime, job: JobRef, decision: plan.Decision, current: TransferStatus | None
+def deliver(runtime: Runtime, delivery: Delivery) -> Receipt:
+    """Send ``delivery`` to its marketplace through the marketplace's circuit breaker:
+    the second step, the only one that leaves the process."""
+    with runtime.breaker.guard(delivery.marketplace):
+        return runtime.transport(delivery.marketplace).send(delivery)
+
+
+@dataclass(frozen=True, slots=True)
+class _Write:
+    """The status write of an outcome: what :func:`finish` stores in one transaction."""
+
+    state: str
+    at: datetime
+    error: str | None = None
+    fields: dict[str, Any] = field(default_factory=dict)
+    confirm: str | None = None
+    done: bool = True
+
+
+def finish(
+    runtime: Runtime, prepared: Prepared, result: Receipt | BaseException | None
 ) -> JobOutcome:
+    """Record the outcome of a prepared job: the last step, one transaction.
+
+    ``result`` is the receipt of the delivery, the error that sending raised, or
+    ``None`` when nothing was sent. The status, its history event, the outbox
+    row of a publication check and the end of the start are written together.
+    A wait for an open circuit and a transient error are recorded on the
+    ``queued`` row and raised again, so dramatiq retries the message; a
+    permanent error records ``failed``.
+    """
+    if prepared.outcome is not None:
+        return prepared.outcome
+    planned = prepared.planned
+    assert planned is not None
+    action = planned.decision.action
+    if isinstance(result, BaseException) and not isinstance(result, SyndicationError):
+        _store(runtime, prepared, None)
+        raise result
+    if isinstance(result, CircuitOpen):
+        _store(runtime, prepared, _Write("queued", runtime.clock(), result.waiting_note,
+                                         {"action": action}, done=False))
+        get_logger().info("transfer.waiting", reason=str(result))
+        raise result
+    if isinstance(result, TransientError):
+        _store(runtime, prepared, _Write("queued", runtime.clock(), f"attempt failed: {result}",
+                                         {"action": action}, done=False))
+        raise result
+    if isinstance(result, SyndicationError):
+        return _fail(runtime, prepared, action, result)
+    if result is not None:
+        assert planned.digest is not None
+        return _delivered(runtime, prepared, action, planned.digest, result)
+    if not planned.decision.sends:
+        return _record_no_send(runtime, prepared)
+    if planned.failure is not None:
+        return _fail(runtime, prepared, action, planned.failure)
+    return _unchanged(runtime, prepared)
+
+
+def _store(runtime: Runtime, prepared: Prepared, write: _Write | None) -> None:
+    """Write ``write`` (if any), stage its publication check and end the start, in one
+    transaction; send the check once it committed."""
+    job = prepared.job
+    staged: list[Staged] = []
+    with begin(runtime.engine) as conn:
+        if write is not None:
+            write_status(conn, job.listing_id, job.marketplace, write.state, at=write.at,
+                         error=write.error,
+                         fields={"request_id": job.request_id, **write.fields})
+            if write.confirm is not None:
+                staging = prepared.scheduler.confirm_later(
+                    job, write.confirm, 0, runtime.first_check_ms(job.marketplace))
+                if staging is not None:
+                    staged.append(stage_claimed(conn, staging))
+        end_start(conn, prepared.message_id, prepared.start_id,
+                  done=write is not None and write.done)
+    if staged:
+        send_staged(runtime.engine, staged)
+
+
+def _record_no_send(runtime: Runtime, prepared: Prepared) -> JobOutcome:
     """Record a decision that sends nothing; an unchanged state keeps its time.
 
     A decision with no state of its own (a removed listing never published
@@ -139,20 +283,20 @@ def _record_no_send(
     when the records changed after the fan-out; the pair's ``queued`` row then
     becomes ``not_selected`` — it is not shown there — so no row stays queued.
     """
+    assert prepared.planned is not None
+    decision, current = prepared.planned.decision, prepared.current
     state = decision.state or (current.state if current is not None else "not_selected")
     if current is not None and current.state == state:
-        error, at = current.error, current.at
+        error, at = current.error, current.at or runtime.clock()
     else:
         error, at = None, runtime.clock()
     if state == "not_licensed":
         error = decision.reason
-    _record(runtime, job, state, error=error, at=at)
+    _store(runtime, prepared, _Write(state, at, error))
     return JobOutcome(state, note=decision.reason)
 
 
-def _unchanged(
-    runtime: Runtime, job: JobRef, current: TransferStatus, scheduler: Scheduler
-) -> JobOutcome:
+def _unchanged(runtime: Runtime, prepared: Prepared) -> JobOutcome:
     """R10: the marketplace holds this very document. Send nothing; say so.
 
     The settled state is recorded again with its old time. A copy still
@@ -161,16 +305,15 @@ def _unchanged(
     broker's process is made up for by the next transfer (the staged check
     then finds it published and does nothing).
     """
+    current = prepared.current
+    assert current is not None
     state = current.state if current.state in ("sent", "published") else "sent"
     digest = current.document_hash
-    with session_scope(runtime.engine) as session:
-        record_status(session, job.listing_id, job.marketplace, state,
-                      request_id=job.request_id, at=current.at)
-        if state == "sent" and digest:
-            scheduler.confirm(session, job, digest, 0, runtime.first_check_ms(job.marketplace))
+    confirm = digest if state == "sent" and digest else None
+    _store(runtime, prepared, _Write(state, current.at or runtime.clock(), confirm=confirm))
     get_logger().info("transfer.unchanged", state=state, note="same document; nothing sent")
-    if state == "sent" and digest:
-        _looked_up(runtime, job, digest)
+    if confirm is not None:
+        _looked_up(runtime, prepared.job, confirm)
     return JobOutcome(state, note="unchanged, nothing sent")
 
 
@@ -185,39 +328,35 @@ def _looked_up(runtime: Runtime, job: JobRef, digest: str) -> bool:
 
 
 def _delivered(
-    runtime: Runtime,
-    job: JobRef,
-    action: str,
-    digest: str,
-    receipt: Receipt,
-    scheduler: Scheduler,
+    runtime: Runtime, prepared: Prepared, action: str, digest: str, receipt: Receipt
 ) -> JobOutcome:
     """Record an accepted delivery; a ``sent`` one with its publication check, staged in
     the outbox in the same transaction, so no ``sent`` row waits for a check never sent."""
-    fields: dict[str, Any] = {"action": action, "at": runtime.clock()}
+    fields: dict[str, Any] = {"action": action}
     if receipt.marketplace_id is not None:
         fields["marketplace_id"] = receipt.marketplace_id
     if receipt.public_url is not None:
         fields["public_url"] = receipt.public_url
     if action == "delete":
         note = NOT_KNOWN_NOTE if receipt.not_known else None
-        _record(runtime, job, "deleted", document_hash=None, error=note, **fields)
+        _store(runtime, prepared, _Write("deleted", runtime.clock(), note,
+                                         {**fields, "document_hash": None}))
         get_logger().info("transfer.deleted", not_known=receipt.not_known)
         return JobOutcome("deleted", sent=True, note=note or "")
     state = "published" if receipt.published else "sent"
-    with session_scope(runtime.engine) as session:
-        record_status(session, job.listing_id, job.marketplace, state,
-                      request_id=job.request_id, document_hash=digest, **fields)
-        if state == "sent":
-            scheduler.confirm(session, job, digest, 0, runtime.first_check_ms(job.marketplace))
+    _store(runtime, prepared, _Write(state, runtime.clock(), None,
+                                     {**fields, "document_hash": digest},
+                                     confirm=digest if state == "sent" else None))
     get_logger().info("transfer.delivered", state=state, marketplace_id=receipt.marketplace_id)
     return JobOutcome(state, sent=True)
 
 
-def _fail(runtime: Runtime, job: JobRef, action: str, exc: SyndicationError) -> JobOutcome:
+def _fail(
+    runtime: Runtime, prepared: Prepared, action: str, exc: SyndicationError
+) -> JobOutcome:
     """Record a failure that trying again cannot mend, with the marketplace's message."""
-    message = f"{title(job.marketplace)}: {exc}"
-    _record(runtime, job, "failed", action=action, error=message, at=runtime.clock())
+    message = f"{title(prepared.job.marketplace)}: {exc}"
+    _store(runtime, prepared, _Write("failed", runtime.clock(), message, {"action": action}))
     get_logger().warning("transfer.failed", error=message)
     return JobOutcome("failed", note=message)
 

@@ -97,6 +97,32 @@ def test_an_answer_resets_the_count_and_a_rejection_is_an_answer(breaker: Circui
     assert breaker.phase("hittahem") == "closed"
 
 
+class CountingCircuits(MemoryCircuits):
+    """Memory circuits that count the resets a breaker writes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.resets = 0
+
+    def answered(self, marketplace: str) -> None:
+        self.resets += 1
+        super().answered(marketplace)
+
+
+def test_an_answer_writes_nothing_when_there_was_nothing_to_reset() -> None:
+    """The common call (a closed circuit without failures) costs one read and no write."""
+    circuits = CountingCircuits()
+    breaker = CircuitBreaker(circuits, threshold=3, cooldown=30.0)
+    for _ in range(5):
+        with breaker.guard("hittahem"):
+            pass
+    assert circuits.resets == 0
+    fail(breaker, 2)
+    with breaker.guard("hittahem"):
+        pass
+    assert circuits.resets == 1 and circuits.read("hittahem") == CircuitState()
+
+
 def test_half_open_lets_one_probe_through_and_a_failed_probe_opens_again(
     breaker: CircuitBreaker,
 ) -> None:

@@ -23,6 +23,7 @@ import pytest
 from sqlalchemy import Engine
 from transfer_helpers import QUEUE_SETTINGS, Queue, ingest
 
+import syndication.transfer.job as job_steps
 from syndication.broker import in_process_worker, metrics
 from syndication.errors import PermanentError, Rejected, TransientError
 from syndication.settings import Settings
@@ -77,12 +78,20 @@ def eventually(check: Callable[[], bool], what: str, timeout: float = 60.0) -> N
 
 
 def failing_actors(
-    broker: dramatiq.Broker, monkeypatch: pytest.MonkeyPatch, error: Callable[[], Exception]
+    broker: dramatiq.Broker, monkeypatch: pytest.MonkeyPatch, error: Callable[[], Exception],
+    *, transfer_sends: bool = False,
 ) -> dict[str, AlwaysFails]:
-    """Replace every actor's body with an :class:`AlwaysFails` raising ``error``."""
+    """Replace every actor's body with an :class:`AlwaysFails` raising ``error``.
+
+    With ``transfer_sends`` the transfer actor keeps its body, which counts each
+    start in its first transaction, and its send step fails instead.
+    """
     bodies = {name: AlwaysFails(error) for name in broker.actors}
     for name, body in bodies.items():
-        monkeypatch.setattr(broker.get_actor(name), "fn", body)
+        if transfer_sends and name == "transfer_listing":
+            monkeypatch.setattr(job_steps, "deliver", body)
+        else:
+            monkeypatch.setattr(broker.get_actor(name), "fn", body)
     return bodies
 
 
@@ -122,7 +131,7 @@ def test_each_actor_runs_one_plus_its_budget_on_the_stub_broker(
     stub_queue: Queue, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     broker = stub_queue.broker
-    bodies = failing_actors(broker, monkeypatch, transient)
+    bodies = failing_actors(broker, monkeypatch, transient, transfer_sends=True)
     send_all(broker)
     wait_given_up(broker)
     runs = {name: body.runs for name, body in bodies.items()}
@@ -163,7 +172,7 @@ def test_each_actor_runs_one_plus_its_budget_on_redis(
     q = Queue(sqlite_engine, settings)
     ingest(q.engine, offices=[factories.office()], users=[factories.user()],
            listings=[factories.listing()])
-    bodies = failing_actors(q.broker, monkeypatch, transient)
+    bodies = failing_actors(q.broker, monkeypatch, transient, transfer_sends=True)
     try:
         assert set(q.broker.actors) == set(BUDGETS)
         with in_process_worker(q.broker, threads=4):

@@ -20,13 +20,12 @@ from types import SimpleNamespace
 
 import pytest
 import redis
-from dramatiq.middleware import SkipMessage
 from factories import listing, office, user
 from sqlalchemy.exc import OperationalError
 from sqlmodel import select
-from transfer_helpers import QUEUE_SETTINGS, Queue, ingest
+from transfer_helpers import QUEUE_SETTINGS, Queue, assert_not_run, ingest, start_of_job
 
-import syndication.transfer.lifecycle as lifecycle
+import syndication.transfer.job as job_steps
 from syndication.broker import in_process_worker
 from syndication.store.db import session_scope
 from syndication.store.models import JobStartRow
@@ -90,7 +89,7 @@ def one_listing(queue: Queue) -> Queue:
 def test_starts_of_this_live_worker_are_no_deaths(one_listing: Queue) -> None:
     message = one_message(one_listing)
     for _ in range(5):  # e.g. re-runs after Redis reconnects, the earlier runs not ended
-        TRANSFER_LIFECYCLE.started(one_listing.broker, message)
+        start_of_job(one_listing.broker, message)
     assert one_listing.status("O1", "hemnet").state == "queued"
     assert one_listing.status("O1", "hemnet").attempts == 5
 
@@ -100,14 +99,13 @@ def test_a_paused_worker_is_no_death_until_it_is_gone(one_listing: Queue, stoppe
     workers = [paused(stopped) for _ in range(3)]
     for worker in workers:
         with pretending_to_be(worker):
-            TRANSFER_LIFECYCLE.started(one_listing.broker, message)
-    TRANSFER_LIFECYCLE.started(one_listing.broker, message)  # redelivered while they sleep
+            start_of_job(one_listing.broker, message)
+    start_of_job(one_listing.broker, message)  # redelivered while they sleep
     assert one_listing.status("O1", "hemnet").state == "queued"
     for process in stopped:
         process.kill()
         process.wait()
-    with pytest.raises(SkipMessage):
-        TRANSFER_LIFECYCLE.started(one_listing.broker, message)
+    assert_not_run(start_of_job(one_listing.broker, message))
     failed = one_listing.status("O1", "hemnet")
     assert failed.state == "failed" and "the worker died 3 times" in failed.error
     for worker in workers:
@@ -119,9 +117,8 @@ def test_the_listing_is_blamed_only_when_it_was_alone_in_flight(one_listing: Que
     message = one_message(one_listing)
     for _ in range(3):
         with pretending_to_be(exited()):
-            TRANSFER_LIFECYCLE.started(one_listing.broker, message)
-    with pytest.raises(SkipMessage):
-        TRANSFER_LIFECYCLE.started(one_listing.broker, message)
+            start_of_job(one_listing.broker, message)
+    assert_not_run(start_of_job(one_listing.broker, message))
     alone = one_listing.status("O1", "hemnet").error
     assert "the only job in flight" in alone and "the listing itself may be" in alone
 
@@ -129,10 +126,9 @@ def test_the_listing_is_blamed_only_when_it_was_alone_in_flight(one_listing: Que
     crowded = one_message(one_listing, "O1")
     for _ in range(3):
         with pretending_to_be(exited()):
-            TRANSFER_LIFECYCLE.started(one_listing.broker, crowded)
-            TRANSFER_LIFECYCLE.started(one_listing.broker, other)
-    with pytest.raises(SkipMessage):
-        TRANSFER_LIFECYCLE.started(one_listing.broker, crowded)
+            start_of_job(one_listing.broker, crowded)
+            start_of_job(one_listing.broker, other)
+    assert_not_run(start_of_job(one_listing.broker, crowded))
     blamed = one_listing.status("O1", "hemnet").error
     assert "other jobs died with them" in blamed and "O2 on Hemnet" in blamed
     assert "the listing itself" not in blamed
@@ -165,7 +161,7 @@ def test_a_start_that_cannot_reach_the_store_does_not_run_and_is_counted_later(
     queue = Queue(sqlite_engine, replace(QUEUE_SETTINGS, max_retries=0))
     ingest(sqlite_engine, offices=[office()], users=[user()],
            listings=[listing("O1", marketplaces=["hemnet"])])
-    real = lifecycle.session_scope
+    real = job_steps.begin
     outages = {"left": 2}
 
     def flaky(engine):  # type: ignore[no-untyped-def]
@@ -174,7 +170,7 @@ def test_a_start_that_cannot_reach_the_store_does_not_run_and_is_counted_later(
             raise OperationalError("SELECT 1", {}, Exception("could not connect to server"))
         return real(engine)
 
-    monkeypatch.setattr(lifecycle, "session_scope", flaky)
+    monkeypatch.setattr(job_steps, "begin", flaky)
     with in_process_worker(queue.broker, threads=2):
         summary = request_transfer(queue.runtime, Scope("all"), queue.scheduler)
         queue.join()

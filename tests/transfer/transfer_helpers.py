@@ -27,7 +27,16 @@ from syndication.runtime import Runtime
 from syndication.settings import Settings
 from syndication.store.db import session_scope
 from syndication.store.repository import get_statuses, history
-from syndication.transfer import RequestOutcome, Scope, request_outcome, request_transfer
+from syndication.transfer import (
+    TRANSFER_LIFECYCLE,
+    Prepared,
+    RequestOutcome,
+    Scope,
+    prepare,
+    request_outcome,
+    request_transfer,
+)
+from syndication.transfer.lifecycle import job_of
 
 MARKETPLACES = factories.MARKETPLACES
 
@@ -141,3 +150,19 @@ class Queue:
 QUEUE_SETTINGS = Settings(
     max_retries=2, min_backoff_ms=10, confirm_delay_ms=10, worker_threads=4, max_worker_deaths=3
 )
+
+
+def start_of_job(broker: Any, message: Any) -> Prepared:
+    """One start of ``message``'s job as its worker's first transaction records it (the
+    attempt counted, the start recorded), left there as by a worker that died next."""
+    from syndication.jobs.transfer import SCHEDULER
+    from syndication.runtime import current_runtime
+
+    return prepare(current_runtime(broker), job_of(message), SCHEDULER,
+                   start=TRANSFER_LIFECYCLE.start_of(broker, message))
+
+
+def assert_not_run(prepared: Prepared) -> None:
+    """The start ended the job ``failed`` before anything was built or sent."""
+    assert prepared.outcome is not None and prepared.outcome.state == "failed"
+    assert prepared.delivery is None and prepared.planned is None

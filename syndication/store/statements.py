@@ -1,0 +1,267 @@
+"""The transfer job's statements in SQLAlchemy Core, built once, with bound parameters.
+
+A transfer job runs a handful of statements on every start; built per call
+through the ORM they cost several times the SQL itself. Here each is built
+once at import, so SQLAlchemy compiles it once per dialect (its compiled
+cache) and a call only binds parameters. Rows are mapped straight to the
+records of :mod:`syndication.records` by :mod:`syndication.store.repository`'s
+mappers, which read columns by name from a Core row as from an ORM object.
+
+:func:`write_status` is the Core twin of
+:func:`~syndication.store.repository.record_status`, with the same meaning:
+the current row changes and the history gets the same values, in the
+caller's transaction. The event is copied from the row it follows with one
+``INSERT … SELECT``, so nothing is read back into Python to write it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Table, and_, bindparam, func, insert, select, update
+from sqlalchemy.sql import Delete, Insert, Select, Update
+
+from syndication.records import FeedInput, TransferStatus
+from syndication.store.models import (
+    JobStartRow,
+    ListingImageRow,
+    ListingRow,
+    OfficeRow,
+    TransferEventRow,
+    TransferStatusRow,
+    UserRow,
+)
+from syndication.store.repository import listing_record, office_record, status_record, user_record
+
+
+def _table(model: Any) -> Table:
+    table: Table = model.__table__
+    return table
+
+
+STATUS = _table(TransferStatusRow)
+EVENT = _table(TransferEventRow)
+START = _table(JobStartRow)
+LISTING = _table(ListingRow)
+IMAGE = _table(ListingImageRow)
+OFFICE = _table(OfficeRow)
+USER = _table(UserRow)
+
+_PAIR = and_(STATUS.c.listing_id == bindparam("p_listing"),
+             STATUS.c.marketplace == bindparam("p_marketplace"))
+
+STATUS_FIELDS = ("action", "marketplace_id", "public_url", "document_hash", "request_id")
+"""The columns a status write sets only when given; state, error and times are always set."""
+
+COUNT_ATTEMPT: Update = (
+    update(STATUS).where(_PAIR).values(
+        state="queued", error=None, attempts=STATUS.c.attempts + 1,
+        at=bindparam("p_at"), updated_at=bindparam("p_at"), request_id=bindparam("p_request"),
+    )
+)
+"""A start: ``queued``, one more attempt; it also takes the row's write lock."""
+
+COPY_EVENT: Insert = insert(EVENT).from_select(
+    ["listing_id", "marketplace", "state", "action", "marketplace_id", "error", "attempts",
+     "request_id", "at"],
+    select(STATUS.c.listing_id, STATUS.c.marketplace, STATUS.c.state, STATUS.c.action,
+           STATUS.c.marketplace_id, STATUS.c.error, STATUS.c.attempts, STATUS.c.request_id,
+           STATUS.c.at).where(_PAIR),
+)
+"""The history event of the row's current values (R8: every change is appended)."""
+
+NEW_STATUS: Insert = insert(STATUS)
+
+STARTS_OF: Select[Any] = select(
+    START.c.id, START.c.message_id, START.c.listing_id, START.c.marketplace, START.c.worker,
+    START.c.broker_id, START.c.started_at,
+).where(START.c.message_id == bindparam("p_message")).order_by(START.c.id)
+
+COMPANY_OF: Select[Any] = select(
+    START.c.listing_id, START.c.marketplace,
+).where(START.c.worker == bindparam("p_worker"), START.c.message_id != bindparam("p_message"))
+"""The other jobs in flight with a dead start's worker (:func:`death_report`)."""
+
+NEW_START: Insert = insert(START)
+END_START: Delete = START.delete().where(START.c.id == bindparam("p_start"))
+END_MESSAGE: Delete = START.delete().where(START.c.message_id == bindparam("p_message"))
+
+
+def _settled_view() -> Select[Any]:
+    settled = EVENT.alias("settled")
+    counted = EVENT.alias("counted")
+    newest = EVENT.alias("newest")
+    generation = (
+        select(func.count()).select_from(counted)
+        .where(counted.c.listing_id == bindparam("p_listing"),
+               counted.c.marketplace == bindparam("p_marketplace"),
+               counted.c.state.in_(("sent", "published", "deleted")))
+        .scalar_subquery()
+    )
+    newest_settled = (
+        select(newest.c.id)
+        .where(newest.c.listing_id == bindparam("p_listing"),
+               newest.c.marketplace == bindparam("p_marketplace"),
+               newest.c.state != "queued")
+        .order_by(newest.c.id.desc()).limit(1).scalar_subquery()
+    )
+    earlier_starts = (
+        select(func.count()).select_from(START)
+        .where(START.c.message_id == bindparam("p_message")).scalar_subquery()
+    )
+    return (
+        select(*STATUS.c, generation.label("generation"),
+               settled.c.state.label("settled_state"), settled.c.at.label("settled_at"),
+               earlier_starts.label("earlier_starts"))
+        .select_from(STATUS.outerjoin(settled, settled.c.id == newest_settled))
+        .where(_PAIR)
+    )
+
+
+SETTLED_VIEW = _settled_view()
+"""The row, its delivery generation and the newest settled event, from one snapshot
+(see :func:`syndication.transfer.common.settled_view`), with how many starts of the
+message are recorded (only then are they read, :data:`STARTS_OF`)."""
+
+OFFICE_FIELDS = ("id", "name", "licence", "category_defaults", "final_price_enabled",
+                 "hemnet_final_price_agreement", "company_id", "logo_url", "phone", "email",
+                 "street", "postal_code", "city", "website")
+USER_FIELDS = ("id", "office_id", "name", "email", "phone", "title", "show_on_internet",
+               "images", "companies", "main_company", "statistics_all_companies")
+"""The columns of the records; a user's password and role are never read here."""
+
+FEED_INPUT: Select[Any] = (
+    select(*LISTING.c,
+           *(OFFICE.c[name].label(f"o_{name}") for name in OFFICE_FIELDS),
+           *(USER.c[name].label(f"u_{name}") for name in USER_FIELDS))
+    .select_from(LISTING.join(OFFICE, OFFICE.c.id == LISTING.c.office_id)
+                 .outerjoin(USER, USER.c.id == LISTING.c.broker_id))
+    .where(LISTING.c.id == bindparam("p_listing"))
+)
+"""The listing, its office and its broker in one statement."""
+
+IMAGES_OF: Select[Any] = (
+    select(IMAGE).where(IMAGE.c.listing_id == bindparam("p_listing"))
+    .order_by(IMAGE.c.position, IMAGE.c.id)
+)
+
+
+class _Prefixed:
+    """The columns of one joined table in a row, by their own names (``o_name`` as
+    ``name``), for the record mappers."""
+
+    __slots__ = ("_mapping", "_prefix")
+
+    def __init__(self, row: Any, prefix: str) -> None:
+        self._mapping = row._mapping
+        self._prefix = prefix
+
+    def __getattr__(self, name: str) -> Any:
+        return self._mapping[self._prefix + name]
+
+_SET_STATUS: dict[frozenset[str], Update] = {}
+
+
+def _set_status(given: frozenset[str]) -> Update:
+    """The ``UPDATE`` that sets state, error, times and the ``given`` optional columns;
+    one statement per combination, built on first use and kept."""
+    statement = _SET_STATUS.get(given)
+    if statement is None:
+        values: dict[str, Any] = {
+            "state": bindparam("p_state"), "error": bindparam("p_error"),
+            "at": bindparam("p_at"), "updated_at": bindparam("p_at"),
+        }
+        values.update({name: bindparam(f"p_{name}") for name in sorted(given)})
+        statement = update(STATUS).where(_PAIR).values(values)
+        _SET_STATUS[given] = statement
+    return statement
+
+
+def pair(listing_id: str, marketplace: str) -> dict[str, Any]:
+    """The bound parameters naming a status row."""
+    return {"p_listing": listing_id, "p_marketplace": marketplace}
+
+
+def write_status(
+    conn: Connection,
+    listing_id: str,
+    marketplace: str,
+    state: str,
+    *,
+    at: datetime,
+    error: str | None = None,
+    fields: Mapping[str, Any] | None = None,
+) -> None:
+    """Set the pair's status and append it to the history, in ``conn``'s transaction.
+
+    ``fields`` holds the optional columns to set (of :data:`STATUS_FIELDS`); the
+    others keep their stored value, and ``error`` is cleared unless given, as
+    :func:`~syndication.store.repository.record_status` does. A pair without a
+    row gets one.
+    """
+    given = dict(fields or {})
+    unknown = set(given) - set(STATUS_FIELDS)
+    if unknown:
+        raise ValueError(f"transfer_status {listing_id}/{marketplace}: no such field "
+                         f"{', '.join(sorted(unknown))}")
+    where = pair(listing_id, marketplace)
+    params = {**where, "p_state": state, "p_error": error, "p_at": at,
+              **{f"p_{name}": value for name, value in given.items()}}
+    if conn.execute(_set_status(frozenset(given)), params).rowcount == 0:
+        conn.execute(NEW_STATUS, {"listing_id": listing_id, "marketplace": marketplace,
+                                  "state": state, "error": error, "at": at, "updated_at": at,
+                                  "attempts": 0, **given})
+    conn.execute(COPY_EVENT, where)
+
+
+def count_attempt(conn: Connection, listing_id: str, marketplace: str, request_id: str,
+                  at: datetime) -> None:
+    """A start of the pair's job: ``queued`` with one more attempt, and its event; the
+    row stays write-locked until ``conn``'s transaction ends."""
+    where = pair(listing_id, marketplace)
+    counted = conn.execute(COUNT_ATTEMPT, {**where, "p_at": at, "p_request": request_id})
+    if counted.rowcount == 0:
+        conn.execute(NEW_STATUS, {"listing_id": listing_id, "marketplace": marketplace,
+                                  "state": "queued", "at": at, "updated_at": at, "attempts": 1,
+                                  "request_id": request_id})
+    conn.execute(COPY_EVENT, where)
+
+
+def read_settled(
+    conn: Connection, listing_id: str, marketplace: str, message_id: str | None = None
+) -> tuple[TransferStatus | None, int, int]:
+    """:func:`syndication.transfer.common.settled_view` on a Core connection, and how many
+    starts of ``message_id`` are recorded."""
+    found = conn.execute(SETTLED_VIEW, {**pair(listing_id, marketplace),
+                                        "p_message": message_id}).first()
+    if found is None:
+        return None, 0, 0
+    status = status_record(found)  # type: ignore[arg-type]
+    generation, earlier = int(found.generation), int(found.earlier_starts)
+    if status.state != "queued":
+        return status, generation, earlier
+    if found.settled_state is None:
+        return None, generation, earlier
+    return TransferStatus(
+        listing_id=status.listing_id, marketplace=status.marketplace,
+        state=found.settled_state, marketplace_id=status.marketplace_id,
+        public_url=status.public_url, action=status.action, at=found.settled_at,
+        attempts=status.attempts, error=status.error, document_hash=status.document_hash,
+    ), generation, earlier
+
+
+def read_feed_input(conn: Connection, listing_id: str) -> FeedInput | None:
+    """The listing with its office and broker, or ``None`` when it (or its office) is not
+    stored: the job's Core twin of :func:`~syndication.store.repository.load_feed_input`."""
+    row = conn.execute(FEED_INPUT, {"p_listing": listing_id}).first()
+    if row is None:
+        return None
+    images = conn.execute(IMAGES_OF, {"p_listing": listing_id}).all()
+    broker = _Prefixed(row, "u_") if row.u_id is not None else None
+    return FeedInput(
+        listing=listing_record(row, images),  # type: ignore[arg-type]
+        office=office_record(_Prefixed(row, "o_")),  # type: ignore[arg-type]
+        broker=user_record(broker) if broker is not None else None,  # type: ignore[arg-type]
+    )

@@ -1,0 +1,130 @@
+"""The starts of a transfer job: counted, recorded with their worker, and judged.
+
+Every start of a transfer message counts one attempt on the listing's row
+(``queued``, ``attempts`` + 1) and records the start with the worker process
+that runs it (a ``job_start`` row, see :mod:`syndication.workers`), in the
+job's first transaction (:func:`syndication.transfer.job.prepare`). The
+earlier starts of the same message that never ended and whose worker is gone
+are the worker deaths; a start whose worker is still there (paused, or the
+same live worker running it again after a Redis reconnect) is none. When
+``max_deaths`` deaths are seen the listing is recorded ``failed`` with what
+was observed (:func:`death_report`) and the job ends there, so a listing that
+kills workers cannot loop for ever. The job's last transaction removes its
+start (:func:`end_start`). The earlier starts are read only when the job's
+status read (:data:`~syndication.store.statements.SETTLED_VIEW`) counted some.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row
+
+from syndication.registry import title
+from syndication.store.statements import (
+    COMPANY_OF,
+    END_MESSAGE,
+    END_START,
+    NEW_START,
+    STARTS_OF,
+    write_status,
+)
+from syndication.transfer.common import JobRef
+from syndication.workers import WorkerIdentity
+
+
+@dataclass(frozen=True, slots=True)
+class Start:
+    """One start of a job's message.
+
+    ``alive`` tells whether the worker of an earlier start is still there
+    (:meth:`syndication.workers.Liveness.alive`); ``max_deaths`` earlier starts
+    whose worker is gone end the job ``failed``.
+    """
+
+    message_id: str
+    worker: str
+    broker_id: str | None
+    alive: Callable[[str, str | None], bool]
+    max_deaths: int
+
+
+@dataclass(frozen=True, slots=True)
+class Counted:
+    """What :func:`count_start` did: the start's row id, or the ``failed`` error that
+    ended the job after too many worker deaths (the start then has no row)."""
+
+    start_id: int | None
+    error: str | None = None
+    deaths: int = 0
+
+
+def record_start(
+    conn: Connection, job: JobRef, start: Start, at: datetime, earlier: int
+) -> Counted:
+    """Record the start, in ``conn``'s transaction, after its attempt was counted
+    (:func:`~syndication.store.statements.count_attempt`) and ``earlier`` starts of the
+    message were found; or, once the message's workers really died ``max_deaths``
+    times, record ``failed`` instead and remove every start of the message."""
+    rows = conn.execute(STARTS_OF, {"p_message": start.message_id}).all() if earlier else []
+    dead = [row for row in rows if not start.alive(row.worker, row.broker_id)]
+    if len(dead) >= start.max_deaths:
+        error = death_report(conn, job, dead)
+        write_status(conn, job.listing_id, job.marketplace, "failed", at=at, error=error,
+                     fields={"request_id": job.request_id})
+        conn.execute(END_MESSAGE, {"p_message": start.message_id})
+        return Counted(None, error, len(dead))
+    inserted = conn.execute(NEW_START, {
+        "message_id": start.message_id, "listing_id": job.listing_id,
+        "marketplace": job.marketplace, "request_id": job.request_id, "worker": start.worker,
+        "broker_id": start.broker_id, "started_at": at,
+    })
+    return Counted(int(inserted.inserted_primary_key[0]))  # type: ignore[index]
+
+
+def end_start(conn: Connection, message_id: str | None, start_id: int | None,
+              *, done: bool) -> None:
+    """Remove the start's row; with ``done`` (nothing will run the message again) every
+    row of the message, the starts of workers that died with it included."""
+    if done and message_id is not None:
+        conn.execute(END_MESSAGE, {"p_message": message_id})
+    elif start_id is not None:
+        conn.execute(END_START, {"p_start": start_id})
+
+
+def death_report(conn: Connection, job: JobRef, dead: Sequence[Row[Any]]) -> str:
+    """The ``failed`` message after ``dead`` starts whose workers are gone: what was seen,
+    and the listing blamed only if it was the only job in flight at each death."""
+    workers = ", ".join(
+        f"{_described(row.worker)} at {row.started_at:%Y-%m-%d %H:%M:%S} UTC" for row in dead
+    )
+    company: list[Row[Any]] = []
+    for row in dead:
+        others = conn.execute(COMPANY_OF, {"p_worker": row.worker,
+                                           "p_message": row.message_id}).all()
+        company.extend(other for other in others if other.listing_id != job.listing_id)
+    if company:
+        example = company[0]
+        verdict = (
+            f"other jobs died with them ({len(company)}, e.g. {example.listing_id} on "
+            f"{title(example.marketplace)}), so nothing points at this listing; ask an "
+            f"operator to look at the workers, then run the transfer again"
+        )
+    else:
+        verdict = (
+            "each time this listing was the only job in flight, so the listing itself may "
+            "be what stops the worker; ask an operator to look at the worker logs"
+        )
+    return (
+        f"{title(job.marketplace)}: the worker died {len(dead)} times while transferring "
+        f"this listing and is not tried again (started by {workers}; none of these "
+        f"processes is running any more): {verdict}"
+    )
+
+
+def _described(worker: str) -> str:
+    identity = WorkerIdentity.parse(worker)
+    return identity.describe() if identity is not None else worker
