@@ -8,9 +8,10 @@ with: :class:`~syndication.concurrent.ConcurrentWorker` with the same threads an
 same ``--concurrency`` on the same Redis broker, declaring one ``async def`` actor,
 ``bench_latency_floor``: one message, one kept-alive ``PUT`` of the pair's prebuilt
 document to the sandbox (whose latency is the run's) on one shared
-``httpx.AsyncClient``, then the job's two write transactions on the bare driver on a
-thread (``bench/_transfer_floor.py``'s :class:`BareStore`). So the floor keeps as
-many calls in flight as the worker may, and does nothing a transfer could skip.
+``aiohttp.ClientSession`` (the async transport's client), then the job's two write
+transactions on the bare driver on a thread (``bench/_transfer_floor.py``'s
+:class:`BareStore`). So the floor keeps as many calls in flight as the worker may,
+and does nothing a transfer could skip.
 
 Each message carries the size of its batch; when a batch is done the process
 prints ``done bench_latency_floor <size>``. It prints ``ready`` once its worker
@@ -32,8 +33,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(Path(__file__).resolve().parent)]
 
+import aiohttp  # noqa: E402
 import dramatiq  # noqa: E402
-import httpx  # noqa: E402
 from _transfer_floor import XML, BareStore  # noqa: E402
 from dramatiq.brokers.redis import RedisBroker  # noqa: E402
 
@@ -54,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     urls = {name: entry["url"].rstrip("/") for name, entry in config["marketplaces"].items()}
     documents = {path.stem: path.read_bytes() for path in args.documents.glob("*.xml")}
     store = BareStore(args.database_url)
-    clients: dict[str, httpx.AsyncClient] = {}
+    clients: dict[str, aiohttp.ClientSession] = {}
     done: Counter[int] = Counter()
     lock = threading.Lock()
 
@@ -73,17 +74,18 @@ def main(argv: list[str] | None = None) -> int:
         listing_id: str, marketplace: str, office_id: str, total: int
     ) -> None:
         if "http" not in clients:
-            limits = httpx.Limits(max_connections=args.concurrency,
-                                  max_keepalive_connections=args.concurrency)
-            clients["http"] = httpx.AsyncClient(limits=limits, timeout=30)
-        answer = await clients["http"].put(
+            clients["http"] = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=args.concurrency),
+                timeout=aiohttp.ClientTimeout(total=60))
+        async with clients["http"].put(
             f"{urls[marketplace]}/listings/{listing_id}",
-            content=documents[f"{listing_id}.{marketplace}"],
+            data=documents[f"{listing_id}.{marketplace}"],
             headers={"Idempotency-Key": uuid.uuid4().hex, "Content-Type": XML,
                      "X-Office-Id": office_id},
-        )
-        if not 200 <= answer.status_code < 300:
-            raise RuntimeError(f"the sandbox answered {answer.status_code} for {listing_id}")
+        ) as answer:
+            await answer.read()
+        if not 200 <= answer.status < 300:
+            raise RuntimeError(f"the sandbox answered {answer.status} for {listing_id}")
         await asyncio.to_thread(store.two_transactions, listing_id, marketplace,
                                 uuid.uuid4().hex)
         finished(total)

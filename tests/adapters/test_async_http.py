@@ -132,7 +132,7 @@ def test_like_copies_the_configured_transport(sandbox):
                              deadline=9.0)
     twin = AsyncHttpTransport.like(threaded)
     threaded.close()
-    assert (twin.base_url, twin.deadline, twin.timeout.read) == (threaded.base_url, 9.0, 4.0)
+    assert (twin.base_url, twin.deadline, twin.read_timeout) == (threaded.base_url, 9.0, 4.0)
     assert twin.policy is threaded.policy
     receipt = _run(twin, twin.send(delivery("blocket", "create")))
     assert receipt.marketplace_id.startswith("BB")

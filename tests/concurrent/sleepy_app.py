@@ -1,7 +1,7 @@
 """Concurrent test actors on a real Redis broker, and a worker process to kill.
 
 ``declare(broker)`` puts the actors on a broker: ``call`` PUTs to a URL with the
-async transport's client, ``hold`` notes its start and end in Redis and waits while
+async transport's client (aiohttp), ``hold`` notes its start and end in Redis and waits while
 the ``hold`` key is set. Run as a script (``python sleepy_app.py REDIS_URL``) it is a
 worker process of the concurrent worker with two threads, for the test that kills it.
 """
@@ -16,8 +16,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import dramatiq
-import httpx
 import redis.asyncio
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import Middleware
@@ -48,12 +48,12 @@ class Acks(Middleware):
 
 def declare(broker: dramatiq.Broker, redis_url: str) -> dict[str, Any]:
     """The test actors, declared on ``broker``."""
-    clients: dict[str, httpx.AsyncClient] = {}
+    clients: dict[str, aiohttp.ClientSession] = {}
     store: dict[str, Any] = {}
 
-    def client() -> httpx.AsyncClient:
+    def client() -> aiohttp.ClientSession:
         if "http" not in clients:
-            clients["http"] = httpx.AsyncClient(limits=httpx.Limits(max_connections=500))
+            clients["http"] = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=500))
         return clients["http"]
 
     def marks() -> Any:
@@ -67,9 +67,10 @@ def declare(broker: dramatiq.Broker, redis_url: str) -> dict[str, Any]:
 
     @dramatiq.actor(broker=broker, actor_name="call", max_retries=0, **bounded)
     async def call(url: str, key: str, marketplace: str = "hemnet") -> None:
-        answer = await client().put(f"{url}/{key}", content=b"<x/>")
+        async with client().put(f"{url}/{key}", data=b"<x/>") as answer:
+            await answer.read()
         await marks().sadd("called", key)
-        assert answer.status_code < 600
+        assert answer.status < 600
 
     @dramatiq.actor(broker=broker, actor_name="hold", max_retries=0)
     async def hold(key: str) -> None:
@@ -84,7 +85,16 @@ def declare(broker: dramatiq.Broker, redis_url: str) -> dict[str, Any]:
         await marks().incr(f"tries:{key}")
         raise RuntimeError(f"{key} fails")
 
-    return {"call": call, "hold": hold, "fails": fails}
+    @dramatiq.actor(broker=broker, actor_name="context", max_retries=0)
+    async def context(key: str) -> None:
+        import structlog
+
+        before = structlog.contextvars.get_contextvars().get("message_id")
+        await asyncio.sleep(0.1)
+        after = structlog.contextvars.get_contextvars().get("message_id")
+        await marks().hset("contexts", key, f"{before}|{after}")
+
+    return {"call": call, "hold": hold, "fails": fails, "context": context}
 
 
 def main(redis_url: str) -> int:

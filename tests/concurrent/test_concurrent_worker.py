@@ -21,6 +21,7 @@ from sleepy_app import Acks, declare
 from adapters.sandbox import Sandbox
 from syndication.bulkheads import Bulkhead
 from syndication.concurrent import ConcurrentWorker
+from syndication.middleware import LogContext
 
 APP = Path(__file__).with_name("sleepy_app.py")
 ROOT = Path(__file__).resolve().parents[2]
@@ -124,6 +125,25 @@ def test_a_failing_coroutine_is_retried_then_nacked_once(redis_url):
     tries = redis.Redis.from_url(redis_url)
     assert int(tries.get("tries:OBJ-1") or 0) == 3
     tries.close()
+
+
+def test_each_coroutine_logs_in_its_own_messages_context(redis_url):
+    broker, _ = _broker(redis_url, LogContext())
+    actors = declare(broker, redis_url)
+    messages = {f"OBJ-{i}": actors["context"].send(f"OBJ-{i}") for i in range(20)}
+    worker = ConcurrentWorker(broker, worker_threads=1, concurrency=20)
+    worker.start()
+    try:
+        broker.join(actors["context"].queue_name, timeout=30_000)
+        worker.join()
+    finally:
+        worker.stop()
+        broker.close()
+    assert worker.max_in_flight > 1
+    marks = redis.Redis.from_url(redis_url)
+    seen = {k.decode(): v.decode() for k, v in marks.hgetall("contexts").items()}
+    marks.close()
+    assert seen == {key: f"{m.message_id}|{m.message_id}" for key, m in messages.items()}
 
 
 def test_a_graceful_stop_drains_what_is_in_flight(redis_url):
