@@ -9,8 +9,12 @@ each connection they give out to the deadline of the calling thread.
 
 from __future__ import annotations
 
+import heapq
+import itertools
+import os
 import socket
 import threading
+import time
 from typing import Any
 
 from requests.adapters import HTTPAdapter
@@ -20,30 +24,33 @@ _watch = threading.local()
 
 
 class Deadline:
-    """Cuts one HTTP exchange at ``seconds``: a timer shuts the sockets of the
+    """Cuts one HTTP exchange at ``seconds``: once it is due, the sockets of the
     connections the exchange took from the pool (:class:`_WatchedPool` registers
-    them), which wakes whatever read is blocked on them.
+    them) are shut, which wakes whatever read is blocked on them.
 
     requests' read timeout applies to each read alone; a server that sends a
     byte before every timeout keeps a read going for ever, headers included,
-    so only a clock outside the reads can bound the whole exchange.
+    so only a clock outside the reads can bound the whole exchange. That clock
+    is one watchdog thread per process (:class:`_Watchdog`), not a timer thread
+    per exchange: starting a thread for every call cost more CPU than the call.
     """
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
         self.expired = False
+        self.done = False
         self.connections: list[Any] = []
         self._lock = threading.Lock()
-        self._timer = threading.Timer(seconds, self._expire)
-        self._timer.daemon = True
 
     def __enter__(self) -> Deadline:
         _watch.current = self
-        self._timer.start()
+        _WATCHDOG.watch(self, time.monotonic() + self.seconds)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._timer.cancel()
+        with self._lock:
+            self.done = True
+            self.connections = []
         _watch.current = None
 
     def add(self, connection: Any) -> None:
@@ -55,10 +62,57 @@ class Deadline:
 
     def _expire(self) -> None:
         with self._lock:
+            if self.done:
+                return
             self.expired = True
             connections = list(self.connections)
         for connection in connections:
             _shut(connection)
+
+
+class _Watchdog:
+    """The one thread that expires every :class:`Deadline` of this process when it is due.
+
+    Deadlines wait in a heap by due time; one that ended before it was due is
+    dropped when it reaches the top. The thread starts on first use (again in a
+    forked child, whose copy of the parent's thread does not run).
+    """
+
+    def __init__(self) -> None:
+        self._wake = threading.Condition()
+        self._due: list[tuple[float, int, Deadline]] = []
+        self._order = itertools.count()
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+
+    def watch(self, deadline: Deadline, due: float) -> None:
+        with self._wake:
+            if self._thread is None or self._pid != os.getpid():
+                self._pid = os.getpid()
+                self._due = []
+                self._thread = threading.Thread(target=self._run, name="http-deadlines",
+                                                daemon=True)
+                self._thread.start()
+            heapq.heappush(self._due, (due, next(self._order), deadline))
+            if self._due[0][2] is deadline:
+                self._wake.notify()
+
+    def _run(self) -> None:
+        while True:
+            expired: list[Deadline] = []
+            with self._wake:
+                now = time.monotonic()
+                while self._due and (self._due[0][0] <= now or self._due[0][2].done):
+                    _, _, deadline = heapq.heappop(self._due)
+                    if not deadline.done:
+                        expired.append(deadline)
+                if not expired:
+                    self._wake.wait(self._due[0][0] - now if self._due else None)
+            for deadline in expired:
+                deadline._expire()
+
+
+_WATCHDOG = _Watchdog()
 
 
 def _shut(connection: Any) -> None:

@@ -119,7 +119,7 @@ def make_read_only_engine(url: str) -> Engine:
     over ``SET TRANSACTION READ ONLY`` per transaction or an event hook after
     connecting because the server applies it before the first statement on
     every connection the pool ever opens, so no code path (ORM autobegin, a
-    reconnect after ``pool_pre_ping``) can run a transaction without it.
+    reconnect after the pool was invalidated) can run a transaction without it.
     """
     path = sqlite_path(url)
     if path is not None:

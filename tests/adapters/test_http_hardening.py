@@ -58,6 +58,25 @@ def test_a_call_within_its_deadline_is_untouched_and_the_deadline_does_not_linge
     transport.close()
 
 
+def test_the_deadlines_of_many_calls_start_no_thread_per_call(sandbox, monkeypatch):
+    """One watchdog thread serves every deadline of the process; a thread per call cost
+    more CPU than the call itself."""
+    transport = once(sandbox, deadline=5.0)
+    transport.send(delivery("hemnet"))
+    starts: list[str] = []
+    real_start = threading.Thread.start
+
+    def counted(thread: threading.Thread) -> None:
+        starts.append(thread.name)
+        real_start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", counted)
+    for _ in range(20):
+        assert transport.send(delivery("hemnet")).marketplace_id
+    assert starts == []
+    transport.close()
+
+
 @pytest.fixture
 def redirector(sandbox) -> Iterator[tuple[str, list[str]]]:
     """A server that answers every call with 307 to the sandbox's Hemnet; its calls."""

@@ -103,6 +103,11 @@ class CountingCircuits(MemoryCircuits):
     def __init__(self) -> None:
         super().__init__()
         self.resets = 0
+        self.reads = 0
+
+    def read(self, marketplace: str) -> CircuitState:
+        self.reads += 1
+        return super().read(marketplace)
 
     def answered(self, marketplace: str) -> None:
         self.resets += 1
@@ -110,17 +115,39 @@ class CountingCircuits(MemoryCircuits):
 
 
 def test_an_answer_writes_nothing_when_there_was_nothing_to_reset() -> None:
-    """The common call (a closed circuit without failures) costs one read and no write."""
+    """The common call (a closed circuit without failures) costs no write, and a read
+    only once per ``fresh_for``; a failure of its own is seen at the next call."""
     circuits = CountingCircuits()
-    breaker = CircuitBreaker(circuits, threshold=3, cooldown=30.0)
+    clock = Clock()
+    breaker = CircuitBreaker(circuits, threshold=3, cooldown=30.0, fresh_for=1.0, clock=clock)
     for _ in range(5):
         with breaker.guard("hittahem"):
             pass
-    assert circuits.resets == 0
+    assert circuits.resets == 0 and circuits.reads == 1
+    clock.now += 1.5
+    with breaker.guard("hittahem"):
+        pass
+    assert circuits.reads == 2, "asked again once the clean state is older than fresh_for"
     fail(breaker, 2)
     with breaker.guard("hittahem"):
         pass
     assert circuits.resets == 1 and circuits.read("hittahem") == CircuitState()
+
+
+def test_a_circuit_another_process_opened_is_seen_within_fresh_for(redis_url: str) -> None:
+    namespace = f"fresh-{time.monotonic_ns()}"
+    clock = Clock()
+    mine, theirs = (
+        CircuitBreaker(RedisCircuits(redis.Redis.from_url(redis_url), namespace), threshold=2,
+                       fresh_for=1.0, clock=clock)
+        for _ in range(2)
+    )
+    with mine.guard("hittahem"):
+        pass
+    fail(theirs, 2)
+    clock.now += 1.01
+    with pytest.raises(CircuitOpen), mine.guard("hittahem"):
+        raise AssertionError("the marketplace must not be called")
 
 
 def test_half_open_lets_one_probe_through_and_a_failed_probe_opens_again(

@@ -240,3 +240,54 @@ def test_a_message_relayed_twice_creates_one_listing_and_one_publication(queue: 
     assert after[len(before):].count("published") == 2, "the settled state is recorded again"
     assert after.count("sent") == before.count("sent"), "nothing was delivered again"
     assert queue.status("O1", "hemnet").state == "published"
+
+
+def stage_own(engine: Engine, broker: CountingBroker, n: str) -> Any:
+    """A row staged as the transfer job stages its own, in a Core transaction."""
+    from syndication.outbox import Staging, stage_claimed
+
+    with engine.begin() as conn:
+        return stage_claimed(conn, Staging(broker, message(n)))
+
+
+def test_a_writer_sends_its_own_row_and_its_relay_deletes_it_later(
+    engine: Engine, broker: CountingBroker
+) -> None:
+    from syndication.outbox import send_staged, settle_sent
+
+    staged = stage_own(engine, broker, "own")
+    assert claim(engine, owner="relay") == [], "no relay takes a row its writer holds"
+    assert pending(engine) == 0, "a row its writer is sending is not waiting"
+    send_staged(engine, [staged])
+    assert broker.accepted == Counter({"own": 1})
+    assert [r.id for r in rows(engine)] == [staged.row_id], "deleted later, in a batch"
+    assert Relay(engine, broker, grace=0).flush() == 0
+    assert rows(engine) == [] and broker.accepted == Counter({"own": 1})
+    assert settle_sent(engine) == 0
+
+
+def test_a_writer_that_died_before_sending_leaves_its_row_to_a_relay(
+    engine: Engine, broker: CountingBroker
+) -> None:
+    stage_own(engine, broker, "orphan")
+    assert Relay(engine, broker, grace=0).flush() == 0, "the writer's claim still holds"
+    with session_scope(engine) as session:
+        session.execute(update(OutboxRow).values(claimed_until=utcnow() - timedelta(seconds=1)))
+    assert pending(engine) == 1
+    assert Relay(engine, broker, grace=0).flush() == 1
+    assert broker.accepted == Counter({"orphan": 1}) and rows(engine) == []
+
+
+def test_a_row_the_broker_refused_its_writer_is_released_for_the_relays_at_once(
+    engine: Engine, broker: CountingBroker
+) -> None:
+    from syndication.outbox import send_staged
+
+    staged = stage_own(engine, broker, "refused")
+    broker.refusing = 1
+    send_staged(engine, [staged])
+    [row] = rows(engine)
+    assert row.claimed_by is None and "refused" in (row.last_error or "")
+    assert pending(engine) == 1
+    assert Relay(engine, broker).drain(10.0) == 0
+    assert broker.accepted == Counter({"refused": 1}) and rows(engine) == []
