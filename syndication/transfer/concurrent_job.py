@@ -32,6 +32,7 @@ import dramatiq
 from adapters.async_http import AsyncHttpTransport
 from adapters.base import Delivery, Receipt, Transport
 from adapters.http import HttpTransport
+from syndication.circuit import CircuitState
 from syndication.metrics import note_action
 from syndication.runtime import Runtime, current_runtime
 from syndication.transfer.common import Scheduler
@@ -104,20 +105,19 @@ async def run_transfer_message(
 ) -> JobOutcome:
     """Run ``message``'s transfer job: prepare, send, finish (see the module doc)."""
     runtime = current_runtime(broker)
-    prepared, refusal = await asyncio.to_thread(_prepare, lifecycle, broker, message, scheduler)
+    prepared, gate = await asyncio.to_thread(_prepare, lifecycle, broker, message, scheduler)
     delivery = prepared.delivery
     if delivery is None:
         return await asyncio.to_thread(finish, runtime, prepared, None)
     note_action(delivery.action)
+    if isinstance(gate, BaseException):
+        return await asyncio.to_thread(finish, runtime, prepared, gate)
     result: Receipt | BaseException
-    if refusal is not None:
-        result = refusal
-    else:
-        try:
-            result = await deliver(runtime, delivery, transports)
-        except Exception as exc:  # noqa: BLE001 - finish records it and raises what must be retried
-            result = exc
-    return await asyncio.to_thread(_finish, runtime, prepared, result, refusal is None)
+    try:
+        result = await deliver(runtime, delivery, transports)
+    except Exception as exc:  # noqa: BLE001 - finish records it and raises what must be retried
+        result = exc
+    return await asyncio.to_thread(_finish, runtime, prepared, result, gate)
 
 
 async def deliver(runtime: Runtime, delivery: Delivery, transports: AsyncTransports) -> Receipt:
@@ -131,25 +131,27 @@ def _prepare(
     broker: dramatiq.Broker,
     message: dramatiq.Message[Any],
     scheduler: Scheduler,
-) -> tuple[Prepared, BaseException | None]:
-    """The first step and, when it has something to send, the breaker's permission:
-    the breaker's refusal (an open circuit) is returned for :func:`finish` to record."""
+) -> tuple[Prepared, CircuitState | BaseException | None]:
+    """The first step and, when it has something to send, the breaker's permission: the
+    state the call is let through on, or the breaker's refusal (an open circuit) for
+    :func:`finish` to record."""
     prepared = lifecycle.prepared(broker, message, scheduler)
     if prepared.delivery is None:
         return prepared, None
     try:
-        current_runtime(broker).breaker.before_call(prepared.delivery.marketplace)
+        return prepared, current_runtime(broker).breaker.before_call(prepared.delivery.marketplace)
     except Exception as exc:  # noqa: BLE001 - the circuit's refusal, recorded by finish
         return prepared, exc
-    return prepared, None
 
 
 def _finish(
-    runtime: Runtime, prepared: Prepared, result: Receipt | BaseException, called: bool
+    runtime: Runtime,
+    prepared: Prepared,
+    result: Receipt | BaseException,
+    seen: CircuitState | None,
 ) -> JobOutcome:
-    """The breaker learns from the call (when one was made), then the outcome is recorded."""
+    """The breaker learns from the call, then the outcome is recorded."""
     assert prepared.delivery is not None
-    if called:
-        error = result if isinstance(result, BaseException) else None
-        runtime.breaker.after_call(prepared.delivery.marketplace, error)
+    error = result if isinstance(result, BaseException) else None
+    runtime.breaker.after_call(prepared.delivery.marketplace, error, seen)
     return finish(runtime, prepared, result)
