@@ -108,38 +108,17 @@ class HttpTransport(Transport):
         what was asked for being true as far as it says, with a receipt marked
         ``not_known`` so the status can tell it from a real removal.
         """
-        try:
-            method, path = ROUTES[delivery.action]
-        except KeyError:
-            raise PermanentError(
-                f"unknown delivery action {delivery.action!r}",
-                listing_id=delivery.listing_id,
-                marketplace=self.marketplace,
-            ) from None
-        headers = {
-            "Idempotency-Key": delivery.idempotency_key,
-            "Content-Type": XML,
-            "X-Office-Id": delivery.office_id,
-        }
+        method, path, headers = delivery_request(delivery, self.marketplace)
         status, body = self._call(
             method,
-            path.format(id=quote(delivery.listing_id, safe="")),
+            path,
             listing_id=delivery.listing_id,
             action=delivery.action,
             data=delivery.document,
             headers=headers,
             absent_ok=delivery.action in REMOVALS,
         )
-        if status == 404:
-            return Receipt(message="the marketplace did not know the listing; nothing to remove",
-                           not_known=True)
-        root = self._parse(body, "receipt", delivery.listing_id)
-        return Receipt(
-            marketplace_id=_text(root, "id"),
-            public_url=_text(root, "url"),
-            published=_text(root, "state") == "published",
-            message=_text(root, "message"),
-        )
+        return receipt_of(self.marketplace, delivery.listing_id, status, body)
 
     def lookup(self, marketplace: str, listing_id: str) -> RemoteListing | None:
         """What the marketplace holds for ``listing_id``; ``None`` when nothing (404)."""
@@ -241,15 +220,8 @@ class HttpTransport(Transport):
                 raise request_error(exc, f"{method} {url}", **where) from exc
         observe_http(self.marketplace, status)
         log.debug("http_answer", method=method, path=path, status=status)
-        if 200 <= status < 300 or (status == 404 and absent_ok):
-            return status, body
-        if 300 <= status < 400:
-            raise redirect_error(status, location, self.marketplace,
-                                 "check the marketplace's url in the marketplaces file", **where)
-        message = self._error_message(status, body, listing_id)
-        if status in (401, 403):
-            message += " (check the marketplace's token_env in the marketplaces file)"
-        raise answer_error(status, message, retry_after=retry_after, **where)
+        return judge_answer(self.marketplace, method, url, status, body, retry_after=retry_after,
+                            location=location, absent_ok=absent_ok, listing_id=listing_id)
 
     def _exchange(
         self, method: str, url: str, payload: Any, headers: dict[str, str] | None
@@ -275,32 +247,105 @@ class HttpTransport(Transport):
                             verify=self.session.verify, cert=self.session.cert,
                             proxies=self.session.proxies)
 
-    def _error_message(self, status: int, body: bytes, listing_id: str | None) -> str:
-        """The marketplace's own message from an ``<error>`` answer, else the status."""
-        prefix = f"{self.marketplace} answered {status}"
-        if not body.strip():
-            return prefix
-        try:
-            root = self._parse(body, "error", listing_id)
-        except PermanentError as exc:
-            return f"{prefix} ({exc.message})"
-        message = _text(root, "message")
-        return f"{prefix}: {message}" if message else prefix
-
     def _parse(self, body: bytes, tag: str, listing_id: str | None) -> etree._Element:
-        """Parse an answer safely and check its root element; a hostile or
-        malformed answer is logged and refused."""
-        where: dict[str, Any] = {"listing_id": listing_id, "marketplace": self.marketplace}
-        try:
-            root = parse_untrusted(body, f"{self.marketplace} {tag}")
-        except PermanentError as exc:
-            get_logger(**where).error("answer_refused", what=tag, reason=exc.message)
-            raise PermanentError(exc.message, **where) from None
-        if root.tag != tag:
-            raise PermanentError(
-                f"{self.marketplace} answered <{root.tag}> where <{tag}> was expected", **where
-            )
-        return root
+        return parse_answer(self.marketplace, body, tag, listing_id)
+
+
+def delivery_request(delivery: Delivery, marketplace: str) -> tuple[str, str, dict[str, str]]:
+    """The method, path and headers that carry ``delivery``: the wire protocol's one
+    statement of a delivery, for every transport that speaks it."""
+    try:
+        method, path = ROUTES[delivery.action]
+    except KeyError:
+        raise PermanentError(
+            f"unknown delivery action {delivery.action!r}",
+            listing_id=delivery.listing_id,
+            marketplace=marketplace,
+        ) from None
+    headers = {
+        "Idempotency-Key": delivery.idempotency_key,
+        "Content-Type": XML,
+        "X-Office-Id": delivery.office_id,
+    }
+    return method, path.format(id=quote(delivery.listing_id, safe="")), headers
+
+
+def receipt_of(marketplace: str, listing_id: str, status: int, body: bytes) -> Receipt:
+    """The :class:`Receipt` of a delivery's accepted answer.
+
+    A delete of a listing the marketplace does not know (404) is a success,
+    what was asked for being true as far as it says, with a receipt marked
+    ``not_known`` so the status can tell it from a real removal.
+    """
+    if status == 404:
+        return Receipt(message="the marketplace did not know the listing; nothing to remove",
+                       not_known=True)
+    root = parse_answer(marketplace, body, "receipt", listing_id)
+    return Receipt(
+        marketplace_id=_text(root, "id"),
+        public_url=_text(root, "url"),
+        published=_text(root, "state") == "published",
+        message=_text(root, "message"),
+    )
+
+
+def judge_answer(
+    marketplace: str,
+    method: str,
+    url: str,
+    status: int,
+    body: bytes,
+    *,
+    retry_after: float | None,
+    location: str | None,
+    absent_ok: bool,
+    listing_id: str | None,
+) -> tuple[int, bytes]:
+    """``(status, body)`` of an answer that is a success (a 2xx, or a 404 where
+    ``absent_ok``); any other answer raises its translated error: a 3xx is
+    :func:`redirect_error`, 429 and 5xx transient, every other status refused with
+    the marketplace's own message."""
+    where: dict[str, Any] = {"listing_id": listing_id, "marketplace": marketplace}
+    if 200 <= status < 300 or (status == 404 and absent_ok):
+        return status, body
+    if 300 <= status < 400:
+        raise redirect_error(status, location, marketplace,
+                             "check the marketplace's url in the marketplaces file", **where)
+    message = error_message(marketplace, status, body, listing_id)
+    if status in (401, 403):
+        message += " (check the marketplace's token_env in the marketplaces file)"
+    raise answer_error(status, message, retry_after=retry_after, **where)
+
+
+def error_message(marketplace: str, status: int, body: bytes, listing_id: str | None) -> str:
+    """The marketplace's own message from an ``<error>`` answer, else the status."""
+    prefix = f"{marketplace} answered {status}"
+    if not body.strip():
+        return prefix
+    try:
+        root = parse_answer(marketplace, body, "error", listing_id)
+    except PermanentError as exc:
+        return f"{prefix} ({exc.message})"
+    message = _text(root, "message")
+    return f"{prefix}: {message}" if message else prefix
+
+
+def parse_answer(
+    marketplace: str, body: bytes, tag: str, listing_id: str | None
+) -> etree._Element:
+    """Parse an answer safely and check its root element; a hostile or
+    malformed answer is logged and refused."""
+    where: dict[str, Any] = {"listing_id": listing_id, "marketplace": marketplace}
+    try:
+        root = parse_untrusted(body, f"{marketplace} {tag}")
+    except PermanentError as exc:
+        get_logger(**where).error("answer_refused", what=tag, reason=exc.message)
+        raise PermanentError(exc.message, **where) from None
+    if root.tag != tag:
+        raise PermanentError(
+            f"{marketplace} answered <{root.tag}> where <{tag}> was expected", **where
+        )
+    return root
 
 
 def request_error(
@@ -332,12 +377,28 @@ def request_error(
     """
     kind = _kind(exc)
     if isinstance(exc, requests.Timeout):
-        return TransientError(f"{what} timed out ({kind})", **where)
+        return network_error("timeout", what, kind, **where)
     if isinstance(exc, requests.ConnectionError):
-        return TransientError(f"{what}: cannot connect ({kind})", **where)
+        return network_error("connect", what, kind, **where)
     if isinstance(exc, requests.exceptions.ChunkedEncodingError):
-        return TransientError(f"{what}: the answer broke off ({kind})", **where)
-    return PermanentError(f"{what} failed: {kind}", **where)
+        return network_error("broke_off", what, kind, **where)
+    return network_error("other", what, kind, **where)
+
+
+def network_error(
+    kind: str, what: str, detail: str, **where: Any
+) -> TransientError | PermanentError:
+    """The error of a call that got no complete answer, by ``kind``: ``timeout``,
+    ``connect`` and ``broke_off`` are transient (the network, or a server back a moment
+    later), anything else permanent (see :func:`request_error`, which, like the async
+    transport's translation, sorts its client's exceptions into these kinds)."""
+    if kind == "timeout":
+        return TransientError(f"{what} timed out ({detail})", **where)
+    if kind == "connect":
+        return TransientError(f"{what}: cannot connect ({detail})", **where)
+    if kind == "broke_off":
+        return TransientError(f"{what}: the answer broke off ({detail})", **where)
+    return PermanentError(f"{what} failed: {detail}", **where)
 
 
 def answer_error(

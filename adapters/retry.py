@@ -13,14 +13,16 @@ schedule in microseconds and assert on the waits.
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 from tenacity import (
+    AsyncRetrying,
     RetryCallState,
     Retrying,
     retry_if_exception_type,
@@ -94,6 +96,22 @@ class RetryPolicy:
         """A tenacity ``Retrying`` that retries transient errors only and, when it
         gives up, re-raises the last one (with its ``retry_after``)."""
         return Retrying(
+            stop=self.stop,
+            wait=self.wait,
+            retry=retry_if_exception_type(TransientError),
+            sleep=sleep,
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+
+    def async_retrying(
+        self,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        before_sleep: Callable[[RetryCallState], Any] | None = None,
+    ) -> AsyncRetrying:
+        """The same policy for a coroutine (the async transport): tenacity's
+        ``AsyncRetrying``, waiting with an awaited ``sleep``."""
+        return AsyncRetrying(
             stop=self.stop,
             wait=self.wait,
             retry=retry_if_exception_type(TransientError),

@@ -70,6 +70,14 @@ BENCHMARKS: tuple[Benchmark, ...] = (
     Benchmark("fanout", "fanout.py",
               "`transfer --all` fan-out pairs/s vs the bare driver inserting the same rows, "
               "a worker running", needs_redis=True),
+    Benchmark("transfer_latency_100ms", "latency.py",
+              "transfers/s of one concurrent worker process at 100 ms marketplace latency vs "
+              "the floor: no-op message + async PUT + two bare transactions, same concurrency",
+              needs_redis=True,
+              extra_rows=(
+                  ("transfer_latency_0ms", "the same at 0 ms of marketplace latency"),
+                  ("transfer_latency_20ms", "the same at 20 ms of marketplace latency"),
+              )),
     Benchmark("export_memory", "export_memory.py",
               "full-feed export peak RSS at the largest vs smallest size (flat = 1.0)"),
     Benchmark("final_prices", "final_prices.py",

@@ -43,7 +43,7 @@ from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.common import current_millis, dq_name
 from dramatiq.errors import ConnectionClosed
-from dramatiq.middleware import CurrentMessage, Retries
+from dramatiq.middleware import AsyncIO, CurrentMessage, Retries
 
 from syndication.bulkheads import Bulkhead
 from syndication.errors import ConfigurationError
@@ -224,7 +224,9 @@ def _install_middleware(broker: dramatiq.Broker, settings: Settings) -> None:
     messages. :class:`Bulkhead` comes before :class:`JobLifecycle`, so a message
     put back for want of a thread is not counted as an attempt.
     :class:`~syndication.outbox.OutboxRelay` runs the outbox relay (and the
-    fan-out takeover) on a thread of every worker. dramatiq's ``Prometheus`` is
+    fan-out takeover) on a thread of every worker. dramatiq's ``AsyncIO`` runs the event
+    loop of the ``async def`` transfer actor (:mod:`syndication.concurrent` uses the same
+    loop). dramatiq's ``Prometheus`` is
     added when ``syndication worker --metrics-port`` set its variables (it forks its
     exposition server from dramatiq's CLI, so it is of use there alone).
     """
@@ -236,11 +238,14 @@ def _install_middleware(broker: dramatiq.Broker, settings: Settings) -> None:
     broker.middleware[:] = [m for m in broker.middleware if not isinstance(m, Retries)]
     broker.add_middleware(retries)
     broker.add_middleware(CurrentMessage())
+    broker.add_middleware(AsyncIO())
     broker.add_middleware(LogContext(), before=Retries)
     broker.add_middleware(Metrics(), before=Retries)
     broker.add_middleware(JobLifecycle(), before=Retries)
     broker.add_middleware(
-        Bulkhead(settings.marketplace_threads, settings.bulkhead_delay_ms), before=JobLifecycle
+        Bulkhead(settings.marketplace_threads, settings.bulkhead_delay_ms,
+                 concurrent_limit=settings.marketplace_in_flight),
+        before=JobLifecycle,
     )
     broker.add_middleware(OutboxRelay(sweeps=[_fan_out_sweep]))
     if settings.environ.get("PROMETHEUS_MULTIPROC_DIR") and settings.environ.get(

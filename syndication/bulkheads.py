@@ -14,6 +14,12 @@ back for about ``bulkhead_delay_ms`` (:func:`syndication.middleware.deferred`)
 without counting as a try and without counting an attempt on its row, since
 the hook runs before :class:`~syndication.middleware.JobLifecycle`.
 
+Under :class:`~syndication.concurrent.ConcurrentWorker` a message's before and
+after hooks run on different threads and a process keeps far more messages in
+flight than it has threads, so the slot a message holds is kept by message id,
+and the limit (``concurrent_limit``, from ``settings.marketplace_in_flight``)
+counts a marketplace's messages in flight in the process, not its threads.
+
 The limit is per process, which is what threads are; across processes the
 circuit breaker (:mod:`syndication.circuit`) is what stops a failing
 marketplace from being called at all. Actors opt in with ``bulkhead=True``
@@ -36,12 +42,15 @@ from syndication.middleware import Broker, Message, deferred
 class Bulkhead(Middleware):
     """At most ``limit`` threads of this process per marketplace; the rest put back."""
 
-    def __init__(self, limit: int, delay_ms: int = 500) -> None:
+    def __init__(
+        self, limit: int, delay_ms: int = 500, concurrent_limit: int | None = None
+    ) -> None:
         self.limit = max(1, limit)
         self.delay_ms = delay_ms
+        self.concurrent_limit = concurrent_limit
         self._slots: dict[str, threading.BoundedSemaphore] = {}
         self._lock = threading.Lock()
-        self._held = threading.local()
+        self._held: dict[str, str] = {}
 
     @property
     def actor_options(self) -> set[str]:
@@ -57,8 +66,14 @@ class Bulkhead(Middleware):
         """How many threads of this process work for ``marketplace`` now."""
         return self.limit - self.slots(marketplace)._value  # noqa: SLF001 - read-only peek
 
+    def before_worker_boot(self, broker: Broker, worker: Any) -> None:
+        """A worker with a ``concurrency`` of its own is bounded by ``concurrent_limit``."""
+        if getattr(worker, "concurrency", None) and self.concurrent_limit:
+            with self._lock:
+                self.limit = max(1, self.concurrent_limit)
+                self._slots.clear()
+
     def before_process_message(self, broker: Broker, message: Message) -> None:
-        self._held.marketplace = None
         marketplace = self._marketplace(broker, message)
         if marketplace is None:
             return
@@ -66,7 +81,8 @@ class Bulkhead(Middleware):
             delay = int(self.delay_ms * random.uniform(0.5, 1.5))
             get_logger().debug("bulkhead.full", limit=self.limit, delay_ms=delay)
             raise deferred(message, f"{marketplace}: all {self.limit} threads busy", delay)
-        self._held.marketplace = marketplace
+        with self._lock:
+            self._held[message.message_id] = marketplace
 
     def after_process_message(
         self,
@@ -76,14 +92,14 @@ class Bulkhead(Middleware):
         result: Any = None,
         exception: BaseException | None = None,
     ) -> None:
-        self._release()
+        self._release(message)
 
     def after_skip_message(self, broker: Broker, message: Message) -> None:
-        self._release()
+        self._release(message)
 
-    def _release(self) -> None:
-        marketplace = getattr(self._held, "marketplace", None)
-        self._held.marketplace = None
+    def _release(self, message: Message) -> None:
+        with self._lock:
+            marketplace = self._held.pop(message.message_id, None)
         if marketplace is not None:
             self.slots(marketplace).release()
 

@@ -30,11 +30,15 @@ class Settings:
       worker process's threads may work for one marketplace at once (default 0: half of
       ``worker_threads``, at least 1); a job over the limit is put back for
       ``bulkhead_delay_ms`` (default 500) without counting as a try (see
-      ``syndication.bulkheads``).
+      ``syndication.bulkheads``). Under the concurrent worker (``syndication worker``) it
+      bounds the transfers in flight per marketplace instead: default half of
+      ``concurrency``.
     * ``final_price_concurrency`` — ``SYNDICATION_FINAL_PRICE_CONCURRENCY``: how many
       final-price deliveries a worker process has in flight to Hemnet at once, across
       all its batches (default 32: at 30 ms a call that is about 1,000 listings/s; see
       ``syndication.final_price_delivery``). Must be positive.
+    * ``concurrency`` — ``SYNDICATION_CONCURRENCY`` (default 256): how many messages of
+      ``async def`` actors one worker process keeps in flight (``syndication.concurrent``).
     * ``circuit_threshold``, ``circuit_cooldown_ms`` — ``SYNDICATION_CIRCUIT_THRESHOLD``
       (default 5) failures in a row open a marketplace's circuit for
       ``SYNDICATION_CIRCUIT_COOLDOWN_MS`` (default 30 s) before one probe is let through
@@ -77,6 +81,7 @@ class Settings:
     max_worker_deaths: int = 3
     confirm_delay_ms: int = 60_000
     marketplace_concurrency: int = 0
+    concurrency: int = 256
     bulkhead_delay_ms: int = 500
     final_price_concurrency: int = 32
     circuit_threshold: int = 5
@@ -95,6 +100,13 @@ class Settings:
         if self.marketplace_concurrency > 0:
             return self.marketplace_concurrency
         return max(1, self.worker_threads // 2)
+
+    @property
+    def marketplace_in_flight(self) -> int:
+        """The limit per marketplace and process under the concurrent worker."""
+        if self.marketplace_concurrency > 0:
+            return self.marketplace_concurrency
+        return max(1, self.concurrency // 2)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -130,6 +142,7 @@ class Settings:
             marketplace_concurrency=_int(
                 env, "SYNDICATION_MARKETPLACE_CONCURRENCY", defaults.marketplace_concurrency
             ),
+            concurrency=_positive(env, "SYNDICATION_CONCURRENCY", defaults.concurrency),
             bulkhead_delay_ms=_positive(
                 env, "SYNDICATION_BULKHEAD_DELAY_MS", defaults.bulkhead_delay_ms
             ),

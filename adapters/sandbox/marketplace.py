@@ -101,10 +101,17 @@ class SandboxMarketplace:
         schemas: Mapping[str, str] | None = None,
         clock: Callable[[], float] = time.monotonic,
         seed: int = 0,
+        latency_ms: float = 0.0,
     ) -> None:
         self.name = name
         self.token = token
         self.publish_delay = publish_delay
+        self.latency_ms = latency_ms
+        """How long the marketplace takes to answer a call, in milliseconds (tests set it)."""
+        self.in_flight = 0
+        """Calls read and not yet answered now."""
+        self.max_in_flight = 0
+        """The most calls in flight at once since the start (or :meth:`reset_in_flight`)."""
         self.public_base = f"https://{name}.sandbox.invalid/listing"
         self.faults = Faults(seed)
         self._schemas = dict(schemas) if schemas else None
@@ -145,6 +152,21 @@ class SandboxMarketplace:
     def set_publish_delay(self, seconds: float) -> None:
         """Accepted listings count as published ``seconds`` after acceptance."""
         self.publish_delay = seconds
+
+    def note_arrival(self) -> None:
+        """A call was read; it is in flight until :meth:`note_answered`."""
+        with self._lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+
+    def note_answered(self) -> None:
+        with self._lock:
+            self.in_flight -= 1
+
+    def reset_in_flight(self) -> None:
+        """Count the most calls in flight at once from now on."""
+        with self._lock:
+            self.max_in_flight = self.in_flight
 
     def remove_by_hand(self, listing_id: str) -> None:
         """Drop a listing as a marketplace's staff might (drift for R13)."""

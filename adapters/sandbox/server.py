@@ -1,8 +1,7 @@
-"""The sandbox marketplaces on loopback: one HTTP server per marketplace.
+"""The sandbox marketplaces on loopback: one HTTP server per marketplace, on one event loop.
 
-:class:`Sandbox` starts a :class:`~http.server.ThreadingHTTPServer` for each
-marketplace on ``127.0.0.1`` (port 0 picks a free port), each in a background
-thread, in front of a :class:`SandboxMarketplace`. Tests, ``syndication demo``
+:class:`Sandbox` serves each marketplace on ``127.0.0.1`` (port 0 picks a free
+port) in front of a :class:`SandboxMarketplace`. Tests, ``syndication demo``
 and an agency's test set-up use it the same way::
 
     with Sandbox(token="s3cret") as sandbox:
@@ -13,175 +12,125 @@ and an agency's test set-up use it the same way::
 
 ``down(name)`` closes a marketplace's socket (and its open connections) so
 calls are refused; ``up(name)`` opens it again on the same port.
+
+Every server runs on one asyncio event loop on a background thread
+(:mod:`adapters.sandbox.connection` answers each connection as a coroutine), so a
+marketplace answering after ``latency_ms`` (:meth:`Sandbox.set_latency`, or
+``latency_ms=`` per marketplace) holds no thread while it waits: the sandbox is not
+what bounds a worker that keeps hundreds of calls in flight.
 """
 
 from __future__ import annotations
 
-import socket
-import socketserver
-import sys
+import asyncio
 import threading
-from collections.abc import Iterable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterable, Mapping
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
-from adapters.sandbox.marketplace import SandboxMarketplace, error
+from adapters.sandbox.connection import serve_connection
+from adapters.sandbox.marketplace import SandboxMarketplace
 from syndication import registry
 
-MAX_BODY = 10 * 1024 * 1024
 
+class _Loop:
+    """The event loop thread every marketplace of one :class:`Sandbox` is served on."""
 
-class _Handler(BaseHTTPRequestHandler):
-    """Reads one request, lets the marketplace answer, writes the answer."""
+    def __init__(self) -> None:
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.thread: threading.Thread | None = None
 
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-    server: _Server
-
-    def setup(self) -> None:
-        super().setup()
-        self.server.track(self.connection, add=True)
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            self.server.track(self.connection, add=False)
-
-    def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_BODY:
-            answer = error(413, f"documents larger than {MAX_BODY} bytes are refused")
-            self.close_connection = True
-        else:
-            body = self.rfile.read(length) if length else b""
-            headers = {k.lower(): v for k, v in self.headers.items()}
-            answer = self.server.marketplace.handle(self.command, self.path, headers, body)
-        if answer.never:
-            self._never_answer()
+    def start(self) -> None:
+        if self.loop is not None:
             return
-        if answer.hang:
-            self.close_connection = True
-            if self.server.stopping.wait(answer.hang):
-                return
-        if answer.trickle:
-            self._trickle(answer)
+        loop = asyncio.new_event_loop()
+        ready = threading.Event()
+
+        def run() -> None:
+            asyncio.set_event_loop(loop)
+            loop.call_soon(ready.set)
+            loop.run_forever()
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+        self.thread = threading.Thread(target=run, name="sandbox", daemon=True)
+        self.thread.start()
+        ready.wait()
+        self.loop = loop
+
+    def run(self, coro: Any) -> Any:
+        """Run ``coro`` on the loop and wait for its result."""
+        assert self.loop is not None, "the sandbox is not started"
+        future: Future[Any] = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        return future.result(timeout=10)
+
+    def stop(self) -> None:
+        loop, self.loop = self.loop, None
+        if loop is None:
             return
-        self.send_response(answer.status)
-        self.send_header("Content-Type", "application/xml; charset=utf-8")
-        self.send_header("Content-Length", str(len(answer.body)))
-        for name, value in answer.headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(answer.body)
-
-    do_GET = do_POST = do_PUT = do_DELETE = _serve
-
-    def _never_answer(self) -> None:
-        """Hold the connection open without a byte of answer while the marketplace
-        hangs; then close it (the client gave up long ago)."""
-        self.close_connection = True
-        faults = self.server.marketplace.faults
-        while faults.hanging and not self.server.stopping.wait(0.05):
-            pass
-
-    def _trickle(self, answer: Any) -> None:
-        """Write the whole answer, status line first, one byte every ``answer.trickle`` s."""
-        self.close_connection = True
-        head = [f"HTTP/1.1 {answer.status} {self.responses.get(answer.status, ('',))[0]}",
-                "Content-Type: application/xml; charset=utf-8",
-                f"Content-Length: {len(answer.body)}",
-                *(f"{name}: {value}" for name, value in answer.headers.items())]
-        raw = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + answer.body
-        for index in range(len(raw)):
-            self.wfile.write(raw[index:index + 1])
-            self.wfile.flush()
-            if self.server.stopping.wait(answer.trickle):
-                return
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-        """Silent: the marketplace logs what matters, and headers hold the token."""
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-
-    def __init__(self, port: int, marketplace: SandboxMarketplace, stopping: threading.Event):
-        self.marketplace = marketplace
-        self.stopping = stopping
-        self._connections: set[socket.socket] = set()
-        self._connections_lock = threading.Lock()
-        super().__init__(("127.0.0.1", port), _Handler)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A client that hung up (it timed out, or the marketplace went down) is
-        not an error of the sandbox; anything else is reported as usual."""
-        if isinstance(sys.exc_info()[1], OSError):
-            return
-        super().handle_error(request, client_address)
-
-    def server_bind(self) -> None:
-        """Bind without ``HTTPServer``'s reverse DNS lookup of the address."""
-        socketserver.TCPServer.server_bind(self)
-        self.server_name, self.server_port = "127.0.0.1", self.server_address[1]
-
-    def track(self, connection: socket.socket, *, add: bool) -> None:
-        with self._connections_lock:
-            (self._connections.add if add else self._connections.discard)(connection)
-
-    def drop_connections(self) -> None:
-        with self._connections_lock:
-            connections = list(self._connections)
-        for connection in connections:
-            try:
-                connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+        loop.call_soon_threadsafe(loop.stop)
+        if self.thread is not None:
+            self.thread.join(timeout=5)
 
 
 class _Runner:
-    """One marketplace's server thread, which can be taken down and brought up."""
+    """One marketplace's server, which can be taken down and brought up on its port."""
 
-    def __init__(self, marketplace: SandboxMarketplace, port: int) -> None:
+    def __init__(self, marketplace: SandboxMarketplace, port: int, loop: _Loop) -> None:
         self.marketplace = marketplace
         self.port = port
-        self.stopping = threading.Event()
-        self.server: _Server | None = None
-        self.thread: threading.Thread | None = None
+        self.loop = loop
+        self.server: asyncio.base_events.Server | None = None
+        self.connections: set[asyncio.Task[None]] = set()
 
     def up(self) -> None:
-        if self.server is not None:
-            return
-        self.stopping.clear()
-        self.server = _Server(self.port, self.marketplace, self.stopping)
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(
-            target=self.server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name=f"sandbox-{self.marketplace.name}",
-            daemon=True,
-        )
-        self.thread.start()
+        if self.server is None:
+            self.loop.run(self._open())
 
     def down(self) -> None:
+        if self.server is not None:
+            self.loop.run(self._close())
+
+    async def _open(self) -> None:
+        self.server = await asyncio.start_server(
+            self._connected, "127.0.0.1", self.port, reuse_address=True, backlog=1024,
+            limit=64 * 1024,
+        )
+        self.port = self.server.sockets[0].getsockname()[1]
+
+    async def _connected(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self.connections.add(task)
+        try:
+            await serve_connection(self.marketplace, reader, writer)
+        except asyncio.CancelledError:
+            writer.transport.abort()
+        finally:
+            self.connections.discard(task)
+
+    async def _close(self) -> None:
+        """Stop listening and break every open connection, hanging answers included."""
         server, self.server = self.server, None
         if server is None:
             return
-        self.stopping.set()
-        server.shutdown()
-        server.server_close()
-        server.drop_connections()
-        if self.thread is not None:
-            self.thread.join(timeout=5)
+        server.close()
+        connections = list(self.connections)
+        for task in connections:
+            task.cancel()
+        if connections:
+            await asyncio.wait(connections, timeout=5)
+        await server.wait_closed()
 
 
 class Sandbox:
     """Loopback sandbox marketplaces, one HTTP server each.
 
     ``token`` (if given) is required as ``Authorization: Bearer …`` by every
-    marketplace; ``ports`` maps names to fixed ports (default: free ports).
+    marketplace; ``ports`` maps names to fixed ports (default: free ports);
+    ``latency_ms`` is how long every marketplace takes to answer (a number), or
+    per marketplace (a mapping of names to numbers).
     """
 
     def __init__(
@@ -192,27 +141,34 @@ class Sandbox:
         publish_delay: float = 0.0,
         ports: dict[str, int] | None = None,
         seed: int = 0,
+        latency_ms: float | Mapping[str, float] = 0.0,
     ) -> None:
         self.token = token
         self.marketplaces = {
             name: SandboxMarketplace(name, token=token, publish_delay=publish_delay, seed=seed)
             for name in (names if names is not None else registry.names(transport="http"))
         }
+        self.set_latency(latency_ms)
         ports = ports or {}
+        self._loop = _Loop()
         self._runners = {
-            name: _Runner(mp, ports.get(name, 0)) for name, mp in self.marketplaces.items()
+            name: _Runner(mp, ports.get(name, 0), self._loop)
+            for name, mp in self.marketplaces.items()
         }
 
     def start(self) -> Sandbox:
         """Start every marketplace; returns ``self``."""
+        self._loop.start()
         for runner in self._runners.values():
             runner.up()
         return self
 
     def stop(self) -> None:
         """Stop every marketplace and wake any hanging answer; unsent callbacks are dropped."""
-        for runner in self._runners.values():
-            runner.down()
+        if self._loop.loop is not None:
+            for runner in self._runners.values():
+                runner.down()
+        self._loop.stop()
         for marketplace in self.marketplaces.values():
             if marketplace.callbacks is not None:
                 marketplace.callbacks.cancel()
@@ -236,6 +192,19 @@ class Sandbox:
         """Every marketplace publishes accepted listings after ``seconds``."""
         for marketplace in self.marketplaces.values():
             marketplace.set_publish_delay(seconds)
+
+    def set_latency(self, latency_ms: float | Mapping[str, float]) -> None:
+        """Every marketplace (a number), or those named (a mapping), answers after
+        ``latency_ms`` milliseconds from now on."""
+        if isinstance(latency_ms, Mapping):
+            unknown = sorted(set(latency_ms) - set(self.marketplaces))
+            if unknown:
+                raise ValueError(f"latency_ms names unknown marketplaces: {', '.join(unknown)}")
+            for name, value in latency_ms.items():
+                self.marketplaces[name].latency_ms = float(value)
+            return
+        for marketplace in self.marketplaces.values():
+            marketplace.latency_ms = float(latency_ms)
 
     def url(self, name: str) -> str:
         """The base address of marketplace ``name`` (``http://127.0.0.1:PORT``)."""

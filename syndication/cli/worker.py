@@ -1,10 +1,12 @@
 """``syndication worker [--processes N] [--threads N]``: run the queue workers.
 
-This is dramatiq's own worker on ``worker.py`` (``dramatiq worker`` does the
-same), so dramatiq's process management, signal handling and graceful
-shutdown apply. It needs a shared broker: without ``SYNDICATION_BROKER_URL``
-the jobs run inside ``syndication transfer`` itself and there is nothing for a
-separate worker to do.
+This is dramatiq's own command line on ``worker.py`` with dramatiq's worker
+replaced by :class:`~syndication.concurrent.ConcurrentWorker` (``python -m
+syndication.concurrent worker``), so dramatiq's process management, signal
+handling and graceful shutdown apply, and each process keeps up to
+``SYNDICATION_CONCURRENCY`` transfers in flight whatever its thread count. It
+needs a shared broker: without ``SYNDICATION_BROKER_URL`` the jobs run inside
+``syndication transfer`` itself and there is nothing for a separate worker to do.
 
 The worker does not migrate the store unless given ``--migrate`` (or
 ``SYNDICATION_MIGRATE_ON_START=1``): it migrates once here, before dramatiq
@@ -70,9 +72,9 @@ HEALTH_FORK = "syndication.health:worker_health_fork"
 
 
 def dramatiq_command(processes: int, threads: int, *, health: bool = False) -> list[str]:
-    """The command line that runs dramatiq's worker on ``worker.py``."""
+    """The command line that runs dramatiq's CLI, on the concurrent worker, on ``worker.py``."""
     command = [
-        sys.executable, "-m", "dramatiq", "worker",
+        sys.executable, "-m", "syndication.concurrent", "worker",
         "--processes", str(processes), "--threads", str(threads),
     ]
     return [*command, "--fork-function", HEALTH_FORK] if health else command

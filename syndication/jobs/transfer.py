@@ -9,8 +9,9 @@ middleware (:mod:`syndication.middleware`), not from here. No actor here
 declares ``max_retries``: their budget is the broker's default,
 ``SYNDICATION_MAX_RETRIES``; a :class:`~syndication.errors.PermanentError` is
 never retried (``throws``). The transfer and the publication check call a
-push marketplace, so they take one of its threads (``bulkhead=True``,
-:mod:`syndication.bulkheads`).
+push marketplace, so they take one of its slots (``bulkhead=True``,
+:mod:`syndication.bulkheads`). ``transfer_listing`` is ``async def``: the concurrent
+worker keeps many in flight per process (:mod:`syndication.concurrent`).
 :data:`SCHEDULER` stages every follow-up message
 in the outbox, in the transaction of the state that waits for it
 (:mod:`syndication.outbox`).
@@ -39,6 +40,7 @@ from syndication.transfer import (
 from syndication.transfer import (
     confirm_publication as _confirm,
 )
+from syndication.transfer.concurrent_job import run_transfer_message
 from syndication.transfer.feed_job import FEED_LIFECYCLE, run_feed_job
 from syndication.transfer.request import resume_stalled_fan_outs
 
@@ -99,12 +101,14 @@ SCHEDULER = ActorScheduler()
     queue_name=TRANSFER_QUEUE, lifecycle=TRANSFER_LIFECYCLE, throws=(PermanentError,),
     bulkhead=True,
 )
-def transfer_listing(listing_id: str, marketplace: str, request_id: str) -> None:
+async def transfer_listing(listing_id: str, marketplace: str, request_id: str) -> None:
     """Transfer one listing to one marketplace and record the outcome; the start is
-    counted in the job's first transaction (:meth:`TransferLifecycle.run`)."""
+    counted in the job's first transaction. A coroutine: under the concurrent worker
+    (``syndication worker``) it holds no thread while the marketplace answers
+    (:mod:`syndication.transfer.concurrent_job`)."""
     message = CurrentMessage.get_current_message()
     assert message is not None, "the broker runs CurrentMessage (syndication.broker)"
-    TRANSFER_LIFECYCLE.run(transfer_listing.broker, message, SCHEDULER)
+    await run_transfer_message(TRANSFER_LIFECYCLE, transfer_listing.broker, message, SCHEDULER)
 
 
 @dramatiq.actor(queue_name=CONFIRM_QUEUE, throws=(PermanentError,), bulkhead=True)

@@ -28,7 +28,7 @@ from syndication.runtime import current_runtime
 from syndication.store.db import begin
 from syndication.store.statements import write_status
 from syndication.transfer.common import JobRef, Scheduler
-from syndication.transfer.job import JobOutcome, carry_out, prepare
+from syndication.transfer.job import JobOutcome, Prepared, carry_out, prepare
 from syndication.transfer.starts import Start, end_start
 from syndication.workers import Liveness, this_worker
 
@@ -66,6 +66,13 @@ class TransferLifecycle:
     ) -> JobOutcome:
         """Run ``message``'s job with its start counted; put the message back, uncounted,
         when the store cannot be reached to count it."""
+        return carry_out(current_runtime(broker), self.prepared(broker, message, scheduler))
+
+    def prepared(
+        self, broker: dramatiq.Broker, message: dramatiq.Message[Any], scheduler: Scheduler
+    ) -> Prepared:
+        """The first step of ``message``'s job with its start counted (:meth:`run`; the
+        concurrent job sends and finishes it on its own)."""
         runtime = current_runtime(broker)
         job = job_of(message)
         try:
@@ -80,7 +87,7 @@ class TransferLifecycle:
                 message, "the start could not be counted (the store is unreachable); "
                 "not run, put back", delay,
             ) from exc
-        return carry_out(runtime, prepared)
+        return prepared
 
     def gave_up(
         self, broker: dramatiq.Broker, message: dramatiq.Message[Any], exception: BaseException

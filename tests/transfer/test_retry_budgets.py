@@ -23,6 +23,7 @@ import pytest
 from sqlalchemy import Engine
 from transfer_helpers import QUEUE_SETTINGS, Queue, ingest
 
+import syndication.transfer.concurrent_job as concurrent_steps
 import syndication.transfer.job as job_steps
 from syndication.broker import in_process_worker, metrics
 from syndication.errors import PermanentError, Rejected, TransientError
@@ -90,9 +91,19 @@ def failing_actors(
     for name, body in bodies.items():
         if transfer_sends and name == "transfer_listing":
             monkeypatch.setattr(job_steps, "deliver", body)
+            monkeypatch.setattr(concurrent_steps, "deliver", _awaiting(body))
         else:
             monkeypatch.setattr(broker.get_actor(name), "fn", body)
     return bodies
+
+
+def _awaiting(body: AlwaysFails) -> Callable[..., Any]:
+    """``body`` as the async transfer job's send step."""
+
+    async def send(*args: Any, **kwargs: Any) -> Any:
+        return body(*args, **kwargs)
+
+    return send
 
 
 def send_all(broker: dramatiq.Broker) -> None:

@@ -1,0 +1,313 @@
+"""A dramatiq worker whose concurrency is not its thread count.
+
+dramatiq runs an ``async def`` actor on its event loop thread but waits for
+it on the worker thread (``EventLoopThread.run_coroutine``), so a process of 8
+threads still has at most 8 jobs in flight: at 100 ms of marketplace latency, 80
+transfers a second whatever its CPU. :class:`ConcurrentWorker` hands a
+*concurrent* actor's message off instead (an actor whose function is ``async
+def``; every other actor runs exactly as on dramatiq's own worker):
+
+1. the worker thread takes one of ``concurrency`` in-flight slots (it blocks
+   while none is free: that is the backpressure, and with the queue prefetch
+   raised to ``concurrency`` plus two per thread the consumer keeps that many
+   messages at hand), runs the ``before_process_message`` hooks in a context
+   copied for the message, starts the coroutine on the process's one event
+   loop in that same context (structlog's context and every other context
+   variable stay the message's own) and goes back to the work queue at once;
+2. when the coroutine ends, a small pool of *finisher* threads (off the loop,
+   so the hooks' database and Redis calls never block it) runs the
+   ``after_*`` hooks in the message's context, exactly as dramatiq's
+   ``WorkerThread.process_message`` would (skip, retry, failure), then acks or
+   nacks the message (``post_process_message``) and frees the slot.
+
+So a message is acknowledged only after its coroutine and its hooks are done:
+a worker killed meanwhile has its messages still unacknowledged in Redis, which
+gives them to another worker once this one's heartbeat is gone. ``stop`` first
+stops taking messages, then waits (up to its timeout) for every message in
+flight to be settled, and only then stops the consumers, as dramatiq does.
+
+dramatiq's ``TimeLimit`` interrupts the *thread* a message started on, which
+here has gone on to other messages; the worker takes that deadline off the
+thread and enforces the same limit on the coroutine (``asyncio.timeout``,
+raising ``TimeLimitExceeded``). Middleware that keeps per-message state must key
+it by message id, not by thread: the before and after hooks of one message run
+on different threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import inspect
+import threading
+import time
+from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import dramatiq
+from dramatiq.asyncio import get_event_loop_thread
+from dramatiq.broker import MessageProxy
+from dramatiq.errors import RateLimitExceeded, Retry
+from dramatiq.middleware import AsyncIO, SkipMessage, TimeLimit
+from dramatiq.middleware.time_limit import TimeLimitExceeded
+from dramatiq.worker import WorkerThread
+
+DEFAULT_CONCURRENCY = 256
+"""Messages of concurrent actors one process keeps in flight, unless told otherwise."""
+
+
+def concurrent_function(actor: dramatiq.Actor[Any, Any]) -> Callable[..., Any] | None:
+    """The coroutine function of a concurrent (``async def``) actor, else ``None``.
+
+    dramatiq wraps an ``async def`` actor's function to wait for it on the calling
+    thread; the function itself is kept as the wrapper's ``__wrapped__``."""
+    original = getattr(actor.fn, "__wrapped__", None)
+    return original if inspect.iscoroutinefunction(original) else None
+
+
+class ConcurrentWorker(dramatiq.Worker):
+    """dramatiq's worker, with concurrent actors' messages in flight on one event loop.
+
+    ``concurrency`` bounds the messages of concurrent actors in flight at once
+    (default: the runtime's ``settings.concurrency`` when the broker carries one,
+    else :data:`DEFAULT_CONCURRENCY`); ``finisher_threads`` (default: the worker
+    threads) settle them. :attr:`max_in_flight` is the most seen at once.
+    """
+
+    def __init__(
+        self,
+        broker: dramatiq.Broker,
+        *,
+        queues: set[str] | None = None,
+        worker_timeout: int = 1000,
+        worker_threads: int = 8,
+        concurrency: int | None = None,
+        finisher_threads: int | None = None,
+    ) -> None:
+        super().__init__(broker, queues=queues, worker_timeout=worker_timeout,
+                         worker_threads=worker_threads)
+        self.concurrency = max(1, concurrency or _configured_concurrency(broker))
+        self.queue_prefetch = min(self.concurrency + worker_threads * 2, 65535)
+        self._slots = threading.BoundedSemaphore(self.concurrency)
+        self._settled = threading.Condition()
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self._finisher = ThreadPoolExecutor(finisher_threads or worker_threads,
+                                            thread_name_prefix="finisher")
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def start(self) -> None:
+        """Boot as dramatiq does, with dramatiq's event loop thread as this process's loop."""
+        if not any(isinstance(m, AsyncIO) for m in self.broker.middleware):
+            self.broker.add_middleware(AsyncIO())
+        super().start()
+
+    def stop(self, timeout: int = 600000) -> None:
+        """Stop taking messages, wait up to ``timeout`` ms for those in flight to be
+        settled, then stop as dramatiq's worker does. A message still in flight after
+        the timeout is left unacknowledged, for Redis to give to another worker."""
+        began = time.monotonic()
+        for thread in self.workers:
+            thread.stop()
+        for thread in self.workers:
+            thread.join(timeout / 1000)
+        left = max(0.0, timeout / 1000 - (time.monotonic() - began))
+        if not self.drain(left):
+            self.logger.warning("Stopping with %d messages still in flight; they stay "
+                                "unacknowledged and are delivered again.", self.in_flight)
+        self._finisher.shutdown(wait=self.in_flight == 0)
+        super().stop(timeout)
+
+    def drain(self, timeout: float | None = None) -> bool:
+        """Wait until no message is in flight; ``False`` when ``timeout`` s passed first."""
+        with self._settled:
+            return self._settled.wait_for(lambda: self.in_flight == 0, timeout)
+
+    def _add_worker(self) -> None:
+        """Add a worker thread; the first one takes the event loop dramatiq's
+        ``AsyncIO`` middleware has started in ``before_worker_boot``."""
+        if self._loop is None:
+            loop_thread = get_event_loop_thread()
+            if loop_thread is None:
+                raise RuntimeError("dramatiq's AsyncIO middleware did not start its event loop")
+            self._loop = loop_thread.loop
+        worker = _HandingThread(
+            owner=self, broker=self.broker, consumers=self.consumers,
+            work_queue=self.work_queue, worker_timeout=self.worker_timeout,
+        )
+        worker.start()
+        self.workers.append(worker)
+
+    # --- one message ---------------------------------------------------------------
+
+    def hand_off(
+        self, message: MessageProxy, actor: dramatiq.Actor[Any, Any], function: Callable[..., Any]
+    ) -> None:
+        """On a worker thread: take a slot, run the before hooks and start the coroutine."""
+        self._slots.acquire()
+        with self._settled:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        context = contextvars.copy_context()
+        coroutine = None
+        failure: BaseException | None = None
+        try:
+            context.run(self.broker.emit_before, "process_message", message)
+            if not message.failed:
+                coroutine = function(*message.args, **message.kwargs)
+        except BaseException as exc:
+            failure = exc
+        self._forget_thread_deadline()
+        if coroutine is None:
+            self._settle(message, actor, context, None, failure)
+            return
+        assert self._loop is not None
+        limit = self._time_limit(message, actor)
+        self._loop.call_soon_threadsafe(
+            self._start, _limited(coroutine, limit), message, actor, context, context=context
+        )
+
+    def _start(
+        self,
+        coroutine: Coroutine[Any, Any, Any],
+        message: MessageProxy,
+        actor: dramatiq.Actor[Any, Any],
+        context: contextvars.Context,
+    ) -> None:
+        assert self._loop is not None
+        task = self._loop.create_task(coroutine, context=context)
+        task.add_done_callback(
+            lambda done: self._finisher.submit(self._finish, done, message, actor, context)
+        )
+
+    def _finish(
+        self,
+        task: asyncio.Task[Any],
+        message: MessageProxy,
+        actor: dramatiq.Actor[Any, Any],
+        context: contextvars.Context,
+    ) -> None:
+        """On a finisher thread: settle the message its coroutine ended; a coroutine
+        cancelled (the loop stopped under it) is left unacknowledged."""
+        if task.cancelled():
+            self._release()
+            self.work_queue.task_done()
+            return
+        exception = task.exception()
+        self._settle(message, actor, context, None if exception else task.result(), exception)
+
+    def _settle(
+        self,
+        message: MessageProxy,
+        actor: dramatiq.Actor[Any, Any],
+        context: contextvars.Context,
+        result: Any,
+        exception: BaseException | None,
+    ) -> None:
+        """The after hooks, then the ack or nack: what dramatiq's
+        ``WorkerThread.process_message`` does once the actor returned or raised."""
+        try:
+            context.run(self._after, message, actor, result, exception)
+        finally:
+            try:
+                self.consumers[message.queue_name].post_process_message(message)
+            finally:
+                self.work_queue.task_done()
+                message.clear_exception()
+                self._release()
+
+    def _after(
+        self,
+        message: MessageProxy,
+        actor: dramatiq.Actor[Any, Any],
+        result: Any,
+        exception: BaseException | None,
+    ) -> None:
+        if exception is None:
+            self.broker.emit_after("process_message", message, result=result)
+            return
+        if isinstance(exception, SkipMessage):
+            if message.failed:
+                message.stuff_exception(exception)
+            self.logger.warning("Message %s was skipped.", message)
+            self.broker.emit_after("skip_message", message)
+            return
+        message.stuff_exception(exception)
+        throws = message.options.get("throws") or actor.options.get("throws")
+        if isinstance(exception, RateLimitExceeded):
+            self.logger.debug("Rate limit exceeded in message %s: %s.", message, exception)
+        elif throws and isinstance(exception, throws):
+            self.logger.info("Failed to process message %s with expected exception %s.",
+                             message, type(exception).__name__)
+        elif not isinstance(exception, Retry):
+            self.logger.error("Failed to process message %s with unhandled exception.",
+                              message, exc_info=exception)
+        self.broker.emit_after("process_message", message, exception=exception)
+
+    def _release(self) -> None:
+        with self._settled:
+            self.in_flight -= 1
+            self._settled.notify_all()
+        self._slots.release()
+
+    def _forget_thread_deadline(self) -> None:
+        """Take ``TimeLimit``'s deadline off this worker thread, which is not the
+        message's any more (the coroutine carries the limit instead)."""
+        for middleware in self.broker.middleware:
+            if isinstance(middleware, TimeLimit):
+                middleware.manager.remove_timeout(threading.get_ident())
+
+    def _time_limit(self, message: MessageProxy, actor: dramatiq.Actor[Any, Any]) -> float | None:
+        """The message's time limit in seconds, as ``TimeLimit`` reads it; ``None`` without one."""
+        for middleware in self.broker.middleware:
+            if isinstance(middleware, TimeLimit):
+                limit = message.options.get("time_limit") or actor.options.get(
+                    "time_limit", middleware.time_limit)
+                return None if limit == float("inf") else float(limit) / 1000
+        return None
+
+
+class _HandingThread(WorkerThread):
+    """A worker thread that hands concurrent actors' messages to its worker."""
+
+    def __init__(self, *, owner: ConcurrentWorker, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.owner = owner
+
+    def process_message(self, message: MessageProxy) -> None:
+        function = None
+        if not message.failed:
+            try:
+                actor = self.broker.get_actor(message.actor_name)
+            except dramatiq.errors.ActorNotFound:
+                actor = None
+            function = concurrent_function(actor) if actor is not None else None
+        if function is None or actor is None:
+            super().process_message(message)
+            return
+        self.owner.hand_off(message, actor, function)
+
+
+async def _limited(coroutine: Coroutine[Any, Any, Any], limit: float | None) -> Any:
+    """Await ``coroutine``; past ``limit`` seconds it is cancelled and the message
+    fails with dramatiq's ``TimeLimitExceeded``, as a thread past its limit would."""
+    if limit is None:
+        return await coroutine
+    deadline = asyncio.timeout(limit)
+    try:
+        async with deadline:
+            return await coroutine
+    except TimeoutError:
+        if deadline.expired():
+            raise TimeLimitExceeded(f"the job ran longer than its {limit:g} s time limit") from None
+        raise
+
+
+def _configured_concurrency(broker: dramatiq.Broker) -> int:
+    from syndication.runtime import RuntimeMiddleware
+
+    for middleware in broker.middleware:
+        if isinstance(middleware, RuntimeMiddleware):
+            return int(middleware.runtime.settings.concurrency)
+    return DEFAULT_CONCURRENCY

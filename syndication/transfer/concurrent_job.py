@@ -1,0 +1,157 @@
+"""One transfer job as a coroutine: the database steps on threads, the send awaited.
+
+The transfer actor is ``async def``, so under
+:class:`~syndication.concurrent.ConcurrentWorker` a process keeps hundreds of
+jobs in flight while each waits for its marketplace. The job is the same three
+steps as :func:`~syndication.transfer.job.run_transfer_job`, arranged so that
+nothing blocks the event loop:
+
+1. :meth:`~syndication.transfer.lifecycle.TransferLifecycle.prepared` (count the
+   start, read, decide, build) and the circuit breaker's ``before_call`` run on a
+   thread of the loop's small executor (``asyncio.to_thread``);
+2. the delivery is awaited on the marketplace's :class:`~adapters.async_http.AsyncHttpTransport`
+   (a transport with no async twin, such as the file drop, is sent on a thread);
+3. the breaker's ``after_call`` and :func:`~syndication.transfer.job.finish`
+   (record the outcome, end the start) run on a thread again.
+
+Exactly what the threaded job records, in the same transactions: a worker
+killed at any point leaves its message unacknowledged and the job is run again
+(R10: same document, same idempotency key).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+import dramatiq
+
+from adapters.async_http import AsyncHttpTransport
+from adapters.base import Delivery, Receipt, Transport
+from adapters.http import HttpTransport
+from syndication.circuit import CircuitState
+from syndication.metrics import note_action
+from syndication.runtime import Runtime, current_runtime
+from syndication.transfer.common import Scheduler
+from syndication.transfer.job import JobOutcome, Prepared, finish
+from syndication.transfer.lifecycle import TransferLifecycle
+
+
+class AsyncSender(Protocol):
+    async def send(self, delivery: Delivery) -> Receipt: ...
+
+
+class _OnThread:
+    """A transport with no async twin, its ``send`` run on a thread."""
+
+    def __init__(self, transport: Transport) -> None:
+        self.transport = transport
+
+    async def send(self, delivery: Delivery) -> Receipt:
+        return await asyncio.to_thread(self.transport.send, delivery)
+
+
+class AsyncTransports:
+    """The async twin of each configured transport, made once per runtime, transport and
+    event loop (an async client belongs to the loop it runs on; a process that starts a
+    worker again gets a new loop)."""
+
+    def __init__(self) -> None:
+        self._twins: dict[tuple[int, str, int], tuple[Transport, AsyncSender]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, runtime: Runtime, marketplace: str) -> AsyncSender:
+        transport = runtime.transport(marketplace)
+        key = (id(runtime), marketplace, id(asyncio.get_running_loop()))
+        with self._lock:
+            known = self._twins.get(key)
+            if known is not None and known[0] is transport:
+                return known[1]
+            twin = _twin(transport)
+            self._twins[key] = (transport, twin)
+            return twin
+
+
+def _twin(transport: Transport) -> AsyncSender:
+    if not isinstance(transport, HttpTransport):
+        return _OnThread(transport)
+    options: dict[str, Any] = {}
+    if transport.sleep is not time.sleep:
+        options["sleep"] = _awaited(transport.sleep)
+    return AsyncHttpTransport.like(transport, **options)
+
+
+def _awaited(sleep: Callable[[float], Any]) -> Callable[[float], Awaitable[None]]:
+    """An injected (recording) sleep of a threaded transport, for its async twin."""
+
+    async def awaited(seconds: float) -> None:
+        sleep(seconds)
+
+    return awaited
+
+
+TRANSPORTS = AsyncTransports()
+
+
+async def run_transfer_message(
+    lifecycle: TransferLifecycle,
+    broker: dramatiq.Broker,
+    message: dramatiq.Message[Any],
+    scheduler: Scheduler,
+    transports: AsyncTransports = TRANSPORTS,
+) -> JobOutcome:
+    """Run ``message``'s transfer job: prepare, send, finish (see the module doc)."""
+    runtime = current_runtime(broker)
+    prepared, gate = await asyncio.to_thread(_prepare, lifecycle, broker, message, scheduler)
+    delivery = prepared.delivery
+    if delivery is None:
+        return await asyncio.to_thread(finish, runtime, prepared, None)
+    note_action(delivery.action)
+    if isinstance(gate, BaseException):
+        return await asyncio.to_thread(finish, runtime, prepared, gate)
+    result: Receipt | BaseException
+    try:
+        result = await deliver(runtime, delivery, transports)
+    except Exception as exc:  # noqa: BLE001 - finish records it and raises what must be retried
+        result = exc
+    return await asyncio.to_thread(_finish, runtime, prepared, result, gate)
+
+
+async def deliver(runtime: Runtime, delivery: Delivery, transports: AsyncTransports) -> Receipt:
+    """Send ``delivery`` on its marketplace's async transport: the second step, the only
+    one that leaves the process (the breaker is asked before and told after, on threads)."""
+    return await transports.get(runtime, delivery.marketplace).send(delivery)
+
+
+def _prepare(
+    lifecycle: TransferLifecycle,
+    broker: dramatiq.Broker,
+    message: dramatiq.Message[Any],
+    scheduler: Scheduler,
+) -> tuple[Prepared, CircuitState | BaseException | None]:
+    """The first step and, when it has something to send, the breaker's permission: the
+    state the call is let through on, or the breaker's refusal (an open circuit) for
+    :func:`finish` to record."""
+    prepared = lifecycle.prepared(broker, message, scheduler)
+    if prepared.delivery is None:
+        return prepared, None
+    try:
+        return prepared, current_runtime(broker).breaker.before_call(prepared.delivery.marketplace)
+    except Exception as exc:  # noqa: BLE001 - the circuit's refusal, recorded by finish
+        return prepared, exc
+
+
+def _finish(
+    runtime: Runtime,
+    prepared: Prepared,
+    result: Receipt | BaseException,
+    seen: CircuitState | None,
+) -> JobOutcome:
+    """The breaker learns from the call, then the outcome is recorded."""
+    assert prepared.delivery is not None
+    error = result if isinstance(result, BaseException) else None
+    runtime.breaker.after_call(prepared.delivery.marketplace, error, seen)
+    return finish(runtime, prepared, result)

@@ -1,0 +1,211 @@
+"""The concurrent worker on a real Redis broker against the sandbox over real HTTP:
+more jobs in flight than threads, the per-marketplace bound, every message acked
+once, a graceful stop that drains, and a killed worker process that loses nothing."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from dramatiq.brokers.redis import RedisBroker
+from sleepy_app import Acks, declare
+
+from adapters.sandbox import Sandbox
+from syndication.bulkheads import Bulkhead
+from syndication.concurrent import ConcurrentWorker
+from syndication.middleware import LogContext
+
+APP = Path(__file__).with_name("sleepy_app.py")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def wait_for(condition: Callable[[], bool], what: str, seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting for {what}")
+        time.sleep(0.02)
+
+
+@pytest.fixture
+def sandbox() -> Iterator[Sandbox]:
+    with Sandbox(["hemnet"], latency_ms=200) as running:
+        yield running
+
+
+def _broker(redis_url: str, *middleware: Any) -> tuple[RedisBroker, Acks]:
+    broker = RedisBroker(url=redis_url, heartbeat_timeout=1000)
+    acks = Acks()
+    broker.add_middleware(acks)
+    for each in middleware:
+        broker.add_middleware(each)
+    return broker, acks
+
+
+def _queue_empty(redis_url: str) -> bool:
+    client = redis.Redis.from_url(redis_url)
+    try:
+        leftovers = [key for key in client.keys("dramatiq:*") if b"heartbeats" not in key
+                     and client.type(key) != b"hash" and client.exists(key)]
+        sizes = {key: client.scard(key) if client.type(key) == b"set" else client.llen(key)
+                 for key in leftovers if client.type(key) in (b"set", b"list", b"zset")}
+        return all(size == 0 for size in sizes.values())
+    finally:
+        client.close()
+
+
+def test_jobs_in_flight_exceed_the_threads_and_each_is_acked_once(redis_url, sandbox):
+    broker, acks = _broker(redis_url)
+    actors = declare(broker, redis_url)
+    url = sandbox.url("hemnet") + "/listings"
+    messages = [actors["call"].send(url, f"OBJ-{i}") for i in range(60)]
+    worker = ConcurrentWorker(broker, worker_threads=2, concurrency=64)
+    worker.start()
+    try:
+        broker.join(actors["call"].queue_name, timeout=60_000)
+        worker.join()
+    finally:
+        worker.stop()
+        broker.close()
+    assert sandbox["hemnet"].max_in_flight >= 20
+    assert worker.max_in_flight >= 20
+    assert sandbox["hemnet"].call_count() == 60
+    assert acks.acks == {m.message_id: 1 for m in messages}
+    assert set(acks.deliveries.values()) == {1}
+    assert not acks.nacks
+    assert worker.in_flight == 0
+    assert _queue_empty(redis_url)
+
+
+def test_the_marketplace_bound_counts_messages_in_flight_not_threads(redis_url, sandbox):
+    bulkhead = Bulkhead(1, delay_ms=20, concurrent_limit=6)
+    broker, acks = _broker(redis_url, bulkhead)
+    actors = declare(broker, redis_url)
+    url = sandbox.url("hemnet") + "/listings"
+    messages = [actors["call"].send(url, f"OBJ-{i}", marketplace="hemnet") for i in range(40)]
+    worker = ConcurrentWorker(broker, worker_threads=2, concurrency=64)
+    worker.start()
+    try:
+        assert bulkhead.limit == 6
+        wait_for(lambda: sandbox["hemnet"].call_count() == 40, "every call", 90)
+        worker.join()
+    finally:
+        worker.stop()
+        broker.close()
+    assert sandbox["hemnet"].max_in_flight == 6
+    assert bulkhead.in_use("hemnet") == 0
+    assert set(acks.acks) == {m.message_id for m in messages}
+    assert set(acks.deliveries.values()) == {1}, "each delivery settled once"
+    assert sum(acks.deliveries.values()) > 40, "some were put back by the bulkhead"
+    assert _queue_empty(redis_url)
+
+
+def test_a_failing_coroutine_is_retried_then_nacked_once(redis_url):
+    broker, acks = _broker(redis_url)
+    actors = declare(broker, redis_url)
+    message = actors["fails"].send("OBJ-1")
+    worker = ConcurrentWorker(broker, worker_threads=1, concurrency=4)
+    worker.start()
+    try:
+        wait_for(lambda: acks.nacks, "the nack")
+        worker.join()
+    finally:
+        worker.stop()
+        broker.close()
+    assert acks.nacks == {message.message_id: 1}
+    assert set(acks.deliveries.values()) == {1}, "each delivery (and delay) settled once"
+    tries = redis.Redis.from_url(redis_url)
+    assert int(tries.get("tries:OBJ-1") or 0) == 3
+    tries.close()
+
+
+def test_each_coroutine_logs_in_its_own_messages_context(redis_url):
+    broker, _ = _broker(redis_url, LogContext())
+    actors = declare(broker, redis_url)
+    messages = {f"OBJ-{i}": actors["context"].send(f"OBJ-{i}") for i in range(20)}
+    worker = ConcurrentWorker(broker, worker_threads=1, concurrency=20)
+    worker.start()
+    try:
+        broker.join(actors["context"].queue_name, timeout=30_000)
+        worker.join()
+    finally:
+        worker.stop()
+        broker.close()
+    assert worker.max_in_flight > 1
+    marks = redis.Redis.from_url(redis_url)
+    seen = {k.decode(): v.decode() for k, v in marks.hgetall("contexts").items()}
+    marks.close()
+    assert seen == {key: f"{m.message_id}|{m.message_id}" for key, m in messages.items()}
+
+
+def test_a_graceful_stop_drains_what_is_in_flight(redis_url):
+    broker, acks = _broker(redis_url)
+    actors = declare(broker, redis_url)
+    marks = redis.Redis.from_url(redis_url)
+    marks.set("hold", 1)
+    messages = [actors["hold"].send(f"OBJ-{i}") for i in range(30)]
+    worker = ConcurrentWorker(broker, worker_threads=2, concurrency=12)
+    worker.start()
+    try:
+        wait_for(lambda: marks.scard("started") == 12, "twelve jobs in flight")
+        marks.delete("hold")
+        worker.stop(timeout=30_000)
+        started = {k.decode() for k in marks.smembers("started")}
+        done = {k.decode() for k in marks.smembers("done")}
+        assert started == done and len(done) >= 12
+        assert worker.in_flight == 0
+        acked = set(acks.acks)
+        assert all(n == 1 for n in acks.acks.values())
+        assert len(acked) == len(done)
+        waiting = marks.llen("dramatiq:default")
+        assert waiting + len(done) == len(messages), "the rest went back to the queue"
+    finally:
+        marks.close()
+        broker.close()
+
+
+def test_a_killed_worker_process_loses_nothing(redis_url):
+    marks = redis.Redis.from_url(redis_url)
+    marks.set("hold", 1)
+    broker, acks = _broker(redis_url)
+    actors = declare(broker, redis_url)
+    keys = [f"OBJ-{i}" for i in range(40)]
+    for key in keys:
+        actors["hold"].send(key)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    process = subprocess.Popen([sys.executable, str(APP), redis_url], cwd=ROOT, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        wait_for(lambda: marks.scard("started") >= 20, "jobs in flight in the worker process")
+        assert process.poll() is None
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+        assert marks.scard("done") == 0
+        marks.delete("hold")
+        rescue = RedisBroker(url=redis_url, heartbeat_timeout=1000, maintenance_chance=1_000_000)
+        rescue.add_middleware(acks)
+        declare(rescue, redis_url)
+        worker = ConcurrentWorker(rescue, worker_threads=2, concurrency=64)
+        worker.start()
+        try:
+            wait_for(lambda: marks.scard("done") == len(keys), "every job done", 60)
+            worker.join()
+        finally:
+            worker.stop()
+            rescue.close()
+        assert {k.decode() for k in marks.smembers("done")} == set(keys)
+        assert sum(acks.acks.values()) == len(keys)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        marks.close()
+        broker.close()
