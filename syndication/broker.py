@@ -43,9 +43,10 @@ from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.common import current_millis, dq_name
 from dramatiq.errors import ConnectionClosed
-from dramatiq.middleware import AsyncIO, CurrentMessage, Retries
+from dramatiq.middleware import CurrentMessage, Retries
 
 from syndication.bulkheads import Bulkhead
+from syndication.concurrent.worker import DaemonLoopAsyncIO
 from syndication.errors import ConfigurationError
 from syndication.middleware import JobLifecycle, LogContext, Metrics
 from syndication.outbox import DurableRetries, OutboxRelay, Relay
@@ -238,7 +239,7 @@ def _install_middleware(broker: dramatiq.Broker, settings: Settings) -> None:
     broker.middleware[:] = [m for m in broker.middleware if not isinstance(m, Retries)]
     broker.add_middleware(retries)
     broker.add_middleware(CurrentMessage())
-    broker.add_middleware(AsyncIO())
+    broker.add_middleware(DaemonLoopAsyncIO())
     broker.add_middleware(LogContext(), before=Retries)
     broker.add_middleware(Metrics(), before=Retries)
     broker.add_middleware(JobLifecycle(), before=Retries)

@@ -46,7 +46,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import dramatiq
-from dramatiq.asyncio import get_event_loop_thread
+from dramatiq.asyncio import EventLoopThread, get_event_loop_thread, set_event_loop_thread
 from dramatiq.broker import MessageProxy
 from dramatiq.errors import RateLimitExceeded, Retry
 from dramatiq.middleware import AsyncIO, SkipMessage, TimeLimit
@@ -55,6 +55,24 @@ from dramatiq.worker import WorkerThread
 
 DEFAULT_CONCURRENCY = 256
 """Messages of concurrent actors one process keeps in flight, unless told otherwise."""
+
+
+class DaemonLoopAsyncIO(AsyncIO):
+    """dramatiq's ``AsyncIO`` middleware whose event loop thread is a daemon.
+
+    dramatiq's loop thread is not, and only ``after_worker_shutdown`` stops it. A
+    worker process whose stop is cut short (dramatiq's second SIGTERM, as a
+    process-group kill sends, exits from the signal handler in the middle of
+    ``Worker.stop``) would then wait at interpreter exit for a loop no one stops,
+    and never end. As a daemon it ends with the process; the messages it held are
+    unacknowledged, so Redis gives them to another worker.
+    """
+
+    def before_worker_boot(self, broker: dramatiq.Broker, worker: Any) -> None:
+        thread = EventLoopThread(self.logger)
+        thread.daemon = True
+        thread.start(timeout=1.0)
+        set_event_loop_thread(thread)
 
 
 def concurrent_function(actor: dramatiq.Actor[Any, Any]) -> Callable[..., Any] | None:
@@ -100,7 +118,7 @@ class ConcurrentWorker(dramatiq.Worker):
     def start(self) -> None:
         """Boot as dramatiq does, with dramatiq's event loop thread as this process's loop."""
         if not any(isinstance(m, AsyncIO) for m in self.broker.middleware):
-            self.broker.add_middleware(AsyncIO())
+            self.broker.add_middleware(DaemonLoopAsyncIO())
         super().start()
 
     def stop(self, timeout: int = 600000) -> None:

@@ -38,6 +38,7 @@ BUDGETS: dict[str, tuple[Callable[[Settings], int], dict[str, Any]]] = {
     "send_final_prices": (lambda s: 5, {"listing_ids": ["O1"], "run_id": "run-1"}),
     "sync_final_prices": (lambda s: 0, {"run_id": "run-1"}),
     "pull_photos": (lambda s: 0, {}),
+    "reconcile_offices": (lambda s: 0, {"run_id": "recon-1"}),
     "publish_feed": (
         lambda s: s.max_retries, {"office_id": "K1", "marketplace": "kyero", "request_id": REQUEST}
     ),
