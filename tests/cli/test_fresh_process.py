@@ -302,7 +302,7 @@ CASES: dict[str, tuple[Case, int]] = {
     "scheduler": (run_scheduler, 0),
     "serve": (run_serve, 0),
     "reconcile": (argv_case("reconcile", "--office", "K1", "--repair"), 0),
-    "holds list": (argv_case("holds", "list", "--json"), 0),
+    "holds list": (argv_case("holds", "list", "--json"), 1),  # 1: none waiting
     "holds confirm": (argv_case("holds", "confirm", "no-such-hold"), 2),
     "holds cancel": (argv_case("holds", "cancel", "no-such-hold"), 2),
     "demo": (argv_case("demo", "--threads", "2"), 0),
