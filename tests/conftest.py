@@ -23,6 +23,7 @@ import pytest
 import structlog
 from availability import unavailable
 from hypothesis import settings
+from pg_pool import DatabasePool
 from sqlalchemy import Engine, text
 
 from syndication.store.db import make_engine, migrate
@@ -143,19 +144,23 @@ def postgres_template(postgres_admin_url: str) -> Iterator[str]:
     admin.dispose()
 
 
+@pytest.fixture(scope="session")
+def postgres_pool(postgres_admin_url: str, postgres_template: str) -> Iterator[DatabasePool]:
+    """Copies of the template made ahead of the tests and dropped behind them on a thread
+    (see :mod:`pg_pool`); at the end every one is dropped."""
+    pool = DatabasePool(postgres_admin_url, postgres_template)
+    yield pool
+    pool.close()
+
+
 @pytest.fixture
-def postgres_engine(postgres_admin_url: str, postgres_template: str) -> Iterator[Engine]:
+def postgres_engine(postgres_pool: DatabasePool) -> Iterator[Engine]:
     """A migrated PostgreSQL database of the test's own, copied from the template."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(postgres_admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{postgres_template}"'))
-    engine = make_engine(f"{postgres_admin_url.rsplit('/', 1)[0]}/{name}")
+    name = postgres_pool.take()
+    engine = make_engine(postgres_pool.url(name))
     yield engine
     engine.dispose()
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    postgres_pool.give_back(name)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
