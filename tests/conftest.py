@@ -54,6 +54,21 @@ _load_bench_module("factories", "factories.py")
 _load_bench_module("bench_common", "_common.py")
 
 
+RELIABILITY = Path(__file__).resolve().parent / "reliability"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (``.ci/run``: ``-n auto --dist loadgroup``) the fault tests of
+    ``tests/reliability`` run one after another on one worker, as they always did: they
+    build network namespaces on fixed subnets, kill and restart servers and judge
+    recovery against deadlines. Every other test may run beside them; each worker has
+    its own Redis server, PostgreSQL databases and temporary folders."""
+    group = pytest.mark.xdist_group("reliability")
+    for item in items:
+        if RELIABILITY in item.path.parents:
+            item.add_marker(group)
+
+
 @pytest.fixture(autouse=True)
 def default_logging() -> Iterator[None]:
     """Every test starts and ends with structlog's defaults, whatever a CLI test configured."""
@@ -174,14 +189,15 @@ def engine(request: pytest.FixtureRequest) -> Engine:
 class RedisServer:
     """A redis-server process on loopback, for tests that restart or kill it."""
 
-    def __init__(self, directory: Path, port: int | None = None) -> None:
+    def __init__(self, directory: Path, port: int | None = None, db: int = 0) -> None:
         self.directory = directory
         self.port = port or free_port()
+        self.db = db
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        return f"redis://127.0.0.1:{self.port}/{self.db}"
 
     def start(self) -> None:
         binary = shutil.which("redis-server")
@@ -229,11 +245,15 @@ class RedisServer:
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    """One Redis server for the session (``SYNDICATION_TEST_REDIS_URL`` if set)."""
+    """One Redis server for the session (``SYNDICATION_TEST_REDIS_URL`` if set). On that
+    shared server each pytest-xdist worker takes the database of its number (``gw1``: 1),
+    since :func:`redis_url` empties the database before every test."""
     url = os.environ.get("SYNDICATION_TEST_REDIS_URL")
     if url:
+        worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
         server = RedisServer(
-            tmp_path_factory.mktemp("redis"), port=int(url.rsplit(":", 1)[1].split("/")[0])
+            tmp_path_factory.mktemp("redis"), port=int(url.rsplit(":", 1)[1].split("/")[0]),
+            db=int(worker.removeprefix("gw") or 0),
         )
         yield server
         return
