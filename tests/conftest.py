@@ -23,6 +23,7 @@ import pytest
 import structlog
 from availability import unavailable
 from hypothesis import settings
+from pg_pool import DatabasePool
 from sqlalchemy import Engine, text
 
 from syndication.store.db import make_engine, migrate
@@ -51,6 +52,21 @@ def _load_bench_module(name: str, filename: str) -> None:
 # ``bench_common``: the benchmarks' generator over it, used by the hostile-input and fault tests.
 _load_bench_module("factories", "factories.py")
 _load_bench_module("bench_common", "_common.py")
+
+
+RELIABILITY = Path(__file__).resolve().parent / "reliability"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (``.ci/run``: ``-n auto --dist loadgroup``) the fault tests of
+    ``tests/reliability`` run one after another on one worker, as they always did: they
+    build network namespaces on fixed subnets, kill and restart servers and judge
+    recovery against deadlines. Every other test may run beside them; each worker has
+    its own Redis server, PostgreSQL databases and temporary folders."""
+    group = pytest.mark.xdist_group("reliability")
+    for item in items:
+        if RELIABILITY in item.path.parents:
+            item.add_marker(group)
 
 
 @pytest.fixture(autouse=True)
@@ -143,19 +159,23 @@ def postgres_template(postgres_admin_url: str) -> Iterator[str]:
     admin.dispose()
 
 
+@pytest.fixture(scope="session")
+def postgres_pool(postgres_admin_url: str, postgres_template: str) -> Iterator[DatabasePool]:
+    """Copies of the template made ahead of the tests and dropped behind them on a thread
+    (see :mod:`pg_pool`); at the end every one is dropped."""
+    pool = DatabasePool(postgres_admin_url, postgres_template)
+    yield pool
+    pool.close()
+
+
 @pytest.fixture
-def postgres_engine(postgres_admin_url: str, postgres_template: str) -> Iterator[Engine]:
+def postgres_engine(postgres_pool: DatabasePool) -> Iterator[Engine]:
     """A migrated PostgreSQL database of the test's own, copied from the template."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(postgres_admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{postgres_template}"'))
-    engine = make_engine(f"{postgres_admin_url.rsplit('/', 1)[0]}/{name}")
+    name = postgres_pool.take()
+    engine = make_engine(postgres_pool.url(name))
     yield engine
     engine.dispose()
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    postgres_pool.give_back(name)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -169,14 +189,15 @@ def engine(request: pytest.FixtureRequest) -> Engine:
 class RedisServer:
     """A redis-server process on loopback, for tests that restart or kill it."""
 
-    def __init__(self, directory: Path, port: int | None = None) -> None:
+    def __init__(self, directory: Path, port: int | None = None, db: int = 0) -> None:
         self.directory = directory
         self.port = port or free_port()
+        self.db = db
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        return f"redis://127.0.0.1:{self.port}/{self.db}"
 
     def start(self) -> None:
         binary = shutil.which("redis-server")
@@ -224,11 +245,15 @@ class RedisServer:
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    """One Redis server for the session (``SYNDICATION_TEST_REDIS_URL`` if set)."""
+    """One Redis server for the session (``SYNDICATION_TEST_REDIS_URL`` if set). On that
+    shared server each pytest-xdist worker takes the database of its number (``gw1``: 1),
+    since :func:`redis_url` empties the database before every test."""
     url = os.environ.get("SYNDICATION_TEST_REDIS_URL")
     if url:
+        worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
         server = RedisServer(
-            tmp_path_factory.mktemp("redis"), port=int(url.rsplit(":", 1)[1].split("/")[0])
+            tmp_path_factory.mktemp("redis"), port=int(url.rsplit(":", 1)[1].split("/")[0]),
+            db=int(worker.removeprefix("gw") or 0),
         )
         yield server
         return

@@ -3,11 +3,16 @@
 An import cycle shows only when the cycle's modules are imported in one
 particular order; inside one test process some other test has usually
 imported them already. So each module is imported alone, in a process of its
-own, as a command or a worker importing it first would.
+own, as a command or a worker importing it first would: ``import_alone.py``
+forks that process from an interpreter that holds only the third-party
+libraries, none of the project's modules (a quarter of the CPU time of one
+fresh interpreter per module).
 """
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -28,24 +33,67 @@ def modules() -> list[str]:
     return found
 
 
-def _import_alone(module: str) -> tuple[str, int, str]:
+def import_alone(names: list[str]) -> dict[str, tuple[int, str]]:
+    """Exit status and standard error of importing each of ``names`` first and alone."""
     done = subprocess.run(
-        [sys.executable, "-c", f"import {module}"], capture_output=True, text=True, cwd=ROOT,
-        timeout=120,
+        [sys.executable, str(ROOT / "tests" / "import_alone.py"), *names],
+        capture_output=True, text=True, cwd=ROOT, timeout=600,
     )
-    return module, done.returncode, done.stderr
+    assert done.returncode == 0, done.stderr[-2000:]
+    results = {}
+    for line in done.stdout.splitlines():
+        result = json.loads(line)
+        results[result["module"]] = (result["code"], result["stderr"])
+    assert sorted(results) == sorted(names)
+    return results
 
 
 def test_every_module_imports_first_and_alone() -> None:
     names = modules()
     assert "syndication.registry" in names and "feeds.hemnet" in names
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        failures = [
-            f"{module}: {stderr.strip().splitlines()[-1]}"
-            for module, code, stderr in pool.map(_import_alone, names)
-            if code != 0 and not (module.startswith(ACTORS) and REFUSAL in stderr)
-        ]
+    failures = [
+        f"{module}: {(stderr.strip().splitlines() or ['(no message)'])[-1]}"
+        for module, (code, stderr) in import_alone(names).items()
+        if code != 0 and not (module.startswith(ACTORS) and REFUSAL in stderr)
+    ]
     assert not failures, "\n".join(failures)
+
+
+def test_an_import_fault_shows_as_in_a_fresh_interpreter(tmp_path: Path) -> None:
+    """The forked import is as strict as ``python -c "import M"``: a cycle that breaks
+    only when one side is imported first fails from that side and not the other, a
+    project module loaded by an earlier child is not loaded in the next, and the actors
+    refuse as they do alone."""
+    package = tmp_path / "syndication_cycle_probe"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "a.py").write_text("import syndication_cycle_probe.b\nA = 1\n")
+    (package / "b.py").write_text("from syndication_cycle_probe.a import A\nB = A\n")
+    (package / "c.py").write_text(
+        "import sys\nassert 'syndication.registry' not in sys.modules, 'left over'\n"
+    )
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "tests" / "import_alone.py"), "syndication.registry",
+         "syndication_cycle_probe.a", "syndication_cycle_probe.b", "syndication_cycle_probe.c",
+         "syndication.jobs"],
+        capture_output=True, text=True, cwd=ROOT, timeout=300,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])},
+    )
+    results = {r["module"]: r for r in map(json.loads, done.stdout.splitlines())}
+    assert results["syndication.registry"]["code"] == 0
+    assert results["syndication_cycle_probe.a"]["code"] == 1
+    assert "ImportError" in results["syndication_cycle_probe.a"]["stderr"]
+    assert results["syndication_cycle_probe.b"]["code"] == 0
+    assert results["syndication_cycle_probe.c"]["code"] == 0, results
+    assert REFUSAL in results["syndication.jobs"]["stderr"]
+    fresh = subprocess.run([sys.executable, "-c", "import syndication_cycle_probe.a"],
+                           capture_output=True, text=True, cwd=ROOT, timeout=120,
+                           env={**os.environ, "PYTHONPATH": str(tmp_path)})
+    assert fresh.returncode == 1 and "ImportError" in fresh.stderr
+    other_side = subprocess.run([sys.executable, "-c", "import syndication_cycle_probe.b"],
+                                capture_output=True, text=True, cwd=ROOT, timeout=120,
+                                env={**os.environ, "PYTHONPATH": str(tmp_path)})
+    assert other_side.returncode == 0, other_side.stderr
 
 
 ACTORS = "syndication.jobs"
