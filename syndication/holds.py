@@ -111,11 +111,11 @@ def _listing(row: Any) -> Listing:
                    marketplaces=tuple(row.marketplaces or ()))
 
 
-def _push(office: Office) -> list[str]:
-    """The licensed marketplaces the guard weighs: the push ones (a pull marketplace's
-    feed is rebuilt whole from the store, see the operations guide)."""
-    return [name for name in office.licence
-            if name in registry.names() and not registry.get(name).pull]
+def _weighed(office: Office) -> list[str]:
+    """The licensed marketplaces the guard weighs: all of them. A pull marketplace's
+    removals are weighed like a push one's; while they are held its feed job does not
+    publish the office's feed (:func:`held_pairs`), so the feed it reads keeps them."""
+    return [name for name in office.licence if name in registry.names()]
 
 
 def _offices(session: Session, office_ids: Iterable[str]) -> dict[str, Office]:
@@ -123,7 +123,8 @@ def _offices(session: Session, office_ids: Iterable[str]) -> dict[str, Office]:
     rows = session.exec(select(OfficeRow).where(col(OfficeRow.id).in_(sorted(set(office_ids)))))
     offices = {row.id: Office(id=row.id, name=row.name, licence=tuple(row.licence or ()))
                for row in rows}
-    return {oid: replace(office, licence=tuple(_push(office))) for oid, office in offices.items()}
+    return {oid: replace(office, licence=tuple(_weighed(office)))
+            for oid, office in offices.items()}
 
 
 def _office_statuses(session: Session, office_ids: Iterable[str]
@@ -281,6 +282,18 @@ def blocked_pairs(session: Session, office_ids: Iterable[str]) -> set[tuple[str,
     those of a ``held`` hold, and those of a ``cancelled`` one whose listing the desktop
     has not sent again since the cancel."""
     return _pairs_in(session, office_ids, (HELD, CANCELLED))
+
+
+def held_pairs(session: Session, office_ids: Iterable[str]) -> dict[tuple[str, str], str]:
+    """The pairs of the offices' holds still waiting for a person, with the hold's id:
+    a pull marketplace's feed job publishes no feed of an office with one there."""
+    wanted = sorted(set(office_ids))
+    if not wanted:
+        return {}
+    rows = session.exec(select(DeletionHoldRow).where(
+        col(DeletionHoldRow.office_id).in_(wanted), col(DeletionHoldRow.state) == HELD))
+    return {(pair["listing_id"], pair["marketplace"]): row.id
+            for row in rows for pair in row.pairs}
 
 
 def confirmed_pairs(session: Session, office_ids: Iterable[str]) -> set[tuple[str, str]]:

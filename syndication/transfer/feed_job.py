@@ -18,6 +18,13 @@ one feed job per office and pull marketplace instead of one job per listing.
    that is not in the feed, the outcome the transfer decision gives
    (``failed`` with every unmet condition, ``not_selected``, ``not_licensed``).
 
+An office with deletes held on the marketplace by the mass-deletion guard
+(R15, :mod:`syndication.holds`) gets no new feed until a person decides: the
+feed published last, which still holds those listings, stays in place, and
+the request's queued pairs there go back to their settled state with the
+hold's note (a pair never settled ends ``failed`` saying so; the next
+transfer after the decision sends it).
+
 A feed with no listing is not published (Kyero's format takes none): the
 job fails, and the office's queued pairs end ``failed`` saying why, while the
 feed published last stays in place.
@@ -40,7 +47,7 @@ from typing import Any, Protocol
 import dramatiq
 from sqlmodel import col, select
 
-from syndication import registry
+from syndication import holds, registry
 from syndication.errors import PermanentError
 from syndication.export import ExportReport, export_office
 from syndication.logs import get_logger
@@ -65,11 +72,13 @@ class FeedTarget(Protocol):
 
 @dataclass
 class FeedOutcome:
-    """What one feed job did: the feed's address and each recorded state by listing."""
+    """What one feed job did: the feed's address and each recorded state by listing;
+    ``held_by`` the hold that kept it from publishing anything."""
 
     address: str
     written: int
     states: dict[str, str] = field(default_factory=dict)
+    held_by: str | None = None
 
 
 def feed_file_name(marketplace: str, office_id: str) -> str:
@@ -88,6 +97,10 @@ def run_feed_job(
     entry = registry.get(marketplace)
     target: Any = runtime.transport(marketplace)
     log = get_logger(office_id=office_id, marketplace=marketplace, request_id=request_id)
+    waiting = _held_back(runtime, office_id, marketplace, request_id)
+    if waiting is not None:
+        log.warning("feed.held", hold=waiting.held_by, pairs=len(waiting.states))
+        return waiting
     with tempfile.TemporaryDirectory(prefix="syndication-feed-") as scratch:
         path = Path(scratch) / feed_file_name(marketplace, office_id)
         with path.open("wb") as out:
@@ -104,6 +117,39 @@ def run_feed_job(
              left_out=len(report.skipped))
     outcome = FeedOutcome(address, report.written)
     _record(runtime, entry.name, office_id, request_id, report, outcome)
+    return outcome
+
+
+def _held_back(
+    runtime: Runtime, office_id: str, marketplace: str, request_id: str
+) -> FeedOutcome | None:
+    """With deletes of the office held on ``marketplace``: publish nothing, and give the
+    request's queued pairs there their settled state back with the hold's note (a pair
+    never settled ends ``failed``). ``None`` when nothing is held there."""
+    now = runtime.clock()
+    with session_scope(runtime.engine) as session:
+        held = {pair: hold_id for pair, hold_id in holds.held_pairs(session, [office_id]).items()
+                if pair[1] == marketplace}
+        if not held:
+            return None
+        hold_id = sorted(set(held.values()))[0]
+        note = (f"{holds.HOLD_NOTE}: {registry.get(marketplace).title}'s feed of the office is "
+                f"not published while hold {hold_id} waits; the feed published last stays")
+        queued = session.exec(
+            select(TransferStatusRow)
+            .join(ListingRow, col(ListingRow.id) == col(TransferStatusRow.listing_id))
+            .where(col(ListingRow.office_id) == office_id,
+                   col(TransferStatusRow.marketplace) == marketplace,
+                   col(TransferStatusRow.state) == "queued",
+                   col(TransferStatusRow.request_id) == request_id)
+        ).all()
+        outcome = FeedOutcome("", 0, held_by=hold_id)
+        for row in queued:
+            settled = settled_status(session, row.listing_id, marketplace)
+            state = settled.state if settled is not None else "failed"
+            record_status(session, row.listing_id, marketplace, state, request_id=request_id,
+                          error=note, at=settled.at if settled is not None else now)
+            outcome.states[row.listing_id] = state
     return outcome
 
 

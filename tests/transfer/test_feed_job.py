@@ -15,13 +15,17 @@ from typing import Any
 import pytest
 from lxml import etree
 from sqlalchemy import Engine
+from sqlmodel import col, select
 from transfer_helpers import QUEUE_SETTINGS, Queue, ingest
 
 from adapters.feed import FeedTransport, FolderPublisher
 from feeds.validate import validate
-from syndication import registry
+from syndication import holds, registry
 from syndication.broker import in_process_worker
 from syndication.errors import TransientError
+from syndication.hold_decisions import HOLD_NOTE
+from syndication.store.db import session_scope
+from syndication.store.guard_models import DeletionHoldRow
 from syndication.transfer.feed_job import feed_file_name
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -141,19 +145,55 @@ def test_a_feed_never_published_strands_no_pair(queue: Queue) -> None:
     assert not (queue.feed_folder / feed_file_name("kyero", OFFICE)).exists()  # type: ignore[attr-defined]
 
 
+def _kyero_holds(queue: Queue) -> list[str]:
+    with session_scope(queue.engine) as session:
+        return [row.id for row in session.exec(select(DeletionHoldRow)
+                                               .where(col(DeletionHoldRow.state) == "held"))
+                if any(p["marketplace"] == "kyero" for p in row.pairs)]
+
+
 def test_an_office_with_nothing_for_kyero_keeps_the_last_feed_and_says_why(queue: Queue) -> None:
     queue.transfer("office", OFFICE)
-    before = (queue.feed_folder / feed_file_name("kyero", OFFICE)).read_bytes()  # type: ignore[attr-defined]
+    feed = queue.feed_folder / feed_file_name("kyero", OFFICE)  # type: ignore[attr-defined]
+    before = feed.read_bytes()
     records = example()
     for listing in records["listings"]:
         listing["state"] = "withdrawn"
     ingest(queue.engine, listings=records["listings"])
+    (hold_id,) = _kyero_holds(queue)  # every listing of the office at once: R15 holds it
+    outcome = queue.transfer("office", OFFICE)
+    assert outcome.finished and feed.read_bytes() == before
+    for listing_id, state in kyero_states(queue).items():
+        assert state == "published", listing_id
+        assert HOLD_NOTE in queue.status(listing_id, "kyero").error
+
+    holds.confirm(queue.engine, hold_id, "admin:anna")
     outcome = queue.transfer("office", OFFICE)
     assert outcome.finished
-    assert (queue.feed_folder / feed_file_name("kyero", OFFICE)).read_bytes() == before  # type: ignore[attr-defined]
+    assert feed.read_bytes() == before
     for listing_id, state in kyero_states(queue).items():
         assert state == "failed", listing_id
         assert "takes no empty feed" in queue.status(listing_id, "kyero").error
+
+
+def test_a_held_kyero_delete_keeps_the_feed_while_another_listing_waits(queue: Queue) -> None:
+    queue.transfer("office", OFFICE)
+    feed = queue.feed_folder / feed_file_name("kyero", OFFICE)  # type: ignore[attr-defined]
+    before = feed.read_bytes()
+    records = example()
+    for listing in records["listings"]:
+        listing["state"] = "withdrawn"
+    ingest(queue.engine, listings=records["listings"])
+    (hold_id,) = _kyero_holds(queue)
+    back = dict(example()["listings"][0], headline="Back on the market")
+    ingest(queue.engine, listings=[back])
+    outcome = queue.transfer("object", back["id"])
+    assert outcome.finished
+    assert feed.read_bytes() == before, "no feed while the office's deletes are held"
+    status = queue.status(back["id"], "kyero")
+    assert status.state == "published"
+    assert HOLD_NOTE in status.error and hold_id in status.error
+    assert queue.publisher.published == 1  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize(
