@@ -162,9 +162,10 @@ def tree_cpu_seconds(pid: int) -> float:
 
 @contextmanager
 def worker_process(
-    settings: Settings, threads: int, log: Path
+    settings: Settings, threads: int, log: Path, processes: int = 1
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """A real ``syndication worker`` (dramatiq's worker on ``worker.py``) for ``settings``."""
+    """A real ``syndication worker`` (dramatiq's worker on ``worker.py``) for ``settings``,
+    with ``processes`` worker processes."""
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
@@ -178,7 +179,8 @@ def worker_process(
     }
     with log.open("wb") as sink:
         process = subprocess.Popen(
-            [sys.executable, "-m", "syndication", "worker", "--threads", str(threads)],
+            [sys.executable, "-m", "syndication", "worker", "--threads", str(threads),
+             "--processes", str(processes)],
             cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT,
         )
         try:
@@ -275,6 +277,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--listings", type=int, default=300)
     parser.add_argument("--quick", action="store_true", help="60 listings")
     parser.add_argument("--threads", type=int, default=8, help="worker threads (default 8)")
+    parser.add_argument("--processes", type=int, default=1,
+                        help="worker processes sharing the store and Redis (default 1; the "
+                             "scale-out rows of docs/scaling.md)")
     parser.add_argument("--redis-url", default=os.environ.get("SYNDICATION_BENCH_REDIS_URL"),
                         help="a Redis to use (default: start a redis-server of our own)")
     parser.add_argument("--database-url", help="an empty database (default: a temporary SQLite)")
@@ -314,7 +319,8 @@ def main(argv: list[str] | None = None) -> int:
 
         runtime = Runtime.from_settings(settings)
         broker = start_queue(settings, runtime)
-        with worker_process(settings, args.threads, scratch / "worker.log") as worker:
+        with worker_process(settings, args.threads, scratch / "worker.log",
+                            args.processes) as worker:
             warm = queue_request(runtime, Scope("office", "WARM"))
             wait_for_request(runtime.engine, warm.request_id, interval=0.05, timeout=300,
                              on_progress=watch(sandbox))
@@ -363,8 +369,8 @@ def main(argv: list[str] | None = None) -> int:
     store = "PostgreSQL" if settings.database_url.startswith("postgresql") else "SQLite"
     print(f"machine: {info['cpu']}, {info['cores']} cores, Python {info['python']}; "
           f"load average {os.getloadavg()[0]:.1f}")
-    print(f"listings: {count} × 3 marketplaces = {jobs} transfer jobs, {args.threads} worker "
-          f"threads, Redis broker, sandbox over HTTP, {store}")
+    print(f"listings: {count} × 3 marketplaces = {jobs} transfer jobs, {args.processes} worker "
+          f"process(es) of {args.threads} threads, Redis broker, sandbox over HTTP, {store}")
     print(f"transfers: {transfer_seconds:.2f} s (fan-out {fan_out_seconds:.2f} s), "
           f"{transfers_per_s:.1f} transfers/s ({outcome.counts_text()}); after the fan-out "
           f"ended: {after_fan_out:.1f} transfers/s ({jobs - done_at_fan_out} jobs)")
@@ -374,7 +380,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{floor_per_s:.1f} jobs/s, {floor_cpu_ms:.2f} ms CPU per job")
     print(f"no-op messages: {noop_seconds:.2f} s, {noops_per_s:.1f} messages/s")
     print(f"ratio transfers/s ÷ floor jobs/s: {transfers_per_s / floor_per_s:.3f}")
-    common = {"jobs": jobs, "threads": args.threads, "store": store,
+    common = {"jobs": jobs, "threads": args.threads, "processes": args.processes, "store": store,
               "fan_out_s": round(fan_out_seconds, 2),
               "after_fan_out_per_s": round(after_fan_out, 1)}
     report("transfer_noop", ratio=round(transfers_per_s / noops_per_s, 4),

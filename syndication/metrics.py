@@ -248,7 +248,9 @@ def state_collector(settings: Any, engine: Engine) -> StateCollector:
     )
 
 
-QUEUES: tuple[str, ...] = ("transfers", "confirmations", "feeds", "final_prices", "default")
+QUEUES: tuple[str, ...] = (
+    "transfers", "confirmations", "feeds", "final_prices", "reconcile", "default",
+)
 """The dramatiq queues of :mod:`syndication.jobs` (pinned by a test against the actors)."""
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
