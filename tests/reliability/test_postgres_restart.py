@@ -33,8 +33,13 @@ pytestmark = marks()
 
 LISTINGS = 500 if LONG_RUN else 40
 DOWN_SECONDS = 10.0 if LONG_RUN else 2.0
-POLICY = Policy(confirm_delay_ms=300, http_attempts=2, max_retries=10, min_backoff_ms=300)
-"""Ten tries from 0.3 s doubling: far longer than the server is down."""
+POLICY = Policy(confirm_delay_ms=300, http_attempts=2, max_retries=10, min_backoff_ms=300,
+                marketplace_concurrency=2)
+"""Ten tries from 0.3 s doubling: far longer than the server is down. Two deliveries at
+once per marketplace, each answered after :data:`LATENCY_MS`, so the run lasts seconds
+and the restart lands in its middle (one concurrent worker would otherwise send every
+pair at once and be done before the server stops)."""
+LATENCY_MS = 100
 
 
 def free_port() -> int:
@@ -58,7 +63,7 @@ def postgres() -> Iterator[OwnPostgres]:
 @pytest.fixture
 def deployment(tmp_path: Path, own_redis: Any, postgres: OwnPostgres) -> Iterator[Cluster]:
     yield from cluster_of(tmp_path, own_redis.url, POLICY, database_url=postgres.url,
-                          publish_delay=0.5)
+                          publish_delay=0.5, latency_ms=LATENCY_MS)
 
 
 def test_a_postgres_restart_mid_run_strands_nothing(
