@@ -184,7 +184,8 @@ def bare_floor(engine: Engine, rows: dict[str, list[tuple[Any, ...]]], batch: in
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[1])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[1],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--listings", type=int, default=10_000)
     parser.add_argument("--quick", action="store_true", help="1,000 listings")
     parser.add_argument("--batch-size", type=int, default=BATCH_SIZE,

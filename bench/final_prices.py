@@ -188,7 +188,8 @@ def start_sandbox(latency_ms: float = 0.0) -> tuple[subprocess.Popen[str], str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[1])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[1],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--listings", type=int,
                         help="sold listings (default 100,000; 20,000 with --latency-ms)")
     parser.add_argument("--quick", action="store_true",

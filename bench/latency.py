@@ -213,7 +213,8 @@ def one_run(args: argparse.Namespace, latency_ms: float, count: int) -> dict[str
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[1])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[1],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--listings", type=int, default=300)
     parser.add_argument("--quick", action="store_true", help="100 listings")
     parser.add_argument("--latencies", default="0,20,100",

@@ -273,7 +273,8 @@ IDLE_SECONDS = 3.0
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[1])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[1],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--listings", type=int, default=300)
     parser.add_argument("--quick", action="store_true", help="60 listings")
     parser.add_argument("--threads", type=int, default=8, help="worker threads (default 8)")
