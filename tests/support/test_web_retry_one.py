@@ -9,7 +9,6 @@ exactly as they were, and one transfer per listing at a time still holds.
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,7 +16,7 @@ import pytest
 import requests
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
-from web_server import Served, csrf_of, login, serve
+from web_server import Served, csrf_of, login, serve, wait_settled
 
 from syndication.store.models import TransferEventRow, TransferRequestRow, TransferStatusRow
 from syndication.store.repository import history, record_status
@@ -48,16 +47,6 @@ def retries(engine: Engine) -> list[tuple[str, str, str | None]]:
     with Session(engine) as session:
         return sorted((e.listing_id, e.marketplace, e.actor) for e in session.exec(
             select(TransferEventRow).where(col(TransferEventRow.action) == "retry")))
-
-
-def wait_settled(served: Served, http: requests.Session, listing_id: str) -> dict[str, str]:
-    deadline = time.monotonic() + 30
-    while True:
-        pairs = http.get(served.url(f"/listings/{listing_id}/status.json"), timeout=10).json()
-        states = {p["marketplace"]: p["state"] for p in pairs["marketplaces"]}
-        if "queued" not in states.values() or time.monotonic() > deadline:
-            return states
-        time.sleep(0.2)
 
 
 def press(served: Served, http: requests.Session, listing_id: str,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import re
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -17,7 +16,7 @@ from babel.messages.pofile import read_po
 from jinja2.ext import babel_extract
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
-from web_server import Served, csrf_of, give_password, login, serve
+from web_server import Served, csrf_of, give_password, login, serve, wait_settled
 
 from syndication.scope import set_role
 from syndication.status_view import STATE_NOTES
@@ -160,17 +159,6 @@ def press(served: Served, http: requests.Session, listing_id: str, marketplace: 
                      allow_redirects=False, timeout=10)
 
 
-def wait_settled(served: Served, http: requests.Session, listing_id: str) -> dict[str, str]:
-    """The pairs' states once none is ``queued`` (as the page's script polls them)."""
-    deadline = time.monotonic() + 30
-    while True:
-        pairs = http.get(served.url(f"/listings/{listing_id}/status.json"), timeout=10).json()
-        states = {p["marketplace"]: p["state"] for p in pairs["marketplaces"]}
-        if "queued" not in states.values() or time.monotonic() > deadline:
-            return states
-        time.sleep(0.2)
-
-
 def test_try_again_queues_once_and_records_who(served: Served) -> None:
     http, _ = login(served)
     first = press(served, http, "FAIL", "hemnet")
@@ -185,7 +173,7 @@ def test_try_again_queues_once_and_records_who(served: Served) -> None:
     assert 'src="/static/poll.js"' in page and '<td class="actor">anna</td>' in page
     status = http.get(served.url("/listings/FAIL/status.json"), timeout=10).json()
     assert {p["marketplace"] for p in status["marketplaces"]} >= {"hemnet"}
-    settled = wait_settled(served, http, "FAIL")
+    settled = wait_settled(served, http, "FAIL", ("hemnet",))
     assert settled["hemnet"] != "queued", "the in-process worker ran the queued transfer"
     with Session(_engine(served)) as session:
         record_status(session, "FAIL", "hittahem", "queued", at=served.clock())

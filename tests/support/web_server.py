@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import re
+import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import requests
 from argon2 import PasswordHasher
@@ -107,8 +110,27 @@ def serve(engine: Engine, limits: ServerLimits = TEST_LIMITS) -> Iterator[Served
     """Give anna a password, serve the app on a free loopback port, stop it afterwards."""
     clock = MovableClock()
     stored = give_password(engine, "anna", clock)
-    context = ServiceContext(settings=Settings(), engine=engine, contacts=CONTACTS,
-                             secret_key=SECRET, clock=clock, hasher=FAST)
-    app = create_app(context)
-    with serve_app(app, limits) as running:
-        yield Served(running.base, clock, stored, app, running, engine)
+    with tempfile.TemporaryDirectory(prefix="syndication-web-outbox-") as outbox:
+        # each server drops its documents in an outbox of its own: the tests run in
+        # parallel processes, and the same listing must not be written by two at once
+        context = ServiceContext(settings=Settings(outbox=Path(outbox)), engine=engine,
+                                 contacts=CONTACTS, secret_key=SECRET, clock=clock, hasher=FAST)
+        app = create_app(context)
+        with serve_app(app, limits) as running:
+            yield Served(running.base, clock, stored, app, running, engine)
+
+
+def wait_settled(served: Served, http: requests.Session, listing_id: str,
+                 marketplaces: tuple[str, ...] = ()) -> dict[str, str]:
+    """Each marketplace's state once none of ``marketplaces`` (every one, when empty) is
+    ``queued``, as the page's script polls them; fails after 60 s with the pairs as last
+    seen (their errors and notes say what held them)."""
+    deadline = time.monotonic() + 60
+    while True:
+        pairs = http.get(served.url(f"/listings/{listing_id}/status.json"), timeout=10).json()
+        states = {p["marketplace"]: p["state"] for p in pairs["marketplaces"]}
+        waited = [states[m] for m in marketplaces] if marketplaces else list(states.values())
+        if "queued" not in waited:
+            return states
+        assert time.monotonic() < deadline, f"still queued after 60 s: {pairs['marketplaces']}"
+        time.sleep(0.2)
