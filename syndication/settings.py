@@ -39,6 +39,9 @@ class Settings:
       ``syndication.final_price_delivery``). Must be positive.
     * ``concurrency`` — ``SYNDICATION_CONCURRENCY`` (default 256): how many messages of
       ``async def`` actors one worker process keeps in flight (``syndication.concurrent``).
+    * ``after_death_in_flight`` — ``SYNDICATION_AFTER_DEATH_IN_FLIGHT`` (default 4): how
+      many transfers whose earlier start died with its worker one concurrent worker
+      process runs at once (``syndication.transfer.concurrent_job``). Must be positive.
     * ``circuit_threshold``, ``circuit_cooldown_ms`` — ``SYNDICATION_CIRCUIT_THRESHOLD``
       (default 5) failures in a row open a marketplace's circuit for
       ``SYNDICATION_CIRCUIT_COOLDOWN_MS`` (default 30 s) before one probe is let through
@@ -82,6 +85,7 @@ class Settings:
     confirm_delay_ms: int = 60_000
     marketplace_concurrency: int = 0
     concurrency: int = 256
+    after_death_in_flight: int = 4
     bulkhead_delay_ms: int = 500
     final_price_concurrency: int = 32
     circuit_threshold: int = 5
@@ -143,6 +147,9 @@ class Settings:
                 env, "SYNDICATION_MARKETPLACE_CONCURRENCY", defaults.marketplace_concurrency
             ),
             concurrency=_positive(env, "SYNDICATION_CONCURRENCY", defaults.concurrency),
+            after_death_in_flight=_positive(
+                env, "SYNDICATION_AFTER_DEATH_IN_FLIGHT", defaults.after_death_in_flight
+            ),
             bulkhead_delay_ms=_positive(
                 env, "SYNDICATION_BULKHEAD_DELAY_MS", defaults.bulkhead_delay_ms
             ),

@@ -17,6 +17,14 @@ nothing blocks the event loop:
 Exactly what the threaded job records, in the same transactions: a worker
 killed at any point leaves its message unacknowledged and the job is run again
 (R10: same document, same idempotency key).
+
+A message whose earlier start died with its worker comes back with the hundreds
+that died with it. Its first step finds the death and records nothing
+(:class:`~syndication.transfer.starts.DiedBefore`); the job then waits for the
+process's after-death lane (:class:`AfterDeathLane`, at most
+``settings.after_death_in_flight`` such jobs at once) and is run in it from the
+start. So a later death takes few of them along, and the death budget counts
+deaths of a listing's own, not of the crowd it happened to be in.
 """
 
 from __future__ import annotations
@@ -33,11 +41,13 @@ from adapters.async_http import AsyncHttpTransport
 from adapters.base import Delivery, Receipt, Transport
 from adapters.http import HttpTransport
 from syndication.circuit import CircuitState
+from syndication.logs import get_logger
 from syndication.metrics import note_action
 from syndication.runtime import Runtime, current_runtime
 from syndication.transfer.common import Scheduler
 from syndication.transfer.job import JobOutcome, Prepared, finish
 from syndication.transfer.lifecycle import TransferLifecycle
+from syndication.transfer.starts import DiedBefore
 
 
 class AsyncSender(Protocol):
@@ -96,6 +106,27 @@ def _awaited(sleep: Callable[[float], Any]) -> Callable[[float], Awaitable[None]
 TRANSPORTS = AsyncTransports()
 
 
+class AfterDeathLane:
+    """The jobs of this process whose earlier start died with its worker, run a few at a
+    time: one semaphore per event loop (an asyncio primitive belongs to its loop)."""
+
+    def __init__(self) -> None:
+        self._lanes: dict[int, tuple[int, asyncio.Semaphore]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, size: int) -> asyncio.Semaphore:
+        key = id(asyncio.get_running_loop())
+        with self._lock:
+            known = self._lanes.get(key)
+            if known is None or known[0] != size:
+                known = (size, asyncio.Semaphore(size))
+                self._lanes[key] = known
+            return known[1]
+
+
+AFTER_DEATH = AfterDeathLane()
+
+
 async def run_transfer_message(
     lifecycle: TransferLifecycle,
     broker: dramatiq.Broker,
@@ -103,9 +134,26 @@ async def run_transfer_message(
     scheduler: Scheduler,
     transports: AsyncTransports = TRANSPORTS,
 ) -> JobOutcome:
-    """Run ``message``'s transfer job: prepare, send, finish (see the module doc)."""
+    """Run ``message``'s transfer job: prepare, send, finish; in the after-death lane when
+    an earlier start died with its worker (see the module doc)."""
     runtime = current_runtime(broker)
-    prepared, gate = await asyncio.to_thread(_prepare, lifecycle, broker, message, scheduler)
+    try:
+        first = await asyncio.to_thread(_prepare, lifecycle, broker, message, scheduler, True)
+    except DiedBefore as exc:
+        size = runtime.settings.after_death_in_flight
+        get_logger().info("transfer.after_death_lane", deaths=exc.deaths, lane=size)
+        async with AFTER_DEATH.get(size):
+            again = await asyncio.to_thread(_prepare, lifecycle, broker, message, scheduler)
+            return await _send_and_finish(runtime, again, transports)
+    return await _send_and_finish(runtime, first, transports)
+
+
+async def _send_and_finish(
+    runtime: Runtime,
+    first: tuple[Prepared, CircuitState | BaseException | None],
+    transports: AsyncTransports,
+) -> JobOutcome:
+    prepared, gate = first
     delivery = prepared.delivery
     if delivery is None:
         return await asyncio.to_thread(finish, runtime, prepared, None)
@@ -131,11 +179,13 @@ def _prepare(
     broker: dramatiq.Broker,
     message: dramatiq.Message[Any],
     scheduler: Scheduler,
+    isolated: bool = False,
 ) -> tuple[Prepared, CircuitState | BaseException | None]:
     """The first step and, when it has something to send, the breaker's permission: the
     state the call is let through on, or the breaker's refusal (an open circuit) for
-    :func:`finish` to record."""
-    prepared = lifecycle.prepared(broker, message, scheduler)
+    :func:`finish` to record. ``isolated``: :class:`DiedBefore` when the start found a
+    death (nothing recorded)."""
+    prepared = lifecycle.prepared(broker, message, scheduler, isolated=isolated)
     if prepared.delivery is None:
         return prepared, None
     try:

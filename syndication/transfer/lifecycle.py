@@ -51,14 +51,17 @@ class TransferLifecycle:
     def __init__(self) -> None:
         self.identity = this_worker
 
-    def start_of(self, broker: dramatiq.Broker, message: dramatiq.Message[Any]) -> Start:
-        """The :class:`Start` of ``message`` on this worker."""
+    def start_of(
+        self, broker: dramatiq.Broker, message: dramatiq.Message[Any], *, isolated: bool = False
+    ) -> Start:
+        """The :class:`Start` of ``message`` on this worker (``isolated``: see
+        :class:`~syndication.transfer.starts.DiedBefore`)."""
         runtime = current_runtime(broker)
         liveness = Liveness(broker, heartbeat_ms=runtime.settings.heartbeat_timeout_ms)
         return Start(
             message_id=message.message_id, worker=self.identity().key,
             broker_id=getattr(broker, "broker_id", None), alive=liveness.alive,
-            max_deaths=runtime.settings.max_worker_deaths,
+            max_deaths=runtime.settings.max_worker_deaths, isolated=isolated,
         )
 
     def run(
@@ -69,14 +72,17 @@ class TransferLifecycle:
         return carry_out(current_runtime(broker), self.prepared(broker, message, scheduler))
 
     def prepared(
-        self, broker: dramatiq.Broker, message: dramatiq.Message[Any], scheduler: Scheduler
+        self, broker: dramatiq.Broker, message: dramatiq.Message[Any], scheduler: Scheduler,
+        *, isolated: bool = False,
     ) -> Prepared:
         """The first step of ``message``'s job with its start counted (:meth:`run`; the
-        concurrent job sends and finishes it on its own)."""
+        concurrent job sends and finishes it on its own, and with ``isolated`` is told by
+        :class:`~syndication.transfer.starts.DiedBefore` when the start found a death)."""
         runtime = current_runtime(broker)
         job = job_of(message)
+        start = self.start_of(broker, message, isolated=isolated)
         try:
-            prepared = prepare(runtime, job, scheduler, start=self.start_of(broker, message))
+            prepared = prepare(runtime, job, scheduler, start=start)
         except SQLAlchemyError as exc:
             waits = int(message.options.get("start_waits", 0))
             message.options["start_waits"] = waits + 1

@@ -10,8 +10,18 @@ same live worker running it again after a Redis reconnect) is none. When
 ``max_deaths`` deaths are seen the listing is recorded ``failed`` with what
 was observed (:func:`death_report`) and the job ends there, so a listing that
 kills workers cannot loop for ever. The job's last transaction removes its
-start (:func:`end_start`). The earlier starts are read only when the job's
-status read (:data:`~syndication.store.statements.SETTLED_VIEW`) counted some.
+start (:func:`end_start`).
+
+A worker that keeps hundreds of jobs in flight takes them all down when it dies,
+and they come back together: run together again, each of them would be counted
+at every later death of a worker that took the whole group. So a start that finds
+a death and asks to be ``isolated`` is not recorded: :class:`DiedBefore` rolls
+its transaction back (the attempt uncounted), and the concurrent job runs it again
+in the after-death lane, a few at a time
+(:mod:`syndication.transfer.concurrent_job`). A later death takes few of them
+along, and a listing that kills its worker still reaches the budget. The earlier
+starts are read only when the job's status read
+(:data:`~syndication.store.statements.SETTLED_VIEW`) counted some.
 """
 
 from __future__ import annotations
@@ -50,6 +60,17 @@ class Start:
     broker_id: str | None
     alive: Callable[[str, str | None], bool]
     max_deaths: int
+    isolated: bool = False
+    """Raise :class:`DiedBefore` instead of recording a start that finds a death."""
+
+
+class DiedBefore(Exception):
+    """An earlier start of the message died with its worker: run it in the after-death
+    lane (nothing of this start was recorded)."""
+
+    def __init__(self, deaths: int) -> None:
+        super().__init__(f"{deaths} earlier start(s) died with their worker")
+        self.deaths = deaths
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +92,8 @@ def record_start(
     times, record ``failed`` instead and remove every start of the message."""
     rows = conn.execute(STARTS_OF, {"p_message": start.message_id}).all() if earlier else []
     dead = [row for row in rows if not start.alive(row.worker, row.broker_id)]
+    if dead and start.isolated and len(dead) < start.max_deaths:
+        raise DiedBefore(len(dead))
     if len(dead) >= start.max_deaths:
         error = death_report(conn, job, dead)
         write_status(conn, job.listing_id, job.marketplace, "failed", at=at, error=error,
