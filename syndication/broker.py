@@ -205,6 +205,31 @@ class RecoveringRedisBroker(RedisBroker):
         for message, delay in staged:
             self.emit_after("enqueue", message, delay)
 
+    def enqueue_encoded(self, queue_name: str, messages: Sequence[tuple[str, bytes]]) -> None:
+        """Enqueue messages already encoded, each ``(redis message id, body)`` where the
+        body is dramatiq's encoding of the message with that id in its
+        ``redis_message_id`` option, on ``queue_name`` without delay, through one
+        pipeline: Redis runs the same ``dispatch`` script with the same arguments as
+        for :meth:`enqueue_many`. It emits no enqueue hooks, so it is for a broker
+        whose middleware has none (:func:`syndication.outbox.bulk.sends_encoded`);
+        a failed pipeline counts none as sent, as in :meth:`enqueue_many`."""
+        dispatch = self.scripts["dispatch"]
+        pipeline = self.client.pipeline(transaction=False)
+        pipeline.scripts.add(dispatch)
+        namespace, broker_id = self.namespace, self.broker_id
+        heartbeat, ttl, unpack = self.heartbeat_timeout, self.dead_message_ttl, \
+            self._max_unpack_size()
+        for redis_message_id, body in messages:
+            pipeline.evalsha(
+                dispatch.sha, 1, namespace, "enqueue", current_millis(), queue_name,
+                broker_id, heartbeat, ttl, self._should_do_maintenance("enqueue"), unpack,
+                redis_message_id, body,
+            )
+        try:
+            pipeline.execute()
+        except redis.ConnectionError as exc:
+            raise ConnectionClosed(exc) from None
+
     def _requeue_unacknowledged(self, queue_name: str) -> None:
         acks_key = f"{self.namespace}:__acks__.{self.broker_id}.{queue_name}"
         try:
