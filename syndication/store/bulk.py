@@ -18,8 +18,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from operator import itemgetter
+
 from sqlalchemy import Connection, bindparam, insert
 from sqlalchemy.engine import Dialect
+
+_Converters = list[tuple[int, Callable[[Any], Any]]]
+_Compiled = tuple[str, _Converters, Callable[[tuple[Any, ...]], tuple[Any, ...]] | None]
 
 
 class BulkStatement:
@@ -38,11 +43,13 @@ class BulkStatement:
         self.columns = tuple(columns)
         self.raw = frozenset(raw)
         self.make = make or (lambda _dialect, tbl, values: insert(tbl).values(values))
-        self._compiled: dict[str, tuple[str, list[tuple[int, Callable[[Any], Any]]]]] = {}
+        self._compiled: dict[str, _Compiled] = {}
 
-    def _for(self, dialect: Dialect) -> tuple[str, list[tuple[int, Callable[[Any], Any]]]]:
-        """The statement's text in the driver's positional form, and the conversion of
-        each column that has one (by position), for ``dialect``; built once."""
+    def _for(self, dialect: Dialect) -> _Compiled:
+        """The statement's text in the driver's positional form, the conversion of each
+        column that has one (by position in ``columns``) and, when the statement binds
+        the columns in another order, the reordering of a row, for ``dialect``; built
+        once."""
         found = self._compiled.get(dialect.name)
         if found is not None:
             return found
@@ -51,9 +58,12 @@ class BulkStatement:
         positional = type(dialect)(paramstyle="qmark" if dialect.paramstyle == "qmark"
                                    else "format")
         compiled = statement.compile(dialect=positional)
-        if list(compiled.positiontup or ()) != list(self.columns):
+        bound = list(compiled.positiontup or ())
+        if sorted(bound) != sorted(self.columns):
             raise ValueError(f"{self.table.name}: the compiled statement binds "
-                             f"{compiled.positiontup}, not {self.columns}")
+                             f"{bound}, not {self.columns}")
+        order = None if bound == list(self.columns) else itemgetter(
+            *(self.columns.index(name) for name in bound))
         converters = []
         for position, name in enumerate(self.columns):
             if name in self.raw:
@@ -62,21 +72,23 @@ class BulkStatement:
             process = column_type.bind_processor(dialect)
             if process is not None:
                 converters.append((position, process))
-        self._compiled[dialect.name] = found = (compiled.string, converters)
+        self._compiled[dialect.name] = found = (compiled.string, converters, order)
         return found
 
     def execute(self, conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
         """Run the statement once for all ``rows`` (nothing when there are none)."""
         if not rows:
             return
-        text, converters = self._for(conn.dialect)
+        text, converters, order = self._for(conn.dialect)
         if converters:
             rows = _converted(rows, converters)
+        if order is not None:
+            rows = [order(row) for row in rows]
         conn.exec_driver_sql(text, list(rows))
 
 
-def _converted(rows: Sequence[tuple[Any, ...]],
-               converters: list[tuple[int, Callable[[Any], Any]]]) -> list[tuple[Any, ...]]:
+def _converted(rows: Sequence[tuple[Any, ...]], converters: _Converters
+               ) -> list[tuple[Any, ...]]:
     """``rows`` with each converted column's values converted, each distinct value once."""
     done: list[dict[Any, Any]] = [{} for _ in converters]
     result = []
