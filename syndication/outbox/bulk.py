@@ -96,7 +96,7 @@ class Uniform:
             f'"actor_name":{_COMPACT(self.actor_name)},"args":[],"kwargs":{{{kwargs}}},'
             f'"options":{{"redis_message_id":{_COMPACT(redis_message_id)}}},'
             f'"message_id":{_COMPACT(message_id)},"message_timestamp":{int(timestamp)}}}'
-        ).encode("utf-8")
+        ).encode()
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,9 +16,8 @@ engine's event hooks, as before.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
-
 from operator import itemgetter
+from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert
 from sqlalchemy.engine import Dialect
@@ -55,7 +54,8 @@ class BulkStatement:
             return found
         values = {name: bindparam(name, type_=self.table.c[name].type) for name in self.columns}
         statement = self.make(dialect.name, self.table, values).inline()
-        positional = type(dialect)(paramstyle="qmark" if dialect.paramstyle == "qmark"
+        make_dialect: Any = type(dialect)
+        positional = make_dialect(paramstyle="qmark" if dialect.paramstyle == "qmark"
                                    else "format")
         compiled = statement.compile(dialect=positional)
         bound = list(compiled.positiontup or ())

@@ -165,8 +165,8 @@ def decision_inputs(session: Session, ids: Sequence[str]) -> dict[str, FeedInput
         .where(among(LISTING.c.id, ids, dialect))
     ).all()
     office_ids = sorted({row.office_id for row in rows})
-    offices = {row.id: office_record(row) for row in session.execute(
-        select(OFFICE).where(among(OFFICE.c.id, office_ids, dialect)))}
+    offices = {row.id: office_record(row) for row in session.scalars(
+        select(OfficeRow).where(among(OFFICE.c.id, office_ids, dialect)))}
     result: dict[str, FeedInput] = {}
     for listing_id, office_id, category, state, marketplaces in rows:
         office = offices.get(office_id)

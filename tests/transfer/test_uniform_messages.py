@@ -147,6 +147,34 @@ def test_redis_stores_the_bytes_enqueue_stores(
 
 
 @pytest.mark.redis
+def test_a_redis_that_lost_its_scripts_is_given_them_again(
+    redis_broker: RecoveringRedisBroker, redis_url: str,
+) -> None:
+    client = redis.Redis.from_url(redis_url)
+    redis_broker.enqueue_encoded("bulk", [("r0", UNIFORM.body(VALUES[0], "m0", 1, "r0"))])
+    client.script_flush()
+    bodies = [(f"r{n}", UNIFORM.body(v, f"m{n}", 1, f"r{n}")) for n, v in enumerate(VALUES)]
+    redis_broker.enqueue_encoded("bulk", bodies)
+    assert in_redis(client) == [bodies[0][1]] + [body for _, body in bodies]
+    assert client.hget("dramatiq:bulk.msgs", "r2") == bodies[2][1]
+    client.close()
+
+
+def test_a_redis_that_is_away_is_connection_closed() -> None:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    away = RecoveringRedisBroker(url=f"redis://127.0.0.1:{port}/0")
+    try:
+        with pytest.raises(dramatiq.errors.ConnectionClosed):
+            away.enqueue_encoded("bulk", [("r0", UNIFORM.body(VALUES[0], "m0", 1, "r0"))])
+    finally:
+        away.close()
+
+
+@pytest.mark.redis
 def test_a_broker_with_enqueue_hooks_gets_messages_through_them(
     sqlite_engine: Engine, redis_broker: RecoveringRedisBroker, redis_url: str,
 ) -> None:
