@@ -1,35 +1,50 @@
-"""Statements compiled once per dialect and run as the driver's own ``executemany``.
+"""Many rows of one shape written in one statement, compiled once per dialect.
 
 A fan-out batch writes hundreds of rows of the same shape in one statement
 each. Through SQLAlchemy Core every row of an executemany is a parameter
 dictionary that is processed column by column (a timestamp's conversion, a
 JSON column's serializer) in Python, which was a large share of the batch's
 CPU. :class:`BulkStatement` compiles its statement once per dialect into the
-driver's positional form and takes the rows as tuples in the statement's
-column order: a value is converted as SQLAlchemy would convert it only where
-the column's type has a conversion, once per distinct value in a call (a
-batch's rows share the same few timestamps). The statement is still run
-through the connection (``exec_driver_sql``), so it is one statement to the
-engine's event hooks, as before.
+driver's positional form and takes the rows as tuples in its column order: a
+value is converted as SQLAlchemy would convert it only where the column's type
+has a conversion, once per distinct value in a call (a batch's rows share the
+same few timestamps). On PostgreSQL the rows go as one array per column into
+one ``INSERT … SELECT FROM unnest(…)``; on SQLite as the driver's executemany.
+The statement is still run through the connection (``exec_driver_sql``), so it
+is one statement to the engine's event hooks, as before.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert
+from sqlalchemy import Connection, String, Text, TypeDecorator, bindparam, func, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 
 _Converters = list[tuple[int, Callable[[Any], Any]]]
-_Compiled = tuple[str, _Converters, Callable[[tuple[Any, ...]], tuple[Any, ...]] | None]
+
+
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    text: str
+    converters: _Converters
+    order: Callable[[tuple[Any, ...]], tuple[Any, ...]] | None
+    arrays: bool
 
 
 class BulkStatement:
-    """An ``INSERT`` (or an ``INSERT … ON CONFLICT``) of ``columns`` of a table, built by
-    ``make`` from the dialect's name and the column values' bind parameters; run with
-    :meth:`execute` on rows given as tuples in ``columns`` order.
+    """An ``INSERT`` of ``columns`` of ``table`` for many rows at once, with
+    ``on_conflict`` (given the dialect's own ``insert``) adding an ``ON CONFLICT``
+    clause; run with :meth:`execute` on rows given as tuples in ``columns`` order.
+
+    On PostgreSQL the rows go as one array per column into one ``INSERT … SELECT
+    FROM unnest(…)``: one statement the server runs set-based, where an executemany
+    runs the ``INSERT`` once per row. Elsewhere (SQLite, in-process) the statement
+    is the driver's executemany of ``INSERT … VALUES``.
 
     ``raw`` names the columns whose values are passed to the driver as given (the
     caller already holds the text the column's type would write, such as a JSON
@@ -37,27 +52,45 @@ class BulkStatement:
     """
 
     def __init__(self, table: Any, columns: Sequence[str], *, raw: Sequence[str] = (),
-                 make: Callable[[str, Any, dict[str, Any]], Any] | None = None) -> None:
+                 on_conflict: Callable[[Any], Any] | None = None) -> None:
         self.table = table
         self.columns = tuple(columns)
         self.raw = frozenset(raw)
-        self.make = make or (lambda _dialect, tbl, values: insert(tbl).values(values))
+        self.on_conflict = on_conflict
         self._compiled: dict[str, _Compiled] = {}
 
+    def _statement(self, dialect: str) -> Any:
+        """The statement for ``dialect``: from unnested arrays on PostgreSQL, from one
+        row's values elsewhere."""
+        table = self.table
+        if dialect == "postgresql":
+            arrays = [bindparam(name, type_=postgresql.ARRAY(_element(table.c[name].type)))
+                      for name in self.columns]
+            rows = func.unnest(*arrays).table_valued(*self.columns).render_derived()
+            statement: Any = postgresql.insert(table).from_select(
+                list(self.columns), select(*(rows.c[name] for name in self.columns)))
+        else:
+            made = sqlite.insert(table) if dialect == "sqlite" else insert(table)
+            statement = made.values(
+                {name: bindparam(name, type_=table.c[name].type) for name in self.columns})
+        if self.on_conflict is not None:
+            if dialect not in ("postgresql", "sqlite"):
+                raise ValueError(f"{table.name}: no bulk upsert for the {dialect!r} database")
+            statement = self.on_conflict(statement)
+        return statement.inline()
+
     def _for(self, dialect: Dialect) -> _Compiled:
-        """The statement's text in the driver's positional form, the conversion of each
-        column that has one (by position in ``columns``) and, when the statement binds
-        the columns in another order, the reordering of a row, for ``dialect``; built
-        once."""
+        """The statement compiled for ``dialect`` in the driver's positional form, the
+        conversion of each column that has one (by position in ``columns``) and, when
+        the statement binds the columns in another order, the reordering of a row;
+        built once per dialect."""
         found = self._compiled.get(dialect.name)
         if found is not None:
             return found
-        values = {name: bindparam(name, type_=self.table.c[name].type) for name in self.columns}
-        statement = self.make(dialect.name, self.table, values).inline()
         make_dialect: Any = type(dialect)
         positional = make_dialect(paramstyle="qmark" if dialect.paramstyle == "qmark"
-                                   else "format")
-        compiled = statement.compile(dialect=positional)
+                                  else "format")
+        compiled = self._statement(dialect.name).compile(dialect=positional)
         bound = list(compiled.positiontup or ())
         if sorted(bound) != sorted(self.columns):
             raise ValueError(f"{self.table.name}: the compiled statement binds "
@@ -72,19 +105,34 @@ class BulkStatement:
             process = column_type.bind_processor(dialect)
             if process is not None:
                 converters.append((position, process))
-        self._compiled[dialect.name] = found = (compiled.string, converters, order)
+        found = _Compiled(compiled.string, converters, order, dialect.name == "postgresql")
+        self._compiled[dialect.name] = found
         return found
 
     def execute(self, conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
         """Run the statement once for all ``rows`` (nothing when there are none)."""
         if not rows:
             return
-        text, converters, order = self._for(conn.dialect)
-        if converters:
-            rows = _converted(rows, converters)
-        if order is not None:
-            rows = [order(row) for row in rows]
-        conn.exec_driver_sql(text, list(rows))
+        compiled = self._for(conn.dialect)
+        if compiled.converters:
+            rows = _converted(rows, compiled.converters)
+        if compiled.order is not None:
+            rows = [compiled.order(row) for row in rows]
+        if compiled.arrays:
+            conn.exec_driver_sql(compiled.text,
+                                 tuple(list(values) for values in zip(*rows, strict=True)))
+        else:
+            conn.exec_driver_sql(compiled.text, list(rows))
+
+
+def _element(column_type: Any) -> Any:
+    """The array element type of a column: a string column's without its length (a
+    cast to ``VARCHAR(n)[]`` would cut a longer value short, where the column refuses
+    it)."""
+    stored = column_type.impl if isinstance(column_type, TypeDecorator) else column_type
+    if isinstance(stored, String) and not isinstance(stored, Text):
+        return String()
+    return column_type
 
 
 def _converted(rows: Sequence[tuple[Any, ...]], converters: _Converters

@@ -36,7 +36,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from syndication import holds, registry
@@ -249,20 +248,14 @@ def write_statuses(
     _EVENT_INSERT.execute(conn, events)
 
 
-def _status_upsert(dialect: str, table: Any, values: dict[str, Any]) -> Any:
-    """``INSERT … ON CONFLICT (listing_id, marketplace) DO UPDATE`` of the columns a
-    fan-out sets, in the dialect's own form."""
-    if dialect == "postgresql":
-        statement: Any = postgresql.insert(table)
-    elif dialect == "sqlite":
-        statement = sqlite.insert(table)
-    else:
-        raise ValueError(f"no bulk status upsert for the {dialect!r} database")
-    return statement.values(values).on_conflict_do_update(
-        index_elements=[table.c.listing_id, table.c.marketplace],
+def _overwrite(statement: Any) -> Any:
+    """``ON CONFLICT (listing_id, marketplace) DO UPDATE`` of the columns a fan-out sets,
+    on the dialect's own ``insert`` (SQLite and PostgreSQL alike)."""
+    return statement.on_conflict_do_update(
+        index_elements=[STATUS.c.listing_id, STATUS.c.marketplace],
         set_={name: statement.excluded[name] for name in _OVERWRITTEN},
     )
 
 
-_STATUS_UPSERT = BulkStatement(STATUS, _STATUS_COLUMNS, make=_status_upsert)
+_STATUS_UPSERT = BulkStatement(STATUS, _STATUS_COLUMNS, on_conflict=_overwrite)
 _EVENT_INSERT = BulkStatement(EVENT, _EVENT_COLUMNS)

@@ -92,3 +92,18 @@ def test_a_bulk_statement_writes_what_core_writes(engine: Engine) -> None:
             f"attempts, request_id, actor FROM transfer_event ORDER BY id")]
     assert stored[:2] == stored[2:] and len(stored) == 4
     assert stored[0][1:] == values[0][1:]
+
+
+def test_a_bulk_statement_refuses_a_value_too_long_as_core_does(postgres_engine: Engine) -> None:
+    """PostgreSQL's arrays are cast without the column's length, so a value longer than
+    the column is refused by the column, never cut short by the cast."""
+    import pytest
+    from sqlalchemy.exc import DBAPIError
+
+    from syndication.store.bulk import BulkStatement
+    from syndication.store.models import TransferEventRow
+
+    table = TransferEventRow.__table__  # type: ignore[attr-defined]
+    statement = BulkStatement(table, ("listing_id", "marketplace", "state", "attempts", "at"))
+    with pytest.raises(DBAPIError, match="too long"), session_scope(postgres_engine) as session:
+        statement.execute(session.connection(), [("L" * 65, "hemnet", "queued", 0, AT)])
