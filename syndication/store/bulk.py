@@ -8,8 +8,9 @@ CPU. :class:`BulkStatement` compiles its statement once per dialect into the
 driver's positional form and takes the rows as tuples in its column order: a
 value is converted as SQLAlchemy would convert it only where the column's type
 has a conversion, once per distinct value in a call (a batch's rows share the
-same few timestamps). On PostgreSQL the rows go as one array per column into
-one ``INSERT … SELECT FROM unnest(…)``; on SQLite as the driver's executemany.
+same few timestamps). On PostgreSQL the rows go as one array per column (its
+text, :func:`_array_literal`) into one ``INSERT … SELECT FROM unnest(…)``; on
+SQLite as the driver's executemany.
 The statement is still run through the connection (``exec_driver_sql``), so it
 is one statement to the engine's event hooks, as before.
 """
@@ -119,10 +120,23 @@ class BulkStatement:
         if compiled.order is not None:
             rows = [compiled.order(row) for row in rows]
         if compiled.arrays:
-            conn.exec_driver_sql(compiled.text,
-                                 tuple(list(values) for values in zip(*rows, strict=True)))
+            conn.exec_driver_sql(compiled.text, tuple(
+                _array_literal(values) for values in zip(*rows, strict=True)))
         else:
             conn.exec_driver_sql(compiled.text, list(rows))
+
+
+def _array_literal(values: Sequence[Any]) -> str:
+    """``values`` as the text of a PostgreSQL array, which the statement casts to the
+    column's array type: each element quoted (a backslash and a double quote escaped),
+    ``None`` as ``NULL``. psycopg's own dumping of a list walks it in Python at two to
+    three times the cost."""
+    return "{" + ",".join(
+        "NULL" if value is None
+        else '"' + (value if isinstance(value, str) else str(value)).replace(
+            "\\", "\\\\").replace('"', '\\"') + '"'
+        for value in values
+    ) + "}"
 
 
 def _element(column_type: Any) -> Any:

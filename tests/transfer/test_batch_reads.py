@@ -81,7 +81,9 @@ def test_a_bulk_statement_writes_what_core_writes(engine: Engine) -> None:
              "attempts", "request_id", "actor")
     values = [(AT, "B1", "hemnet", "queued", None, None, None, 0, "r", None),
               (AT.replace(microsecond=7), "B2", "blocket", "not_licensed", "create", "H9",
-               "utan licens", 3, "r", "someone")]
+               "utan licens", 3, "r", "someone"),
+              (AT, "NULL", "", 'a "quoted" \\ back\\slash', "{x,y}", " spaced ",
+               "åäö\nline, \"}", -1, "r", "null")]
     with session_scope(engine) as session:
         BulkStatement(table, names).execute(session.connection(), values)
         session.execute(insert(table), [dict(zip(names, row, strict=True)) for row in values])
@@ -90,7 +92,7 @@ def test_a_bulk_statement_writes_what_core_writes(engine: Engine) -> None:
         stored = [tuple(row) for row in conn.exec_driver_sql(
             f"SELECT at{cast}, listing_id, marketplace, state, action, marketplace_id, error, "
             f"attempts, request_id, actor FROM transfer_event ORDER BY id")]
-    assert stored[:2] == stored[2:] and len(stored) == 4
+    assert stored[:3] == stored[3:] and len(stored) == 6
     assert stored[0][1:] == values[0][1:]
 
 
