@@ -20,7 +20,7 @@ from sqlalchemy import Engine, select
 
 from syndication.broker import RecoveringRedisBroker
 from syndication.outbox import claim, message_of, stage_many
-from syndication.outbox.bulk import Uniform, sends_encoded, stage_uniform
+from syndication.outbox.bulk import Uniform, sends_encoded, stage_uniform, uuid4_texts
 from syndication.store.db import session_scope
 from syndication.store.models import OutboxRow
 
@@ -46,6 +46,17 @@ def test_the_body_is_dramatiqs_encoding_of_the_message(
     assert UNIFORM.body(values, message_id, timestamp, redis_id) == sent.encode()
     assert UNIFORM.message(values, message_id, timestamp) == message
     assert UNIFORM.kwargs_column(values) == json.dumps(message.kwargs)
+
+
+def test_ids_are_uuid4_texts() -> None:
+    import uuid
+
+    ids = uuid4_texts(2000) + uuid4_texts(1)
+    parsed = [uuid.UUID(text) for text in ids]
+    assert [str(u) for u in parsed] == ids, "printed as str(uuid4()) prints them"
+    assert {u.version for u in parsed} == {4} and {u.variant for u in parsed} == {uuid.RFC_4122}
+    assert len(set(ids)) == len(ids)
+    assert uuid4_texts(0) == []
 
 
 def test_an_actors_template_names_its_queue_and_actor() -> None:
