@@ -10,11 +10,11 @@ message, and the broker gets the very bytes ``Message.encode`` gives
 (``tests/transfer/test_uniform_messages.py`` pins both).
 
 :func:`stage_uniform` is :func:`~syndication.outbox.rows.stage_many` for such a
-batch: the rows go in one executemany ``INSERT`` in the session's
-transaction, marked with the batch; after the commit the writer claims the
-marked rows in one statement, sends the ones it got and deletes them in one
-statement (a relay sends whatever it could not). The pre-encoded send needs a
-broker that takes encoded messages
+batch: the rows go in one ``INSERT`` in the session's transaction, marked with
+the batch; after the commit the writer claims the marked rows in one
+statement, sends the ones it got and deletes them in one statement (a relay
+sends whatever it could not). The pre-encoded send needs a broker that takes
+encoded messages
 (:meth:`syndication.broker.RecoveringRedisBroker.enqueue_encoded`) and
 middleware without enqueue hooks; any other broker gets dramatiq messages,
 built from the same template, through its own ``enqueue``.
@@ -127,8 +127,8 @@ def stage_uniform(
     broker: dramatiq.Broker | None = None,
 ) -> str | None:
     """Stage one message of ``uniform`` per item of ``values`` in ``session``'s
-    transaction, in one executemany ``INSERT``; with ``broker``, send them right after
-    the commit. The batch's mark (``None`` when there was nothing to stage).
+    transaction, in one ``INSERT`` (:mod:`syndication.store.bulk`); with ``broker``,
+    send them right after the commit. The batch's mark (``None`` when there was nothing to stage).
 
     The rows are those :func:`~syndication.outbox.rows.stage_many` writes for the
     same messages (see the module doc).

@@ -15,9 +15,10 @@ the work is split by what it touches:
   before;
 * **write, in bulk** — the statuses in one ``INSERT … ON CONFLICT DO
   UPDATE`` (the dialect's own, SQLite and PostgreSQL alike) and the history
-  events in one executemany ``INSERT``, both compiled once per dialect and
-  given to the driver as tuples (:mod:`syndication.store.bulk`): SQLAlchemy's
-  processing of a parameter dictionary per row was most of the writes' cost.
+  events in one ``INSERT``, both compiled once per dialect and given to the
+  driver as tuples (:mod:`syndication.store.bulk`; on PostgreSQL one
+  ``INSERT … SELECT FROM unnest`` of arrays): SQLAlchemy's processing of a
+  parameter dictionary per row was most of the writes' cost.
 
 The messages of the batch's jobs are staged by the scheduler, which writes
 them in one executemany ``INSERT`` as well
