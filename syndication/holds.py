@@ -353,12 +353,13 @@ def guard_transfer(session: Session, guard: Guard, scope: tuple[str, str | None]
         office = offices.get(row.office_id)
         if office is None:
             continue
-        listing = _listing(row)
+        listing: Listing | None = None
         for marketplace in office.licence:
-            if (row.id, marketplace) in skip:
-                continue
-            reason = _delete_reason(listing, office, marketplace,
-                                    statuses.get((row.id, marketplace)))
+            status = statuses.get((row.id, marketplace))
+            if not marketplace_holds(status) or (row.id, marketplace) in skip:
+                continue  # a delete is decided only where the marketplace holds a copy
+            listing = listing or _listing(row)
+            reason = _delete_reason(listing, office, marketplace, status)
             if reason is not None:
                 removals.append(Removal(row.office_id, row.id, marketplace, reason))
                 snapshots[row.id] = {"listing_id": row.id, "state": row.state,

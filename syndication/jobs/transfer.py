@@ -29,7 +29,8 @@ from dramatiq.middleware import CurrentMessage
 from sqlmodel import Session
 
 from syndication.errors import PermanentError
-from syndication.outbox import Staging, stage, stage_many
+from syndication.outbox import Staging, stage
+from syndication.outbox.bulk import Uniform, stage_uniform
 from syndication.runtime import current_runtime
 from syndication.store.db import session_scope
 from syndication.transfer import (
@@ -54,8 +55,11 @@ class ActorScheduler:
     staged in the outbox in the caller's transaction and sent once it commits."""
 
     def transfer(self, session: Session, jobs: list[JobRef]) -> None:
-        stage_many(session, [transfer_listing.message_with_options(kwargs=job.as_kwargs())
-                             for job in jobs], broker=transfer_listing.broker)
+        """The jobs' messages from one template (:mod:`syndication.outbox.bulk`): a
+        fan-out batch stages hundreds at once."""
+        stage_uniform(session, _transfer_messages(),
+                      [(job.listing_id, job.marketplace, job.request_id) for job in jobs],
+                      broker=transfer_listing.broker)
 
     def confirm(
         self, session: Session, job: JobRef, document_hash: str, poll: int, delay_ms: int
@@ -75,6 +79,11 @@ class ActorScheduler:
         message = confirm_publication.message_with_options(
             kwargs={**job.as_kwargs(), "document_hash": document_hash, "poll": poll})
         return Staging(confirm_publication.broker, message, delay_ms)
+
+
+def _transfer_messages() -> Uniform:
+    """The messages of ``transfer_listing``, whose keywords are :class:`JobRef`'s."""
+    return Uniform.of(transfer_listing, ("listing_id", "marketplace", "request_id"))
 
 
 def _stage(

@@ -7,19 +7,22 @@ as ORM objects cost a round trip per pair and a lot of ORM bookkeeping, so
 the fan-out ran at the speed of the round trip, not of the database. Here
 the work is split by what it touches:
 
-* **read, set-based** — the batch's listings with their images, offices and
-  brokers (:func:`~syndication.store.repository.load_feed_inputs`, four
-  queries), the stored status rows (one query) and, for the rows that are
-  ``queued``, the state before it (one query for all of them);
+* **read, set-based** — the batch's listings with their offices, only the
+  columns the decision reads (:func:`decision_inputs`, two queries), the
+  stored status rows (one query) and, for the rows that are ``queued``, the
+  state before it (one query for all of them);
 * **decide, in Python** — :func:`syndication.rules.plan.decide` per pair, as
   before;
 * **write, in bulk** — the statuses in one ``INSERT … ON CONFLICT DO
   UPDATE`` (the dialect's own, SQLite and PostgreSQL alike) and the history
-  events in one executemany ``INSERT``.
+  events in one ``INSERT``, both compiled once per dialect and given to the
+  driver as tuples (:mod:`syndication.store.bulk`; on PostgreSQL one
+  ``INSERT … SELECT FROM unnest`` of arrays): SQLAlchemy's processing of a
+  parameter dictionary per row was most of the writes' cost.
 
 The messages of the batch's jobs are staged by the scheduler, which writes
 them in one executemany ``INSERT`` as well
-(:func:`syndication.outbox.rows.stage_many`). What is written for a pair is
+(:func:`syndication.outbox.bulk.stage_uniform`). What is written for a pair is
 what :func:`~syndication.store.repository.record_status` writes: the
 state, the error, the time and the request on the status row, everything
 else left as stored; the event carries the row's action, marketplace id and
@@ -34,20 +37,21 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy import insert as core_insert
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from syndication import holds, registry
-from syndication.records import TransferStatus
+from syndication.records import FeedInput, Listing, TransferStatus
 from syndication.rules import plan
+from syndication.store.bulk import BulkStatement
 from syndication.store.db import among
-from syndication.store.models import TransferEventRow, TransferStatusRow
-from syndication.store.repository import load_feed_inputs
+from syndication.store.models import ListingRow, OfficeRow, TransferEventRow, TransferStatusRow
+from syndication.store.repository import office_record
 from syndication.transfer.common import JobRef
 
 STATUS = TransferStatusRow.__table__  # type: ignore[attr-defined]
 EVENT = TransferEventRow.__table__  # type: ignore[attr-defined]
+LISTING = ListingRow.__table__  # type: ignore[attr-defined]
+OFFICE = OfficeRow.__table__  # type: ignore[attr-defined]
 _STATUS_FIELDS = tuple(f.name for f in fields(TransferStatus))
 _OVERWRITTEN = ("state", "error", "at", "updated_at", "request_id")
 """The columns a fan-out sets on a stored row; the others keep their stored value."""
@@ -64,27 +68,34 @@ class BatchOutcome:
     feeds: set[tuple[str, str]] = field(default_factory=set)
 
 
+_STATUS_COLUMNS = (
+    "listing_id", "marketplace", "state", "marketplace_id", "public_url", "action", "at",
+    "attempts", "error", "document_hash", "request_id", "updated_at",
+)
+_EVENT_COLUMNS = (
+    "listing_id", "marketplace", "state", "action", "marketplace_id", "error", "attempts",
+    "request_id", "at", "actor",
+)
+
+
 @dataclass
 class _Writes:
-    statuses: list[dict[str, Any]] = field(default_factory=list)
-    events: list[dict[str, Any]] = field(default_factory=list)
+    statuses: list[tuple[Any, ...]] = field(default_factory=list)
+    events: list[tuple[Any, ...]] = field(default_factory=list)
 
     def record(self, stored: dict[str, Any] | None, listing_id: str, marketplace: str,
                state: str, *, error: str | None, request_id: str, at: datetime) -> None:
-        """Stage what ``record_status`` would write for the pair, given its ``stored`` row."""
-        self.statuses.append({
-            "listing_id": listing_id, "marketplace": marketplace, "state": state,
-            "error": error, "at": at, "updated_at": at, "request_id": request_id,
-            "attempts": 0, "action": None, "marketplace_id": None, "public_url": None,
-            "document_hash": None,
-        })
-        self.events.append({
-            "listing_id": listing_id, "marketplace": marketplace, "state": state,
-            "action": stored["action"] if stored else None,
-            "marketplace_id": stored["marketplace_id"] if stored else None,
-            "error": error, "attempts": stored["attempts"] if stored else 0,
-            "request_id": request_id, "at": at, "actor": None,
-        })
+        """Stage what ``record_status`` would write for the pair, given its ``stored`` row
+        (in the column order of :data:`_STATUS_COLUMNS` and :data:`_EVENT_COLUMNS`)."""
+        self.statuses.append((listing_id, marketplace, state, None, None, None, at, 0, error,
+                              None, request_id, at))
+        if stored is None:
+            self.events.append((listing_id, marketplace, state, None, None, error, 0,
+                                request_id, at, None))
+        else:
+            self.events.append((listing_id, marketplace, state, stored["action"],
+                                stored["marketplace_id"], error, stored["attempts"],
+                                request_id, at, None))
 
 
 def fan_out_batch(
@@ -103,7 +114,7 @@ def fan_out_batch(
     outcome = BatchOutcome()
     writes = _Writes()
     with session.no_autoflush:
-        inputs = load_feed_inputs(session, ids)
+        inputs = decision_inputs(session, ids)
         stored = stored_rows(session, ids)
         settled = settled_statuses(session, stored)
         blocked = holds.blocked_pairs(session, {i.office.id for i in inputs.values()})
@@ -136,6 +147,36 @@ def fan_out_batch(
                 outcome.recorded += 1
     write_statuses(session, writes.statuses, writes.events)
     return outcome
+
+
+def decision_inputs(session: Session, ids: Sequence[str]) -> dict[str, FeedInput]:
+    """The listings ``ids`` with their offices, as the decision reads them, in two
+    queries: each listing record carries only the columns :func:`plan.decide` and
+    :func:`~syndication.transfer.request.marketplaces_for` read (id, office, category,
+    state and selection), as the mass-deletion guard reads them
+    (:mod:`syndication.holds`); its images, texts and broker are the job's to load.
+    A listing whose office is not stored is left out."""
+    if not ids:
+        return {}
+    dialect = session.get_bind().dialect.name
+    rows = session.execute(
+        select(LISTING.c.id, LISTING.c.office_id, LISTING.c.category, LISTING.c.state,
+               LISTING.c.marketplaces)
+        .where(among(LISTING.c.id, ids, dialect))
+    ).all()
+    office_ids = sorted({row.office_id for row in rows})
+    offices = {row.id: office_record(row) for row in session.scalars(
+        select(OfficeRow).where(among(OFFICE.c.id, office_ids, dialect)))}
+    result: dict[str, FeedInput] = {}
+    for listing_id, office_id, category, state, marketplaces in rows:
+        office = offices.get(office_id)
+        if office is not None:
+            result[listing_id] = FeedInput(
+                listing=Listing(id=listing_id, office_id=office_id, category=category,
+                                state=state, marketplaces=tuple(marketplaces or ())),
+                office=office,
+            )
+    return result
 
 
 def stored_rows(session: Session, ids: Sequence[str]) -> dict[tuple[str, str], dict[str, Any]]:
@@ -195,31 +236,27 @@ def _status(row: dict[str, Any]) -> TransferStatus:
 
 
 def write_statuses(
-    session: Session, statuses: list[dict[str, Any]], events: list[dict[str, Any]]
+    session: Session, statuses: list[tuple[Any, ...]], events: list[tuple[Any, ...]]
 ) -> None:
-    """Upsert ``statuses`` in one statement and append ``events`` in one executemany
-    ``INSERT``; nothing when there is nothing to write."""
+    """Upsert ``statuses`` (rows in :data:`_STATUS_COLUMNS` order) in one statement and
+    append ``events`` (in :data:`_EVENT_COLUMNS` order) in one executemany ``INSERT``,
+    both as the driver's own executemany (:mod:`syndication.store.bulk`); nothing when
+    there is nothing to write."""
     if not statuses:
         return
-    session.execute(_status_upsert(session.get_bind().dialect.name), statuses)
-    session.execute(core_insert(EVENT), events)
+    conn = session.connection()
+    _STATUS_UPSERT.execute(conn, statuses)
+    _EVENT_INSERT.execute(conn, events)
 
 
-_UPSERTS: dict[str, Any] = {}
+def _overwrite(statement: Any) -> Any:
+    """``ON CONFLICT (listing_id, marketplace) DO UPDATE`` of the columns a fan-out sets,
+    on the dialect's own ``insert`` (SQLite and PostgreSQL alike)."""
+    return statement.on_conflict_do_update(
+        index_elements=[STATUS.c.listing_id, STATUS.c.marketplace],
+        set_={name: statement.excluded[name] for name in _OVERWRITTEN},
+    )
 
 
-def _status_upsert(dialect: str) -> Any:
-    """``INSERT … ON CONFLICT (listing_id, marketplace) DO UPDATE`` of the columns a
-    fan-out sets, in the dialect's own form; built once per dialect."""
-    if dialect not in _UPSERTS:
-        if dialect == "postgresql":
-            statement: Any = postgresql.insert(STATUS)
-        elif dialect == "sqlite":
-            statement = sqlite.insert(STATUS)
-        else:
-            raise ValueError(f"no bulk status upsert for the {dialect!r} database")
-        _UPSERTS[dialect] = statement.on_conflict_do_update(
-            index_elements=[STATUS.c.listing_id, STATUS.c.marketplace],
-            set_={name: statement.excluded[name] for name in _OVERWRITTEN},
-        )
-    return _UPSERTS[dialect]
+_STATUS_UPSERT = BulkStatement(STATUS, _STATUS_COLUMNS, on_conflict=_overwrite)
+_EVENT_INSERT = BulkStatement(EVENT, _EVENT_COLUMNS)
