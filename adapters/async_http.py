@@ -31,6 +31,7 @@ well under a millisecond.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 from urllib.parse import quote
@@ -52,7 +53,7 @@ from adapters.http import (
 )
 from adapters.retry import RetryPolicy, log_retries, parse_retry_after
 from syndication.errors import PermanentError, TransientError
-from syndication.logs import get_logger
+from syndication.logs import get_logger, writes
 from syndication.metrics import observe_http
 
 DEFAULT_CONNECTIONS = 256
@@ -162,13 +163,17 @@ class AsyncHttpTransport:
         absent_ok: bool = False,
     ) -> tuple[int, bytes]:
         """One logical call under the retry policy: ``(status, body)`` of the
-        final answer, or the translated error of the last attempt."""
-        log = get_logger(listing_id=listing_id, marketplace=self.marketplace, action=action)
-        retrying = self.policy.async_retrying(self.sleep, log_retries(log, "http_retry"))
-        result: tuple[int, bytes] = await retrying(
-            self._once, method, path, listing_id, data, headers, absent_ok, log
-        )
-        return result
+        final answer, or the translated error of the last attempt. Its logger is bound
+        only for a line that is written: a retry, or an answer at ``debug`` level."""
+        where = {"listing_id": listing_id, "marketplace": self.marketplace, "action": action}
+
+        async def attempt() -> tuple[int, bytes]:
+            return await self._once(method, path, listing_id, data, headers, absent_ok, where)
+
+        def before_sleep() -> Callable[[Any], None]:
+            return log_retries(get_logger(**where), "http_retry")
+
+        return await self.policy.call_async(attempt, self.sleep, before_sleep)
 
     async def _once(
         self,
@@ -178,7 +183,7 @@ class AsyncHttpTransport:
         data: bytes | None,
         headers: dict[str, str] | None,
         absent_ok: bool,
-        log: Any,
+        logged: dict[str, Any],
     ) -> tuple[int, bytes]:
         """One HTTP exchange under the deadline; every aiohttp exception and non-2xx
         status is translated into a :class:`TransientError` or a :class:`PermanentError`."""
@@ -203,7 +208,8 @@ class AsyncHttpTransport:
                 f"deadline (the marketplace is too slow or does not answer)", **where
             ) from exc
         observe_http(self.marketplace, status)
-        log.debug("http_answer", method=method, path=path, status=status)
+        if writes(logging.DEBUG):
+            get_logger(**logged).debug("http_answer", method=method, path=path, status=status)
         return judge_answer(
             self.marketplace, method, url, status, body,
             retry_after=parse_retry_after(answer_headers.get("Retry-After")),
