@@ -12,6 +12,11 @@ mappers, which read columns by name from a Core row as from an ORM object.
 the current row changes and the history gets the same values, in the
 caller's transaction. The event is copied from the row it follows with one
 ``INSERT … SELECT``, so nothing is read back into Python to write it.
+
+The statements every job runs go to the driver's cursor through
+:class:`~syndication.store.driver.DriverStatement` (compiled once per dialect,
+in the caller's connection and transaction); the rare ones (a pair without a
+row yet, the starts of a message that died) through SQLAlchemy.
 """
 
 from __future__ import annotations
@@ -20,10 +25,11 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, and_, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Table, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.sql import Delete, Insert, Select, Update
 
 from syndication.records import FeedInput, TransferStatus
+from syndication.store.driver import DriverStatement
 from syndication.store.models import (
     JobStartRow,
     ListingImageRow,
@@ -88,6 +94,12 @@ NEW_START: Insert = insert(START)
 END_START: Delete = START.delete().where(START.c.id == bindparam("p_start"))
 END_MESSAGE: Delete = START.delete().where(START.c.message_id == bindparam("p_message"))
 
+ON_DRIVER_COUNT_ATTEMPT = DriverStatement(COUNT_ATTEMPT)
+ON_DRIVER_COPY_EVENT = DriverStatement(COPY_EVENT)
+ON_DRIVER_NEW_START = DriverStatement(insert(START).returning(START.c.id))
+ON_DRIVER_END_START = DriverStatement(END_START)
+ON_DRIVER_END_MESSAGE = DriverStatement(END_MESSAGE)
+
 
 def _settled_view() -> Select[Any]:
     settled = EVENT.alias("settled")
@@ -97,7 +109,7 @@ def _settled_view() -> Select[Any]:
         select(func.count()).select_from(counted)
         .where(counted.c.listing_id == bindparam("p_listing"),
                counted.c.marketplace == bindparam("p_marketplace"),
-               counted.c.state.in_(("sent", "published", "deleted")))
+               or_(*(counted.c.state == state for state in ("sent", "published", "deleted"))))
         .scalar_subquery()
     )
     newest_settled = (
@@ -121,6 +133,7 @@ def _settled_view() -> Select[Any]:
 
 
 SETTLED_VIEW = _settled_view()
+ON_DRIVER_SETTLED_VIEW = DriverStatement(SETTLED_VIEW)
 """The row, its delivery generation and the newest settled event, from one snapshot
 (see :func:`syndication.transfer.common.settled_view`), with how many starts of the
 message are recorded (only then are they read, :data:`STARTS_OF`)."""
@@ -146,25 +159,28 @@ IMAGES_OF: Select[Any] = (
     select(IMAGE).where(IMAGE.c.listing_id == bindparam("p_listing"))
     .order_by(IMAGE.c.position, IMAGE.c.id)
 )
+ON_DRIVER_FEED_INPUT = DriverStatement(FEED_INPUT)
+ON_DRIVER_IMAGES_OF = DriverStatement(IMAGES_OF)
 
 
 class _Prefixed:
     """The columns of one joined table in a row, by their own names (``o_name`` as
     ``name``), for the record mappers."""
 
-    __slots__ = ("_mapping", "_prefix")
+    __slots__ = ("_prefix", "_row")
 
     def __init__(self, row: Any, prefix: str) -> None:
-        self._mapping = row._mapping
+        self._row = row
         self._prefix = prefix
 
     def __getattr__(self, name: str) -> Any:
-        return self._mapping[self._prefix + name]
-
-_SET_STATUS: dict[frozenset[str], Update] = {}
+        return getattr(self._row, self._prefix + name)
 
 
-def _set_status(given: frozenset[str]) -> Update:
+_SET_STATUS: dict[frozenset[str], DriverStatement] = {}
+
+
+def _set_status(given: frozenset[str]) -> DriverStatement:
     """The ``UPDATE`` that sets state, error, times and the ``given`` optional columns;
     one statement per combination, built on first use and kept."""
     statement = _SET_STATUS.get(given)
@@ -174,8 +190,8 @@ def _set_status(given: frozenset[str]) -> Update:
             "at": bindparam("p_at"), "updated_at": bindparam("p_at"),
         }
         values.update({name: bindparam(f"p_{name}") for name in sorted(given)})
-        statement = update(STATUS).where(_PAIR).values(values)
-        _SET_STATUS[given] = statement
+        statement = _SET_STATUS.setdefault(
+            given, DriverStatement(update(STATUS).where(_PAIR).values(values)))
     return statement
 
 
@@ -209,11 +225,11 @@ def write_status(
     where = pair(listing_id, marketplace)
     params = {**where, "p_state": state, "p_error": error, "p_at": at,
               **{f"p_{name}": value for name, value in given.items()}}
-    if conn.execute(_set_status(frozenset(given)), params).rowcount == 0:
+    if _set_status(frozenset(given)).execute(conn, params).rowcount == 0:
         conn.execute(NEW_STATUS, {"listing_id": listing_id, "marketplace": marketplace,
                                   "state": state, "error": error, "at": at, "updated_at": at,
                                   "attempts": 0, **given})
-    conn.execute(COPY_EVENT, where)
+    ON_DRIVER_COPY_EVENT.execute(conn, where)
 
 
 def count_attempt(conn: Connection, listing_id: str, marketplace: str, request_id: str,
@@ -221,12 +237,13 @@ def count_attempt(conn: Connection, listing_id: str, marketplace: str, request_i
     """A start of the pair's job: ``queued`` with one more attempt, and its event; the
     row stays write-locked until ``conn``'s transaction ends."""
     where = pair(listing_id, marketplace)
-    counted = conn.execute(COUNT_ATTEMPT, {**where, "p_at": at, "p_request": request_id})
+    counted = ON_DRIVER_COUNT_ATTEMPT.execute(conn, {**where, "p_at": at,
+                                                     "p_request": request_id})
     if counted.rowcount == 0:
         conn.execute(NEW_STATUS, {"listing_id": listing_id, "marketplace": marketplace,
                                   "state": "queued", "at": at, "updated_at": at, "attempts": 1,
                                   "request_id": request_id})
-    conn.execute(COPY_EVENT, where)
+    ON_DRIVER_COPY_EVENT.execute(conn, where)
 
 
 def read_settled(
@@ -234,8 +251,8 @@ def read_settled(
 ) -> tuple[TransferStatus | None, int, int]:
     """:func:`syndication.transfer.common.settled_view` on a Core connection, and how many
     starts of ``message_id`` are recorded."""
-    found = conn.execute(SETTLED_VIEW, {**pair(listing_id, marketplace),
-                                        "p_message": message_id}).first()
+    found = ON_DRIVER_SETTLED_VIEW.execute(conn, {**pair(listing_id, marketplace),
+                                                  "p_message": message_id}).first()
     if found is None:
         return None, 0, 0
     status = status_record(found)  # type: ignore[arg-type]
@@ -255,10 +272,10 @@ def read_settled(
 def read_feed_input(conn: Connection, listing_id: str) -> FeedInput | None:
     """The listing with its office and broker, or ``None`` when it (or its office) is not
     stored: the job's Core twin of :func:`~syndication.store.repository.load_feed_input`."""
-    row = conn.execute(FEED_INPUT, {"p_listing": listing_id}).first()
+    row = ON_DRIVER_FEED_INPUT.execute(conn, {"p_listing": listing_id}).first()
     if row is None:
         return None
-    images = conn.execute(IMAGES_OF, {"p_listing": listing_id}).all()
+    images = ON_DRIVER_IMAGES_OF.execute(conn, {"p_listing": listing_id}).rows
     broker = _Prefixed(row, "u_") if row.u_id is not None else None
     return FeedInput(
         listing=listing_record(row, images),  # type: ignore[arg-type]

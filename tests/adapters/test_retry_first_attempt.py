@@ -47,7 +47,8 @@ def _both(policy: RetryPolicy, failures: int, error: type[Exception] = Transient
 
         flaky = Flaky(failures, error, seconds)
 
-        async def go(flaky: Flaky = flaky, sleep: Any = sleep, hook: Any = hook) -> Any:
+        async def go(flaky: Flaky = flaky, sleep: Any = sleep, hook: Any = hook,
+                     fast: bool = fast) -> Any:
             if fast:
                 return await policy.call_async(flaky, sleep, lambda: hook)
             return await policy.async_retrying(sleep, hook)(flaky)

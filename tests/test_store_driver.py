@@ -1,0 +1,162 @@
+"""Statements on the driver's cursor (:mod:`syndication.store.driver`), on SQLite and
+PostgreSQL: the same rows and values as through SQLAlchemy, in the same transaction,
+SQLAlchemy's errors, the engine's cursor events, and refusals named."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+import factories
+import pytest
+from sqlalchemy import Engine, bindparam, event, exc, func, insert, select, text
+
+from syndication.ingest import ingest_document
+from syndication.store import session_scope
+from syndication.store.driver import DriverStatement
+from syndication.store.models import utcnow
+from syndication.store.repository import load_feed_input
+from syndication.store.statements import (
+    EVENT,
+    FEED_INPUT,
+    IMAGES_OF,
+    SETTLED_VIEW,
+    START,
+    STATUS,
+    count_attempt,
+    pair,
+    read_feed_input,
+    read_settled,
+    write_status,
+)
+
+
+def _ingest(engine: Engine) -> None:
+    report = ingest_document(engine, json.dumps(factories.document(
+        offices=[factories.office()], users=[factories.user()],
+        listings=[factories.listing("O1", marketplaces=["hemnet", "blocket"])],
+    )).encode())
+    assert report.ok, report.errors
+
+
+def test_rows_are_sqlalchemys_own(engine: Engine) -> None:
+    """Every column of the job's reads, processed as SQLAlchemy does (times aware, JSON
+    decoded, booleans), for a row with a history."""
+    _ingest(engine)
+    now = utcnow()
+    with engine.begin() as conn:
+        count_attempt(conn, "O1", "hemnet", "r1", now)
+        write_status(conn, "O1", "hemnet", "sent", at=now + timedelta(seconds=1),
+                     fields={"action": "create", "marketplace_id": "HN-1",
+                             "document_hash": "abc", "request_id": "r1"})
+        count_attempt(conn, "O1", "hemnet", "r2", now + timedelta(seconds=2))
+    cases: list[tuple[Any, dict[str, Any]]] = [
+        (FEED_INPUT, {"p_listing": "O1"}),
+        (IMAGES_OF, {"p_listing": "O1"}),
+        (SETTLED_VIEW, {**pair("O1", "hemnet"), "p_message": None}),
+    ]
+    with engine.begin() as conn:
+        for statement, params in cases:
+            expected = [dict(row._mapping) for row in conn.execute(statement, params)]
+            got = [row._asdict() for row in DriverStatement(statement).execute(conn, params).rows]
+            assert got == expected, statement
+            assert expected, statement
+    with engine.begin() as conn:
+        status, generation, earlier = read_settled(conn, "O1", "hemnet")
+        driven = read_feed_input(conn, "O1")
+    with session_scope(engine) as session:
+        assert driven == load_feed_input(session, "O1")
+    assert status is not None and status.state == "sent" and status.attempts == 2
+    assert status.at == now + timedelta(seconds=1) and status.at.tzinfo is not None
+    assert (generation, earlier) == (1, 0)
+
+
+def test_writes_share_the_callers_transaction(engine: Engine) -> None:
+    _ingest(engine)
+    with engine.begin() as conn:
+        write_status(conn, "O1", "hemnet", "sent", at=utcnow())
+    with pytest.raises(RuntimeError), engine.begin() as conn:
+        count_attempt(conn, "O1", "hemnet", "r1", utcnow())
+        raise RuntimeError("rolled back")
+    with engine.connect() as conn:
+        row = conn.execute(select(STATUS.c.state, STATUS.c.attempts).where(
+            STATUS.c.listing_id == "O1", STATUS.c.marketplace == "hemnet")).one()
+        events = conn.execute(select(func.count()).select_from(EVENT)).scalar()
+    assert tuple(row) == ("sent", 0) and events == 1
+
+
+def test_an_insert_returns_its_id_and_a_delete_its_count(engine: Engine) -> None:
+    new = DriverStatement(insert(START).returning(START.c.id))
+    gone = DriverStatement(START.delete().where(START.c.message_id == bindparam("p_message")))
+    row = {"message_id": "m1", "listing_id": "O1", "marketplace": "hemnet",
+           "request_id": "r1", "worker": "w", "broker_id": None, "started_at": utcnow()}
+    with engine.begin() as conn:
+        first = new.execute(conn, row).scalar()
+        second = new.execute(conn, row).scalar()
+        assert isinstance(first, int) and second == first + 1
+        assert gone.execute(conn, {"p_message": "m1"}).rowcount == 2
+
+
+def test_a_driver_error_is_sqlalchemys(engine: Engine) -> None:
+    _ingest(engine)
+    duplicate = DriverStatement(insert(STATUS))
+    row = {"listing_id": "O1", "marketplace": "hemnet", "state": "queued", "at": utcnow(),
+           "updated_at": utcnow(), "attempts": 0}
+    with pytest.raises(exc.IntegrityError), engine.begin() as conn:
+        duplicate.execute(conn, row)
+        duplicate.execute(conn, row)
+
+
+def test_a_lost_connection_invalidates_it_as_sqlalchemy_does(
+    postgres_engine: Engine, postgres_admin_url: str
+) -> None:
+    """The server ends the connection under a job: the error says the connection was
+    invalidated, and the next checkout gets a live one (no pre-ping)."""
+    statement = DriverStatement(select(STATUS.c.state).where(
+        STATUS.c.listing_id == bindparam("p_listing")))
+    with postgres_engine.connect() as conn:
+        pid = conn.execute(text("select pg_backend_pid()")).scalar()
+    from syndication.store import make_engine
+
+    admin = make_engine(postgres_admin_url)
+    with admin.connect() as other:
+        other.execute(text("select pg_terminate_backend(:pid)"), {"pid": pid})
+    admin.dispose()
+    with pytest.raises(exc.DBAPIError) as raised, postgres_engine.begin() as conn:
+        statement.execute(conn, {"p_listing": "O1"})
+    assert raised.value.connection_invalidated
+    with postgres_engine.begin() as conn:
+        assert statement.execute(conn, {"p_listing": "O1"}).rows == []
+
+
+def test_cursor_events_see_each_statement(engine: Engine) -> None:
+    seen: list[str] = []
+
+    def before(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        seen.append("before " + statement.split()[0])
+
+    def after(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        seen.append("after " + statement.split()[0])
+
+    event.listen(engine, "before_cursor_execute", before)
+    event.listen(engine, "after_cursor_execute", after)
+    try:
+        with engine.begin() as conn:
+            DriverStatement(IMAGES_OF).execute(conn, {"p_listing": "O1"})
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
+        event.remove(engine, "after_cursor_execute", after)
+    assert seen == ["before SELECT", "after SELECT"]
+
+
+def test_statements_that_need_python_at_run_time_are_refused(engine: Engine) -> None:
+    expanding = DriverStatement(select(STATUS.c.state).where(STATUS.c.state.in_(["a", "b"])))
+    defaulted = DriverStatement(insert(START))
+    with engine.begin() as conn:
+        with pytest.raises(ValueError, match="expanding IN"):
+            expanding.execute(conn, {})
+        with pytest.raises(ValueError, match="started_at"):
+            defaulted.execute(conn, {"message_id": "m", "listing_id": "O1",
+                                     "marketplace": "hemnet", "request_id": "r",
+                                     "worker": "w", "broker_id": None})
