@@ -160,3 +160,43 @@ def test_statements_that_need_python_at_run_time_are_refused(engine: Engine) -> 
             defaulted.execute(conn, {"message_id": "m", "listing_id": "O1",
                                      "marketplace": "hemnet", "request_id": "r",
                                      "worker": "w", "broker_id": None})
+
+
+def test_each_change_appends_its_event_in_as_few_statements_as_the_store_allows(
+    engine: Engine,
+) -> None:
+    """A start and a status write each append the row's new values to the history: in one
+    statement on PostgreSQL (a data-modifying ``WITH``), in two on SQLite; a pair without
+    a row gets one, and its event, either way."""
+    _ingest(engine)
+    now = utcnow()
+    statements: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        with engine.begin() as conn:
+            count_attempt(conn, "O1", "hemnet", "r1", now)
+        created = len(statements)
+        with engine.begin() as conn:
+            write_status(conn, "O1", "hemnet", "sent", at=now + timedelta(seconds=1),
+                         fields={"action": "create", "marketplace_id": "HN-1"})
+            count_attempt(conn, "O1", "hemnet", "r2", now + timedelta(seconds=2))
+            write_status(conn, "O1", "hemnet", "failed", at=now + timedelta(seconds=3),
+                         error="refused")
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    per_change = 1 if engine.dialect.name == "postgresql" else 2
+    assert created == 3 and len(statements) - created == 3 * per_change
+    with engine.connect() as conn:
+        events = conn.execute(select(*(EVENT.c[name] for name in (
+            "state", "action", "marketplace_id", "error", "attempts", "request_id", "at")))
+            .where(EVENT.c.listing_id == "O1").order_by(EVENT.c.id)).all()
+    assert [tuple(e) for e in events] == [
+        ("queued", None, None, None, 1, "r1", now),
+        ("sent", "create", "HN-1", None, 1, "r1", now + timedelta(seconds=1)),
+        ("queued", "create", "HN-1", None, 2, "r2", now + timedelta(seconds=2)),
+        ("failed", "create", "HN-1", "refused", 2, "r2", now + timedelta(seconds=3)),
+    ]

@@ -8,7 +8,9 @@ that work once: per dialect and set of parameter names it keeps the SQL text,
 where each parameter comes from (the caller, or a value fixed in the
 statement) and the type processors SQLAlchemy itself would apply to each
 parameter and each result column. A call then builds the parameters, runs
-the driver's cursor and maps the rows to named tuples.
+the driver's cursor (one kept per driver connection; psycopg gets the SQL as
+bytes, so it neither encodes nor hashes the text again) and maps the rows to
+named tuples.
 
 It runs inside the caller's :class:`~sqlalchemy.engine.Connection`: the same
 pool checkout and the same transaction (the driver's own, which the
@@ -41,6 +43,10 @@ from sqlalchemy.sql.compiler import SQLCompiler
 
 Processor = Callable[[Any], Any] | None
 
+_CURSOR = "syndication.driver_cursor"
+"""The key of a connection's own cursor in its pool record's ``info``: one cursor per
+driver connection, made on its first statement and kept while that connection lives."""
+
 
 class _Given:
     """A parameter's placeholder while compiling: the value the caller gives by ``key``."""
@@ -68,6 +74,7 @@ class DriverResult:
 @dataclass(frozen=True, slots=True)
 class _Compiled:
     sql: str
+    wire: str | bytes
     positional: bool
     names: tuple[str, ...]
     given: tuple[str | None, ...]
@@ -133,27 +140,34 @@ class DriverStatement:
         if compiled is None:
             compiled = self._compile(dialect, key)
         parameters = compiled.parameters(params)
-        dbapi_connection = conn.connection.dbapi_connection
+        proxied = conn.connection
+        dbapi_connection = proxied.dbapi_connection
         assert dbapi_connection is not None, "the connection is checked out"
-        sql = compiled.sql
-        cursor = dbapi_connection.cursor()
+        kept = proxied.info.get(_CURSOR)
+        if kept is not None and kept[0] is dbapi_connection:
+            cursor = kept[1]
+        else:
+            cursor = dbapi_connection.cursor()
+            proxied.info[_CURSOR] = (dbapi_connection, cursor)
+        sql: Any = compiled.wire
         try:
             events = conn.dispatch
-            if events.before_cursor_execute:
+            if events.before_cursor_execute or events.after_cursor_execute:
+                sql = compiled.sql
                 for listener in events.before_cursor_execute:
                     sql, parameters = listener(conn, cursor, sql, parameters, None, False)
-            cursor.execute(sql, parameters)
-            if events.after_cursor_execute:
+                cursor.execute(sql, parameters)
                 for listener in events.after_cursor_execute:
                     listener(conn, cursor, sql, parameters, None, False)
+            else:
+                cursor.execute(sql, parameters)
             fetched = cursor.fetchall() if compiled.returns_rows else ()
             rowcount = cursor.rowcount
             rows = self._mapped(key, compiled, dialect, cursor, fetched) if fetched else []
         except dialect.loaded_dbapi.Error as exc:
-            conn._handle_dbapi_exception(exc, sql, parameters, cursor, None)
+            proxied.info.pop(_CURSOR, None)
+            conn._handle_dbapi_exception(exc, compiled.sql, parameters, cursor, None)
             raise  # pragma: no cover - the handler always raises
-        finally:
-            cursor.close()
         return DriverResult(rows, rowcount)
 
     def _mapped(self, key: tuple[str, tuple[str, ...]], compiled: _Compiled, dialect: Dialect,
@@ -199,7 +213,8 @@ class DriverStatement:
                 processors.append(None)
         columns = tuple((column.key, column.type)
                         for column in getattr(self.statement, "exported_columns", ()))
-        made = _Compiled(sql, positional, names, tuple(given), tuple(fixed), tuple(processors),
+        wire = sql.encode() if dialect.driver == "psycopg" else sql
+        made = _Compiled(sql, wire, positional, names, tuple(given), tuple(fixed), tuple(processors),
                          columns, bool(columns))
         with self._lock:
             return self._compiled.setdefault(key, made)

@@ -69,14 +69,25 @@ COUNT_ATTEMPT: Update = (
 )
 """A start: ``queued``, one more attempt; it also takes the row's write lock."""
 
+EVENT_COPIED = ("listing_id", "marketplace", "state", "action", "marketplace_id", "error",
+                "attempts", "request_id", "at")
+"""The columns of a status row that its history event repeats."""
+
 COPY_EVENT: Insert = insert(EVENT).from_select(
-    ["listing_id", "marketplace", "state", "action", "marketplace_id", "error", "attempts",
-     "request_id", "at"],
-    select(STATUS.c.listing_id, STATUS.c.marketplace, STATUS.c.state, STATUS.c.action,
-           STATUS.c.marketplace_id, STATUS.c.error, STATUS.c.attempts, STATUS.c.request_id,
-           STATUS.c.at).where(_PAIR),
+    list(EVENT_COPIED), select(*(STATUS.c[name] for name in EVENT_COPIED)).where(_PAIR),
 )
 """The history event of the row's current values (R8: every change is appended)."""
+
+
+def with_event(changed: Update) -> Insert:
+    """``changed`` and the history event of the row it changed, as one statement: a
+    data-modifying ``WITH`` (PostgreSQL), one round trip where SQLite takes two
+    (``changed``, then :data:`COPY_EVENT`). The event holds the row's values after the
+    change, as :data:`COPY_EVENT` would read them; its row count is the rows changed."""
+    returned = changed.returning(*(STATUS.c[name] for name in EVENT_COPIED)).cte("changed")
+    return insert(EVENT).from_select(
+        list(EVENT_COPIED), select(*(returned.c[name] for name in EVENT_COPIED)),
+    ).add_cte(returned)
 
 NEW_STATUS: Insert = insert(STATUS)
 
@@ -95,6 +106,7 @@ END_START: Delete = START.delete().where(START.c.id == bindparam("p_start"))
 END_MESSAGE: Delete = START.delete().where(START.c.message_id == bindparam("p_message"))
 
 ON_DRIVER_COUNT_ATTEMPT = DriverStatement(COUNT_ATTEMPT)
+ON_DRIVER_COUNT_ATTEMPT_WITH_EVENT = DriverStatement(with_event(COUNT_ATTEMPT))
 ON_DRIVER_COPY_EVENT = DriverStatement(COPY_EVENT)
 ON_DRIVER_NEW_START = DriverStatement(insert(START).returning(START.c.id))
 ON_DRIVER_END_START = DriverStatement(END_START)
@@ -177,22 +189,30 @@ class _Prefixed:
         return getattr(self._row, self._prefix + name)
 
 
-_SET_STATUS: dict[frozenset[str], DriverStatement] = {}
+_SET_STATUS: dict[tuple[frozenset[str], bool], DriverStatement] = {}
 
 
-def _set_status(given: frozenset[str]) -> DriverStatement:
-    """The ``UPDATE`` that sets state, error, times and the ``given`` optional columns;
-    one statement per combination, built on first use and kept."""
-    statement = _SET_STATUS.get(given)
+def _set_status(given: frozenset[str], event: bool = False) -> DriverStatement:
+    """The ``UPDATE`` that sets state, error, times and the ``given`` optional columns
+    (with ``event``, and appends its history event: :func:`with_event`); one statement
+    per combination, built on first use and kept."""
+    statement = _SET_STATUS.get((given, event))
     if statement is None:
         values: dict[str, Any] = {
             "state": bindparam("p_state"), "error": bindparam("p_error"),
             "at": bindparam("p_at"), "updated_at": bindparam("p_at"),
         }
         values.update({name: bindparam(f"p_{name}") for name in sorted(given)})
+        changed = update(STATUS).where(_PAIR).values(values)
         statement = _SET_STATUS.setdefault(
-            given, DriverStatement(update(STATUS).where(_PAIR).values(values)))
+            (given, event), DriverStatement(with_event(changed) if event else changed))
     return statement
+
+
+def _one_trip(conn: Connection) -> bool:
+    """Whether the store takes a change and its event in one statement (:func:`with_event`)."""
+    return conn.dialect.name == "postgresql"
+
 
 
 def pair(listing_id: str, marketplace: str) -> dict[str, Any]:
@@ -225,10 +245,13 @@ def write_status(
     where = pair(listing_id, marketplace)
     params = {**where, "p_state": state, "p_error": error, "p_at": at,
               **{f"p_{name}": value for name, value in given.items()}}
-    if _set_status(frozenset(given)).execute(conn, params).rowcount == 0:
+    one_trip = _one_trip(conn)
+    if _set_status(frozenset(given), one_trip).execute(conn, params).rowcount == 0:
         conn.execute(NEW_STATUS, {"listing_id": listing_id, "marketplace": marketplace,
                                   "state": state, "error": error, "at": at, "updated_at": at,
                                   "attempts": 0, **given})
+    elif one_trip:
+        return
     ON_DRIVER_COPY_EVENT.execute(conn, where)
 
 
@@ -237,12 +260,15 @@ def count_attempt(conn: Connection, listing_id: str, marketplace: str, request_i
     """A start of the pair's job: ``queued`` with one more attempt, and its event; the
     row stays write-locked until ``conn``'s transaction ends."""
     where = pair(listing_id, marketplace)
-    counted = ON_DRIVER_COUNT_ATTEMPT.execute(conn, {**where, "p_at": at,
-                                                     "p_request": request_id})
+    one_trip = _one_trip(conn)
+    counting = ON_DRIVER_COUNT_ATTEMPT_WITH_EVENT if one_trip else ON_DRIVER_COUNT_ATTEMPT
+    counted = counting.execute(conn, {**where, "p_at": at, "p_request": request_id})
     if counted.rowcount == 0:
         conn.execute(NEW_STATUS, {"listing_id": listing_id, "marketplace": marketplace,
                                   "state": "queued", "at": at, "updated_at": at, "attempts": 1,
                                   "request_id": request_id})
+    elif one_trip:
+        return
     ON_DRIVER_COPY_EVENT.execute(conn, where)
 
 
