@@ -214,7 +214,7 @@ class DriverStatement:
         columns = tuple((column.key, column.type)
                         for column in getattr(self.statement, "exported_columns", ()))
         wire = sql.encode() if dialect.driver == "psycopg" else sql
-        made = _Compiled(sql, wire, positional, names, tuple(given), tuple(fixed), tuple(processors),
-                         columns, bool(columns))
+        made = _Compiled(sql, wire, positional, names, tuple(given), tuple(fixed),
+                         tuple(processors), columns, bool(columns))
         with self._lock:
             return self._compiled.setdefault(key, made)
