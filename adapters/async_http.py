@@ -37,6 +37,7 @@ from typing import Any
 from urllib.parse import quote
 
 import aiohttp
+from yarl import URL
 
 from adapters.base import Delivery, Receipt, RemoteListing
 from adapters.http import (
@@ -93,6 +94,7 @@ class AsyncHttpTransport:
         if token:
             self._headers["Authorization"] = f"Bearer {token}"
         self._client: aiohttp.ClientSession | None = None
+        self._encoded_base = str(URL(self.base_url))
 
     @classmethod
     def like(cls, transport: HttpTransport, **overrides: Any) -> AsyncHttpTransport:
@@ -192,7 +194,8 @@ class AsyncHttpTransport:
         what = f"{method} {url}"
         try:
             async with asyncio.timeout(self.deadline):
-                status, body, answer_headers = await self._exchange(method, url, data, headers)
+                status, body, answer_headers = await self._exchange(
+                    method, URL(self._encoded_base + path, encoded=True), data, headers)
         except _TooLarge:
             observe_http(self.marketplace, "error")
             raise PermanentError(f"{what}: answer larger than {MAX_ANSWER_BYTES} bytes",
@@ -217,8 +220,11 @@ class AsyncHttpTransport:
         )
 
     async def _exchange(
-        self, method: str, url: str, data: bytes | None, headers: dict[str, str] | None
+        self, method: str, url: URL, data: bytes | None, headers: dict[str, str] | None
     ) -> tuple[int, bytes, Mapping[str, str]]:
+        """One request and its whole answer. ``url`` is the address already encoded (the
+        base encoded once, the path quoted by the wire protocol), so it is not parsed
+        and encoded again for every request."""
         async with self.client.request(method, url, data=data, headers=headers,
                                        allow_redirects=False) as response:
             chunks, size = [], 0
