@@ -18,7 +18,6 @@ import dramatiq.cli
 from syndication.concurrent.worker import ConcurrentWorker
 
 
-
 class ProcessWorker(ConcurrentWorker):
     """The concurrent worker as the whole of a worker process: its booted heap is frozen."""
 
