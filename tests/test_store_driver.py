@@ -10,7 +10,7 @@ from typing import Any
 
 import factories
 import pytest
-from sqlalchemy import Engine, bindparam, event, exc, func, insert, select, text
+from sqlalchemy import Engine, Text, bindparam, cast, event, exc, func, insert, select, text, update
 
 from syndication.ingest import ingest_document
 from syndication.store import session_scope
@@ -24,6 +24,7 @@ from syndication.store.statements import (
     SETTLED_VIEW,
     START,
     STATUS,
+    USER,
     count_attempt,
     pair,
     read_feed_input,
@@ -200,3 +201,20 @@ def test_each_change_appends_its_event_in_as_few_statements_as_the_store_allows(
         ("queued", "create", "HN-1", None, 2, "r2", now + timedelta(seconds=2)),
         ("failed", "create", "HN-1", "refused", 2, "r2", now + timedelta(seconds=3)),
     ]
+
+
+def test_a_none_is_bound_as_sqlalchemy_binds_it(engine: Engine) -> None:
+    """A JSON column given ``None`` stores JSON ``null`` through SQLAlchemy; the driver's
+    parameters go through the same processors, ``None`` included."""
+    _ingest(engine)
+    clear = update(USER).where(USER.c.id == bindparam("p_user")).values(
+        images=bindparam("p_images"))
+    user_id = factories.user()["id"]
+    with engine.begin() as conn:
+        conn.execute(clear, {"p_user": user_id, "p_images": None})
+        through_sqlalchemy = conn.execute(select(cast(USER.c.images, Text)).where(
+            USER.c.id == user_id)).scalar()
+        DriverStatement(clear).execute(conn, {"p_user": user_id, "p_images": None})
+        on_the_driver = conn.execute(select(cast(USER.c.images, Text)).where(
+            USER.c.id == user_id)).scalar()
+    assert on_the_driver == through_sqlalchemy == "null"

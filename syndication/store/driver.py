@@ -84,13 +84,12 @@ class _Compiled:
     returns_rows: bool
 
     def parameters(self, params: Mapping[str, Any]) -> Any:
-        values = []
-        for key, fixed, process in zip(self.given, self.fixed, self.processors, strict=True):
-            if key is None:
-                values.append(fixed)
-            else:
-                value = params[key]
-                values.append(value if process is None or value is None else process(value))
+        """The driver's parameters for the caller's ``params``, each processed as
+        SQLAlchemy would (``None`` included: a type may store it as something else)."""
+        values = [
+            fixed if key is None else params[key] if process is None else process(params[key])
+            for key, fixed, process in zip(self.given, self.fixed, self.processors, strict=True)
+        ]
         return tuple(values) if self.positional else dict(zip(self.names, values, strict=True))
 
 
@@ -98,26 +97,29 @@ class _Rows:
     """The row class and result processors of a statement's columns, made from the first
     cursor that returned them (a processor may depend on the driver's column type)."""
 
-    __slots__ = ("make", "processors")
+    __slots__ = ("make", "processed")
 
     def __init__(self, columns: Sequence[tuple[str, Any]], dialect: Dialect,
                  description: Sequence[Any]) -> None:
         row_class: Any = namedtuple("DriverRow", [name for name, _ in columns])  # type: ignore[misc]  # noqa: PYI024
         self.make = row_class._make
-        self.processors = tuple(
+        processors = (
             type_.dialect_impl(dialect).result_processor(dialect, described[1])
             for (_, type_), described in zip(columns, description, strict=True)
         )
+        self.processed = tuple((index, process) for index, process in enumerate(processors)
+                               if process is not None)
 
     def rows(self, fetched: Sequence[Sequence[Any]]) -> list[Any]:
-        processors = self.processors
-        if not any(processors):
+        if not self.processed:
             return [self.make(row) for row in fetched]
-        return [
-            self.make([value if process is None else process(value)
-                       for value, process in zip(row, processors, strict=True)])
-            for row in fetched
-        ]
+        made = []
+        for row in fetched:
+            values = list(row)
+            for index, process in self.processed:
+                values[index] = process(values[index])
+            made.append(self.make(values))
+        return made
 
 
 class DriverStatement:
@@ -208,8 +210,7 @@ class DriverStatement:
                 processors.append(process)
             else:
                 given.append(None)
-                fixed.append(process(value) if process is not None and value is not None
-                             else value)
+                fixed.append(process(value) if process is not None else value)
                 processors.append(None)
         columns = tuple((column.key, column.type)
                         for column in getattr(self.statement, "exported_columns", ()))
