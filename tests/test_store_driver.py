@@ -218,3 +218,35 @@ def test_a_none_is_bound_as_sqlalchemy_binds_it(engine: Engine) -> None:
         on_the_driver = conn.execute(select(cast(USER.c.images, Text)).where(
             USER.c.id == user_id)).scalar()
     assert on_the_driver == through_sqlalchemy == "null"
+
+
+@pytest.mark.parametrize("images", [
+    [],
+    [{"url": "https://img.example/3.jpg", "order": 3, "caption": "Kök", "tag": "kok"},
+     {"url": "https://img.example/1.jpg", "order": 1},
+     {"url": "https://img.example/2.jpg", "order": 1, "caption": "Två med samma ordning"}],
+])
+def test_the_listing_and_its_images_are_read_in_one_statement(
+    engine: Engine, images: list[dict[str, Any]]
+) -> None:
+    report = ingest_document(engine, json.dumps(factories.document(
+        offices=[factories.office()], users=[factories.user()],
+        listings=[factories.listing("O2", images=images)],
+    )).encode())
+    assert report.ok, report.errors
+    statements: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        with engine.begin() as conn:
+            driven = read_feed_input(conn, "O2")
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    with session_scope(engine) as session:
+        loaded = load_feed_input(session, "O2")
+    assert driven == loaded
+    assert driven is not None and len(driven.listing.images) == len(images)
+    assert len(statements) == 1

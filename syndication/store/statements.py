@@ -16,16 +16,33 @@ caller's transaction. The event is copied from the row it follows with one
 The statements every job runs go to the driver's cursor through
 :class:`~syndication.store.driver.DriverStatement` (compiled once per dialect,
 in the caller's connection and transaction); the rare ones (a pair without a
-row yet, the starts of a message that died) through SQLAlchemy.
+row yet, the starts of a message that died) through SQLAlchemy. Where the store
+allows it, two statements are one: on PostgreSQL a status change appends its
+event in the same statement (:func:`with_event`), and on both stores the
+listing is read with its images (:func:`_with_images`).
 """
 
 from __future__ import annotations
 
+from collections import namedtuple
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import (
+    JSON,
+    Connection,
+    Table,
+    and_,
+    bindparam,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    type_coerce,
+    update,
+)
 from sqlalchemy.sql import Delete, Insert, Select, Update
 
 from syndication.records import FeedInput, TransferStatus
@@ -174,6 +191,31 @@ IMAGES_OF: Select[Any] = (
 ON_DRIVER_FEED_INPUT = DriverStatement(FEED_INPUT)
 ON_DRIVER_IMAGES_OF = DriverStatement(IMAGES_OF)
 
+IMAGE_FIELDS = ("id", "url", "position", "caption", "tag", "source")
+"""The columns of a listing's images that its record takes."""
+
+_Image = namedtuple("_Image", IMAGE_FIELDS)  # type: ignore[misc]  # noqa: PYI024
+
+
+def _with_images(dialect: str) -> Select[Any]:
+    """:data:`FEED_INPUT` with the listing's images as one more column, a JSON array of
+    objects (``listing_images``; ``NULL`` or ``[]`` when it has none): the job's read of its
+    listing in one statement instead of two. The order of the array is not kept;
+    :func:`~syndication.store.repository.listing_record` orders the images itself."""
+    pairs = [part for name in IMAGE_FIELDS for part in (literal(name), IMAGE.c[name])]
+    if dialect == "postgresql":
+        aggregated = func.json_agg(func.json_build_object(*pairs))
+    else:
+        aggregated = func.json_group_array(func.json_object(*pairs))
+    images = (select(aggregated).where(IMAGE.c.listing_id == LISTING.c.id)
+              .correlate(LISTING).scalar_subquery())
+    return FEED_INPUT.add_columns(type_coerce(images, JSON).label("listing_images"))
+
+
+ON_DRIVER_FEED_INPUT_WITH_IMAGES = {
+    name: DriverStatement(_with_images(name)) for name in ("postgresql", "sqlite")
+}
+
 
 class _Prefixed:
     """The columns of one joined table in a row, by their own names (``o_name`` as
@@ -298,10 +340,17 @@ def read_settled(
 def read_feed_input(conn: Connection, listing_id: str) -> FeedInput | None:
     """The listing with its office and broker, or ``None`` when it (or its office) is not
     stored: the job's Core twin of :func:`~syndication.store.repository.load_feed_input`."""
-    row = ON_DRIVER_FEED_INPUT.execute(conn, {"p_listing": listing_id}).first()
-    if row is None:
-        return None
-    images = ON_DRIVER_IMAGES_OF.execute(conn, {"p_listing": listing_id}).rows
+    with_images = ON_DRIVER_FEED_INPUT_WITH_IMAGES.get(conn.dialect.name)
+    if with_images is None:
+        row = ON_DRIVER_FEED_INPUT.execute(conn, {"p_listing": listing_id}).first()
+        if row is None:
+            return None
+        images: list[Any] = ON_DRIVER_IMAGES_OF.execute(conn, {"p_listing": listing_id}).rows
+    else:
+        row = with_images.execute(conn, {"p_listing": listing_id}).first()
+        if row is None:
+            return None
+        images = [_Image(**image) for image in row.listing_images or ()]
     broker = _Prefixed(row, "u_") if row.u_id is not None else None
     return FeedInput(
         listing=listing_record(row, images),  # type: ignore[arg-type]
