@@ -31,11 +31,13 @@ well under a millisecond.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 from urllib.parse import quote
 
 import aiohttp
+from yarl import URL
 
 from adapters.base import Delivery, Receipt, RemoteListing
 from adapters.http import (
@@ -52,7 +54,7 @@ from adapters.http import (
 )
 from adapters.retry import RetryPolicy, log_retries, parse_retry_after
 from syndication.errors import PermanentError, TransientError
-from syndication.logs import get_logger
+from syndication.logs import get_logger, writes
 from syndication.metrics import observe_http
 
 DEFAULT_CONNECTIONS = 256
@@ -92,6 +94,7 @@ class AsyncHttpTransport:
         if token:
             self._headers["Authorization"] = f"Bearer {token}"
         self._client: aiohttp.ClientSession | None = None
+        self._encoded_base = str(URL(self.base_url))
 
     @classmethod
     def like(cls, transport: HttpTransport, **overrides: Any) -> AsyncHttpTransport:
@@ -162,13 +165,17 @@ class AsyncHttpTransport:
         absent_ok: bool = False,
     ) -> tuple[int, bytes]:
         """One logical call under the retry policy: ``(status, body)`` of the
-        final answer, or the translated error of the last attempt."""
-        log = get_logger(listing_id=listing_id, marketplace=self.marketplace, action=action)
-        retrying = self.policy.async_retrying(self.sleep, log_retries(log, "http_retry"))
-        result: tuple[int, bytes] = await retrying(
-            self._once, method, path, listing_id, data, headers, absent_ok, log
-        )
-        return result
+        final answer, or the translated error of the last attempt. Its logger is bound
+        only for a line that is written: a retry, or an answer at ``debug`` level."""
+        where = {"listing_id": listing_id, "marketplace": self.marketplace, "action": action}
+
+        async def attempt() -> tuple[int, bytes]:
+            return await self._once(method, path, listing_id, data, headers, absent_ok, where)
+
+        def before_sleep() -> Callable[[Any], None]:
+            return log_retries(get_logger(**where), "http_retry")
+
+        return await self.policy.call_async(attempt, self.sleep, before_sleep)
 
     async def _once(
         self,
@@ -178,7 +185,7 @@ class AsyncHttpTransport:
         data: bytes | None,
         headers: dict[str, str] | None,
         absent_ok: bool,
-        log: Any,
+        logged: dict[str, Any],
     ) -> tuple[int, bytes]:
         """One HTTP exchange under the deadline; every aiohttp exception and non-2xx
         status is translated into a :class:`TransientError` or a :class:`PermanentError`."""
@@ -187,7 +194,8 @@ class AsyncHttpTransport:
         what = f"{method} {url}"
         try:
             async with asyncio.timeout(self.deadline):
-                status, body, answer_headers = await self._exchange(method, url, data, headers)
+                status, body, answer_headers = await self._exchange(
+                    method, URL(self._encoded_base + path, encoded=True), data, headers)
         except _TooLarge:
             observe_http(self.marketplace, "error")
             raise PermanentError(f"{what}: answer larger than {MAX_ANSWER_BYTES} bytes",
@@ -203,7 +211,8 @@ class AsyncHttpTransport:
                 f"deadline (the marketplace is too slow or does not answer)", **where
             ) from exc
         observe_http(self.marketplace, status)
-        log.debug("http_answer", method=method, path=path, status=status)
+        if writes(logging.DEBUG):
+            get_logger(**logged).debug("http_answer", method=method, path=path, status=status)
         return judge_answer(
             self.marketplace, method, url, status, body,
             retry_after=parse_retry_after(answer_headers.get("Retry-After")),
@@ -211,8 +220,11 @@ class AsyncHttpTransport:
         )
 
     async def _exchange(
-        self, method: str, url: str, data: bytes | None, headers: dict[str, str] | None
+        self, method: str, url: URL, data: bytes | None, headers: dict[str, str] | None
     ) -> tuple[int, bytes, Mapping[str, str]]:
+        """One request and its whole answer. ``url`` is the address already encoded (the
+        base encoded once, the path quoted by the wire protocol), so it is not parsed
+        and encoded again for every request."""
         async with self.client.request(method, url, data=data, headers=headers,
                                        allow_redirects=False) as response:
             chunks, size = [], 0

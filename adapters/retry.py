@@ -14,15 +14,19 @@ schedule in microseconds and assert on the waits.
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from types import TracebackType
+from typing import Any, TypeVar
 
 from tenacity import (
     AsyncRetrying,
+    DoAttempt,
+    DoSleep,
     RetryCallState,
     Retrying,
     retry_if_exception_type,
@@ -35,6 +39,9 @@ from tenacity.stop import stop_base
 from tenacity.wait import wait_base
 
 from syndication.errors import TransientError
+
+T = TypeVar("T")
+ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
 
 
 class wait_retry_after(wait_base):  # noqa: N801 - named like tenacity's own waits
@@ -119,6 +126,63 @@ class RetryPolicy:
             before_sleep=before_sleep,
             reraise=True,
         )
+
+    async def call_async(
+        self,
+        attempt: Callable[[], Awaitable[T]],
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        before_sleep: Callable[[], Callable[[RetryCallState], Any]] | None = None,
+    ) -> T:
+        """Await ``attempt()`` under this policy, as :meth:`async_retrying` would.
+
+        The first attempt is awaited directly: tenacity's machinery (a
+        ``RetryCallState`` and the action chain of each ``iter``) costs more CPU
+        than a kept-alive request of its own, and nearly every call succeeds at
+        once. Only a :class:`~syndication.errors.TransientError` enters tenacity,
+        with that attempt counted and the call's own start time
+        (:meth:`retry_after_first`), so the stop, the waits and the retries are
+        exactly tenacity's. ``before_sleep`` makes the hook only when there is a
+        retry to report (a logger bound for nothing costs as much as a request).
+        """
+        started = time.monotonic()
+        try:
+            return await attempt()
+        except TransientError:
+            failed: Any = sys.exc_info()
+        hook = before_sleep() if before_sleep is not None else None
+        return await self.retry_after_first(attempt, failed, started, sleep, hook)
+
+    async def retry_after_first(
+        self,
+        attempt: Callable[[], Awaitable[T]],
+        failed: ExcInfo,
+        started: float,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        before_sleep: Callable[[RetryCallState], Any] | None = None,
+    ) -> T:
+        """The rest of a call whose first attempt, begun at ``started`` (monotonic), raised
+        ``failed``: tenacity's own loop (``AsyncRetrying.__call__``), entered after its
+        first attempt."""
+        retrying = self.async_retrying(sleep, before_sleep)
+        retrying.begin()
+        retrying.statistics["start_time"] = started
+        state = RetryCallState(retry_object=retrying, fn=attempt, args=(), kwargs={})
+        state.start_time = started
+        state.set_exception(failed)
+        while True:
+            do = await retrying.iter(retry_state=state)
+            if isinstance(do, DoAttempt):
+                try:
+                    result = await attempt()
+                except BaseException:  # noqa: BLE001 - tenacity decides, as in its own loop
+                    state.set_exception(sys.exc_info())  # type: ignore[arg-type]
+                else:
+                    state.set_result(result)
+            elif isinstance(do, DoSleep):
+                state.prepare_for_next_attempt()
+                await retrying.sleep(do)  # type: ignore[misc]
+            else:
+                return do  # type: ignore[no-any-return]
 
 
 def log_retries(log: Any, event: str) -> Callable[[RetryCallState], None]:

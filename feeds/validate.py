@@ -22,15 +22,24 @@ MAX_ERRORS = 3
 """How many validation errors a :class:`DocumentInvalid` message lists."""
 
 
+_parsers = threading.local()
+
+
 def _parser() -> etree.XMLParser:
-    return etree.XMLParser(
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        dtd_validation=False,
-        huge_tree=False,
-        remove_blank_text=False,
-    )
+    """This thread's parser for untrusted XML: made once per thread (an lxml parser must
+    not be shared between threads, and making one per document costs more than parsing
+    a receipt)."""
+    parser: etree.XMLParser | None = getattr(_parsers, "parser", None)
+    if parser is None:
+        parser = _parsers.parser = etree.XMLParser(
+            resolve_entities=False,
+            no_network=True,
+            load_dtd=False,
+            dtd_validation=False,
+            huge_tree=False,
+            remove_blank_text=False,
+        )
+    return parser
 
 
 _compiled = threading.local()

@@ -101,3 +101,11 @@ def configure(level: str = "INFO", fmt: str = "console", stream: Any = None) -> 
 def get_logger(**bound: Any) -> Any:
     """A structlog logger with ``bound`` context (listing_id, marketplace, …)."""
     return structlog.get_logger("syndication").bind(**bound)
+
+
+def writes(level: int) -> bool:
+    """Whether a line at ``level`` (``logging.DEBUG``, …) is written under the current
+    configuration. A hot path asks before it binds a logger for a line that would be
+    dropped: binding costs more than the line. Unknown logger classes say yes."""
+    enabled = getattr(structlog.get_config()["wrapper_class"], "is_enabled_for", None)
+    return True if enabled is None else bool(enabled(None, level))

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import gc
 import inspect
 import threading
 import time
@@ -115,11 +116,25 @@ class ConcurrentWorker(dramatiq.Worker):
                                             thread_name_prefix="finisher")
         self._loop: asyncio.AbstractEventLoop | None = None
 
+    freeze_heap = False
+    """Whether :meth:`start` moves the booted heap out of the garbage collector's reach:
+    set by a worker that is its process's whole life (``python -m syndication.concurrent``)."""
+
     def start(self) -> None:
-        """Boot as dramatiq does, with dramatiq's event loop thread as this process's loop."""
+        """Boot as dramatiq does, with dramatiq's event loop thread as this process's loop.
+
+        With :attr:`freeze_heap`, every object the booted process holds (modules,
+        the store's and the broker's clients, compiled schemas) is then collected
+        once and frozen (``gc.freeze``): they live as long as the process, and each
+        full collection would otherwise walk them all again while hundreds of jobs
+        are in flight. (A test process that starts many workers keeps its garbage
+        collector as it is.)"""
         if not any(isinstance(m, AsyncIO) for m in self.broker.middleware):
             self.broker.add_middleware(DaemonLoopAsyncIO())
         super().start()
+        if self.freeze_heap:
+            gc.collect()
+            gc.freeze()
 
     def stop(self, timeout: int = 600000) -> None:
         """Stop taking messages, wait up to ``timeout`` ms for those in flight to be

@@ -12,18 +12,41 @@ mappers, which read columns by name from a Core row as from an ORM object.
 the current row changes and the history gets the same values, in the
 caller's transaction. The event is copied from the row it follows with one
 ``INSERT … SELECT``, so nothing is read back into Python to write it.
+
+The statements every job runs go to the driver's cursor through
+:class:`~syndication.store.driver.DriverStatement` (compiled once per dialect,
+in the caller's connection and transaction); the rare ones (a pair without a
+row yet, the starts of a message that died) through SQLAlchemy. Where the store
+allows it, two statements are one: on PostgreSQL a status change appends its
+event in the same statement (:func:`with_event`), and on both stores the
+listing is read with its images (:func:`_with_images`).
 """
 
 from __future__ import annotations
 
+from collections import namedtuple
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, and_, bindparam, func, insert, select, update
+from sqlalchemy import (
+    JSON,
+    Connection,
+    Table,
+    and_,
+    bindparam,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    type_coerce,
+    update,
+)
 from sqlalchemy.sql import Delete, Insert, Select, Update
 
 from syndication.records import FeedInput, TransferStatus
+from syndication.store.driver import DriverStatement
 from syndication.store.models import (
     JobStartRow,
     ListingImageRow,
@@ -63,14 +86,25 @@ COUNT_ATTEMPT: Update = (
 )
 """A start: ``queued``, one more attempt; it also takes the row's write lock."""
 
+EVENT_COPIED = ("listing_id", "marketplace", "state", "action", "marketplace_id", "error",
+                "attempts", "request_id", "at")
+"""The columns of a status row that its history event repeats."""
+
 COPY_EVENT: Insert = insert(EVENT).from_select(
-    ["listing_id", "marketplace", "state", "action", "marketplace_id", "error", "attempts",
-     "request_id", "at"],
-    select(STATUS.c.listing_id, STATUS.c.marketplace, STATUS.c.state, STATUS.c.action,
-           STATUS.c.marketplace_id, STATUS.c.error, STATUS.c.attempts, STATUS.c.request_id,
-           STATUS.c.at).where(_PAIR),
+    list(EVENT_COPIED), select(*(STATUS.c[name] for name in EVENT_COPIED)).where(_PAIR),
 )
 """The history event of the row's current values (R8: every change is appended)."""
+
+
+def with_event(changed: Update) -> Insert:
+    """``changed`` and the history event of the row it changed, as one statement: a
+    data-modifying ``WITH`` (PostgreSQL), one round trip where SQLite takes two
+    (``changed``, then :data:`COPY_EVENT`). The event holds the row's values after the
+    change, as :data:`COPY_EVENT` would read them; its row count is the rows changed."""
+    returned = changed.returning(*(STATUS.c[name] for name in EVENT_COPIED)).cte("changed")
+    return insert(EVENT).from_select(
+        list(EVENT_COPIED), select(*(returned.c[name] for name in EVENT_COPIED)),
+    ).add_cte(returned)
 
 NEW_STATUS: Insert = insert(STATUS)
 
@@ -88,6 +122,13 @@ NEW_START: Insert = insert(START)
 END_START: Delete = START.delete().where(START.c.id == bindparam("p_start"))
 END_MESSAGE: Delete = START.delete().where(START.c.message_id == bindparam("p_message"))
 
+ON_DRIVER_COUNT_ATTEMPT = DriverStatement(COUNT_ATTEMPT)
+ON_DRIVER_COUNT_ATTEMPT_WITH_EVENT = DriverStatement(with_event(COUNT_ATTEMPT))
+ON_DRIVER_COPY_EVENT = DriverStatement(COPY_EVENT)
+ON_DRIVER_NEW_START = DriverStatement(insert(START).returning(START.c.id))
+ON_DRIVER_END_START = DriverStatement(END_START)
+ON_DRIVER_END_MESSAGE = DriverStatement(END_MESSAGE)
+
 
 def _settled_view() -> Select[Any]:
     settled = EVENT.alias("settled")
@@ -97,7 +138,7 @@ def _settled_view() -> Select[Any]:
         select(func.count()).select_from(counted)
         .where(counted.c.listing_id == bindparam("p_listing"),
                counted.c.marketplace == bindparam("p_marketplace"),
-               counted.c.state.in_(("sent", "published", "deleted")))
+               or_(*(counted.c.state == state for state in ("sent", "published", "deleted"))))
         .scalar_subquery()
     )
     newest_settled = (
@@ -121,6 +162,7 @@ def _settled_view() -> Select[Any]:
 
 
 SETTLED_VIEW = _settled_view()
+ON_DRIVER_SETTLED_VIEW = DriverStatement(SETTLED_VIEW)
 """The row, its delivery generation and the newest settled event, from one snapshot
 (see :func:`syndication.transfer.common.settled_view`), with how many starts of the
 message are recorded (only then are they read, :data:`STARTS_OF`)."""
@@ -146,37 +188,73 @@ IMAGES_OF: Select[Any] = (
     select(IMAGE).where(IMAGE.c.listing_id == bindparam("p_listing"))
     .order_by(IMAGE.c.position, IMAGE.c.id)
 )
+ON_DRIVER_FEED_INPUT = DriverStatement(FEED_INPUT)
+ON_DRIVER_IMAGES_OF = DriverStatement(IMAGES_OF)
+
+IMAGE_FIELDS = ("id", "url", "position", "caption", "tag", "source")
+"""The columns of a listing's images that its record takes."""
+
+_Image = namedtuple("_Image", IMAGE_FIELDS)  # type: ignore[misc]  # noqa: PYI024
+
+
+def _with_images(dialect: str) -> Select[Any]:
+    """:data:`FEED_INPUT` with the listing's images as one more column, a JSON array of
+    objects (``listing_images``; ``NULL`` or ``[]`` when it has none): the job's read of its
+    listing in one statement instead of two. The order of the array is not kept;
+    :func:`~syndication.store.repository.listing_record` orders the images itself."""
+    pairs = [part for name in IMAGE_FIELDS for part in (literal(name), IMAGE.c[name])]
+    if dialect == "postgresql":
+        aggregated = func.json_agg(func.json_build_object(*pairs))
+    else:
+        aggregated = func.json_group_array(func.json_object(*pairs))
+    images = (select(aggregated).where(IMAGE.c.listing_id == LISTING.c.id)
+              .correlate(LISTING).scalar_subquery())
+    return FEED_INPUT.add_columns(type_coerce(images, JSON).label("listing_images"))
+
+
+ON_DRIVER_FEED_INPUT_WITH_IMAGES = {
+    name: DriverStatement(_with_images(name)) for name in ("postgresql", "sqlite")
+}
 
 
 class _Prefixed:
     """The columns of one joined table in a row, by their own names (``o_name`` as
     ``name``), for the record mappers."""
 
-    __slots__ = ("_mapping", "_prefix")
+    __slots__ = ("_prefix", "_row")
 
     def __init__(self, row: Any, prefix: str) -> None:
-        self._mapping = row._mapping
+        self._row = row
         self._prefix = prefix
 
     def __getattr__(self, name: str) -> Any:
-        return self._mapping[self._prefix + name]
-
-_SET_STATUS: dict[frozenset[str], Update] = {}
+        return getattr(self._row, self._prefix + name)
 
 
-def _set_status(given: frozenset[str]) -> Update:
-    """The ``UPDATE`` that sets state, error, times and the ``given`` optional columns;
-    one statement per combination, built on first use and kept."""
-    statement = _SET_STATUS.get(given)
+_SET_STATUS: dict[tuple[frozenset[str], bool], DriverStatement] = {}
+
+
+def _set_status(given: frozenset[str], event: bool = False) -> DriverStatement:
+    """The ``UPDATE`` that sets state, error, times and the ``given`` optional columns
+    (with ``event``, and appends its history event: :func:`with_event`); one statement
+    per combination, built on first use and kept."""
+    statement = _SET_STATUS.get((given, event))
     if statement is None:
         values: dict[str, Any] = {
             "state": bindparam("p_state"), "error": bindparam("p_error"),
             "at": bindparam("p_at"), "updated_at": bindparam("p_at"),
         }
         values.update({name: bindparam(f"p_{name}") for name in sorted(given)})
-        statement = update(STATUS).where(_PAIR).values(values)
-        _SET_STATUS[given] = statement
+        changed = update(STATUS).where(_PAIR).values(values)
+        statement = _SET_STATUS.setdefault(
+            (given, event), DriverStatement(with_event(changed) if event else changed))
     return statement
+
+
+def _one_trip(conn: Connection) -> bool:
+    """Whether the store takes a change and its event in one statement (:func:`with_event`)."""
+    return conn.dialect.name == "postgresql"
+
 
 
 def pair(listing_id: str, marketplace: str) -> dict[str, Any]:
@@ -209,11 +287,14 @@ def write_status(
     where = pair(listing_id, marketplace)
     params = {**where, "p_state": state, "p_error": error, "p_at": at,
               **{f"p_{name}": value for name, value in given.items()}}
-    if conn.execute(_set_status(frozenset(given)), params).rowcount == 0:
+    one_trip = _one_trip(conn)
+    if _set_status(frozenset(given), one_trip).execute(conn, params).rowcount == 0:
         conn.execute(NEW_STATUS, {"listing_id": listing_id, "marketplace": marketplace,
                                   "state": state, "error": error, "at": at, "updated_at": at,
                                   "attempts": 0, **given})
-    conn.execute(COPY_EVENT, where)
+    elif one_trip:
+        return
+    ON_DRIVER_COPY_EVENT.execute(conn, where)
 
 
 def count_attempt(conn: Connection, listing_id: str, marketplace: str, request_id: str,
@@ -221,12 +302,16 @@ def count_attempt(conn: Connection, listing_id: str, marketplace: str, request_i
     """A start of the pair's job: ``queued`` with one more attempt, and its event; the
     row stays write-locked until ``conn``'s transaction ends."""
     where = pair(listing_id, marketplace)
-    counted = conn.execute(COUNT_ATTEMPT, {**where, "p_at": at, "p_request": request_id})
+    one_trip = _one_trip(conn)
+    counting = ON_DRIVER_COUNT_ATTEMPT_WITH_EVENT if one_trip else ON_DRIVER_COUNT_ATTEMPT
+    counted = counting.execute(conn, {**where, "p_at": at, "p_request": request_id})
     if counted.rowcount == 0:
         conn.execute(NEW_STATUS, {"listing_id": listing_id, "marketplace": marketplace,
                                   "state": "queued", "at": at, "updated_at": at, "attempts": 1,
                                   "request_id": request_id})
-    conn.execute(COPY_EVENT, where)
+    elif one_trip:
+        return
+    ON_DRIVER_COPY_EVENT.execute(conn, where)
 
 
 def read_settled(
@@ -234,8 +319,8 @@ def read_settled(
 ) -> tuple[TransferStatus | None, int, int]:
     """:func:`syndication.transfer.common.settled_view` on a Core connection, and how many
     starts of ``message_id`` are recorded."""
-    found = conn.execute(SETTLED_VIEW, {**pair(listing_id, marketplace),
-                                        "p_message": message_id}).first()
+    found = ON_DRIVER_SETTLED_VIEW.execute(conn, {**pair(listing_id, marketplace),
+                                                  "p_message": message_id}).first()
     if found is None:
         return None, 0, 0
     status = status_record(found)  # type: ignore[arg-type]
@@ -255,10 +340,17 @@ def read_settled(
 def read_feed_input(conn: Connection, listing_id: str) -> FeedInput | None:
     """The listing with its office and broker, or ``None`` when it (or its office) is not
     stored: the job's Core twin of :func:`~syndication.store.repository.load_feed_input`."""
-    row = conn.execute(FEED_INPUT, {"p_listing": listing_id}).first()
-    if row is None:
-        return None
-    images = conn.execute(IMAGES_OF, {"p_listing": listing_id}).all()
+    with_images = ON_DRIVER_FEED_INPUT_WITH_IMAGES.get(conn.dialect.name)
+    if with_images is None:
+        row = ON_DRIVER_FEED_INPUT.execute(conn, {"p_listing": listing_id}).first()
+        if row is None:
+            return None
+        images: list[Any] = ON_DRIVER_IMAGES_OF.execute(conn, {"p_listing": listing_id}).rows
+    else:
+        row = with_images.execute(conn, {"p_listing": listing_id}).first()
+        if row is None:
+            return None
+        images = [_Image(**image) for image in row.listing_images or ()]
     broker = _Prefixed(row, "u_") if row.u_id is not None else None
     return FeedInput(
         listing=listing_record(row, images),  # type: ignore[arg-type]

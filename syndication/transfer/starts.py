@@ -37,8 +37,9 @@ from syndication.registry import title
 from syndication.store.statements import (
     COMPANY_OF,
     END_MESSAGE,
-    END_START,
-    NEW_START,
+    ON_DRIVER_END_MESSAGE,
+    ON_DRIVER_END_START,
+    ON_DRIVER_NEW_START,
     STARTS_OF,
     write_status,
 )
@@ -100,12 +101,12 @@ def record_start(
                      fields={"request_id": job.request_id})
         conn.execute(END_MESSAGE, {"p_message": start.message_id})
         return Counted(None, error, len(dead))
-    inserted = conn.execute(NEW_START, {
+    inserted = ON_DRIVER_NEW_START.execute(conn, {
         "message_id": start.message_id, "listing_id": job.listing_id,
         "marketplace": job.marketplace, "request_id": job.request_id, "worker": start.worker,
         "broker_id": start.broker_id, "started_at": at,
     })
-    return Counted(int(inserted.inserted_primary_key[0]))  # type: ignore[index]
+    return Counted(int(inserted.scalar()))
 
 
 def end_start(conn: Connection, message_id: str | None, start_id: int | None,
@@ -113,9 +114,9 @@ def end_start(conn: Connection, message_id: str | None, start_id: int | None,
     """Remove the start's row; with ``done`` (nothing will run the message again) every
     row of the message, the starts of workers that died with it included."""
     if done and message_id is not None:
-        conn.execute(END_MESSAGE, {"p_message": message_id})
+        ON_DRIVER_END_MESSAGE.execute(conn, {"p_message": message_id})
     elif start_id is not None:
-        conn.execute(END_START, {"p_start": start_id})
+        ON_DRIVER_END_START.execute(conn, {"p_start": start_id})
 
 
 def death_report(conn: Connection, job: JobRef, dead: Sequence[Row[Any]]) -> str:

@@ -209,3 +209,27 @@ def test_a_killed_worker_process_loses_nothing(redis_url):
             process.wait()
         marks.close()
         broker.close()
+
+
+def test_a_worker_process_freezes_its_booted_heap(redis_url):
+    """``python -m syndication.concurrent`` builds workers that move the booted heap out of
+    the collector's reach; a worker started in a process of other work does not."""
+    import gc
+
+    import dramatiq.cli
+
+    from syndication.concurrent.__main__ import ProcessWorker
+
+    assert dramatiq.cli.Worker is ProcessWorker
+    gc.unfreeze()
+    for kind, frozen in ((ConcurrentWorker, False), (ProcessWorker, True)):
+        broker, _ = _broker(redis_url)
+        declare(broker, redis_url)
+        worker = kind(broker, worker_threads=1, concurrency=4)
+        worker.start()
+        try:
+            assert (gc.get_freeze_count() > 0) is frozen, kind
+        finally:
+            worker.stop()
+            broker.close()
+            gc.unfreeze()

@@ -1,0 +1,252 @@
+"""Statements on the driver's cursor (:mod:`syndication.store.driver`), on SQLite and
+PostgreSQL: the same rows and values as through SQLAlchemy, in the same transaction,
+SQLAlchemy's errors, the engine's cursor events, and refusals named."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+import factories
+import pytest
+from sqlalchemy import Engine, Text, bindparam, cast, event, exc, func, insert, select, text, update
+
+from syndication.ingest import ingest_document
+from syndication.store import session_scope
+from syndication.store.driver import DriverStatement
+from syndication.store.models import utcnow
+from syndication.store.repository import load_feed_input
+from syndication.store.statements import (
+    EVENT,
+    FEED_INPUT,
+    IMAGES_OF,
+    SETTLED_VIEW,
+    START,
+    STATUS,
+    USER,
+    count_attempt,
+    pair,
+    read_feed_input,
+    read_settled,
+    write_status,
+)
+
+
+def _ingest(engine: Engine) -> None:
+    report = ingest_document(engine, json.dumps(factories.document(
+        offices=[factories.office()], users=[factories.user()],
+        listings=[factories.listing("O1", marketplaces=["hemnet", "blocket"])],
+    )).encode())
+    assert report.ok, report.errors
+
+
+def test_rows_are_sqlalchemys_own(engine: Engine) -> None:
+    """Every column of the job's reads, processed as SQLAlchemy does (times aware, JSON
+    decoded, booleans), for a row with a history."""
+    _ingest(engine)
+    now = utcnow()
+    with engine.begin() as conn:
+        count_attempt(conn, "O1", "hemnet", "r1", now)
+        write_status(conn, "O1", "hemnet", "sent", at=now + timedelta(seconds=1),
+                     fields={"action": "create", "marketplace_id": "HN-1",
+                             "document_hash": "abc", "request_id": "r1"})
+        count_attempt(conn, "O1", "hemnet", "r2", now + timedelta(seconds=2))
+    cases: list[tuple[Any, dict[str, Any]]] = [
+        (FEED_INPUT, {"p_listing": "O1"}),
+        (IMAGES_OF, {"p_listing": "O1"}),
+        (SETTLED_VIEW, {**pair("O1", "hemnet"), "p_message": None}),
+    ]
+    with engine.begin() as conn:
+        for statement, params in cases:
+            expected = [dict(row._mapping) for row in conn.execute(statement, params)]
+            got = [row._asdict() for row in DriverStatement(statement).execute(conn, params).rows]
+            assert got == expected, statement
+            assert expected, statement
+    with engine.begin() as conn:
+        status, generation, earlier = read_settled(conn, "O1", "hemnet")
+        driven = read_feed_input(conn, "O1")
+    with session_scope(engine) as session:
+        assert driven == load_feed_input(session, "O1")
+    assert status is not None and status.state == "sent" and status.attempts == 2
+    assert status.at == now + timedelta(seconds=1) and status.at.tzinfo is not None
+    assert (generation, earlier) == (1, 0)
+
+
+def test_writes_share_the_callers_transaction(engine: Engine) -> None:
+    _ingest(engine)
+    with engine.begin() as conn:
+        write_status(conn, "O1", "hemnet", "sent", at=utcnow())
+    with pytest.raises(RuntimeError), engine.begin() as conn:
+        count_attempt(conn, "O1", "hemnet", "r1", utcnow())
+        raise RuntimeError("rolled back")
+    with engine.connect() as conn:
+        row = conn.execute(select(STATUS.c.state, STATUS.c.attempts).where(
+            STATUS.c.listing_id == "O1", STATUS.c.marketplace == "hemnet")).one()
+        events = conn.execute(select(func.count()).select_from(EVENT)).scalar()
+    assert tuple(row) == ("sent", 0) and events == 1
+
+
+def test_an_insert_returns_its_id_and_a_delete_its_count(engine: Engine) -> None:
+    new = DriverStatement(insert(START).returning(START.c.id))
+    gone = DriverStatement(START.delete().where(START.c.message_id == bindparam("p_message")))
+    row = {"message_id": "m1", "listing_id": "O1", "marketplace": "hemnet",
+           "request_id": "r1", "worker": "w", "broker_id": None, "started_at": utcnow()}
+    with engine.begin() as conn:
+        first = new.execute(conn, row).scalar()
+        second = new.execute(conn, row).scalar()
+        assert isinstance(first, int) and second == first + 1
+        assert gone.execute(conn, {"p_message": "m1"}).rowcount == 2
+
+
+def test_a_driver_error_is_sqlalchemys(engine: Engine) -> None:
+    _ingest(engine)
+    duplicate = DriverStatement(insert(STATUS))
+    row = {"listing_id": "O1", "marketplace": "hemnet", "state": "queued", "at": utcnow(),
+           "updated_at": utcnow(), "attempts": 0}
+    with pytest.raises(exc.IntegrityError), engine.begin() as conn:
+        duplicate.execute(conn, row)
+        duplicate.execute(conn, row)
+
+
+def test_a_lost_connection_invalidates_it_as_sqlalchemy_does(
+    postgres_engine: Engine, postgres_admin_url: str
+) -> None:
+    """The server ends the connection under a job: the error says the connection was
+    invalidated, and the next checkout gets a live one (no pre-ping)."""
+    statement = DriverStatement(select(STATUS.c.state).where(
+        STATUS.c.listing_id == bindparam("p_listing")))
+    with postgres_engine.connect() as conn:
+        pid = conn.execute(text("select pg_backend_pid()")).scalar()
+    from syndication.store import make_engine
+
+    admin = make_engine(postgres_admin_url)
+    with admin.connect() as other:
+        other.execute(text("select pg_terminate_backend(:pid)"), {"pid": pid})
+    admin.dispose()
+    with pytest.raises(exc.DBAPIError) as raised, postgres_engine.begin() as conn:
+        statement.execute(conn, {"p_listing": "O1"})
+    assert raised.value.connection_invalidated
+    with postgres_engine.begin() as conn:
+        assert statement.execute(conn, {"p_listing": "O1"}).rows == []
+
+
+def test_cursor_events_see_each_statement(engine: Engine) -> None:
+    seen: list[str] = []
+
+    def before(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        seen.append("before " + statement.split()[0])
+
+    def after(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        seen.append("after " + statement.split()[0])
+
+    event.listen(engine, "before_cursor_execute", before)
+    event.listen(engine, "after_cursor_execute", after)
+    try:
+        with engine.begin() as conn:
+            DriverStatement(IMAGES_OF).execute(conn, {"p_listing": "O1"})
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
+        event.remove(engine, "after_cursor_execute", after)
+    assert seen == ["before SELECT", "after SELECT"]
+
+
+def test_statements_that_need_python_at_run_time_are_refused(engine: Engine) -> None:
+    expanding = DriverStatement(select(STATUS.c.state).where(STATUS.c.state.in_(["a", "b"])))
+    defaulted = DriverStatement(insert(START))
+    with engine.begin() as conn:
+        with pytest.raises(ValueError, match="expanding IN"):
+            expanding.execute(conn, {})
+        with pytest.raises(ValueError, match="started_at"):
+            defaulted.execute(conn, {"message_id": "m", "listing_id": "O1",
+                                     "marketplace": "hemnet", "request_id": "r",
+                                     "worker": "w", "broker_id": None})
+
+
+def test_each_change_appends_its_event_in_as_few_statements_as_the_store_allows(
+    engine: Engine,
+) -> None:
+    """A start and a status write each append the row's new values to the history: in one
+    statement on PostgreSQL (a data-modifying ``WITH``), in two on SQLite; a pair without
+    a row gets one, and its event, either way."""
+    _ingest(engine)
+    now = utcnow()
+    statements: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        with engine.begin() as conn:
+            count_attempt(conn, "O1", "hemnet", "r1", now)
+        created = len(statements)
+        with engine.begin() as conn:
+            write_status(conn, "O1", "hemnet", "sent", at=now + timedelta(seconds=1),
+                         fields={"action": "create", "marketplace_id": "HN-1"})
+            count_attempt(conn, "O1", "hemnet", "r2", now + timedelta(seconds=2))
+            write_status(conn, "O1", "hemnet", "failed", at=now + timedelta(seconds=3),
+                         error="refused")
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    per_change = 1 if engine.dialect.name == "postgresql" else 2
+    assert created == 3 and len(statements) - created == 3 * per_change
+    with engine.connect() as conn:
+        events = conn.execute(select(*(EVENT.c[name] for name in (
+            "state", "action", "marketplace_id", "error", "attempts", "request_id", "at")))
+            .where(EVENT.c.listing_id == "O1").order_by(EVENT.c.id)).all()
+    assert [tuple(e) for e in events] == [
+        ("queued", None, None, None, 1, "r1", now),
+        ("sent", "create", "HN-1", None, 1, "r1", now + timedelta(seconds=1)),
+        ("queued", "create", "HN-1", None, 2, "r2", now + timedelta(seconds=2)),
+        ("failed", "create", "HN-1", "refused", 2, "r2", now + timedelta(seconds=3)),
+    ]
+
+
+def test_a_none_is_bound_as_sqlalchemy_binds_it(engine: Engine) -> None:
+    """A JSON column given ``None`` stores JSON ``null`` through SQLAlchemy; the driver's
+    parameters go through the same processors, ``None`` included."""
+    _ingest(engine)
+    clear = update(USER).where(USER.c.id == bindparam("p_user")).values(
+        images=bindparam("p_images"))
+    user_id = factories.user()["id"]
+    with engine.begin() as conn:
+        conn.execute(clear, {"p_user": user_id, "p_images": None})
+        through_sqlalchemy = conn.execute(select(cast(USER.c.images, Text)).where(
+            USER.c.id == user_id)).scalar()
+        DriverStatement(clear).execute(conn, {"p_user": user_id, "p_images": None})
+        on_the_driver = conn.execute(select(cast(USER.c.images, Text)).where(
+            USER.c.id == user_id)).scalar()
+    assert on_the_driver == through_sqlalchemy == "null"
+
+
+@pytest.mark.parametrize("images", [
+    [],
+    [{"url": "https://img.example/3.jpg", "order": 3, "caption": "Kök", "tag": "kok"},
+     {"url": "https://img.example/1.jpg", "order": 1},
+     {"url": "https://img.example/2.jpg", "order": 1, "caption": "Två med samma ordning"}],
+])
+def test_the_listing_and_its_images_are_read_in_one_statement(
+    engine: Engine, images: list[dict[str, Any]]
+) -> None:
+    report = ingest_document(engine, json.dumps(factories.document(
+        offices=[factories.office()], users=[factories.user()],
+        listings=[factories.listing("O2", images=images)],
+    )).encode())
+    assert report.ok, report.errors
+    statements: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        with engine.begin() as conn:
+            driven = read_feed_input(conn, "O2")
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    with session_scope(engine) as session:
+        loaded = load_feed_input(session, "O2")
+    assert driven == loaded
+    assert driven is not None and len(driven.listing.images) == len(images)
+    assert len(statements) == 1
