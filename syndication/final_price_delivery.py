@@ -112,7 +112,9 @@ class LoopSender:
                                         daemon=True)
         self._thread.start()
 
-    def deliver(self, actionable: Sequence[Planned], generations: Mapping[str, int]) -> list[Result]:
+    def deliver(
+        self, actionable: Sequence[Planned], generations: Mapping[str, int]
+    ) -> list[Result]:
         """Every delivery's result, in the order of ``actionable``. A caller interrupted
         while waiting (a time limit) cancels the batch's deliveries still waiting."""
         future: Future[list[Result]] = asyncio.run_coroutine_threadsafe(

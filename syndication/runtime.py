@@ -26,7 +26,6 @@ from syndication.settings import Settings
 from syndication.store.models import utcnow
 
 
-
 class Closable(Protocol):
     def close(self) -> None: ...
 
