@@ -27,6 +27,7 @@ from sqlalchemy import (
     Engine,
     Select,
     and_,
+    bindparam,
     cast,
     exists,
     false,
@@ -140,6 +141,20 @@ def selections(engine: Engine, listing_ids: Sequence[str] | None = None,
     return [sold, retract]
 
 
+_BY_IDS: dict[str, list[Select[Any]]] = {}
+
+
+def _selections_by_ids(engine: Engine) -> list[Select[Any]]:
+    """:func:`selections` of the listings the parameter ``ids`` names, built once per
+    dialect (a batch of the sync runs them with its own ids)."""
+    queries = _BY_IDS.get(engine.dialect.name)
+    if queries is None:
+        ids = bindparam("ids", expanding=True)
+        queries = [query.where(col(ListingRow.id).in_(ids)) for query in selections(engine)]
+        _BY_IDS[engine.dialect.name] = queries
+    return queries
+
+
 def _judge(row: Any, documents: bool = True) -> Planned:
     """One selected row → records → the pure R7 decision, with the document it would send.
 
@@ -194,10 +209,15 @@ def plan(
     """Stream the decisions for every candidate (or for ``listing_ids``, or the listings
     of ``office_ids``), a chunk at a time; without ``documents``, decisions only (see
     :func:`_judge`)."""
+    params: dict[str, Any] = {}
+    if listing_ids is not None and office_ids is None:
+        queries, params = _selections_by_ids(engine), {"ids": list(listing_ids)}
+    else:
+        queries = selections(engine, listing_ids, office_ids)
     with engine.connect() as conn:
-        for query in selections(engine, listing_ids, office_ids):
+        for query in queries:
             result = conn.execution_options(stream_results=True, yield_per=chunk_size).execute(
-                query
+                query, params
             )
             for rows in result.partitions():
                 yield [_judge(row, documents) for row in rows]
