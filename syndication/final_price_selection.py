@@ -149,7 +149,7 @@ def _selections_by_ids(engine: Engine) -> list[Select[Any]]:
     dialect (a batch of the sync runs them with its own ids)."""
     queries = _BY_IDS.get(engine.dialect.name)
     if queries is None:
-        ids = bindparam("ids", expanding=True)
+        ids: Any = bindparam("ids", expanding=True)
         queries = [query.where(col(ListingRow.id).in_(ids)) for query in selections(engine)]
         _BY_IDS[engine.dialect.name] = queries
     return queries
