@@ -27,6 +27,8 @@ from syndication.store.models import utcnow
 
 
 class Closable(Protocol):
+    """What :meth:`Runtime.resource` keeps: anything its :meth:`Runtime.close` can close."""
+
     def close(self) -> None: ...
 
 
