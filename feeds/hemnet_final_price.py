@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from lxml import etree
 
-from feeds.validate import validate
+from feeds.validate import validate_element
 from syndication.errors import DocumentInvalid
 from syndication.records import Listing
 
@@ -35,9 +35,9 @@ def _text(parent: etree._Element, tag: str, value: str, listing_id: str) -> None
 
 
 def _finish(root: etree._Element, listing_id: str) -> bytes:
-    document = etree.tostring(root, encoding="UTF-8", xml_declaration=True, pretty_print=True)
-    validate(SCHEMA, document, listing_id=listing_id, marketplace=MARKETPLACE)
-    return document
+    """The tree validated in memory (no re-parse of its bytes), then serialised once."""
+    validate_element(SCHEMA, root, listing_id=listing_id, marketplace=MARKETPLACE)
+    return etree.tostring(root, encoding="UTF-8", xml_declaration=True, pretty_print=True)
 
 
 def build_final_price(listing: Listing) -> bytes:

@@ -27,6 +27,7 @@ from sqlalchemy import (
     Engine,
     Select,
     and_,
+    bindparam,
     cast,
     exists,
     false,
@@ -140,8 +141,26 @@ def selections(engine: Engine, listing_ids: Sequence[str] | None = None,
     return [sold, retract]
 
 
-def _judge(row: Any) -> Planned:
-    """One selected row → records → the pure R7 decision, with the document it would send."""
+_BY_IDS: dict[str, list[Select[Any]]] = {}
+
+
+def _selections_by_ids(engine: Engine) -> list[Select[Any]]:
+    """:func:`selections` of the listings the parameter ``ids`` names, built once per
+    dialect (a batch of the sync runs them with its own ids)."""
+    queries = _BY_IDS.get(engine.dialect.name)
+    if queries is None:
+        ids: Any = bindparam("ids", expanding=True)
+        queries = [query.where(col(ListingRow.id).in_(ids)) for query in selections(engine)]
+        _BY_IDS[engine.dialect.name] = queries
+    return queries
+
+
+def _judge(row: Any, documents: bool = True) -> Planned:
+    """One selected row → records → the pure R7 decision, with the document it would send.
+
+    Without ``documents`` (a run's plan, whose batches build their own) the document is
+    built only where the decision needs its hash (finishing a delivery left in flight),
+    so the decision is the same either way and the plan carries no document."""
     (lid, office_id, company, broker_id, category, state, final_price, contract_date, flag,
      office_company, enabled, agreement, companies, main_company, all_companies,
      last_state, sent_price, sent_date, last_hash, published) = row
@@ -164,6 +183,10 @@ def _judge(row: Any) -> Planned:
     verdict = eligibility(listing, office, broker, bool(published))
     document: bytes | None = None
     error: str | None = None
+    if not documents and (last is None or last.state != "sending"):
+        decision = decide(verdict, listing, office, last, "")
+        return Planned(lid, office_id, decision.action, decision.reason,
+                       final_price, contract_date)
     if verdict.eligible:
         try:
             document = build_final_price(listing)
@@ -181,14 +204,20 @@ def _judge(row: Any) -> Planned:
 
 def plan(
     engine: Engine, listing_ids: Sequence[str] | None = None, chunk_size: int = CHUNK_SIZE,
-    office_ids: Sequence[str] | None = None,
+    office_ids: Sequence[str] | None = None, *, documents: bool = True,
 ) -> Iterator[list[Planned]]:
     """Stream the decisions for every candidate (or for ``listing_ids``, or the listings
-    of ``office_ids``), a chunk at a time."""
+    of ``office_ids``), a chunk at a time; without ``documents``, decisions only (see
+    :func:`_judge`)."""
+    params: dict[str, Any] = {}
+    if listing_ids is not None and office_ids is None:
+        queries, params = _selections_by_ids(engine), {"ids": list(listing_ids)}
+    else:
+        queries = selections(engine, listing_ids, office_ids)
     with engine.connect() as conn:
-        for query in selections(engine, listing_ids, office_ids):
+        for query in queries:
             result = conn.execution_options(stream_results=True, yield_per=chunk_size).execute(
-                query
+                query, params
             )
             for rows in result.partitions():
-                yield [_judge(row) for row in rows]
+                yield [_judge(row, documents) for row in rows]

@@ -244,7 +244,7 @@ def dispatch(
     (``None``: a dry run, nothing is queued). ``progress(n)`` counts candidates judged."""
     result = RunPlan(run_id)
     batch: list[str] = []
-    for chunk in plan(engine):
+    for chunk in plan(engine, documents=False):
         for planned in chunk:
             if not planned.actionable:
                 result.skipped.append(_slim(planned))

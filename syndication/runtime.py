@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import dramatiq
 from dramatiq.middleware import Middleware
@@ -24,6 +24,15 @@ from sqlalchemy import Engine
 from syndication.records import Contacts
 from syndication.settings import Settings
 from syndication.store.models import utcnow
+
+
+class Closable(Protocol):
+    """What :meth:`Runtime.resource` keeps: anything its :meth:`Runtime.close` can close."""
+
+    def close(self) -> None: ...
+
+
+R = TypeVar("R", bound=Closable)
 
 if TYPE_CHECKING:
     from adapters.base import Transport
@@ -51,6 +60,7 @@ class Runtime:
     first_checks_ms: Mapping[str, int] = field(default_factory=dict)
     _pools: dict[str, ThreadPoolExecutor] = field(default_factory=dict, init=False, repr=False)
     _pools_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _resources: dict[str, Closable] = field(default_factory=dict, init=False, repr=False)
 
     @classmethod
     def from_settings(
@@ -108,11 +118,23 @@ class Runtime:
                 self._pools[name] = ThreadPoolExecutor(max(1, size), thread_name_prefix=name)
             return self._pools[name]
 
+    def resource(self, name: str, make: Callable[[], R]) -> R:
+        """The helper ``name`` of this runtime (an event loop of senders, …), made by
+        ``make()`` on first use and shared, like :meth:`pool`, by every job of the
+        process that asks for it; :meth:`close` closes it."""
+        with self._pools_lock:
+            if name not in self._resources:
+                self._resources[name] = make()
+            return self._resources[name]  # type: ignore[return-value]
+
     def close(self) -> None:
         with self._pools_lock:
             pools, self._pools = list(self._pools.values()), {}
+            resources, self._resources = list(self._resources.values()), {}
         for pool in pools:
             pool.shutdown(wait=True, cancel_futures=True)
+        for resource in resources:
+            resource.close()
         for transport in self.transports.values():
             transport.close()
         self.engine.dispose()
