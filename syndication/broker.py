@@ -39,7 +39,7 @@ from uuid import uuid4
 import dramatiq
 import dramatiq.broker
 import redis
-from dramatiq.brokers.redis import RedisBroker
+from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.common import current_millis, dq_name
 from dramatiq.errors import ConnectionClosed
@@ -132,6 +132,29 @@ def _make_broker(settings: Settings) -> dramatiq.Broker:
     )
 
 
+class _ReturningConsumer(_RedisConsumer):  # type: ignore[misc]
+    """dramatiq's Redis consumer, which on closing also gives back what it fetched ahead.
+
+    A fetch moves up to ``prefetch`` messages into this worker's ack set at once and
+    keeps those not yet handed to the worker in ``message_cache``. dramatiq's own
+    consumer leaves them there when it closes, so after a graceful stop they wait
+    until this worker's heartbeat is old enough for another worker to take them
+    over. Here they go back to their queue straight away."""
+
+    def close(self) -> None:
+        cached, self.message_cache = self.message_cache, []
+        ids = [dramatiq.Message.decode(data).options["redis_message_id"]
+               for data in cached if data is not None]
+        try:
+            if ids:
+                self.broker.do_requeue(self.queue_name, *ids)
+        except redis.ConnectionError:
+            self.logger.warning("Could not give back %d prefetched messages of %r; they are "
+                                "delivered again once this worker's heartbeat is gone.",
+                                len(ids), self.queue_name)
+        super().close()
+
+
 class RecoveringRedisBroker(RedisBroker):
     """dramatiq's Redis broker, made to keep delayed messages across a lost connection.
 
@@ -153,7 +176,7 @@ class RecoveringRedisBroker(RedisBroker):
         if queue_name in self._opened_queues:
             self._requeue_unacknowledged(queue_name)
         self._opened_queues.add(queue_name)
-        return super().consume(queue_name, prefetch=prefetch, timeout=timeout)
+        return _ReturningConsumer(self, queue_name, prefetch, timeout)
 
     def _dispatch(self, command: str) -> Any:
         """Every Redis script call, with a lost connection raised as dramatiq's

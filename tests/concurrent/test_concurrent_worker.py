@@ -19,6 +19,7 @@ from dramatiq.brokers.redis import RedisBroker
 from sleepy_app import Acks, declare
 
 from adapters.sandbox import Sandbox
+from syndication.broker import RecoveringRedisBroker
 from syndication.bulkheads import Bulkhead
 from syndication.concurrent import ConcurrentWorker
 from syndication.middleware import LogContext
@@ -41,8 +42,9 @@ def sandbox() -> Iterator[Sandbox]:
         yield running
 
 
-def _broker(redis_url: str, *middleware: Any) -> tuple[RedisBroker, Acks]:
-    broker = RedisBroker(url=redis_url, heartbeat_timeout=1000)
+def _broker(redis_url: str, *middleware: Any,
+            kind: type[RedisBroker] = RedisBroker) -> tuple[RedisBroker, Acks]:
+    broker = kind(url=redis_url, heartbeat_timeout=1000)
     acks = Acks()
     broker.add_middleware(acks)
     for each in middleware:
@@ -147,7 +149,8 @@ def test_each_coroutine_logs_in_its_own_messages_context(redis_url):
 
 
 def test_a_graceful_stop_drains_what_is_in_flight(redis_url):
-    broker, acks = _broker(redis_url)
+    # the service's broker: its consumers give back what they fetched ahead on closing
+    broker, acks = _broker(redis_url, kind=RecoveringRedisBroker)
     actors = declare(broker, redis_url)
     marks = redis.Redis.from_url(redis_url)
     marks.set("hold", 1)

@@ -1,0 +1,40 @@
+"""A closing consumer gives back what it fetched ahead, through a real Redis: after a
+graceful stop no message waits in the stopped worker's ack set for its heartbeat to
+expire."""
+
+from __future__ import annotations
+
+import dramatiq
+import pytest
+import redis
+
+from syndication.broker import RecoveringRedisBroker
+
+pytestmark = pytest.mark.redis
+
+
+def test_prefetched_messages_go_back_to_their_queue_when_the_consumer_closes(
+    redis_url: str,
+) -> None:
+    broker = RecoveringRedisBroker(url=redis_url, namespace="gives-back")
+    client = redis.Redis.from_url(redis_url)
+    try:
+        broker.declare_queue("ahead")
+        sent = [broker.enqueue(dramatiq.Message(queue_name="ahead", actor_name="noop",
+                                                args=(n,), kwargs={}, options={}))
+                for n in range(5)]
+        consumer = broker.consume("ahead", prefetch=5, timeout=100)
+        handed = next(consumer)
+        assert handed is not None and handed.message_id == sent[0].message_id
+        acks = f"gives-back:__acks__.{broker.broker_id}.ahead"
+        assert client.scard(acks) == 5, "one fetch took all five into the ack set"
+        consumer.close()
+        assert client.scard(acks) == 1, "only the message handed to the worker stays"
+        waiting = [dramatiq.Message.decode(client.hget("gives-back:ahead.msgs", key)).args[0]
+                   for key in client.lrange("gives-back:ahead", 0, -1)]
+        assert sorted(waiting) == [1, 2, 3, 4]
+    finally:
+        for key in client.scan_iter("gives-back:*"):
+            client.delete(key)
+        client.close()
+        broker.close()
