@@ -16,7 +16,8 @@ run, two floors:
 
 * ``select`` — the bare SELECT of the same listing rows, streamed (the database's share);
 * ``deliveries`` — the same final-price documents, prebuilt, sent straight through
-  the same HTTP transport by as many threads as the sync sends with at once
+  the same HTTP transport's async twin on one event loop, as many at once as the sync
+  sends
   (``--concurrency``, default ``SYNDICATION_FINAL_PRICE_CONCURRENCY``'s; the
   marketplace's share); half of them before the sync and half after, so that a
   machine whose load changes during the run colours the floor as it does the sync.
@@ -37,12 +38,12 @@ the floor alone). The last line is ``BENCH {json}`` for ``bench/run_all.py``.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -53,6 +54,7 @@ import factories  # noqa: E402
 from _common import machine, report  # noqa: E402
 from sqlalchemy import Engine, insert, select, text  # noqa: E402
 
+from adapters.async_http import AsyncHttpTransport  # noqa: E402
 from adapters.base import Delivery  # noqa: E402
 from adapters.http import HttpTransport  # noqa: E402
 from adapters.retry import RetryPolicy  # noqa: E402
@@ -136,8 +138,9 @@ def floor_select(engine: Engine) -> float:
 
 
 def floor_deliveries(url: str, count: int, threads: int, prefix: str = "FLOOR") -> float:
-    """Seconds to send ``count`` prebuilt final-price documents with ``threads`` threads
-    (and as many kept-alive connections), for listings ``<prefix>0000000`` on."""
+    """Seconds to send ``count`` prebuilt final-price documents, ``threads`` at once on one
+    event loop through the transport's async twin (as the sync sends), over as many
+    kept-alive connections, for listings ``<prefix>0000000`` on."""
     transport = HttpTransport("hemnet", url, policy=RetryPolicy.standard(max_attempts=3),
                               pool_size=threads)
     deliveries = []
@@ -149,11 +152,22 @@ def floor_deliveries(url: str, count: int, threads: int, prefix: str = "FLOOR") 
         deliveries.append(Delivery("hemnet", listing.id, "K0", "final_price", document,
                                    idempotency_key(listing.id, "hemnet", "final_price",
                                                    document_hash(document))))
-    started = time.perf_counter()
-    with ThreadPoolExecutor(threads) as pool:
-        for _receipt in pool.map(transport.send, deliveries, chunksize=64):
-            pass
-    elapsed = time.perf_counter() - started
+    twin = AsyncHttpTransport.like(transport, max_connections=threads)
+
+    async def send_all() -> float:
+        bound = asyncio.Semaphore(threads)
+
+        async def one(delivery: Delivery) -> None:
+            async with bound:
+                await twin.send(delivery)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(one(delivery) for delivery in deliveries))
+        elapsed = time.perf_counter() - started
+        await twin.aclose()
+        return elapsed
+
+    elapsed = asyncio.run(send_all())
     transport.close()
     return elapsed
 
@@ -291,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
           f"= {count / again_seconds:,.0f} listings/s")
     print(f"floor select:   {select_rate:,.0f} rows/s (bare indexed SELECT of the same rows)")
     print(f"floor delivery: {delivery_rate:,.0f} documents/s ({sample} prebuilt documents, "
-          f"{args.concurrency} threads, same transport)")
+          f"{args.concurrency} at once on one event loop, same transport)")
     print(f"ratio sync/deliveries: {sync_rate / delivery_rate:.2f}   "
           f"ratio sync/select: {sync_rate / select_rate:.4f}")
     report(
