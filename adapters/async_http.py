@@ -148,6 +148,11 @@ class AsyncHttpTransport:
             return None
         return _remote(parse_answer(self.marketplace, body, "listing", listing_id))
 
+    @property
+    def is_open(self) -> bool:
+        """Whether a session was made on a loop and not closed yet."""
+        return self._client is not None and not self._client.closed
+
     async def aclose(self) -> None:
         client, self._client = self._client, None
         if client is not None:

@@ -75,6 +75,34 @@ class DaemonLoopAsyncIO(AsyncIO):
         thread.start(timeout=1.0)
         set_event_loop_thread(thread)
 
+    def after_worker_shutdown(self, broker: dramatiq.Broker, worker: Any) -> None:
+        """Close what lives on the loop (:func:`on_loop_close`), then stop it as dramatiq
+        does; a closer that fails or takes longer than 5 s is logged and left."""
+        thread = get_event_loop_thread()
+        if thread is not None:
+            for closer in list(LOOP_CLOSERS):
+                try:
+                    asyncio.run_coroutine_threadsafe(closer(thread.loop),
+                                                     thread.loop).result(timeout=5)
+                except Exception:  # noqa: BLE001 - shutting down: log it and go on
+                    self.logger.warning("Could not close %r on the event loop.", closer,
+                                        exc_info=True)
+        super().after_worker_shutdown(broker, worker)
+
+
+LOOP_CLOSERS: list[Callable[[asyncio.AbstractEventLoop], Coroutine[Any, Any, None]]] = []
+"""Coroutines run on the worker's event loop before it stops (:func:`on_loop_close`)."""
+
+
+def on_loop_close(
+    closer: Callable[[asyncio.AbstractEventLoop], Coroutine[Any, Any, None]],
+) -> Callable[[asyncio.AbstractEventLoop], Coroutine[Any, Any, None]]:
+    """Run ``closer(loop)`` on the worker's event loop when the worker shuts down: for
+    clients bound to the loop (an aiohttp session must be closed on its own loop)."""
+    if closer not in LOOP_CLOSERS:
+        LOOP_CLOSERS.append(closer)
+    return closer
+
 
 def concurrent_function(actor: dramatiq.Actor[Any, Any]) -> Callable[..., Any] | None:
     """The coroutine function of a concurrent (``async def``) actor, else ``None``.

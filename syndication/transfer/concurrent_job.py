@@ -41,6 +41,7 @@ from adapters.async_http import AsyncHttpTransport
 from adapters.base import Delivery, Receipt, Transport
 from adapters.http import HttpTransport
 from syndication.circuit import CircuitState
+from syndication.concurrent.worker import on_loop_close
 from syndication.logs import get_logger
 from syndication.metrics import note_action
 from syndication.runtime import Runtime, current_runtime
@@ -67,11 +68,28 @@ class _OnThread:
 class AsyncTransports:
     """The async twin of each configured transport, made once per runtime, transport and
     event loop (an async client belongs to the loop it runs on; a process that starts a
-    worker again gets a new loop)."""
+    worker again gets a new loop). A loop's twins are closed on it as the worker shuts
+    down (:func:`~syndication.concurrent.worker.on_loop_close`)."""
 
     def __init__(self) -> None:
         self._twins: dict[tuple[int, str, int], tuple[Transport, AsyncSender]] = {}
         self._lock = threading.Lock()
+
+    async def close_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Close the async twins made on ``loop`` (run on it as the worker shuts down)."""
+        with self._lock:
+            mine = [key for key in self._twins if key[2] == id(loop)]
+            twins = [self._twins.pop(key)[1] for key in mine]
+        for twin in twins:
+            if isinstance(twin, AsyncHttpTransport):
+                await twin.aclose()
+
+    def open_on(self, runtime: Runtime) -> int:
+        """How many async HTTP twins of ``runtime`` are still open (for the tests)."""
+        with self._lock:
+            return sum(1 for key, (_, twin) in self._twins.items()
+                       if key[0] == id(runtime) and isinstance(twin, AsyncHttpTransport)
+                       and twin.is_open)
 
     def get(self, runtime: Runtime, marketplace: str) -> AsyncSender:
         transport = runtime.transport(marketplace)
@@ -104,6 +122,7 @@ def _awaited(sleep: Callable[[float], Any]) -> Callable[[float], Awaitable[None]
 
 
 TRANSPORTS = AsyncTransports()
+on_loop_close(TRANSPORTS.close_loop)
 
 
 class AfterDeathLane:

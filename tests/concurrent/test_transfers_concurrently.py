@@ -25,6 +25,7 @@ from syndication.store.db import session_scope
 from syndication.store.models import JobStartRow, TransferStatusRow
 from syndication.store.repository import record_status
 from syndication.transfer import Scope, wait_for_request
+from syndication.transfer.concurrent_job import TRANSPORTS
 from syndication.workers import WorkerIdentity, this_worker
 
 pytestmark = pytest.mark.redis
@@ -57,10 +58,13 @@ def test_transfers_in_flight_exceed_the_threads_within_each_marketplaces_bound(
     try:
         summary = queue_request(runtime, Scope("all"))
         outcome = wait_for_request(runtime.engine, summary.request_id, timeout=120)
+        sessions = TRANSPORTS.open_on(runtime)
     finally:
         worker.stop()
         runtime.close()
     assert outcome.finished and not outcome.failed, outcome.counts_text()
+    assert sessions == 2, "Hemnet's and Blocket's async twins had a session while they worked"
+    assert TRANSPORTS.open_on(runtime) == 0, "the worker's shutdown closed every session"
     sent = {mp: sandbox[mp] for mp in ("hemnet", "blocket")}
     for market in sent.values():
         assert dict(market.creations) == dict.fromkeys(LISTINGS, 1)
