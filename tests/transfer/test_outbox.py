@@ -158,7 +158,9 @@ def test_the_relay_thread_delivers_to_redis_once_it_is_back(
         own_redis.start()
         client = redis.Redis.from_url(own_redis.url)
         deadline = utcnow() + timedelta(seconds=20)
-        while client.llen("dramatiq:q") == 0 and utcnow() < deadline:
+        # the relay sends, then deletes the rows it sent: wait for both
+        while ((client.llen("dramatiq:q") == 0 or pending(engine) != 0)
+               and utcnow() < deadline):
             threading.Event().wait(0.05)
         assert client.llen("dramatiq:q") == 1
         assert pending(engine) == 0
