@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 from urllib.parse import quote
@@ -99,7 +100,8 @@ class AsyncHttpTransport:
     @classmethod
     def like(cls, transport: HttpTransport, **overrides: Any) -> AsyncHttpTransport:
         """The async twin of a configured ``transport``: its address, token, timeouts,
-        deadline and retry policy (the marketplaces file is read once, for both)."""
+        deadline and retry policy (the marketplaces file is read once, for both), and its
+        retry sleep when one was injected (a test's recorder), awaited."""
         authorization = str(transport.session.headers.get("Authorization") or "")
         token = authorization.removeprefix("Bearer ") or None
         connect, read = transport.timeout
@@ -107,6 +109,8 @@ class AsyncHttpTransport:
             "token": token, "connect_timeout": connect, "read_timeout": read,
             "deadline": transport.deadline, "policy": transport.policy,
         }
+        if transport.sleep is not time.sleep:
+            options["sleep"] = _awaited(transport.sleep)
         options.update(overrides)
         return cls(transport.marketplace, transport.base_url, **options)
 
@@ -273,3 +277,12 @@ def _kind(exc: Exception) -> str:
     if isinstance(exc, ValueError | aiohttp.InvalidURL):
         return f"{type(exc).__name__}: the request could not be written (its headers are not shown)"
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def _awaited(sleep: Callable[[float], Any]) -> Callable[[float], Awaitable[None]]:
+    """A threaded transport's injected sleep, for its async twin."""
+
+    async def awaited(seconds: float) -> None:
+        sleep(seconds)
+
+    return awaited

@@ -26,11 +26,9 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any
 
 from adapters.async_http import AsyncHttpTransport
 from adapters.base import Delivery, Receipt, Transport
@@ -158,18 +156,8 @@ class LoopSender:
 
 def _twin(transport: HttpTransport, bound: int) -> AsyncHttpTransport:
     """The async twin of the runtime's Hemnet transport, one kept-alive connection per
-    delivery in flight; a transport with an injected sleep (a test's recorder) keeps it."""
-    options: dict[str, Any] = {"max_connections": max(1, bound)}
-    if transport.sleep is not time.sleep:
-        options["sleep"] = _awaited(transport.sleep)
-    return AsyncHttpTransport.like(transport, **options)
-
-
-def _awaited(sleep: Callable[[float], Any]) -> Callable[[float], Awaitable[None]]:
-    async def awaited(seconds: float) -> None:
-        sleep(seconds)
-
-    return awaited
+    delivery in flight."""
+    return AsyncHttpTransport.like(transport, max_connections=max(1, bound))
 
 
 def _deliver(transport: Transport, planned: Planned, generation: int) -> Result:

@@ -31,8 +31,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
-from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 import dramatiq
@@ -106,19 +104,7 @@ class AsyncTransports:
 def _twin(transport: Transport) -> AsyncSender:
     if not isinstance(transport, HttpTransport):
         return _OnThread(transport)
-    options: dict[str, Any] = {}
-    if transport.sleep is not time.sleep:
-        options["sleep"] = _awaited(transport.sleep)
-    return AsyncHttpTransport.like(transport, **options)
-
-
-def _awaited(sleep: Callable[[float], Any]) -> Callable[[float], Awaitable[None]]:
-    """An injected (recording) sleep of a threaded transport, for its async twin."""
-
-    async def awaited(seconds: float) -> None:
-        sleep(seconds)
-
-    return awaited
+    return AsyncHttpTransport.like(transport)
 
 
 TRANSPORTS = AsyncTransports()
