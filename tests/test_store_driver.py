@@ -5,6 +5,8 @@ SQLAlchemy's errors, the engine's cursor events, and refusals named."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -31,6 +33,21 @@ from syndication.store.statements import (
     read_settled,
     write_status,
 )
+
+
+@contextmanager
+def executed(engine: Engine) -> Iterator[list[str]]:
+    """The statements the engine sends to its driver while in the block."""
+    statements: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
 
 
 def _ingest(engine: Engine) -> None:
@@ -171,13 +188,7 @@ def test_each_change_appends_its_event_in_as_few_statements_as_the_store_allows(
     a row gets one, and its event, either way."""
     _ingest(engine)
     now = utcnow()
-    statements: list[str] = []
-
-    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", count)
-    try:
+    with executed(engine) as statements:
         with engine.begin() as conn:
             count_attempt(conn, "O1", "hemnet", "r1", now)
         created = len(statements)
@@ -187,8 +198,6 @@ def test_each_change_appends_its_event_in_as_few_statements_as_the_store_allows(
             count_attempt(conn, "O1", "hemnet", "r2", now + timedelta(seconds=2))
             write_status(conn, "O1", "hemnet", "failed", at=now + timedelta(seconds=3),
                          error="refused")
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
     per_change = 1 if engine.dialect.name == "postgresql" else 2
     assert created == 3 and len(statements) - created == 3 * per_change
     with engine.connect() as conn:
@@ -234,17 +243,8 @@ def test_the_listing_and_its_images_are_read_in_one_statement(
         listings=[factories.listing("O2", images=images)],
     )).encode())
     assert report.ok, report.errors
-    statements: list[str] = []
-
-    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        with engine.begin() as conn:
-            driven = read_feed_input(conn, "O2")
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
+    with executed(engine) as statements, engine.begin() as conn:
+        driven = read_feed_input(conn, "O2")
     with session_scope(engine) as session:
         loaded = load_feed_input(session, "O2")
     assert driven == loaded
