@@ -152,7 +152,9 @@ def _kyero_holds(queue: Queue) -> list[str]:
                 if any(p["marketplace"] == "kyero" for p in row.pairs)]
 
 
-def test_an_office_with_nothing_for_kyero_keeps_the_last_feed_and_says_why(queue: Queue) -> None:
+def _withdraw_every_listing(queue: Queue) -> tuple[Path, bytes, str]:
+    """Publish the office's feed, then withdraw every listing at once, which R15 holds:
+    the feed file, its bytes before, and the one hold on Kyero."""
     queue.transfer("office", OFFICE)
     feed = queue.feed_folder / feed_file_name("kyero", OFFICE)  # type: ignore[attr-defined]
     before = feed.read_bytes()
@@ -160,7 +162,12 @@ def test_an_office_with_nothing_for_kyero_keeps_the_last_feed_and_says_why(queue
     for listing in records["listings"]:
         listing["state"] = "withdrawn"
     ingest(queue.engine, listings=records["listings"])
-    (hold_id,) = _kyero_holds(queue)  # every listing of the office at once: R15 holds it
+    (hold_id,) = _kyero_holds(queue)
+    return feed, before, hold_id
+
+
+def test_an_office_with_nothing_for_kyero_keeps_the_last_feed_and_says_why(queue: Queue) -> None:
+    feed, before, hold_id = _withdraw_every_listing(queue)
     outcome = queue.transfer("office", OFFICE)
     assert outcome.finished and feed.read_bytes() == before
     for listing_id, state in kyero_states(queue).items():
@@ -177,14 +184,7 @@ def test_an_office_with_nothing_for_kyero_keeps_the_last_feed_and_says_why(queue
 
 
 def test_a_held_kyero_delete_keeps_the_feed_while_another_listing_waits(queue: Queue) -> None:
-    queue.transfer("office", OFFICE)
-    feed = queue.feed_folder / feed_file_name("kyero", OFFICE)  # type: ignore[attr-defined]
-    before = feed.read_bytes()
-    records = example()
-    for listing in records["listings"]:
-        listing["state"] = "withdrawn"
-    ingest(queue.engine, listings=records["listings"])
-    (hold_id,) = _kyero_holds(queue)
+    feed, before, hold_id = _withdraw_every_listing(queue)
     back = dict(example()["listings"][0], headline="Back on the market")
     ingest(queue.engine, listings=[back])
     outcome = queue.transfer("object", back["id"])
