@@ -41,6 +41,10 @@ class Settings:
       ``syndication.final_price_delivery``). Must be positive.
     * ``concurrency`` — ``SYNDICATION_CONCURRENCY`` (default 256): how many messages of
       ``async def`` actors one worker process keeps in flight (``syndication.concurrent``).
+    * ``step_threads`` — ``SYNDICATION_STEP_THREADS`` (default 2): the threads of a
+      concurrent worker process that run its jobs' store steps and settle their messages
+      (``syndication.concurrent``); a few, because a process bound by the interpreter's
+      lock gains nothing from more. Must be positive.
     * ``after_death_in_flight`` — ``SYNDICATION_AFTER_DEATH_IN_FLIGHT`` (default 4): how
       many transfers whose earlier start died with its worker one concurrent worker
       process runs at once (``syndication.transfer.concurrent_job``). Must be positive.
@@ -87,6 +91,7 @@ class Settings:
     confirm_delay_ms: int = 60_000
     marketplace_concurrency: int = 0
     concurrency: int = 256
+    step_threads: int = 2
     after_death_in_flight: int = 4
     bulkhead_delay_ms: int = 500
     final_price_concurrency: int = 64
@@ -149,6 +154,7 @@ class Settings:
                 env, "SYNDICATION_MARKETPLACE_CONCURRENCY", defaults.marketplace_concurrency
             ),
             concurrency=_positive(env, "SYNDICATION_CONCURRENCY", defaults.concurrency),
+            step_threads=_positive(env, "SYNDICATION_STEP_THREADS", defaults.step_threads),
             after_death_in_flight=_positive(
                 env, "SYNDICATION_AFTER_DEATH_IN_FLIGHT", defaults.after_death_in_flight
             ),

@@ -5,6 +5,18 @@ process, up to ``SYNDICATION_CONCURRENCY`` at once; ``python -m syndication.conc
 worker …`` is dramatiq's own command line (processes, signals, forks) running it.
 """
 
-from syndication.concurrent.worker import DEFAULT_CONCURRENCY, ConcurrentWorker, concurrent_function
+from syndication.concurrent.worker import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_STEP_THREADS,
+    ConcurrentWorker,
+    Steps,
+    concurrent_function,
+)
 
-__all__ = ["DEFAULT_CONCURRENCY", "ConcurrentWorker", "concurrent_function"]
+__all__ = [
+    "DEFAULT_CONCURRENCY",
+    "DEFAULT_STEP_THREADS",
+    "ConcurrentWorker",
+    "Steps",
+    "concurrent_function",
+]

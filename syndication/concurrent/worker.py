@@ -14,11 +14,22 @@ def``; every other actor runs exactly as on dramatiq's own worker):
    copied for the message, starts the coroutine on the process's one event
    loop in that same context (structlog's context and every other context
    variable stay the message's own) and goes back to the work queue at once;
-2. when the coroutine ends, a small pool of *finisher* threads (off the loop,
-   so the hooks' database and Redis calls never block it) runs the
+2. when the coroutine ends, one of the worker's few *step threads* (off the
+   loop, so the hooks' database and Redis calls never block it) runs the
    ``after_*`` hooks in the message's context, exactly as dramatiq's
    ``WorkerThread.process_message`` would (skip, retry, failure), then acks or
    nacks the message (``post_process_message``) and frees the slot.
+
+A concurrent actor may also name its job's *steps* (the actor option ``steps``, a
+:class:`Steps`): a store step before the coroutine and one after it. The worker
+then runs the first step on a step thread, the awaited step on the loop, and the
+last step on a step thread again, right before that thread settles the message:
+three hand-offs a message instead of the six of a coroutine that goes to a thread
+and back twice, and the store's work on a couple of threads instead of every
+thread the process has. (In a process bound
+by the interpreter's lock, every thread that wakes for a few microseconds of Python
+costs more than the work it does; measured in ``bench/transfer.py``.) The actor's
+own coroutine stays the job for every other worker.
 
 So a message is acknowledged only after its coroutine and its hooks are done:
 a worker killed meanwhile has its messages still unacknowledged in Redis, which
@@ -44,7 +55,7 @@ import threading
 import time
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, Protocol
 
 import dramatiq
 from dramatiq.asyncio import EventLoopThread, get_event_loop_thread, set_event_loop_thread
@@ -57,6 +68,28 @@ from dramatiq.worker import WorkerThread
 DEFAULT_CONCURRENCY = 256
 """Messages of concurrent actors one process keeps in flight, unless told otherwise."""
 
+DEFAULT_STEP_THREADS = 2
+"""Threads that run concurrent jobs' store steps and settle their messages, unless told
+otherwise."""
+
+
+class Steps(Protocol):
+    """A concurrent actor's job in three steps (the actor option ``steps``).
+
+    ``first`` runs on a step thread with the message (in its context, after the
+    ``before`` hooks) and returns the job's state; ``awaited`` is the coroutine of
+    that state, run on the loop under the message's time limit; ``last`` runs on a
+    step thread with the state and what ``awaited`` returned (or the exception it
+    raised) and returns the message's result. An exception of ``first`` or ``last``
+    is the message's, as an actor's would be.
+    """
+
+    def first(self, broker: dramatiq.Broker, message: MessageProxy) -> Any: ...
+
+    def awaited(self, state: Any) -> Coroutine[Any, Any, Any]: ...
+
+    def last(self, state: Any, result: Any) -> Any: ...
+
 
 class DaemonLoopAsyncIO(AsyncIO):
     """dramatiq's ``AsyncIO`` middleware whose event loop thread is a daemon.
@@ -68,6 +101,11 @@ class DaemonLoopAsyncIO(AsyncIO):
     and never end. As a daemon it ends with the process; the messages it held are
     unacknowledged, so Redis gives them to another worker.
     """
+
+    @property
+    def actor_options(self) -> set[str]:
+        """``steps``: a concurrent actor's :class:`Steps`, for :class:`ConcurrentWorker`."""
+        return {*super().actor_options, "steps"}
 
     def before_worker_boot(self, broker: dramatiq.Broker, worker: Any) -> None:
         thread = EventLoopThread(self.logger)
@@ -118,8 +156,9 @@ class ConcurrentWorker(dramatiq.Worker):
 
     ``concurrency`` bounds the messages of concurrent actors in flight at once
     (default: the runtime's ``settings.concurrency`` when the broker carries one,
-    else :data:`DEFAULT_CONCURRENCY`); ``finisher_threads`` (default: the worker
-    threads) settle them. :attr:`max_in_flight` is the most seen at once.
+    else :data:`DEFAULT_CONCURRENCY`); ``step_threads`` (default: the runtime's
+    ``settings.step_threads``, else :data:`DEFAULT_STEP_THREADS`) run their
+    :class:`Steps` and settle them. :attr:`max_in_flight` is the most seen at once.
     """
 
     def __init__(
@@ -130,18 +169,20 @@ class ConcurrentWorker(dramatiq.Worker):
         worker_timeout: int = 1000,
         worker_threads: int = 8,
         concurrency: int | None = None,
-        finisher_threads: int | None = None,
+        step_threads: int | None = None,
     ) -> None:
         super().__init__(broker, queues=queues, worker_timeout=worker_timeout,
                          worker_threads=worker_threads)
-        self.concurrency = max(1, concurrency or _configured_concurrency(broker))
+        self.concurrency = max(1, concurrency or _configured(broker, "concurrency",
+                                                             DEFAULT_CONCURRENCY))
         self.queue_prefetch = min(self.concurrency + worker_threads * 2, 65535)
         self._slots = threading.BoundedSemaphore(self.concurrency)
         self._settled = threading.Condition()
         self.in_flight = 0
         self.max_in_flight = 0
-        self._finisher = ThreadPoolExecutor(finisher_threads or worker_threads,
-                                            thread_name_prefix="finisher")
+        self.step_threads = max(1, step_threads or _configured(broker, "step_threads",
+                                                               DEFAULT_STEP_THREADS))
+        self._step_pool = ThreadPoolExecutor(self.step_threads, thread_name_prefix="step")
         self._loop: asyncio.AbstractEventLoop | None = None
 
     freeze_heap = False
@@ -177,7 +218,7 @@ class ConcurrentWorker(dramatiq.Worker):
         if not self.drain(left):
             self.logger.warning("Stopping with %d messages still in flight; they stay "
                                 "unacknowledged and are delivered again.", self.in_flight)
-        self._finisher.shutdown(wait=self.in_flight == 0)
+        self._step_pool.shutdown(wait=self.in_flight == 0)
         super().stop(timeout)
 
     def drain(self, timeout: float | None = None) -> bool:
@@ -203,9 +244,14 @@ class ConcurrentWorker(dramatiq.Worker):
     # --- one message ---------------------------------------------------------------
 
     def hand_off(
-        self, message: MessageProxy, actor: dramatiq.Actor[Any, Any], function: Callable[..., Any]
+        self,
+        message: MessageProxy,
+        actor: dramatiq.Actor[Any, Any],
+        function: Callable[..., Any],
+        steps: Steps | None = None,
     ) -> None:
-        """On a worker thread: take a slot, run the before hooks and start the coroutine."""
+        """On a worker thread: take a slot, run the before hooks and start the coroutine
+        (with ``steps``: hand the first step to a step thread)."""
         self._slots.acquire()
         with self._settled:
             self.in_flight += 1
@@ -215,11 +261,14 @@ class ConcurrentWorker(dramatiq.Worker):
         failure: BaseException | None = None
         try:
             context.run(self.broker.emit_before, "process_message", message)
-            if not message.failed:
+            if not message.failed and steps is None:
                 coroutine = function(*message.args, **message.kwargs)
         except BaseException as exc:
             failure = exc
         self._forget_thread_deadline()
+        if steps is not None and failure is None and not message.failed:
+            self._step_pool.submit(self._first, steps, message, actor, context)
+            return
         if coroutine is None:
             self._settle(message, actor, context, None, failure)
             return
@@ -239,8 +288,66 @@ class ConcurrentWorker(dramatiq.Worker):
         assert self._loop is not None
         task = self._loop.create_task(coroutine, context=context)
         task.add_done_callback(
-            lambda done: self._finisher.submit(self._finish, done, message, actor, context)
+            lambda done: self._step_pool.submit(self._finish, done, message, actor, context)
         )
+
+    def _first(
+        self,
+        steps: Steps,
+        message: MessageProxy,
+        actor: dramatiq.Actor[Any, Any],
+        context: contextvars.Context,
+    ) -> None:
+        """On a step thread: the first step, then the awaited one onto the loop (once this
+        thread has left the message's context, which the loop then enters)."""
+        try:
+            state = context.run(steps.first, self.broker, message)
+        except BaseException as exc:
+            self._settle(message, actor, context, None, exc)
+            return
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(
+            self._start_steps, steps, state, message, actor, context, context=context
+        )
+
+    def _start_steps(
+        self,
+        steps: Steps,
+        state: Any,
+        message: MessageProxy,
+        actor: dramatiq.Actor[Any, Any],
+        context: contextvars.Context,
+    ) -> None:
+        assert self._loop is not None
+        coroutine = _limited(steps.awaited(state), self._time_limit(message, actor))
+        task = self._loop.create_task(coroutine, context=context)
+        task.add_done_callback(
+            lambda done: self._step_pool.submit(self._last, done, steps, state, message, actor,
+                                               context)
+        )
+
+    def _last(
+        self,
+        task: asyncio.Task[Any],
+        steps: Steps,
+        state: Any,
+        message: MessageProxy,
+        actor: dramatiq.Actor[Any, Any],
+        context: contextvars.Context,
+    ) -> None:
+        """On a step thread: the last step with what the awaited one gave, then settle the
+        message on the same thread; a cancelled awaited step is left unacknowledged."""
+        if task.cancelled():
+            self._release()
+            self.work_queue.task_done()
+            return
+        raised = task.exception()
+        try:
+            result = context.run(steps.last, state, task.result() if raised is None else raised)
+        except BaseException as exc:
+            self._settle(message, actor, context, None, exc)
+            return
+        self._settle(message, actor, context, result, None)
 
     def _finish(
         self,
@@ -249,7 +356,7 @@ class ConcurrentWorker(dramatiq.Worker):
         actor: dramatiq.Actor[Any, Any],
         context: contextvars.Context,
     ) -> None:
-        """On a finisher thread: settle the message its coroutine ended; a coroutine
+        """On a step thread: settle the message its coroutine ended; a coroutine
         cancelled (the loop stopped under it) is left unacknowledged."""
         if task.cancelled():
             self._release()
@@ -347,7 +454,7 @@ class _HandingThread(WorkerThread):
         if function is None or actor is None:
             super().process_message(message)
             return
-        self.owner.hand_off(message, actor, function)
+        self.owner.hand_off(message, actor, function, actor.options.get("steps"))
 
 
 async def _limited(coroutine: Coroutine[Any, Any, Any], limit: float | None) -> Any:
@@ -365,10 +472,11 @@ async def _limited(coroutine: Coroutine[Any, Any, Any], limit: float | None) -> 
         raise
 
 
-def _configured_concurrency(broker: dramatiq.Broker) -> int:
+def _configured(broker: dramatiq.Broker, setting: str, default: int) -> int:
+    """``setting`` of the runtime the broker carries, else ``default``."""
     from syndication.runtime import RuntimeMiddleware
 
     for middleware in broker.middleware:
         if isinstance(middleware, RuntimeMiddleware):
-            return int(middleware.runtime.settings.concurrency)
-    return DEFAULT_CONCURRENCY
+            return int(getattr(middleware.runtime.settings, setting))
+    return default

@@ -41,7 +41,7 @@ from syndication.transfer import (
 from syndication.transfer import (
     confirm_publication as _confirm,
 )
-from syndication.transfer.concurrent_job import run_transfer_message
+from syndication.transfer.concurrent_job import TransferSteps, run_transfer_message
 from syndication.transfer.feed_job import FEED_LIFECYCLE, run_feed_job
 from syndication.transfer.request import resume_stalled_fan_outs
 
@@ -108,12 +108,13 @@ SCHEDULER = ActorScheduler()
 
 @dramatiq.actor(
     queue_name=TRANSFER_QUEUE, lifecycle=TRANSFER_LIFECYCLE, throws=(PermanentError,),
-    bulkhead=True,
+    bulkhead=True, steps=TransferSteps(TRANSFER_LIFECYCLE, SCHEDULER),
 )
 async def transfer_listing(listing_id: str, marketplace: str, request_id: str) -> None:
     """Transfer one listing to one marketplace and record the outcome; the start is
     counted in the job's first transaction. A coroutine: under the concurrent worker
-    (``syndication worker``) it holds no thread while the marketplace answers
+    (``syndication worker``) it holds no thread while the marketplace answers, and that
+    worker runs its :class:`~syndication.transfer.concurrent_job.TransferSteps` itself
     (:mod:`syndication.transfer.concurrent_job`)."""
     message = CurrentMessage.get_current_message()
     assert message is not None, "the broker runs CurrentMessage (syndication.broker)"

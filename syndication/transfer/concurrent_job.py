@@ -1,18 +1,23 @@
-"""One transfer job as a coroutine: the database steps on threads, the send awaited.
+"""One transfer job as three steps: the database steps on threads, the send awaited.
 
 The transfer actor is ``async def``, so under
 :class:`~syndication.concurrent.ConcurrentWorker` a process keeps hundreds of
 jobs in flight while each waits for its marketplace. The job is the same three
 steps as :func:`~syndication.transfer.job.run_transfer_job`, arranged so that
-nothing blocks the event loop:
+nothing blocks the event loop (:class:`TransferSteps`):
 
 1. :meth:`~syndication.transfer.lifecycle.TransferLifecycle.prepared` (count the
    start, read, decide, build) and the circuit breaker's ``before_call`` run on a
-   thread of the loop's small executor (``asyncio.to_thread``);
+   thread;
 2. the delivery is awaited on the marketplace's :class:`~adapters.async_http.AsyncHttpTransport`
    (a transport with no async twin, such as the file drop, is sent on a thread);
 3. the breaker's ``after_call`` and :func:`~syndication.transfer.job.finish`
    (record the outcome, end the start) run on a thread again.
+
+The concurrent worker runs the steps itself (the actor option ``steps``): the
+first and the last on its step threads, the last right before the same thread
+settles the message. Any other worker runs the actor's coroutine,
+:func:`run_transfer_message`: the same steps, the store's on the loop's executor.
 
 Exactly what the threaded job records, in the same transactions: a worker
 killed at any point leaves its message unacknowledged and the job is run again
@@ -31,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import dramatiq
@@ -132,6 +138,78 @@ class AfterDeathLane:
 AFTER_DEATH = AfterDeathLane()
 
 
+@dataclass(slots=True)
+class _Job:
+    """A transfer job between its steps: what the first found, for the other two."""
+
+    runtime: Runtime
+    broker: dramatiq.Broker
+    message: dramatiq.Message[Any]
+    prepared: Prepared | None = None
+    gate: CircuitState | BaseException | None = None
+    died: DiedBefore | None = None
+
+
+class TransferSteps:
+    """The transfer job as :class:`~syndication.concurrent.Steps`: prepare on a step
+    thread, send on the loop, finish on a step thread (see the module doc). A message
+    whose earlier start died runs whole in the awaited step, in the after-death lane."""
+
+    def __init__(
+        self,
+        lifecycle: TransferLifecycle,
+        scheduler: Scheduler,
+        transports: AsyncTransports = TRANSPORTS,
+    ) -> None:
+        self.lifecycle = lifecycle
+        self.scheduler = scheduler
+        self.transports = transports
+
+    def first(self, broker: dramatiq.Broker, message: dramatiq.Message[Any]) -> _Job:
+        job = _Job(current_runtime(broker), broker, message)
+        try:
+            job.prepared, job.gate = _prepare(self.lifecycle, broker, message, self.scheduler,
+                                              True)
+        except DiedBefore as exc:
+            job.died = exc
+        return job
+
+    async def awaited(self, job: _Job) -> Receipt | BaseException | JobOutcome | None:
+        """The delivery's receipt or the error it raised; ``None`` when nothing is sent;
+        the whole job's outcome for one run in the after-death lane."""
+        if job.died is not None:
+            size = job.runtime.settings.after_death_in_flight
+            get_logger().info("transfer.after_death_lane", deaths=job.died.deaths, lane=size)
+            async with AFTER_DEATH.get(size):
+                again = await asyncio.to_thread(_prepare, self.lifecycle, job.broker,
+                                                job.message, self.scheduler)
+                return await _send_and_finish(job.runtime, again, self.transports)
+        assert job.prepared is not None
+        delivery = job.prepared.delivery
+        if delivery is None or isinstance(job.gate, BaseException):
+            return None
+        note_action(delivery.action)
+        try:
+            return await deliver(job.runtime, delivery, self.transports)
+        except Exception as exc:  # noqa: BLE001 - the last step records it
+            return exc
+
+    def last(self, job: _Job, result: Receipt | BaseException | JobOutcome | None) -> JobOutcome:
+        if job.died is not None:
+            if isinstance(result, BaseException):
+                raise result
+            assert isinstance(result, JobOutcome)
+            return result
+        prepared, gate = job.prepared, job.gate
+        assert prepared is not None and not isinstance(result, JobOutcome)
+        if prepared.delivery is None:
+            return finish(job.runtime, prepared, None)
+        if isinstance(gate, BaseException):
+            return finish(job.runtime, prepared, gate)
+        assert result is not None
+        return _finish(job.runtime, prepared, result, gate)
+
+
 async def run_transfer_message(
     lifecycle: TransferLifecycle,
     broker: dramatiq.Broker,
@@ -139,18 +217,12 @@ async def run_transfer_message(
     scheduler: Scheduler,
     transports: AsyncTransports = TRANSPORTS,
 ) -> JobOutcome:
-    """Run ``message``'s transfer job: prepare, send, finish; in the after-death lane when
-    an earlier start died with its worker (see the module doc)."""
-    runtime = current_runtime(broker)
-    try:
-        first = await asyncio.to_thread(_prepare, lifecycle, broker, message, scheduler, True)
-    except DiedBefore as exc:
-        size = runtime.settings.after_death_in_flight
-        get_logger().info("transfer.after_death_lane", deaths=exc.deaths, lane=size)
-        async with AFTER_DEATH.get(size):
-            again = await asyncio.to_thread(_prepare, lifecycle, broker, message, scheduler)
-            return await _send_and_finish(runtime, again, transports)
-    return await _send_and_finish(runtime, first, transports)
+    """Run ``message``'s transfer job as one coroutine: :class:`TransferSteps` with the
+    store steps on threads (what a worker that does not run the steps itself runs)."""
+    steps = TransferSteps(lifecycle, scheduler, transports)
+    job = await asyncio.to_thread(steps.first, broker, message)
+    result = await steps.awaited(job)
+    return await asyncio.to_thread(steps.last, job, result)
 
 
 async def _send_and_finish(

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -236,3 +237,114 @@ def test_a_worker_process_freezes_its_booted_heap(redis_url):
             worker.stop()
             broker.close()
             gc.unfreeze()
+
+
+class _RecordedSteps:
+    """Steps that PUT to the sandbox and note the thread each step ran on; ``fail`` names
+    the keys whose ``first`` or ``last`` raises. ``last`` keeps the status answered."""
+
+    def __init__(self, url: str, fail: dict[str, str] | None = None) -> None:
+        import threading
+
+        self.url = url
+        self.fail = fail or {}
+        self.threads: dict[str, set[str]] = {"first": set(), "awaited": set(), "last": set()}
+        self.tries: Counter[str] = Counter()
+        self.results: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def _note(self, step: str, key: str) -> None:
+        import threading
+
+        with self._lock:
+            self.threads[step].add(threading.current_thread().name)
+            if step == "first":
+                self.tries[key] += 1
+        if self.fail.get(key) == step:
+            raise RuntimeError(f"{key}: {step} fails")
+
+    def first(self, broker: Any, message: Any) -> str:
+        key = message.args[0]
+        self._note("first", key)
+        return key
+
+    async def awaited(self, key: str) -> int:
+        import aiohttp
+
+        self._note("awaited", key)
+        async with aiohttp.ClientSession() as session, \
+                session.put(f"{self.url}/{key}", data=b"<x/>") as answer:
+            await answer.read()
+            return answer.status
+
+    def last(self, key: str, result: Any) -> int:
+        self._note("last", key)
+        assert isinstance(result, int), result
+        with self._lock:
+            self.results[key] = result
+        return result
+
+
+def _stepped(broker: Any, steps: _RecordedSteps, retries: int = 0) -> Any:
+    import dramatiq
+
+    @dramatiq.actor(broker=broker, actor_name="stepped", max_retries=retries, min_backoff=10,
+                    max_backoff=20, steps=steps)
+    async def stepped(key: str) -> None:
+        raise AssertionError("the concurrent worker runs the steps, not the coroutine")
+
+    return stepped
+
+
+def test_a_job_in_steps_runs_its_store_steps_on_the_step_threads(redis_url, sandbox):
+    """First and last step on the worker's two step threads (never a thread that took a
+    message), the awaited step on the loop, many in flight, each message acked once."""
+    from syndication.concurrent.worker import DaemonLoopAsyncIO
+
+    broker, acks = _broker(redis_url, DaemonLoopAsyncIO())
+    steps = _RecordedSteps(sandbox.url("hemnet") + "/listings")
+    actor = _stepped(broker, steps)
+    messages = [actor.send(f"OBJ-{i}") for i in range(40)]
+    worker = ConcurrentWorker(broker, worker_threads=2, concurrency=64, step_threads=2)
+    worker.start()
+    try:
+        broker.join(actor.queue_name, timeout=60_000)
+        worker.join()
+    finally:
+        worker.stop()
+        broker.close()
+    assert steps.threads["first"] | steps.threads["last"] <= {"step_0", "step_1"}
+    assert len(steps.threads["awaited"]) == 1
+    assert steps.threads["awaited"].isdisjoint(steps.threads["first"] | steps.threads["last"])
+    assert sandbox["hemnet"].max_in_flight >= 20, "the steps do not hold a thread while sending"
+    assert sandbox["hemnet"].call_count() == 40
+    assert set(steps.results) == {f"OBJ-{i}" for i in range(40)}, "last got each answer"
+    assert acks.acks == {m.message_id: 1 for m in messages}
+    assert set(acks.deliveries.values()) == {1}
+    assert not acks.nacks
+    assert worker.in_flight == 0
+    assert _queue_empty(redis_url)
+
+
+@pytest.mark.parametrize("step", ["first", "last"])
+def test_an_error_in_a_store_step_is_the_messages_and_is_retried(redis_url, sandbox, step):
+    from syndication.concurrent.worker import DaemonLoopAsyncIO
+
+    broker, acks = _broker(redis_url, DaemonLoopAsyncIO())
+    steps = _RecordedSteps(sandbox.url("hemnet") + "/listings", fail={"OBJ-bad": step})
+    actor = _stepped(broker, steps, retries=2)
+    bad, good = actor.send("OBJ-bad"), actor.send("OBJ-good")
+    worker = ConcurrentWorker(broker, worker_threads=1, concurrency=4, step_threads=1)
+    worker.start()
+    try:
+        wait_for(lambda: acks.nacks and acks.acks, "the nack and the ack")
+        worker.join()
+    finally:
+        worker.stop()
+        broker.close()
+    assert steps.tries == {"OBJ-bad": 3, "OBJ-good": 1}
+    assert acks.nacks == {bad.message_id: 1}
+    assert acks.acks[good.message_id] == 1  # (each retry of the bad one acks its delivery)
+    assert set(acks.deliveries.values()) == {1}, "each delivery (and delay) settled once"
+    assert steps.threads["first"] | steps.threads["last"] == {"step_0"}
+    assert worker.in_flight == 0
