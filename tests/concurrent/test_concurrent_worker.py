@@ -217,15 +217,18 @@ def test_a_killed_worker_process_loses_nothing(redis_url):
 
 def test_a_worker_process_freezes_its_booted_heap(redis_url):
     """``python -m syndication.concurrent`` builds workers that move the booted heap out of
-    the collector's reach; a worker started in a process of other work does not."""
+    the collector's reach and collect the youngest generation less often; a worker
+    started in a process of other work does neither."""
     import gc
 
     import dramatiq.cli
 
     from syndication.concurrent.__main__ import ProcessWorker
+    from syndication.concurrent.worker import YOUNG_GC_THRESHOLD
 
     assert dramatiq.cli.Worker is ProcessWorker
     gc.unfreeze()
+    threshold = gc.get_threshold()
     for kind, frozen in ((ConcurrentWorker, False), (ProcessWorker, True)):
         broker, _ = _broker(redis_url)
         declare(broker, redis_url)
@@ -233,10 +236,13 @@ def test_a_worker_process_freezes_its_booted_heap(redis_url):
         worker.start()
         try:
             assert (gc.get_freeze_count() > 0) is frozen, kind
+            young = YOUNG_GC_THRESHOLD if frozen else threshold[0]
+            assert gc.get_threshold() == (young, *threshold[1:]), kind
         finally:
             worker.stop()
             broker.close()
             gc.unfreeze()
+            gc.set_threshold(*threshold)
 
 
 class _RecordedSteps:
