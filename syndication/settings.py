@@ -41,10 +41,11 @@ class Settings:
       ``syndication.final_price_delivery``). Must be positive.
     * ``concurrency`` — ``SYNDICATION_CONCURRENCY`` (default 256): how many messages of
       ``async def`` actors one worker process keeps in flight (``syndication.concurrent``).
-    * ``step_threads`` — ``SYNDICATION_STEP_THREADS`` (default 2): the threads of a
+    * ``step_threads`` — ``SYNDICATION_STEP_THREADS`` (default 6): the threads of a
       concurrent worker process that run its jobs' store steps and settle their messages
-      (``syndication.concurrent``); a few, because a process bound by the interpreter's
-      lock gains nothing from more. Must be positive.
+      (``syndication.concurrent``): enough to overlap PostgreSQL's round trips, few
+      because a process bound by the interpreter's lock gains nothing from more. Must
+      be positive.
     * ``after_death_in_flight`` — ``SYNDICATION_AFTER_DEATH_IN_FLIGHT`` (default 4): how
       many transfers whose earlier start died with its worker one concurrent worker
       process runs at once (``syndication.transfer.concurrent_job``). Must be positive.
@@ -91,7 +92,7 @@ class Settings:
     confirm_delay_ms: int = 60_000
     marketplace_concurrency: int = 0
     concurrency: int = 256
-    step_threads: int = 2
+    step_threads: int = 6
     after_death_in_flight: int = 4
     bulkhead_delay_ms: int = 500
     final_price_concurrency: int = 64

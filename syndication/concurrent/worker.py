@@ -25,11 +25,10 @@ A concurrent actor may also name its job's *steps* (the actor option ``steps``, 
 then runs the first step on a step thread, the awaited step on the loop, and the
 last step on a step thread again, right before that thread settles the message:
 three hand-offs a message instead of the six of a coroutine that goes to a thread
-and back twice, and the store's work on a couple of threads instead of every
-thread the process has. (In a process bound
-by the interpreter's lock, every thread that wakes for a few microseconds of Python
-costs more than the work it does; measured in ``bench/transfer.py``.) The actor's
-own coroutine stays the job for every other worker.
+and back twice. (In a process bound by the interpreter's lock, every hand-off
+wakes a thread for a few microseconds of Python at a cost larger than that;
+measured in ``bench/transfer.py``.) The actor's own coroutine stays the job for
+every other worker.
 
 So a message is acknowledged only after its coroutine and its hooks are done:
 a worker killed meanwhile has its messages still unacknowledged in Redis, which
@@ -72,7 +71,7 @@ YOUNG_GC_THRESHOLD = 50_000
 """Allocations between two collections of the youngest generation in a worker process
 (:attr:`ConcurrentWorker.freeze_heap`); Python's default is 700."""
 
-DEFAULT_STEP_THREADS = 2
+DEFAULT_STEP_THREADS = 6
 """Threads that run concurrent jobs' store steps and settle their messages, unless told
 otherwise."""
 
