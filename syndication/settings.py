@@ -41,11 +41,12 @@ class Settings:
       ``syndication.final_price_delivery``). Must be positive.
     * ``concurrency`` — ``SYNDICATION_CONCURRENCY`` (default 256): how many messages of
       ``async def`` actors one worker process keeps in flight (``syndication.concurrent``).
-    * ``step_threads`` — ``SYNDICATION_STEP_THREADS`` (default 6): the threads of a
-      concurrent worker process that run its jobs' store steps and settle their messages
-      (``syndication.concurrent``): enough to overlap PostgreSQL's round trips, few
-      because a process bound by the interpreter's lock gains nothing from more. Must
-      be positive.
+    * ``step_threads`` — ``SYNDICATION_STEP_THREADS``: the threads of a concurrent
+      worker process that run its jobs' store steps and settle their messages
+      (``syndication.concurrent``); default 0, by the store: 2 on SQLite (a local file,
+      no round trips to overlap) and 6 on PostgreSQL (enough to overlap its round
+      trips). Few, because a process bound by the interpreter's lock gains nothing from
+      more (:attr:`steps_in_force`). Must not be negative.
     * ``after_death_in_flight`` — ``SYNDICATION_AFTER_DEATH_IN_FLIGHT`` (default 4): how
       many transfers whose earlier start died with its worker one concurrent worker
       process runs at once (``syndication.transfer.concurrent_job``). Must be positive.
@@ -92,7 +93,7 @@ class Settings:
     confirm_delay_ms: int = 60_000
     marketplace_concurrency: int = 0
     concurrency: int = 256
-    step_threads: int = 6
+    step_threads: int = 0
     after_death_in_flight: int = 4
     bulkhead_delay_ms: int = 500
     final_price_concurrency: int = 64
@@ -112,6 +113,14 @@ class Settings:
         if self.marketplace_concurrency > 0:
             return self.marketplace_concurrency
         return max(1, self.worker_threads // 2)
+
+    @property
+    def steps_in_force(self) -> int:
+        """The step threads of a concurrent worker process: ``step_threads``, or by the
+        store when it is 0 (2 on SQLite, 6 on any other)."""
+        if self.step_threads > 0:
+            return self.step_threads
+        return 2 if self.database_url.startswith("sqlite") else 6
 
     @property
     def marketplace_in_flight(self) -> int:
@@ -155,7 +164,8 @@ class Settings:
                 env, "SYNDICATION_MARKETPLACE_CONCURRENCY", defaults.marketplace_concurrency
             ),
             concurrency=_positive(env, "SYNDICATION_CONCURRENCY", defaults.concurrency),
-            step_threads=_positive(env, "SYNDICATION_STEP_THREADS", defaults.step_threads),
+            step_threads=_not_negative(env, "SYNDICATION_STEP_THREADS",
+                                       defaults.step_threads),
             after_death_in_flight=_positive(
                 env, "SYNDICATION_AFTER_DEATH_IN_FLIGHT", defaults.after_death_in_flight
             ),
@@ -196,6 +206,16 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         from syndication.errors import ConfigurationError
 
         raise ConfigurationError(f"{name} must be an integer, not {raw!r}") from None
+
+
+def _not_negative(env: Mapping[str, str], name: str, default: int) -> int:
+    """A variable of zero or more; less is a configuration error naming it."""
+    value = _int(env, name, default)
+    if value < 0:
+        from syndication.errors import ConfigurationError
+
+        raise ConfigurationError(f"{name} must be zero or more, not {value}")
+    return value
 
 
 def _positive(env: Mapping[str, str], name: str, default: int) -> int:

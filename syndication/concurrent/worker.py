@@ -71,9 +71,9 @@ YOUNG_GC_THRESHOLD = 50_000
 """Allocations between two collections of the youngest generation in a worker process
 (:attr:`ConcurrentWorker.freeze_heap`); Python's default is 700."""
 
-DEFAULT_STEP_THREADS = 6
+DEFAULT_STEP_THREADS = 2
 """Threads that run concurrent jobs' store steps and settle their messages, unless told
-otherwise."""
+otherwise or the broker's runtime says (``settings.steps_in_force``: by its store)."""
 
 
 class Steps(Protocol):
@@ -160,7 +160,7 @@ class ConcurrentWorker(dramatiq.Worker):
     ``concurrency`` bounds the messages of concurrent actors in flight at once
     (default: the runtime's ``settings.concurrency`` when the broker carries one,
     else :data:`DEFAULT_CONCURRENCY`); ``step_threads`` (default: the runtime's
-    ``settings.step_threads``, else :data:`DEFAULT_STEP_THREADS`) run their
+    ``settings.steps_in_force``, else :data:`DEFAULT_STEP_THREADS`) run their
     :class:`Steps` and settle them. :attr:`max_in_flight` is the most seen at once.
     """
 
@@ -183,7 +183,7 @@ class ConcurrentWorker(dramatiq.Worker):
         self._settled = threading.Condition()
         self.in_flight = 0
         self.max_in_flight = 0
-        self.step_threads = max(1, step_threads or _configured(broker, "step_threads",
+        self.step_threads = max(1, step_threads or _configured(broker, "steps_in_force",
                                                                DEFAULT_STEP_THREADS))
         self._step_pool = ThreadPoolExecutor(self.step_threads, thread_name_prefix="step")
         self._loop: asyncio.AbstractEventLoop | None = None

@@ -354,3 +354,29 @@ def test_an_error_in_a_store_step_is_the_messages_and_is_retried(redis_url, sand
     assert set(acks.deliveries.values()) == {1}, "each delivery (and delay) settled once"
     assert steps.threads["first"] | steps.threads["last"] == {"step_0"}
     assert worker.in_flight == 0
+
+
+def test_the_step_threads_follow_the_store_unless_set(redis_url, tmp_path):
+    """Two step threads on SQLite, six on PostgreSQL, ``SYNDICATION_STEP_THREADS`` over
+    both; a negative count is refused naming the variable."""
+    from syndication.errors import ConfigurationError
+    from syndication.runtime import Runtime, RuntimeMiddleware
+    from syndication.settings import Settings
+
+    sqlite_url = f"sqlite:///{tmp_path / 'store.db'}"
+    assert Settings.from_env({"SYNDICATION_DATABASE_URL": sqlite_url}).steps_in_force == 2
+    assert Settings.from_env({"SYNDICATION_DATABASE_URL": "postgresql://db/x"}
+                             ).steps_in_force == 6
+    assert Settings.from_env({"SYNDICATION_DATABASE_URL": "postgresql://db/x",
+                              "SYNDICATION_STEP_THREADS": "3"}).steps_in_force == 3
+    with pytest.raises(ConfigurationError, match="SYNDICATION_STEP_THREADS must be zero or"):
+        Settings.from_env({"SYNDICATION_STEP_THREADS": "-1"})
+
+    runtime = Runtime.from_settings(Settings(database_url=sqlite_url))
+    broker, _ = _broker(redis_url, RuntimeMiddleware(runtime))
+    try:
+        assert ConcurrentWorker(broker, worker_threads=1).step_threads == 2
+        assert ConcurrentWorker(broker, worker_threads=1, step_threads=5).step_threads == 5
+    finally:
+        broker.close()
+        runtime.close()
