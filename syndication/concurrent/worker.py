@@ -54,6 +54,7 @@ import threading
 import time
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any, Protocol
 
 import dramatiq
@@ -292,11 +293,13 @@ class ConcurrentWorker(dramatiq.Worker):
         message: MessageProxy,
         actor: dramatiq.Actor[Any, Any],
         context: contextvars.Context,
+        last: Callable[[Any], Any] | None = None,
     ) -> None:
         assert self._loop is not None
         task = self._loop.create_task(coroutine, context=context)
         task.add_done_callback(
-            lambda done: self._step_pool.submit(self._finish, done, message, actor, context)
+            lambda done: self._step_pool.submit(self._finish, done, message, actor, context,
+                                                last)
         )
 
     def _first(
@@ -307,55 +310,19 @@ class ConcurrentWorker(dramatiq.Worker):
         context: contextvars.Context,
     ) -> None:
         """On a step thread: the first step, then the awaited one onto the loop (once this
-        thread has left the message's context, which the loop then enters)."""
+        thread has left the message's context, which the loop then enters), with the last
+        step for :meth:`_finish`."""
         try:
             state = context.run(steps.first, self.broker, message)
         except BaseException as exc:
             self._settle(message, actor, context, None, exc)
             return
         assert self._loop is not None
-        self._loop.call_soon_threadsafe(
-            self._start_steps, steps, state, message, actor, context, context=context
-        )
-
-    def _start_steps(
-        self,
-        steps: Steps,
-        state: Any,
-        message: MessageProxy,
-        actor: dramatiq.Actor[Any, Any],
-        context: contextvars.Context,
-    ) -> None:
-        assert self._loop is not None
         coroutine = _limited(steps.awaited(state), self._time_limit(message, actor))
-        task = self._loop.create_task(coroutine, context=context)
-        task.add_done_callback(
-            lambda done: self._step_pool.submit(self._last, done, steps, state, message, actor,
-                                               context)
+        self._loop.call_soon_threadsafe(
+            self._start, coroutine, message, actor, context, partial(steps.last, state),
+            context=context,
         )
-
-    def _last(
-        self,
-        task: asyncio.Task[Any],
-        steps: Steps,
-        state: Any,
-        message: MessageProxy,
-        actor: dramatiq.Actor[Any, Any],
-        context: contextvars.Context,
-    ) -> None:
-        """On a step thread: the last step with what the awaited one gave, then settle the
-        message on the same thread; a cancelled awaited step is left unacknowledged."""
-        if task.cancelled():
-            self._release()
-            self.work_queue.task_done()
-            return
-        raised = task.exception()
-        try:
-            result = context.run(steps.last, state, task.result() if raised is None else raised)
-        except BaseException as exc:
-            self._settle(message, actor, context, None, exc)
-            return
-        self._settle(message, actor, context, result, None)
 
     def _finish(
         self,
@@ -363,15 +330,23 @@ class ConcurrentWorker(dramatiq.Worker):
         message: MessageProxy,
         actor: dramatiq.Actor[Any, Any],
         context: contextvars.Context,
+        last: Callable[[Any], Any] | None = None,
     ) -> None:
-        """On a step thread: settle the message its coroutine ended; a coroutine
+        """On a step thread: settle the message its coroutine ended, after the ``last``
+        step (given what the coroutine returned or raised) when there is one; a coroutine
         cancelled (the loop stopped under it) is left unacknowledged."""
         if task.cancelled():
             self._release()
             self.work_queue.task_done()
             return
         exception = task.exception()
-        self._settle(message, actor, context, None if exception else task.result(), exception)
+        result = None if exception else task.result()
+        if last is not None:
+            try:
+                result, exception = context.run(last, exception or result), None
+            except BaseException as exc:
+                result, exception = None, exc
+        self._settle(message, actor, context, result, exception)
 
     def _settle(
         self,
