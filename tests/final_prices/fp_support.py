@@ -88,17 +88,18 @@ def seed(
                           marketplace_id=f"H-{listing_id}", at=published_at)
 
 
-def update_listing(engine: Engine, listing_id: str, **values: Any) -> None:
+def update_row(engine: Engine, model: Any, key: str, **values: Any) -> None:
+    """Set ``values`` on the stored ``model`` row ``key``, which must exist."""
     with session_scope(engine) as session:
-        row = session.get(ListingRow, listing_id)
-        assert row is not None
-        for key, value in values.items():
-            setattr(row, key, value)
+        row = session.get(model, key)
+        assert row is not None, (model.__name__, key)
+        for name, value in values.items():
+            setattr(row, name, value)
+
+
+def update_listing(engine: Engine, listing_id: str, **values: Any) -> None:
+    update_row(engine, ListingRow, listing_id, **values)
 
 
 def update_office(engine: Engine, office_id: str, **values: Any) -> None:
-    with session_scope(engine) as session:
-        row = session.get(OfficeRow, office_id)
-        assert row is not None
-        for key, value in values.items():
-            setattr(row, key, value)
+    update_row(engine, OfficeRow, office_id, **values)

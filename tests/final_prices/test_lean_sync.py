@@ -9,7 +9,7 @@ import threading
 from datetime import UTC, datetime
 from typing import Any
 
-from fp_support import RecordingHemnet, seed, update_listing
+from fp_support import RecordingHemnet, seed, update_listing, update_row
 from sqlalchemy import Engine, select
 from test_concurrent_sends import SlowHemnet, http, runtime_for, states
 from test_concurrent_sends import slow_hemnet as slow_hemnet  # noqa: F401 - the fixture
@@ -29,11 +29,7 @@ def decisions(engine: Engine, *, documents: bool) -> dict[str, tuple[str, str, b
 
 
 def set_row(engine: Engine, listing_id: str, **values: Any) -> None:
-    with session_scope(engine) as session:
-        row = session.get(FinalPriceRow, listing_id)
-        assert row is not None
-        for key, value in values.items():
-            setattr(row, key, value)
+    update_row(engine, FinalPriceRow, listing_id, **values)
 
 
 def test_a_plan_without_documents_decides_as_one_with_them(
