@@ -181,9 +181,11 @@ class TransferSteps:
             size = job.runtime.settings.after_death_in_flight
             get_logger().info("transfer.after_death_lane", deaths=job.died.deaths, lane=size)
             async with AFTER_DEATH.get(size):
-                again = await asyncio.to_thread(_prepare, self.lifecycle, job.broker,
-                                                job.message, self.scheduler)
-                return await _send_and_finish(job.runtime, again, self.transports)
+                again = _Job(job.runtime, job.broker, job.message)
+                again.prepared, again.gate = await asyncio.to_thread(
+                    _prepare, self.lifecycle, job.broker, job.message, self.scheduler)
+                result = await self.awaited(again)
+                return await asyncio.to_thread(self.last, again, result)
         assert job.prepared is not None
         delivery = job.prepared.delivery
         if delivery is None or isinstance(job.gate, BaseException):
@@ -223,26 +225,6 @@ async def run_transfer_message(
     job = await asyncio.to_thread(steps.first, broker, message)
     result = await steps.awaited(job)
     return await asyncio.to_thread(steps.last, job, result)
-
-
-async def _send_and_finish(
-    runtime: Runtime,
-    first: tuple[Prepared, CircuitState | BaseException | None],
-    transports: AsyncTransports,
-) -> JobOutcome:
-    prepared, gate = first
-    delivery = prepared.delivery
-    if delivery is None:
-        return await asyncio.to_thread(finish, runtime, prepared, None)
-    note_action(delivery.action)
-    if isinstance(gate, BaseException):
-        return await asyncio.to_thread(finish, runtime, prepared, gate)
-    result: Receipt | BaseException
-    try:
-        result = await deliver(runtime, delivery, transports)
-    except Exception as exc:  # noqa: BLE001 - finish records it and raises what must be retried
-        result = exc
-    return await asyncio.to_thread(_finish, runtime, prepared, result, gate)
 
 
 async def deliver(runtime: Runtime, delivery: Delivery, transports: AsyncTransports) -> Receipt:
