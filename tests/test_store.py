@@ -89,9 +89,11 @@ def test_request_outcome_takes_each_pairs_newest_event_of_that_request(engine: E
 def test_request_outcome_reads_through_the_request_index(sqlite_engine: Engine) -> None:
     from sqlalchemy import text
 
-    from syndication.transfer.progress import newest_events
+    from syndication.transfer.progress import failed_pairs, state_counts
 
-    compiled = newest_events("r1").compile(sqlite_engine, compile_kwargs={"literal_binds": True})
-    with sqlite_engine.connect() as conn:
-        plan = " ".join(str(r[-1]) for r in conn.execute(text(f"EXPLAIN QUERY PLAN {compiled}")))
-    assert "ix_transfer_event_request" in plan, plan
+    for query in (state_counts("r1", None), failed_pairs("r1")):
+        compiled = query.compile(sqlite_engine, compile_kwargs={"literal_binds": True})
+        with sqlite_engine.connect() as conn:
+            plan = " ".join(str(r[-1])
+                            for r in conn.execute(text(f"EXPLAIN QUERY PLAN {compiled}")))
+        assert "ix_transfer_event_request" in plan, plan
