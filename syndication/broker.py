@@ -43,7 +43,7 @@ from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.common import current_millis, dq_name
 from dramatiq.errors import ConnectionClosed
-from dramatiq.middleware import CurrentMessage, Retries
+from dramatiq.middleware import CurrentMessage, Middleware, MiddlewareError, Retries
 from hiredis import pack_command
 
 from syndication.bulkheads import Bulkhead
@@ -154,6 +154,19 @@ class _ReturningConsumer(_RedisConsumer):  # type: ignore[misc]
                                 len(ids), self.queue_name)
         super().close()
 
+    def ack_many(self, messages: Sequence[dramatiq.broker.MessageProxy]) -> None:
+        """Acknowledge ``messages`` (all fetched by this consumer) in one round trip:
+        Redis runs dramatiq's ``dispatch`` script for each, as :meth:`ack` does for one.
+        A lost connection is ``ConnectionClosed`` and acknowledges none for certain
+        (those Redis did take are acknowledged again when the caller retries, which
+        changes nothing)."""
+        try:
+            self.broker.ack_encoded(self.queue_name,
+                                    [m.options["redis_message_id"] for m in messages])
+        finally:
+            for message in messages:
+                self.queued_message_ids.discard(message.message_id)
+
 
 class RecoveringRedisBroker(RedisBroker):
     """dramatiq's Redis broker, made to keep delayed messages across a lost connection.
@@ -169,8 +182,46 @@ class RecoveringRedisBroker(RedisBroker):
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._hooks: dict[str, tuple[list[Middleware], list[tuple[Middleware, Any]]]] = {}
         super().__init__(*args, **kwargs)
         self._opened_queues: set[str] = set()
+
+    def emit_before(self, signal: str, *args: Any, **kwargs: Any) -> None:
+        """dramatiq's ``emit_before``, calling only the middleware that define the hook."""
+        name = "before_" + signal
+        for middleware, hook in self._defining(name):
+            try:
+                hook(self, *args, **kwargs)
+            except MiddlewareError:
+                raise
+            except Exception:
+                self.logger.critical("Unexpected failure in %s of %r.", name, middleware,
+                                     exc_info=True)
+
+    def emit_after(self, signal: str, *args: Any, **kwargs: Any) -> None:
+        """dramatiq's ``emit_after``, calling only the middleware that define the hook."""
+        name = "after_" + signal
+        for middleware, hook in reversed(self._defining(name)):
+            try:
+                hook(self, *args, **kwargs)
+            except Exception:
+                self.logger.critical("Unexpected failure in %s of %r.", name, middleware,
+                                     exc_info=True)
+
+    def _defining(self, name: str) -> list[tuple[Middleware, Any]]:
+        """The middleware whose class defines hook ``name`` (not only inherits dramatiq's
+        empty one), in order, with the bound hook. A job's messages emit some ten signals
+        through fourteen middleware, most of which do nothing for most of them; the list
+        is made again whenever the broker's middleware changed."""
+        known = self._hooks.get(name)
+        if known is not None and known[0] == self.middleware:
+            return known[1]
+        empty = getattr(Middleware, name, None)
+        defining = [(middleware, getattr(middleware, name)) for middleware in self.middleware
+                    if getattr(type(middleware), name, None) is not empty
+                    or name in getattr(middleware, "__dict__", ())]
+        self._hooks[name] = (list(self.middleware), defining)
+        return defining
 
     def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000) -> Any:
         if queue_name in self._opened_queues:
@@ -253,6 +304,27 @@ class RecoveringRedisBroker(RedisBroker):
              self._should_do_maintenance("enqueue"), unpack, redis_message_id, body)
             for redis_message_id, body in messages
         ]
+        self._run_dispatch(commands)
+
+    def ack_encoded(self, queue_name: str, redis_message_ids: Sequence[str]) -> None:
+        """Acknowledge the messages of ``queue_name`` this broker's worker fetched, by
+        their Redis message ids: dramatiq's ``dispatch`` script with ``ack`` for each,
+        all written to one connection at once (:meth:`_send_commands`)."""
+        dispatch = self.scripts["dispatch"]
+        fixed = (queue_name, self.broker_id, self.heartbeat_timeout, self.dead_message_ttl)
+        unpack = self._max_unpack_size()
+        commands = [
+            ("EVALSHA", dispatch.sha, 1, self.namespace, "ack", current_millis(), *fixed,
+             self._should_do_maintenance("ack"), unpack, redis_message_id)
+            for redis_message_id in redis_message_ids
+        ]
+        self._run_dispatch(commands)
+
+    def _run_dispatch(self, commands: Sequence[tuple[Any, ...]]) -> None:
+        """Send ``dispatch`` calls (:meth:`_send_commands`); a script Redis does not hold
+        yet is loaded and the calls it refused sent again. Any other refusal or a lost
+        connection is ``ConnectionClosed``."""
+        dispatch = self.scripts["dispatch"]
         refused = self._send_commands(commands)
         if refused and all(isinstance(exc, redis.exceptions.NoScriptError)
                            for _, exc in refused):

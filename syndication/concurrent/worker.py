@@ -17,8 +17,10 @@ def``; every other actor runs exactly as on dramatiq's own worker):
 2. when the coroutine ends, one of the worker's few *step threads* (off the
    loop, so the hooks' database and Redis calls never block it) runs the
    ``after_*`` hooks in the message's context, exactly as dramatiq's
-   ``WorkerThread.process_message`` would (skip, retry, failure), then acks or
-   nacks the message (``post_process_message``) and frees the slot.
+   ``WorkerThread.process_message`` would (skip, retry, failure), then nacks
+   the message (``post_process_message``) or hands its ack to the acknowledging
+   thread, which sends the acks of a few milliseconds in one round trip when the
+   consumer takes them so (``ack_many``); the slot is freed once that is done.
 
 A concurrent actor may also name its job's *steps* (the actor option ``steps``, a
 :class:`Steps`): a store step before the coroutine and one after it. The worker
@@ -60,7 +62,7 @@ from typing import Any, Protocol
 import dramatiq
 from dramatiq.asyncio import EventLoopThread, get_event_loop_thread, set_event_loop_thread
 from dramatiq.broker import MessageProxy
-from dramatiq.errors import RateLimitExceeded, Retry
+from dramatiq.errors import ConnectionClosed, RateLimitExceeded, Retry
 from dramatiq.middleware import AsyncIO, SkipMessage, TimeLimit
 from dramatiq.middleware.time_limit import TimeLimitExceeded
 from dramatiq.worker import WorkerThread
@@ -71,6 +73,12 @@ DEFAULT_CONCURRENCY = 256
 YOUNG_GC_THRESHOLD = 50_000
 """Allocations between two collections of the youngest generation in a worker process
 (:attr:`ConcurrentWorker.freeze_heap`); Python's default is 700."""
+
+ACK_WINDOW = 0.005
+"""Seconds the acknowledging thread gathers settled messages before it sends them."""
+
+ACK_RETRY_SECONDS = 1.0
+"""Seconds between two tries of a batch of acks whose connection was lost."""
 
 DEFAULT_STEP_THREADS = 2
 """Threads that run concurrent jobs' store steps and settle their messages, unless told
@@ -187,6 +195,7 @@ class ConcurrentWorker(dramatiq.Worker):
         self.step_threads = max(1, step_threads or _configured(broker, "steps_in_force",
                                                                DEFAULT_STEP_THREADS))
         self._step_pool = ThreadPoolExecutor(self.step_threads, thread_name_prefix="step")
+        self._acks = _Acks(self)
         self._loop: asyncio.AbstractEventLoop | None = None
 
     freeze_heap = False
@@ -228,6 +237,7 @@ class ConcurrentWorker(dramatiq.Worker):
             self.logger.warning("Stopping with %d messages still in flight; they stay "
                                 "unacknowledged and are delivered again.", self.in_flight)
         self._step_pool.shutdown(wait=self.in_flight == 0)
+        self._acks.stop()
         super().stop(timeout)
 
     def drain(self, timeout: float | None = None) -> bool:
@@ -357,16 +367,66 @@ class ConcurrentWorker(dramatiq.Worker):
         exception: BaseException | None,
     ) -> None:
         """The after hooks, then the ack or nack: what dramatiq's
-        ``WorkerThread.process_message`` does once the actor returned or raised."""
+        ``WorkerThread.process_message`` does once the actor returned or raised. An ack
+        goes to the acknowledging thread when the consumer takes them in batches
+        (``ack_many``); the message is settled once it is sent."""
         try:
             context.run(self._after, message, actor, result, exception)
         finally:
+            self._ack_or_nack(message)
+
+    def _ack_or_nack(self, message: MessageProxy) -> None:
+        thread = self.consumers[message.queue_name]
+        if not message.failed and hasattr(thread.consumer, "ack_many") and \
+                self._acks.put(message):
+            return
+        try:
+            thread.post_process_message(message)
+        finally:
+            self._settled_one(message)
+
+    def _settled_one(self, message: MessageProxy) -> None:
+        self.work_queue.task_done()
+        message.clear_exception()
+        self._release()
+
+    def _ack_batch(self, batch: list[MessageProxy], stopping: Callable[[], bool]) -> None:
+        """On the acknowledging thread: acknowledge ``batch`` a queue at a time, one round
+        trip each, with dramatiq's ``before_ack`` and ``after_ack`` hooks for every
+        message; a lost connection is retried as dramatiq's worker retries an ack, until
+        it is back or the worker stops (the messages then stay unacknowledged and are
+        delivered again). Then each message is settled."""
+        queues: dict[str, list[MessageProxy]] = {}
+        for message in batch:
+            queues.setdefault(message.queue_name, []).append(message)
+        for queue_name, messages in queues.items():
+            thread = self.consumers[queue_name]
             try:
-                self.consumers[message.queue_name].post_process_message(message)
+                for message in messages:
+                    self.broker.emit_before("ack", message)
+                while True:
+                    try:
+                        consumer: Any = thread.consumer
+                        consumer.ack_many(messages)
+                        break
+                    except ConnectionClosed as exc:
+                        if stopping():
+                            self.logger.warning("Could not acknowledge %d messages while "
+                                                "stopping (%s); they are delivered again.",
+                                                len(messages), exc)
+                            break
+                        self.logger.warning("Could not acknowledge %d messages (%s); "
+                                            "trying again in %s s.", len(messages), exc,
+                                            ACK_RETRY_SECONDS)
+                        time.sleep(ACK_RETRY_SECONDS)
+                for message in messages:
+                    self.broker.emit_after("ack", message)
+            except Exception:
+                self.logger.exception("Could not acknowledge %d messages; they are "
+                                      "delivered again.", len(messages))
             finally:
-                self.work_queue.task_done()
-                message.clear_exception()
-                self._release()
+                for message in messages:
+                    self._settled_one(message)
 
     def _after(
         self,
@@ -417,6 +477,56 @@ class ConcurrentWorker(dramatiq.Worker):
                     "time_limit", middleware.time_limit)
                 return None if limit == float("inf") else float(limit) / 1000
         return None
+
+
+class _Acks:
+    """The acknowledgements of the messages a :class:`ConcurrentWorker` settled, sent by
+    a thread of their own: it waits :data:`ACK_WINDOW` after the first one and then
+    sends all that settled meanwhile in one round trip (``ack_many``), instead of a
+    round trip on the settling step thread for each (``bench/latency.py``)."""
+
+    def __init__(self, owner: ConcurrentWorker) -> None:
+        self.owner = owner
+        self._pending: list[MessageProxy] = []
+        self._ready = threading.Condition()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+
+    def put(self, message: MessageProxy) -> bool:
+        """Queue ``message``'s ack; ``False`` once the thread is stopping (the caller
+        then acknowledges it itself)."""
+        with self._ready:
+            if self._stopping:
+                return False
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="acks", daemon=True)
+                self._thread.start()
+            self._pending.append(message)
+            if len(self._pending) == 1:
+                self._ready.notify()
+            return True
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Send what is queued, then end the thread."""
+        with self._ready:
+            self._stopping = True
+            self._ready.notify()
+            thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+
+    def _run(self) -> None:
+        while True:
+            with self._ready:
+                self._ready.wait_for(lambda: self._pending or self._stopping)
+                if not self._pending:
+                    return
+                stopping = self._stopping
+            if not stopping:
+                time.sleep(ACK_WINDOW)
+            with self._ready:
+                batch, self._pending = self._pending, []
+            self.owner._ack_batch(batch, lambda: self._stopping)
 
 
 class _HandingThread(WorkerThread):

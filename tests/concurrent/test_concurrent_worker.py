@@ -380,3 +380,74 @@ def test_the_step_threads_follow_the_store_unless_set(redis_url, tmp_path):
     finally:
         broker.close()
         runtime.close()
+
+
+class _CountedAcks:
+    """Wraps a consumer's ``ack_many``: the batch sizes, and a first call that fails."""
+
+    def __init__(self, fail_first: bool = False) -> None:
+        self.batches: list[int] = []
+        self.fail_first = fail_first
+
+    def wrap(self, consumer: Any) -> None:
+        send = consumer.ack_many
+
+        def ack_many(messages: Any) -> None:
+            if self.fail_first:
+                self.fail_first = False
+                from dramatiq.errors import ConnectionClosed
+
+                raise ConnectionClosed(OSError("the connection broke off"))
+            self.batches.append(len(messages))
+            send(messages)
+
+        consumer.ack_many = ack_many
+
+
+def _counting(worker: ConcurrentWorker, counted: _CountedAcks, queue: str) -> None:
+    wait_for(lambda: worker.consumers[queue].consumer is not None, "the consumer")
+    counted.wrap(worker.consumers[queue].consumer)
+
+
+def test_settled_messages_are_acknowledged_in_batches_each_once(redis_url, sandbox):
+    broker, acks = _broker(redis_url, kind=RecoveringRedisBroker)
+    actors = declare(broker, redis_url)
+    url = sandbox.url("hemnet") + "/listings"
+    counted = _CountedAcks()
+    worker = ConcurrentWorker(broker, worker_threads=2, concurrency=64)
+    worker.start()
+    try:
+        _counting(worker, counted, actors["call"].queue_name)
+        messages = [actors["call"].send(url, f"OBJ-{i}") for i in range(60)]
+        broker.join(actors["call"].queue_name, timeout=60_000)
+        worker.join()
+    finally:
+        worker.stop()
+        broker.close()
+    assert acks.acks == {m.message_id: 1 for m in messages}, "each acked once, hooks and all"
+    assert sum(counted.batches) == 60
+    assert len(counted.batches) < 60 and max(counted.batches) > 1, counted.batches
+    assert worker.in_flight == 0
+    assert _queue_empty(redis_url), "nothing left in the worker's ack set"
+
+
+def test_a_batch_of_acks_whose_connection_broke_is_sent_again(redis_url, monkeypatch):
+    import syndication.concurrent.worker as module
+
+    monkeypatch.setattr(module, "ACK_RETRY_SECONDS", 0.05)
+    broker, acks = _broker(redis_url, kind=RecoveringRedisBroker)
+    actors = declare(broker, redis_url)
+    counted = _CountedAcks(fail_first=True)
+    worker = ConcurrentWorker(broker, worker_threads=1, concurrency=8)
+    worker.start()
+    try:
+        _counting(worker, counted, actors["context"].queue_name)
+        messages = [actors["context"].send(f"OBJ-{i}") for i in range(5)]
+        broker.join(actors["context"].queue_name, timeout=30_000)
+        worker.join()
+    finally:
+        worker.stop()
+        broker.close()
+    assert not counted.fail_first, "the first batch failed once"
+    assert acks.acks == {m.message_id: 1 for m in messages}
+    assert _queue_empty(redis_url)

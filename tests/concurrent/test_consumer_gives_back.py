@@ -38,3 +38,49 @@ def test_prefetched_messages_go_back_to_their_queue_when_the_consumer_closes(
             client.delete(key)
         client.close()
         broker.close()
+
+
+def test_the_broker_calls_the_hooks_its_middleware_define_and_follows_changes(
+    redis_url: str,
+) -> None:
+    from dramatiq.middleware import Middleware, MiddlewareError
+
+    calls: list[str] = []
+
+    class Before(Middleware):
+        def before_ack(self, broker: dramatiq.Broker, message: object) -> None:
+            calls.append("before")
+
+    class After(Middleware):
+        def after_ack(self, broker: dramatiq.Broker, message: object) -> None:
+            calls.append("after")
+
+    class Refuses(Middleware):
+        def before_ack(self, broker: dramatiq.Broker, message: object) -> None:
+            raise MiddlewareError("refused")
+
+    broker = RecoveringRedisBroker(url=redis_url, namespace="hooks")
+    try:
+        message = dramatiq.Message(queue_name="q", actor_name="noop", args=(), kwargs={},
+                                   options={})
+        first, second = Before(), After()
+        broker.add_middleware(first)
+        broker.emit_before("ack", message)
+        broker.emit_after("ack", message)
+        assert calls == ["before"]
+        broker.add_middleware(second)
+        broker.emit_after("ack", message)
+        assert calls == ["before", "after"], "a middleware added later is called"
+        broker.middleware[:] = [m for m in broker.middleware if m is not first]
+        broker.emit_before("ack", message)
+        assert calls == ["before", "after"], "a middleware taken away is not"
+        second.before_ack = lambda broker, message: calls.append("instance")  # type: ignore[attr-defined]
+        broker.middleware[:] = list(broker.middleware)
+        broker.add_middleware(Before())
+        broker.emit_before("ack", message)
+        assert calls[-2:] == ["instance", "before"], "a hook set on the instance counts too"
+        broker.add_middleware(Refuses())
+        with pytest.raises(MiddlewareError):
+            broker.emit_before("ack", message)
+    finally:
+        broker.close()
