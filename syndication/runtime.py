@@ -171,9 +171,10 @@ def attach_runtime(broker: dramatiq.Broker, runtime: Runtime) -> None:
 
 
 def current_runtime(broker: Any = None) -> Runtime:
-    """The runtime attached to ``broker`` (default: dramatiq's configured broker)."""
+    """The runtime attached to ``broker`` (default: dramatiq's configured broker). Looked
+    for from the end, where :func:`attach_runtime` puts it (a job asks several times)."""
     broker = broker or dramatiq.get_broker()
-    for middleware in broker.middleware:
+    for middleware in reversed(broker.middleware):
         if isinstance(middleware, RuntimeMiddleware):
             return middleware.runtime
     raise RuntimeError("no Runtime is attached to the broker; call attach_runtime() at start-up")

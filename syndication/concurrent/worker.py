@@ -468,6 +468,7 @@ class ConcurrentWorker(dramatiq.Worker):
         for middleware in self.broker.middleware:
             if isinstance(middleware, TimeLimit):
                 middleware.manager.remove_timeout(threading.get_ident())
+                return
 
     def _time_limit(self, message: MessageProxy, actor: dramatiq.Actor[Any, Any]) -> float | None:
         """The message's time limit in seconds, as ``TimeLimit`` reads it; ``None`` without one."""
