@@ -407,6 +407,8 @@ class ConcurrentWorker(dramatiq.Worker):
                 while True:
                     try:
                         consumer: Any = thread.consumer
+                        if consumer is None:  # reconnecting: as good as a lost connection
+                            raise ConnectionClosed(OSError(f"{queue_name}: no consumer"))
                         consumer.ack_many(messages)
                         break
                     except ConnectionClosed as exc:
