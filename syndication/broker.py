@@ -296,35 +296,29 @@ class RecoveringRedisBroker(RedisBroker):
         :meth:`enqueue_many` (those Redis took are sent once more later, which every
         consumer tolerates, R10).
         """
-        dispatch = self.scripts["dispatch"]
-        fixed = (queue_name, self.broker_id, self.heartbeat_timeout, self.dead_message_ttl)
-        unpack = self._max_unpack_size()
-        commands = [
-            ("EVALSHA", dispatch.sha, 1, self.namespace, "enqueue", current_millis(), *fixed,
-             self._should_do_maintenance("enqueue"), unpack, redis_message_id, body)
-            for redis_message_id, body in messages
-        ]
-        self._run_dispatch(commands)
+        self._dispatch_all("enqueue", queue_name, messages)
 
     def ack_encoded(self, queue_name: str, redis_message_ids: Sequence[str]) -> None:
         """Acknowledge the messages of ``queue_name`` this broker's worker fetched, by
         their Redis message ids: dramatiq's ``dispatch`` script with ``ack`` for each,
         all written to one connection at once (:meth:`_send_commands`)."""
+        self._dispatch_all("ack", queue_name, [(rid,) for rid in redis_message_ids])
+
+    def _dispatch_all(self, command: str, queue_name: str,
+                      arguments: Sequence[tuple[Any, ...]]) -> None:
+        """dramatiq's ``dispatch`` script run with ``command`` on ``queue_name`` once per
+        item of ``arguments`` (that call's own arguments), all written at once
+        (:meth:`_send_commands`). A script Redis does not hold yet is loaded and the
+        calls it refused sent again; any other refusal or a lost connection is
+        ``ConnectionClosed``."""
         dispatch = self.scripts["dispatch"]
         fixed = (queue_name, self.broker_id, self.heartbeat_timeout, self.dead_message_ttl)
         unpack = self._max_unpack_size()
         commands = [
-            ("EVALSHA", dispatch.sha, 1, self.namespace, "ack", current_millis(), *fixed,
-             self._should_do_maintenance("ack"), unpack, redis_message_id)
-            for redis_message_id in redis_message_ids
+            ("EVALSHA", dispatch.sha, 1, self.namespace, command, current_millis(), *fixed,
+             self._should_do_maintenance(command), unpack, *each)
+            for each in arguments
         ]
-        self._run_dispatch(commands)
-
-    def _run_dispatch(self, commands: Sequence[tuple[Any, ...]]) -> None:
-        """Send ``dispatch`` calls (:meth:`_send_commands`); a script Redis does not hold
-        yet is loaded and the calls it refused sent again. Any other refusal or a lost
-        connection is ``ConnectionClosed``."""
-        dispatch = self.scripts["dispatch"]
         refused = self._send_commands(commands)
         if refused and all(isinstance(exc, redis.exceptions.NoScriptError)
                            for _, exc in refused):

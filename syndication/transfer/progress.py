@@ -144,7 +144,7 @@ def failed_pairs(request_id: str) -> Any:
 
 def request_outcome(engine: Engine, request_id: str) -> RequestOutcome:
     """The outcome of ``request_id`` so far (an unknown id has no pairs): counted by the
-    database per state, the failed pairs read one by one only when there are any."""
+    database per state; the failed pairs are read only when there are any."""
     with session_scope(engine) as session:
         request = session.get(TransferRequestRow, request_id)
         started_at = request.created_at if request is not None else None
