@@ -30,6 +30,7 @@ would be unknown). Every entry point gets the actors from
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from importlib import import_module
@@ -139,7 +140,45 @@ class _ReturningConsumer(_RedisConsumer):  # type: ignore[misc]
     keeps those not yet handed to the worker in ``message_cache``. dramatiq's own
     consumer leaves them there when it closes, so after a graceful stop they wait
     until this worker's heartbeat is old enough for another worker to take them
-    over. Here they go back to their queue straight away."""
+    over. Here they go back to their queue straight away.
+
+    A consumer that holds ``prefetch`` messages unacknowledged may fetch no more;
+    dramatiq's then counts each look as a miss of an empty queue and sleeps ever
+    longer, up to its timeout (a second), so when many messages are settled at
+    once the worker waits out that sleep with its pipeline draining. This one
+    waits for the ack that makes room instead, and fetches at once."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._room = threading.Condition()
+
+    def __next__(self) -> dramatiq.broker.MessageProxy | None:
+        if not self.message_cache and self._full():
+            with self._room:
+                self._room.wait_for(lambda: not self._full(), timeout=self.timeout / 1000)
+            if self._full():
+                return None
+        message: dramatiq.broker.MessageProxy | None = super().__next__()
+        return message
+
+    def _full(self) -> bool:
+        return bool(self.outstanding_message_count >= self.prefetch)
+
+    def _made_room(self) -> None:
+        with self._room:
+            self._room.notify_all()
+
+    def ack(self, message: dramatiq.broker.MessageProxy) -> None:
+        try:
+            super().ack(message)
+        finally:
+            self._made_room()
+
+    def nack(self, message: dramatiq.broker.MessageProxy) -> None:
+        try:
+            super().nack(message)
+        finally:
+            self._made_room()
 
     def close(self) -> None:
         cached, self.message_cache = self.message_cache, []
@@ -166,6 +205,7 @@ class _ReturningConsumer(_RedisConsumer):  # type: ignore[misc]
         finally:
             for message in messages:
                 self.queued_message_ids.discard(message.message_id)
+            self._made_room()
 
 
 class RecoveringRedisBroker(RedisBroker):

@@ -40,6 +40,41 @@ def test_prefetched_messages_go_back_to_their_queue_when_the_consumer_closes(
         broker.close()
 
 
+def test_a_full_consumer_waits_for_room_and_fetches_at_once(redis_url: str) -> None:
+    """A consumer holding ``prefetch`` unacknowledged messages may fetch no more; it waits
+    for the ack that makes room and then hands the next message over in the same call
+    (dramatiq's would count a miss and sleep ever longer, returning nothing)."""
+    import threading
+
+    broker = RecoveringRedisBroker(url=redis_url, namespace="room")
+    client = redis.Redis.from_url(redis_url)
+    try:
+        broker.declare_queue("full")
+        sent = [broker.enqueue(dramatiq.Message(queue_name="full", actor_name="noop",
+                                                args=(n,), kwargs={}, options={}))
+                for n in range(3)]
+        consumer = broker.consume("full", prefetch=2, timeout=10_000)
+        taken = [next(consumer), next(consumer)]
+        assert all(message is not None for message in taken)
+        handed: list[object] = []
+        waiting = threading.Thread(target=lambda: handed.append(next(consumer)))
+        waiting.start()
+        waiting.join(0.3)
+        assert waiting.is_alive() and handed == [], "full: it waits, neither fetching nor None"
+        consumer.ack_many([taken[0]])
+        waiting.join(5)
+        assert not waiting.is_alive()
+        assert [getattr(m, "message_id", None) for m in handed] == [sent[2].message_id]
+        consumer.ack(taken[1])
+        consumer.ack(handed[0])  # type: ignore[arg-type]
+        consumer.close()
+    finally:
+        for key in client.scan_iter("room:*"):
+            client.delete(key)
+        client.close()
+        broker.close()
+
+
 def test_the_broker_calls_the_hooks_its_middleware_define_and_follows_changes(
     redis_url: str,
 ) -> None:
