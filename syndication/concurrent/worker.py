@@ -29,8 +29,11 @@ last step on a step thread again, right before that thread settles the message:
 three hand-offs a message instead of the six of a coroutine that goes to a thread
 and back twice. (In a process bound by the interpreter's lock, every hand-off
 wakes a thread for a few microseconds of Python at a cost larger than that;
-measured in ``bench/transfer.py``.) The actor's own coroutine stays the job for
-every other worker.
+measured in ``bench/transfer.py``.) The last steps waiting when a step thread
+comes to them are run together, one after another (up to :data:`LAST_GROUP`;
+``Steps.last_together`` lets the job share one store transaction among them),
+and only then settled. The actor's own coroutine stays the job for every other
+worker.
 
 So a message is acknowledged only after its coroutine and its hooks are done:
 a worker killed meanwhile has its messages still unacknowledged in Redis, which
@@ -54,8 +57,10 @@ import gc
 import inspect
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, Protocol
 
@@ -80,6 +85,9 @@ ACK_WINDOW = 0.005
 ACK_RETRY_SECONDS = 1.0
 """Seconds between two tries of a batch of acks whose connection was lost."""
 
+LAST_GROUP = 32
+"""The most last steps a step thread runs together (``Steps.last_together``)."""
+
 DEFAULT_STEP_THREADS = 2
 """Threads that run concurrent jobs' store steps and settle their messages, unless told
 otherwise or the broker's runtime says (``settings.steps_in_force``: by its store)."""
@@ -94,6 +102,11 @@ class Steps(Protocol):
     step thread with the state and what ``awaited`` returned (or the exception it
     raised) and returns the message's result. An exception of ``first`` or ``last``
     is the message's, as an actor's would be.
+
+    A job may also define ``last_together(broker, calls)``: run the zero-argument
+    ``calls`` (each one message's ``last``, in its context) one after another and
+    return each one's outcome, ``[result, exception]``, in order (the transfer job
+    runs them in one store transaction). Without it each runs on its own.
     """
 
     def first(self, broker: dramatiq.Broker, message: MessageProxy) -> Any: ...
@@ -196,6 +209,9 @@ class ConcurrentWorker(dramatiq.Worker):
                                                                DEFAULT_STEP_THREADS))
         self._step_pool = ThreadPoolExecutor(self.step_threads, thread_name_prefix="step")
         self._acks = _Acks(self)
+        self._ending: deque[_Ending] = deque()
+        self._ending_lock = threading.Lock()
+        self._draining = False
         self._loop: asyncio.AbstractEventLoop | None = None
 
     freeze_heap = False
@@ -303,14 +319,24 @@ class ConcurrentWorker(dramatiq.Worker):
         message: MessageProxy,
         actor: dramatiq.Actor[Any, Any],
         context: contextvars.Context,
-        last: Callable[[Any], Any] | None = None,
+        steps: Steps | None = None,
+        state: Any = None,
     ) -> None:
         assert self._loop is not None
         task = self._loop.create_task(coroutine, context=context)
-        task.add_done_callback(
-            lambda done: self._step_pool.submit(self._finish, done, message, actor, context,
-                                                last)
-        )
+        ending = _Ending(task, message, actor, context, steps, state)
+        task.add_done_callback(lambda _: self._ended(ending))
+
+    def _ended(self, ending: _Ending) -> None:
+        """On the loop: a coroutine ended; a step thread settles it with those waiting.
+        One drain of the waiting is queued for the step threads at a time, so those that
+        end while it waits its turn behind first steps are settled together with it."""
+        with self._ending_lock:
+            self._ending.append(ending)
+            if self._draining:
+                return
+            self._draining = True
+        self._step_pool.submit(self._finish_waiting)
 
     def _first(
         self,
@@ -321,7 +347,7 @@ class ConcurrentWorker(dramatiq.Worker):
     ) -> None:
         """On a step thread: the first step, then the awaited one onto the loop (once this
         thread has left the message's context, which the loop then enters), with the last
-        step for :meth:`_finish`."""
+        step for :meth:`_finish_waiting`."""
         try:
             state = context.run(steps.first, self.broker, message)
         except BaseException as exc:
@@ -330,33 +356,47 @@ class ConcurrentWorker(dramatiq.Worker):
         assert self._loop is not None
         coroutine = _limited(steps.awaited(state), self._time_limit(message, actor))
         self._loop.call_soon_threadsafe(
-            self._start, coroutine, message, actor, context, partial(steps.last, state),
-            context=context,
+            self._start, coroutine, message, actor, context, steps, state, context=context,
         )
 
-    def _finish(
-        self,
-        task: asyncio.Task[Any],
-        message: MessageProxy,
-        actor: dramatiq.Actor[Any, Any],
-        context: contextvars.Context,
-        last: Callable[[Any], Any] | None = None,
-    ) -> None:
-        """On a step thread: settle the message its coroutine ended, after the ``last``
-        step (given what the coroutine returned or raised) when there is one; a coroutine
-        cancelled (the loop stopped under it) is left unacknowledged."""
-        if task.cancelled():
-            self._release()
-            self.work_queue.task_done()
-            return
-        exception = task.exception()
-        result = None if exception else task.result()
-        if last is not None:
-            try:
-                result, exception = context.run(last, exception or result), None
-            except BaseException as exc:
-                result, exception = None, exc
-        self._settle(message, actor, context, result, exception)
+    def _finish_waiting(self) -> None:
+        """On a step thread: settle the messages whose coroutines ended and that no other
+        step thread took yet (up to :data:`LAST_GROUP`), each after its job's ``last``
+        step when it has one (given what the coroutine returned or raised), those of one
+        job's steps together (``Steps.last_together``). A coroutine cancelled (the loop
+        stopped under it) is left unacknowledged."""
+        with self._ending_lock:
+            endings = [self._ending.popleft()
+                       for _ in range(min(LAST_GROUP, len(self._ending)))]
+            self._draining = bool(self._ending)
+        if self._draining:
+            self._step_pool.submit(self._finish_waiting)
+        outcomes: dict[int, list[Any]] = {}
+        lasts: dict[int, tuple[Steps, list[_Ending]]] = {}
+        for ending in endings:
+            if ending.task.cancelled():
+                continue
+            exception = ending.task.exception()
+            outcome = [None if exception else ending.task.result(), exception]
+            outcomes[id(ending)] = outcome
+            if ending.steps is not None:
+                lasts.setdefault(id(ending.steps), (ending.steps, []))[1].append(ending)
+        for steps, ended in lasts.values():
+            calls = [partial(ending.context.run, steps.last, ending.state,
+                             outcomes[id(ending)][1] or outcomes[id(ending)][0])
+                     for ending in ended]
+            together = getattr(steps, "last_together", None)
+            ran = together(self.broker, calls) if together is not None else \
+                [_outcome_of(call) for call in calls]
+            for ending, (result, exception) in zip(ended, ran, strict=True):
+                outcomes[id(ending)] = [result, exception]
+        for ending in endings:
+            if id(ending) not in outcomes:
+                self._release()
+                self.work_queue.task_done()
+                continue
+            result, exception = outcomes[id(ending)]
+            self._settle(ending.message, ending.actor, ending.context, result, exception)
 
     def _settle(
         self,
@@ -480,6 +520,26 @@ class ConcurrentWorker(dramatiq.Worker):
                     "time_limit", middleware.time_limit)
                 return None if limit == float("inf") else float(limit) / 1000
         return None
+
+
+@dataclass(slots=True)
+class _Ending:
+    """A message whose coroutine ended, waiting for a step thread to settle it."""
+
+    task: asyncio.Task[Any]
+    message: MessageProxy
+    actor: dramatiq.Actor[Any, Any]
+    context: contextvars.Context
+    steps: Steps | None
+    state: Any
+
+
+def _outcome_of(call: Callable[[], Any]) -> list[Any]:
+    """``[result, None]`` of ``call``, or ``[None, exception]`` when it raised."""
+    try:
+        return [call(), None]
+    except BaseException as exc:  # noqa: BLE001 - the message's outcome, settled by the caller
+        return [None, exc]
 
 
 class _Acks:

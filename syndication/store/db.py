@@ -18,10 +18,13 @@ the commands that only read never do (see :mod:`syndication.store.schema`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import contextvars
+import threading
+import weakref
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from importlib import resources
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, any_, bindparam, create_engine, event, text
 from sqlalchemy.dialects import postgresql
@@ -123,5 +126,223 @@ def session_scope(engine: Engine) -> Iterator[Session]:
 
 def begin(engine: Engine) -> AbstractContextManager[Connection]:
     """A Core connection in a transaction that commits on success and rolls back on
-    error: the hot path's one checkout and one transaction, without a session."""
-    return engine.begin()
+    error: the hot path's one checkout and one transaction, without a session.
+
+    Inside :meth:`Group.run` on ``engine`` it is a savepoint of the group's one
+    transaction instead (see :class:`Group`)."""
+    group: Group | None = getattr(_GROUPS, "current", None)
+    if group is not None and group.engine is engine and group.running:
+        return group.savepoint()
+    lock = writer_lock(engine)
+    if lock is None:
+        return engine.begin()
+    return _locked_begin(engine, lock)
+
+
+@contextmanager
+def _locked_begin(engine: Engine, lock: Any) -> Iterator[Connection]:
+    with lock, engine.begin() as conn:
+        yield conn
+
+
+_WRITER_LOCKS: weakref.WeakKeyDictionary[Engine, Any] = weakref.WeakKeyDictionary()
+_WRITER_LOCKS_LOCK = threading.Lock()
+
+
+def writer_lock(engine: Engine) -> Any:
+    """The lock this process's :func:`begin` transactions on a SQLite ``engine`` take
+    in turn (``None`` on any other store).
+
+    SQLite lets one connection write at a time, and a connection that finds the write
+    lock taken sleeps in its busy handler, 1, 2, 5, 10 ms and longer, however soon the
+    lock is free again: between the threads of one process, a lock of the process's
+    own hands the store over the moment the writer commits. (Other processes still
+    meet at SQLite's own lock.) Reentrant, so a transaction may begin another."""
+    if engine.dialect.name != "sqlite":
+        return None
+    lock = _WRITER_LOCKS.get(engine)
+    if lock is None:
+        with _WRITER_LOCKS_LOCK:
+            lock = _WRITER_LOCKS.setdefault(engine, threading.RLock())
+    return lock
+
+
+def after_commit(engine: Engine, callback: Callable[[], object]) -> None:
+    """Call ``callback`` once what this thread wrote through :func:`begin` on ``engine``
+    is committed: at once, or inside a :class:`Group` when the group commits (in the
+    caller's context, so its log lines keep their fields); never when it rolls back."""
+    group: Group | None = getattr(_GROUPS, "current", None)
+    if group is not None and group.engine is engine and group.holds_current:
+        group.later.append((contextvars.copy_context(), callback))
+        return
+    callback()
+
+
+T = TypeVar("T")
+
+_GROUPS = threading.local()
+"""The :class:`Group` open on this thread, if any."""
+
+_SAVEPOINT = "grouped"
+
+
+class Group:
+    """Several jobs' :func:`begin` blocks in one transaction, one job after another on
+    one thread: group commit.
+
+    Each job (:meth:`run`) gets a savepoint of the group's transaction, so its writes
+    stay all or nothing as in a transaction of its own (an error in its block rolls
+    back to the savepoint and is the job's), while the group pays for one checkout,
+    one ``BEGIN`` and one ``COMMIT`` (on SQLite, one write lock and one write of each
+    page the jobs share, such as the history's last page and its indexes).
+
+    What a job's writes are worth is known only once :meth:`commit` succeeded: its
+    outcome (what :meth:`run` returned) is replaced by the commit's error otherwise.
+    Work that must follow the commit (a message sent for a staged outbox row) is
+    registered with :func:`after_commit` and run by :meth:`commit`. A job must not
+    write on ``engine`` except through :func:`begin`: on SQLite the group holds the
+    write lock. When a savepoint cannot be rolled back, the transaction is given up
+    at once (the jobs it held get that error) and the next job begins a new one.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.running = False
+        self.later: list[tuple[contextvars.Context, Callable[[], object]]] = []
+        self._conn: Connection | None = None
+        self._cursor: Any = None
+        self._held: list[list[Any]] = []
+        self._current: list[Any] | None = None
+        self._lock = writer_lock(engine)
+        self.holds_current = False
+        """Whether the job now running has written in the group's transaction."""
+
+    def run(self, call: Callable[[], T]) -> list[Any]:
+        """Run ``call`` as one of the group's jobs; its outcome cell: ``[result, error]``."""
+        cell: list[Any] = [None, None]
+        self._current, self.running, self.holds_current = cell, True, False
+        try:
+            cell[0] = call()
+        except BaseException as exc:  # noqa: BLE001 - the job's own error, kept as its outcome
+            cell[1] = exc
+        finally:
+            self._current, self.running, self.holds_current = None, False, False
+        return cell
+
+    @contextmanager
+    def savepoint(self) -> Iterator[Connection]:
+        conn = self._open()
+        self._execute(f"SAVEPOINT {_SAVEPOINT}")
+        if self._current is not None and not self.holds_current:
+            self._held.append(self._current)
+            self.holds_current = True
+        try:
+            yield conn
+        except BaseException:
+            try:
+                self._execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
+                self._execute(f"RELEASE SAVEPOINT {_SAVEPOINT}")
+            except Exception as exc:  # noqa: BLE001 - the transaction is lost: give it up
+                self._give_up(exc)
+            raise
+        self._execute(f"RELEASE SAVEPOINT {_SAVEPOINT}")
+
+    def commit(self) -> None:
+        """Commit the group's transaction, then run what waited for it; when the commit
+        fails, every job whose writes it held gets its error as outcome."""
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        try:
+            conn.commit()
+        except Exception as exc:  # noqa: BLE001 - the jobs' error, not the group's
+            self._lost(exc)
+            self.later.clear()
+            self._discarded(conn)
+            return
+        self._closed(conn)
+        self._held.clear()
+        later, self.later = self.later, []
+        for context, callback in later:
+            context.run(callback)
+
+    def close(self) -> None:
+        """Roll back what was not committed (a group left by an error)."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            self._closed(conn)
+
+    def _discarded(self, conn: Connection) -> None:
+        """Close ``conn`` with what its driver connection may still hold rolled back (a
+        failed commit can leave the driver in its transaction), or invalidated."""
+        try:
+            dbapi = conn.connection.dbapi_connection
+            if dbapi is not None:
+                dbapi.rollback()
+        except Exception:  # noqa: BLE001 - not to be trusted again: a new one next time
+            conn.invalidate()
+        self._closed(conn)
+
+    def _closed(self, conn: Connection) -> None:
+        try:
+            conn.close()
+        finally:
+            if self._lock is not None:
+                self._lock.release()
+
+    def _open(self) -> Connection:
+        if self._conn is None:
+            if self._lock is not None:
+                self._lock.acquire()
+            try:
+                conn = self.engine.connect()
+            except BaseException:
+                if self._lock is not None:
+                    self._lock.release()
+                raise
+            try:
+                conn.begin()
+                if conn.dialect.name == "sqlite":
+                    # the write lock now, as a job's first write would take it; pysqlite
+                    # would otherwise let the first SAVEPOINT begin (and its RELEASE end)
+                    # the transaction
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")
+                dbapi = conn.connection.dbapi_connection
+                assert dbapi is not None
+                self._cursor = dbapi.cursor()
+            except BaseException:
+                self._closed(conn)
+                raise
+            self._conn = conn
+        return self._conn
+
+    def _execute(self, sql: str) -> None:
+        self._cursor.execute(sql)
+
+    def _give_up(self, exc: BaseException) -> None:
+        conn, self._conn = self._conn, None
+        self._lost(exc)
+        self.later.clear()
+        if conn is not None:
+            self._discarded(conn)
+
+    def _lost(self, exc: BaseException) -> None:
+        for cell in self._held:
+            cell[0], cell[1] = None, exc
+        self._held.clear()
+        self.holds_current = False
+
+
+@contextmanager
+def grouped(engine: Engine) -> Iterator[Group]:
+    """A :class:`Group` on ``engine`` for this thread: jobs run with :meth:`Group.run`,
+    then :meth:`Group.commit`; left without a commit, it rolls back."""
+    if getattr(_GROUPS, "current", None) is not None:
+        raise RuntimeError("a group transaction is already open on this thread")
+    group = Group(engine)
+    _GROUPS.current = group
+    try:
+        yield group
+    finally:
+        _GROUPS.current = None
+        group.close()

@@ -12,7 +12,9 @@ nothing blocks the event loop (:class:`TransferSteps`):
 2. the delivery is awaited on the marketplace's :class:`~adapters.async_http.AsyncHttpTransport`
    (a transport with no async twin, such as the file drop, is sent on a thread);
 3. the breaker's ``after_call`` and :func:`~syndication.transfer.job.finish`
-   (record the outcome, end the start) run on a thread again.
+   (record the outcome, end the start) run on a thread again; the last steps a step
+   thread finds waiting run in one store transaction (:meth:`TransferSteps.last_together`,
+   :class:`~syndication.store.db.Group`), each job's writes in a savepoint of it.
 
 The concurrent worker runs the steps itself (the actor option ``steps``): the
 first and the last on its step threads, the last right before the same thread
@@ -36,6 +38,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -49,6 +52,7 @@ from syndication.concurrent.worker import on_loop_close
 from syndication.logs import get_logger
 from syndication.metrics import note_action
 from syndication.runtime import Runtime, current_runtime
+from syndication.store.db import grouped
 from syndication.transfer.common import Scheduler
 from syndication.transfer.job import JobOutcome, Prepared, finish
 from syndication.transfer.lifecycle import TransferLifecycle
@@ -210,6 +214,30 @@ class TransferSteps:
             return finish(job.runtime, prepared, gate)
         assert result is not None
         return _finish(job.runtime, prepared, result, gate)
+
+
+    def last_together(
+        self, broker: dramatiq.Broker, calls: list[Callable[[], JobOutcome]]
+    ) -> list[list[Any]]:
+        """Several jobs' :meth:`last` steps (``calls``) in one store transaction: one
+        checkout, one ``BEGIN`` and one ``COMMIT`` for them all, and on SQLite one write
+        of each page they share. Each job's writes are a savepoint of it; what a job
+        sends once its outcome is stored (a publication check) goes after the commit; a
+        commit that fails is the outcome of every job it held, so their messages are
+        retried as after any error of the store. Returns ``[result, exception]`` each."""
+        if len(calls) == 1:
+            return [_alone(calls[0])]
+        with grouped(current_runtime(broker).engine) as group:
+            outcomes = [group.run(call) for call in calls]
+            group.commit()
+        return outcomes
+
+
+def _alone(call: Callable[[], JobOutcome]) -> list[Any]:
+    try:
+        return [call(), None]
+    except BaseException as exc:  # noqa: BLE001 - the message's outcome
+        return [None, exc]
 
 
 async def run_transfer_message(

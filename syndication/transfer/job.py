@@ -59,7 +59,7 @@ from syndication.records import TransferStatus
 from syndication.registry import title
 from syndication.rules.removal import reason_note
 from syndication.runtime import Runtime
-from syndication.store.db import begin, session_scope
+from syndication.store.db import after_commit, begin, session_scope
 from syndication.store.models import TransferStatusRow
 from syndication.store.repository import record_status
 from syndication.store.statements import (
@@ -257,7 +257,8 @@ def finish(
 
 def _store(runtime: Runtime, prepared: Prepared, write: _Write | None) -> None:
     """Write ``write`` (if any), stage its publication check and end the start, in one
-    transaction; send the check once it committed."""
+    transaction; send the check once it committed (:func:`after_commit`: in a group
+    transaction, once the group did)."""
     job = prepared.job
     staged: list[Staged] = []
     with begin(runtime.engine) as conn:
@@ -273,7 +274,7 @@ def _store(runtime: Runtime, prepared: Prepared, write: _Write | None) -> None:
         end_start(conn, prepared.message_id, prepared.start_id,
                   done=write is not None and write.done)
     if staged:
-        send_staged(runtime.engine, staged)
+        after_commit(runtime.engine, lambda: send_staged(runtime.engine, staged))
 
 
 def _record_no_send(runtime: Runtime, prepared: Prepared) -> JobOutcome:
@@ -314,7 +315,7 @@ def _unchanged(runtime: Runtime, prepared: Prepared) -> JobOutcome:
     _store(runtime, prepared, _Write(state, current.at or runtime.clock(), confirm=confirm))
     get_logger().info("transfer.unchanged", state=state, note="same document; nothing sent")
     if confirm is not None:
-        _looked_up(runtime, prepared.job, confirm)
+        after_commit(runtime.engine, lambda: _looked_up(runtime, prepared.job, confirm))
     return JobOutcome(state, note="unchanged, nothing sent")
 
 

@@ -356,6 +356,72 @@ def test_an_error_in_a_store_step_is_the_messages_and_is_retried(redis_url, sand
     assert worker.in_flight == 0
 
 
+class _GroupedSteps(_RecordedSteps):
+    """Recorded steps whose ``last_together`` notes each group's size and the context
+    each call ran in; the first group's first outcome is replaced by an error, as a
+    failed group commit would replace it, so that message is retried."""
+
+    def __init__(self, url: str) -> None:
+        import contextvars
+
+        super().__init__(url)
+        self.groups: list[int] = []
+        self.key = contextvars.ContextVar[str]("key")
+        self.contexts: dict[str, str] = {}
+        self.replaced: str | None = None
+
+    def first(self, broker: Any, message: Any) -> str:
+        time.sleep(0.01)  # a store step long enough for endings to wait for a step thread
+        self.key.set(message.args[0])
+        return super().first(broker, message)
+
+    def last(self, key: str, result: Any) -> int:
+        self.contexts[key] = self.key.get()
+        return super().last(key, result)
+
+    def last_together(self, broker: Any, calls: list[Callable[[], Any]]) -> list[list[Any]]:
+        self.groups.append(len(calls))
+        outcomes: list[list[Any]] = []
+        for call in calls:
+            try:
+                outcomes.append([call(), None])
+            except BaseException as exc:  # noqa: BLE001 - the message's outcome
+                outcomes.append([None, exc])
+        if self.replaced is None:
+            self.replaced = next(iter(self.contexts))
+            outcomes[0] = [None, RuntimeError("the group's commit failed")]
+        return outcomes
+
+
+def test_last_steps_that_wait_for_a_step_thread_are_settled_together(redis_url, sandbox):
+    """Endings queue while the one step thread runs first steps; each drain takes those
+    waiting as one group, every last step in its own message's context, and an outcome
+    the group replaced with an error is retried like any other."""
+    from syndication.concurrent.worker import LAST_GROUP, DaemonLoopAsyncIO
+
+    broker, acks = _broker(redis_url, DaemonLoopAsyncIO())
+    steps = _GroupedSteps(sandbox.url("hemnet") + "/listings")
+    actor = _stepped(broker, steps, retries=2)
+    messages = [actor.send(f"OBJ-{i}") for i in range(80)]
+    worker = ConcurrentWorker(broker, worker_threads=2, concurrency=80, step_threads=1)
+    worker.start()
+    try:
+        broker.join(actor.queue_name, timeout=60_000)
+        worker.join()
+    finally:
+        worker.stop()
+        broker.close()
+    assert sum(steps.groups) == 81, "each message's last step once, the retried one twice"
+    assert max(steps.groups) > 1 and len(steps.groups) < 81, steps.groups
+    assert max(steps.groups) <= LAST_GROUP
+    assert steps.contexts == {key: key for key in steps.contexts}, "each in its own context"
+    assert steps.tries[steps.replaced] == 2, "the replaced outcome's message ran again"
+    assert set(acks.acks) == {m.message_id for m in messages}
+    assert set(acks.deliveries.values()) == {1}, "each delivery (and delay) settled once"
+    assert worker.in_flight == 0
+    assert _queue_empty(redis_url)
+
+
 def test_the_step_threads_follow_the_store_unless_set(redis_url, tmp_path):
     """Two step threads on SQLite, six on PostgreSQL, ``SYNDICATION_STEP_THREADS`` over
     both; a negative count is refused naming the variable."""

@@ -135,3 +135,58 @@ def test_jobs_whose_worker_died_run_a_few_at_a_time_and_are_counted_once(
     for mp in ("hemnet", "blocket"):
         assert dict(sandbox[mp].creations) == dict.fromkeys(listings, 1)
         assert sandbox[mp].max_in_flight <= 2, "no more at once than the after-death lane"
+
+
+@pytest.mark.parametrize("store", ["sqlite", "postgres"])
+def test_outcomes_waiting_for_the_step_thread_are_stored_in_group_commits(
+    redis_url: str, tmp_path: Path, store: str, request: pytest.FixtureRequest
+) -> None:
+    """With the one step thread busier than the marketplaces, the outcomes that wait for it
+    are recorded a group to a transaction: every pair recorded once with its history,
+    and far fewer commits than the two a job would take on its own."""
+    from sqlalchemy import event, func
+    from sqlalchemy import select as core_select
+
+    from syndication.store.statements import EVENT
+
+    url = (request.getfixturevalue("postgres_url") if store == "postgres"
+           else f"sqlite:///{tmp_path / 'store.db'}")
+    listings = [f"G{i}" for i in range(1, 61)]
+    with Sandbox(publish_delay=0.0, latency_ms=20) as sandbox:
+        settings = Settings(
+            database_url=url, broker_url=redis_url,
+            marketplaces_file=sandbox.write_marketplaces_file(tmp_path / "marketplaces.toml",
+                                                              read_timeout=10.0),
+            worker_threads=2, concurrency=64, step_threads=1, confirm_delay_ms=3_600_000,
+        )
+        runtime = Runtime.from_settings(settings)
+        broker = start_queue(settings, runtime)
+        document = {"offices": [office()], "users": [user()],
+                    "listings": [listing(lid) for lid in listings]}
+        assert ingest_document(runtime.engine, json.dumps(document).encode()).ok
+        commits: list[int] = []
+        event.listen(runtime.engine, "commit", lambda _conn: commits.append(1))
+        worker = ConcurrentWorker(broker, worker_threads=2, worker_timeout=100)
+        worker.start()
+        try:
+            summary = queue_request(runtime, Scope("all"))
+            outcome = wait_for_request(runtime.engine, summary.request_id, timeout=120)
+        finally:
+            worker.stop()
+        try:
+            assert outcome.finished and not outcome.failed, outcome.counts_text()
+            jobs = summary.jobs
+            assert jobs == 2 * len(listings)
+            for market in ("hemnet", "blocket"):
+                assert dict(sandbox[market].creations) == dict.fromkeys(listings, 1)
+            with session_scope(runtime.engine) as session:
+                states = session.exec(select(TransferStatusRow.state)).all()
+                published = session.exec(core_select(func.count()).select_from(EVENT)
+                                         .where(EVENT.c.state == "published")).one()[0]
+                starts = session.exec(select(JobStartRow)).all()
+            assert states.count("published") == jobs, "each pair sent recorded as published"
+            assert published == jobs, "one history event of each outcome"
+            assert starts == [], "every start ended"
+            assert len(commits) < 1.5 * jobs, f"{len(commits)} commits for {jobs} jobs"
+        finally:
+            runtime.close()
