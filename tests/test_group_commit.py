@@ -222,3 +222,33 @@ def test_writers_of_one_process_take_turns_without_sqlite_busy_handler(
 def test_only_sqlite_has_a_writer_lock(postgres_engine: Engine, sqlite_engine: Engine) -> None:
     assert writer_lock(postgres_engine) is None
     assert writer_lock(sqlite_engine) is not None
+
+
+def test_a_savepoint_that_cannot_be_released_is_the_jobs_error_and_gives_the_transaction_up(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from syndication.store import db
+
+    _ingest(engine)
+    before = _states(engine)
+    execute = db.Group._execute
+    releases: list[str] = []
+
+    def second_release_breaks(self: db.Group, sql: str) -> None:
+        if sql.startswith("RELEASE"):
+            releases.append(sql)
+            if len(releases) == 2:
+                raise OperationalError(sql, {}, Exception("the connection broke off"))
+        execute(self, sql)
+
+    monkeypatch.setattr(db.Group, "_execute", second_release_breaks)
+    with grouped(engine) as group:
+        held = group.run(lambda: _write(engine, "G1", "sent") or "G1 done")
+        broken = group.run(lambda: _write(engine, "G2", "sent") or "G2 done")
+        later = group.run(lambda: _write(engine, "G3", "published") or "G3 done")
+        group.commit()
+    assert held[0] is None and isinstance(held[1], OperationalError)
+    assert broken[0] is None and isinstance(broken[1], OperationalError), \
+        "the job whose block could not be released gets the error, not its result"
+    assert later == ["G3 done", None]
+    assert _states(engine) == {**before, "G3": "published"}

@@ -231,8 +231,11 @@ class Group:
 
     @contextmanager
     def savepoint(self) -> Iterator[Connection]:
+        """The running job's block: a savepoint of the group's transaction (begun by the
+        first job that writes). A savepoint that cannot be set, released or rolled back
+        means the transaction is lost: it is given up, and the error is the job's."""
         conn = self._open()
-        self._execute(f"SAVEPOINT {_SAVEPOINT}")
+        self._step(f"SAVEPOINT {_SAVEPOINT}")
         if self._current is not None and not self.holds_current:
             self._held.append(self._current)
             self.holds_current = True
@@ -245,7 +248,14 @@ class Group:
             except Exception as exc:  # noqa: BLE001 - the transaction is lost: give it up
                 self._give_up(exc)
             raise
-        self._execute(f"RELEASE SAVEPOINT {_SAVEPOINT}")
+        self._step(f"RELEASE SAVEPOINT {_SAVEPOINT}")
+
+    def _step(self, sql: str) -> None:
+        try:
+            self._execute(sql)
+        except Exception as exc:
+            self._give_up(exc)
+            raise
 
     def commit(self) -> None:
         """Commit the group's transaction, then run what waited for it; when the commit
