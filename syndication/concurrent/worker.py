@@ -386,8 +386,13 @@ class ConcurrentWorker(dramatiq.Worker):
                              outcomes[id(ending)][1] or outcomes[id(ending)][0])
                      for ending in ended]
             together = getattr(steps, "last_together", None)
-            ran = together(self.broker, calls) if together is not None else \
-                [_outcome_of(call) for call in calls]
+            try:
+                ran = together(self.broker, calls) if together is not None else \
+                    [_outcome_of(call) for call in calls]
+            except BaseException as exc:  # noqa: BLE001 - the group's error is each message's
+                self.logger.exception("The last steps of %d messages failed together.",
+                                      len(calls))
+                ran = [[None, exc] for _ in calls]
             for ending, (result, exception) in zip(ended, ran, strict=True):
                 outcomes[id(ending)] = [result, exception]
         for ending in endings:
@@ -396,7 +401,10 @@ class ConcurrentWorker(dramatiq.Worker):
                 self.work_queue.task_done()
                 continue
             result, exception = outcomes[id(ending)]
-            self._settle(ending.message, ending.actor, ending.context, result, exception)
+            try:
+                self._settle(ending.message, ending.actor, ending.context, result, exception)
+            except Exception:  # noqa: BLE001 - one message's failure leaves the others to settle
+                self.logger.exception("Could not settle message %s.", ending.message)
 
     def _settle(
         self,

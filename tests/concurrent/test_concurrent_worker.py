@@ -422,6 +422,44 @@ def test_last_steps_that_wait_for_a_step_thread_are_settled_together(redis_url, 
     assert _queue_empty(redis_url)
 
 
+class _FailingTogether(_GroupedSteps):
+    """Grouped steps whose first ``last_together`` raises before running anything."""
+
+    def last_together(self, broker: Any, calls: list[Callable[[], Any]]) -> list[list[Any]]:
+        if not self.groups:
+            self.groups.append(0)
+            raise RuntimeError("the store's group could not be opened")
+        return super().last_together(broker, calls)
+
+
+def test_a_group_of_last_steps_that_fails_as_a_whole_fails_each_of_its_messages(
+    redis_url, sandbox,
+):
+    """An error of ``last_together`` itself is the outcome of every message in the group:
+    they are retried, none is left in flight."""
+    from syndication.concurrent.worker import DaemonLoopAsyncIO
+
+    broker, acks = _broker(redis_url, DaemonLoopAsyncIO())
+    steps = _FailingTogether(sandbox.url("hemnet") + "/listings")
+    steps.replaced = "none"  # no outcome replaced: only the first group fails
+    actor = _stepped(broker, steps, retries=2)
+    messages = [actor.send(f"OBJ-{i}") for i in range(20)]
+    worker = ConcurrentWorker(broker, worker_threads=2, concurrency=20, step_threads=1)
+    worker.start()
+    try:
+        broker.join(actor.queue_name, timeout=60_000)
+        worker.join()
+    finally:
+        worker.stop()
+        broker.close()
+    assert steps.groups[0] == 0, "the first group failed as a whole"
+    assert set(steps.results) == {f"OBJ-{i}" for i in range(20)}, "each ran its last step"
+    assert set(acks.acks) == {m.message_id for m in messages}
+    assert set(acks.deliveries.values()) == {1}
+    assert worker.in_flight == 0
+    assert _queue_empty(redis_url)
+
+
 def test_the_step_threads_follow_the_store_unless_set(redis_url, tmp_path):
     """Two step threads on SQLite, six on PostgreSQL, ``SYNDICATION_STEP_THREADS`` over
     both; a negative count is refused naming the variable."""
