@@ -20,12 +20,14 @@ transfer queues it again), and each server process runs only what it queued.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
 
 import dramatiq
 import dramatiq.errors
 import redis.exceptions
+from sqlmodel import Session
 
 from syndication.broker import in_process_worker, is_in_process, setup_broker
 from syndication.errors import InputError
@@ -80,15 +82,19 @@ class TransferQueue:
             first_checks_ms=first_checks_ms(marketplaces),
         )
 
-    def request(self, scope: Scope) -> RequestSummary:
+    def request(
+        self, scope: Scope, noted: Callable[[Session, str], None] | None = None
+    ) -> RequestSummary:
         """Store a request for ``scope`` and queue its jobs; :class:`InputError` for an
-        unknown listing or office, :class:`QueueUnavailable` when the broker is down."""
+        unknown listing or office, :class:`QueueUnavailable` when the broker is down.
+        ``noted`` writes with the request, before its jobs are queued
+        (:func:`~syndication.transfer.request.request_transfer`)."""
         from syndication.jobs.transfer import SCHEDULER
 
         if self.broker is None:
             self.start()
         try:
-            return request_transfer(self._runtime_view(), scope, SCHEDULER)
+            return request_transfer(self._runtime_view(), scope, SCHEDULER, noted=noted)
         except InputError:
             raise
         except (redis.exceptions.ConnectionError, dramatiq.errors.BrokerConnectionError) as exc:

@@ -44,7 +44,7 @@ request finished.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -154,9 +154,14 @@ def marketplaces_for(feed_input: FeedInput, only: str | None = None) -> list[str
 
 
 def request_transfer(
-    runtime: Runtime, scope: Scope, scheduler: Scheduler, *, batch_size: int = BATCH_SIZE
+    runtime: Runtime, scope: Scope, scheduler: Scheduler, *, batch_size: int = BATCH_SIZE,
+    noted: Callable[[Session, str], None] | None = None,
 ) -> RequestSummary:
     """Store a transfer request for ``scope`` and fan it out; returns the summary.
+
+    ``noted(session, request_id)`` writes in the transaction that stores the
+    request, so before any of its jobs is queued: what a job records then comes
+    after it in the history (the web's note of a press).
 
     When another process took the fan-out over meanwhile (this one was too slow
     to renew it), the summary counts what this process stored.
@@ -171,6 +176,9 @@ def request_transfer(
             id=request_id, scope=str(scope), created_at=runtime.clock(),
             fan_out_owner=owner, fan_out_until=_lease_end(runtime),
         ))
+        if noted is not None:
+            session.flush()
+            noted(session, request_id)
     done = fan_out(runtime, request_id, scheduler, owner=owner, batch_size=batch_size)
     return RequestSummary(request_id, done.jobs, done.recorded, listings)
 

@@ -102,17 +102,22 @@ class ActingPages:
     def _queue(self, request: Request, session: Any, listing_id: str, marketplace: str,
                now: Any) -> Response | None:
         """Queue the listing's transfer to ``marketplace`` alone and record the press; a
-        refusal page or ``None``."""
+        refusal page or ``None``. The press is recorded with the request, before its job
+        is queued, so the history never shows it after the outcome of the job it asked
+        for."""
         _ = self.view.gettext(request)
+
+        def pressed(db: Any, request_id: str) -> None:
+            actions.record_retry(db, listing_id, marketplace, str(session.user), request_id,
+                                 now)
+
         try:
-            summary = self.view.queue.request(Scope("object", listing_id, marketplace))
+            summary = self.view.queue.request(Scope("object", listing_id, marketplace),
+                                              noted=pressed)
         except QueueUnavailable as exc:
             return self.view.message(request, session, 503, _("Not queued"), str(exc))
         except InputError as exc:
             return self.view.message(request, session, 404, _("Not found"), str(exc))
-        with session_scope(self.view.context.engine) as db:
-            actions.record_retry(db, listing_id, marketplace, str(session.user),
-                                 summary.request_id, now)
         get_logger(component="web").info("web.retry_queued", listing_id=listing_id,
                                          marketplace=marketplace, user=session.user,
                                          request_id=summary.request_id)

@@ -214,3 +214,39 @@ def test_a_batch_slower_than_the_lease_keeps_its_fan_out(
     assert {j.listing_id for j in holder.jobs} == set(LISTINGS)
     done = only_request(engine)
     assert done.fanned_out_at is not None and done.jobs == summary.jobs == len(holder.jobs)
+
+
+def test_a_note_written_with_the_request_comes_before_its_jobs(engine: Engine) -> None:
+    """``noted`` writes in the request's own transaction, before any job is staged: its
+    event precedes every event of the fan-out, and a note that fails stores no request
+    and queues nothing (the web's "try again" press is recorded so)."""
+    from syndication.store.repository import append_event
+
+    ingest(engine, **records())
+    runtime = Runtime(settings=QUEUE_SETTINGS, engine=engine)
+    staged = Recording()
+    seen_jobs: list[int] = []
+
+    def note(session: object, request_id: str) -> None:
+        seen_jobs.append(len(staged.jobs))
+        append_event(session, "O1", "hemnet", "queued", action="retry",  # type: ignore[arg-type]
+                     at=utcnow(), request_id=request_id, actor="anna")
+
+    summary = request_transfer(runtime, Scope("object", "O1", "hemnet"), staged, noted=note)
+    assert seen_jobs == [0], "the note was written before any job was staged"
+    with session_scope(engine) as session:
+        events = session.execute(
+            select(TransferEventRow.id, TransferEventRow.action)
+            .where(TransferEventRow.request_id == summary.request_id)
+            .order_by(TransferEventRow.id)).all()
+    assert [action for _, action in events][0] == "retry" and len(events) == 2, events
+
+    def refuses(session: object, request_id: str) -> None:
+        raise RuntimeError("the note could not be written")
+
+    again = Recording()
+    with pytest.raises(RuntimeError, match="note"):
+        request_transfer(runtime, Scope("object", "O2", "hemnet"), again, noted=refuses)
+    assert again.jobs == []
+    with session_scope(engine) as session:
+        assert session.scalar(select(func.count()).select_from(TransferRequestRow)) == 1
