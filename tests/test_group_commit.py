@@ -50,6 +50,23 @@ def _write(engine: Engine, listing_id: str, state: str) -> None:
         write_status(conn, listing_id, "hemnet", state, at=utcnow())
 
 
+def _break(monkeypatch: pytest.MonkeyPatch, when: Any) -> None:
+    """Make the group's savepoint statement ``sql`` fail, as a connection that broke off
+    would, whenever ``when(sql, n)`` says so (``n``: statements sent so far)."""
+    from syndication.store import db
+
+    execute = db.Group._execute
+    sent: list[str] = []
+
+    def breaking(self: db.Group, sql: str) -> None:
+        sent.append(sql)
+        if when(sql, len(sent)):
+            raise OperationalError(sql, {}, Exception("the connection broke off"))
+        execute(self, sql)
+
+    monkeypatch.setattr(db.Group, "_execute", breaking)
+
+
 def test_each_job_of_a_group_keeps_its_own_writes_or_none_in_one_commit(engine: Engine) -> None:
     _ingest(engine)
     before = _states(engine)
@@ -132,18 +149,9 @@ def test_work_after_the_commit_waits_for_it_and_runs_in_the_jobs_context(
 def test_a_savepoint_that_cannot_be_rolled_back_gives_the_transaction_up(
     engine: Engine, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from syndication.store import db
-
     _ingest(engine)
     before = _states(engine)
-    execute = db.Group._execute
-
-    def broken_rollback(self: db.Group, sql: str) -> None:
-        if sql.startswith("ROLLBACK TO"):
-            raise OperationalError(sql, {}, Exception("the connection broke off"))
-        execute(self, sql)
-
-    monkeypatch.setattr(db.Group, "_execute", broken_rollback)
+    _break(monkeypatch, lambda sql, _n: sql.startswith("ROLLBACK TO"))
 
     def fails_inside() -> None:
         with begin(engine) as conn:
@@ -227,21 +235,16 @@ def test_only_sqlite_has_a_writer_lock(postgres_engine: Engine, sqlite_engine: E
 def test_a_savepoint_that_cannot_be_released_is_the_jobs_error_and_gives_the_transaction_up(
     engine: Engine, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from syndication.store import db
-
     _ingest(engine)
     before = _states(engine)
-    execute = db.Group._execute
     releases: list[str] = []
 
-    def second_release_breaks(self: db.Group, sql: str) -> None:
+    def second_release(sql: str, _n: int) -> bool:
         if sql.startswith("RELEASE"):
             releases.append(sql)
-            if len(releases) == 2:
-                raise OperationalError(sql, {}, Exception("the connection broke off"))
-        execute(self, sql)
+        return sql.startswith("RELEASE") and len(releases) == 2
 
-    monkeypatch.setattr(db.Group, "_execute", second_release_breaks)
+    _break(monkeypatch, second_release)
     with grouped(engine) as group:
         held = group.run(lambda: _write(engine, "G1", "sent") or "G1 done")
         broken = group.run(lambda: _write(engine, "G2", "sent") or "G2 done")

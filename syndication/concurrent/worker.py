@@ -388,7 +388,7 @@ class ConcurrentWorker(dramatiq.Worker):
             together = getattr(steps, "last_together", None)
             try:
                 ran = together(self.broker, calls) if together is not None else \
-                    [_outcome_of(call) for call in calls]
+                    [outcome_of(call) for call in calls]
             except BaseException as exc:  # noqa: BLE001 - the group's error is each message's
                 self.logger.exception("The last steps of %d messages failed together.",
                                       len(calls))
@@ -542,8 +542,9 @@ class _Ending:
     state: Any
 
 
-def _outcome_of(call: Callable[[], Any]) -> list[Any]:
-    """``[result, None]`` of ``call``, or ``[None, exception]`` when it raised."""
+def outcome_of(call: Callable[[], Any]) -> list[Any]:
+    """``[result, None]`` of ``call``, or ``[None, exception]`` when it raised: a message's
+    outcome, as ``Steps.last_together`` returns each."""
     try:
         return [call(), None]
     except BaseException as exc:  # noqa: BLE001 - the message's outcome, settled by the caller

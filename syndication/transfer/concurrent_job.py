@@ -48,7 +48,7 @@ from adapters.async_http import AsyncHttpTransport
 from adapters.base import Delivery, Receipt, Transport
 from adapters.http import HttpTransport
 from syndication.circuit import CircuitState
-from syndication.concurrent.worker import on_loop_close
+from syndication.concurrent.worker import on_loop_close, outcome_of
 from syndication.logs import get_logger
 from syndication.metrics import note_action
 from syndication.runtime import Runtime, current_runtime
@@ -226,18 +226,11 @@ class TransferSteps:
         commit that fails is the outcome of every job it held, so their messages are
         retried as after any error of the store. Returns ``[result, exception]`` each."""
         if len(calls) == 1:
-            return [_alone(calls[0])]
+            return [outcome_of(calls[0])]
         with grouped(current_runtime(broker).engine) as group:
             outcomes = [group.run(call) for call in calls]
             group.commit()
         return outcomes
-
-
-def _alone(call: Callable[[], JobOutcome]) -> list[Any]:
-    try:
-        return [call(), None]
-    except BaseException as exc:  # noqa: BLE001 - the message's outcome
-        return [None, exc]
 
 
 async def run_transfer_message(

@@ -302,6 +302,17 @@ def _stepped(broker: Any, steps: _RecordedSteps, retries: int = 0) -> Any:
     return stepped
 
 
+def _until_drained(broker: Any, actor: Any, worker: ConcurrentWorker) -> None:
+    """Start ``worker``, wait until ``actor``'s queue is done, then stop it and the broker."""
+    worker.start()
+    try:
+        broker.join(actor.queue_name, timeout=60_000)
+        worker.join()
+    finally:
+        worker.stop()
+        broker.close()
+
+
 def test_a_job_in_steps_runs_its_store_steps_on_the_step_threads(redis_url, sandbox):
     """First and last step on the worker's two step threads (never a thread that took a
     message), the awaited step on the loop, many in flight, each message acked once."""
@@ -312,13 +323,7 @@ def test_a_job_in_steps_runs_its_store_steps_on_the_step_threads(redis_url, sand
     actor = _stepped(broker, steps)
     messages = [actor.send(f"OBJ-{i}") for i in range(40)]
     worker = ConcurrentWorker(broker, worker_threads=2, concurrency=64, step_threads=2)
-    worker.start()
-    try:
-        broker.join(actor.queue_name, timeout=60_000)
-        worker.join()
-    finally:
-        worker.stop()
-        broker.close()
+    _until_drained(broker, actor, worker)
     assert steps.threads["first"] | steps.threads["last"] <= {"step_0", "step_1"}
     assert len(steps.threads["awaited"]) == 1
     assert steps.threads["awaited"].isdisjoint(steps.threads["first"] | steps.threads["last"])
@@ -404,13 +409,7 @@ def test_last_steps_that_wait_for_a_step_thread_are_settled_together(redis_url, 
     actor = _stepped(broker, steps, retries=2)
     messages = [actor.send(f"OBJ-{i}") for i in range(80)]
     worker = ConcurrentWorker(broker, worker_threads=2, concurrency=80, step_threads=1)
-    worker.start()
-    try:
-        broker.join(actor.queue_name, timeout=60_000)
-        worker.join()
-    finally:
-        worker.stop()
-        broker.close()
+    _until_drained(broker, actor, worker)
     assert sum(steps.groups) == 81, "each message's last step once, the retried one twice"
     assert max(steps.groups) > 1 and len(steps.groups) < 81, steps.groups
     assert max(steps.groups) <= LAST_GROUP
@@ -445,13 +444,7 @@ def test_a_group_of_last_steps_that_fails_as_a_whole_fails_each_of_its_messages(
     actor = _stepped(broker, steps, retries=2)
     messages = [actor.send(f"OBJ-{i}") for i in range(20)]
     worker = ConcurrentWorker(broker, worker_threads=2, concurrency=20, step_threads=1)
-    worker.start()
-    try:
-        broker.join(actor.queue_name, timeout=60_000)
-        worker.join()
-    finally:
-        worker.stop()
-        broker.close()
+    _until_drained(broker, actor, worker)
     assert steps.groups[0] == 0, "the first group failed as a whole"
     assert set(steps.results) == {f"OBJ-{i}" for i in range(20)}, "each ran its last step"
     assert set(acks.acks) == {m.message_id for m in messages}
