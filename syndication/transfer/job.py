@@ -5,7 +5,9 @@
 
 * :func:`prepare` loads the listing and its settled status and asks
   :func:`syndication.transfer.outgoing.outgoing` what the transfer sends (the
-  one place that decides, checks the conditions, builds and compares);
+  one place that decides, checks the conditions, builds and compares): the
+  store's part in one transaction (:func:`find`), then the rest (:func:`decide`),
+  so a worker can run the store's part of several jobs in one transaction;
 * :func:`deliver` sends the document through the marketplace's circuit breaker;
 * :func:`finish` records the outcome.
 
@@ -55,7 +57,7 @@ from syndication.errors import SyndicationError, TransientError
 from syndication.logs import get_logger
 from syndication.metrics import note_action
 from syndication.outbox.rows import Staged, send_staged, stage_claimed
-from syndication.records import TransferStatus
+from syndication.records import FeedInput, TransferStatus
 from syndication.registry import title
 from syndication.rules.removal import reason_note
 from syndication.runtime import Runtime
@@ -138,16 +140,49 @@ def carry_out(runtime: Runtime, prepared: Prepared) -> JobOutcome:
 def prepare(
     runtime: Runtime, job: JobRef, scheduler: Scheduler, *, start: Start | None = None
 ) -> Prepared:
-    """Read what the job needs and decide what it sends: the first step, one transaction.
+    """Read what the job needs and decide what it sends: the first step, one transaction
+    (:func:`find`), then the decision and the document, built after the commit so no
+    lock is held while it is (:func:`decide`).
+
+    Returns a :class:`Prepared` whose ``outcome`` is set when the job is already
+    over (too many worker deaths, the listing gone: recorded here), whose
+    ``delivery`` is set when a document must be sent, and neither when the
+    outcome is a decision that sends nothing.
+    """
+    return decide(find(runtime, job, scheduler, start=start))
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """What the first step's transaction found (:func:`find`), for :func:`decide`.
+
+    ``outcome`` set: the job ended in that transaction (``deaths`` worker deaths, or
+    the listing gone). Otherwise ``feed_input`` is the listing to decide on, with the
+    pair's settled status (``current``) and delivery generation; ``message_id`` and
+    ``start_id`` name the start that :func:`finish` ends.
+    """
+
+    job: JobRef
+    scheduler: Scheduler
+    outcome: JobOutcome | None = None
+    deaths: int = 0
+    feed_input: FeedInput | None = None
+    current: TransferStatus | None = None
+    generation: int = 0
+    message_id: str | None = None
+    start_id: int | None = None
+
+
+def find(
+    runtime: Runtime, job: JobRef, scheduler: Scheduler, *, start: Start | None = None
+) -> Found:
+    """The first step's transaction: count the start, read the pair and the listing.
 
     With ``start`` the transaction first counts the attempt, which takes the row's
     write lock, so the reads that follow cannot interleave with a duplicate of the
     job, and records the start (:func:`syndication.transfer.starts.record_start`).
-    Returns a :class:`Prepared` whose ``outcome`` is set when the job is already
-    over (too many worker deaths, the listing gone: recorded here), whose
-    ``delivery`` is set when a document must be sent, and neither when the
-    outcome is a decision that sends nothing. The document is built after the
-    commit, so no lock is held while it is.
+    Inside a :class:`~syndication.store.db.Group` it is one savepoint of the group's
+    transaction, and what it found holds only once the group committed.
     """
     now = runtime.clock()
     message_id = start.message_id if start is not None else None
@@ -158,27 +193,35 @@ def prepare(
                                                     message_id)
         counted = record_start(conn, job, start, now, earlier) if start is not None else None
         if counted is not None and counted.error is not None:
-            outcome = JobOutcome("failed", note=counted.error)
-        else:
-            feed_input = read_feed_input(conn, job.listing_id)
-            if feed_input is None:
-                write_status(conn, job.listing_id, job.marketplace, "failed", at=now,
-                             error=LISTING_GONE, fields={"request_id": job.request_id})
-                end_start(conn, message_id, None, done=True)
-                outcome = JobOutcome("failed", note="listing gone")
-            else:
-                outcome = None
-    if outcome is not None:
-        if counted is not None and counted.error is not None:
-            get_logger().error("transfer.worker_deaths", deaths=counted.deaths)
-        return Prepared(job, scheduler, outcome=outcome)
+            return Found(job, scheduler, outcome=JobOutcome("failed", note=counted.error),
+                         deaths=counted.deaths)
+        feed_input = read_feed_input(conn, job.listing_id)
+        if feed_input is None:
+            write_status(conn, job.listing_id, job.marketplace, "failed", at=now,
+                         error=LISTING_GONE, fields={"request_id": job.request_id})
+            end_start(conn, message_id, None, done=True)
+            return Found(job, scheduler, outcome=JobOutcome("failed", note="listing gone"))
+    return Found(job, scheduler, feed_input=feed_input, current=current, generation=generation,
+                 message_id=message_id,
+                 start_id=counted.start_id if counted is not None else None)
+
+
+def decide(found: Found) -> Prepared:
+    """What the job sends, from what :func:`find` read: the decision, the document built
+    and compared (:func:`~syndication.transfer.outgoing.outgoing`) and its delivery.
+    Reads and writes nothing in the store."""
+    job, scheduler = found.job, found.scheduler
+    if found.outcome is not None:
+        if found.deaths:
+            get_logger().error("transfer.worker_deaths", deaths=found.deaths)
+        return Prepared(job, scheduler, outcome=found.outcome)
+    feed_input, current = found.feed_input, found.current
     assert feed_input is not None
-    start_id = counted.start_id if counted is not None else None
     planned = outgoing(feed_input, job.marketplace, current)
     decision = planned.decision
     if not planned.sends:
         return Prepared(job, scheduler, planned=planned, current=current,
-                        message_id=message_id, start_id=start_id)
+                        message_id=found.message_id, start_id=found.start_id)
     assert planned.document is not None and planned.digest is not None
     delivery = Delivery(
         marketplace=job.marketplace,
@@ -187,12 +230,12 @@ def prepare(
         action=decision.action,
         document=planned.document,
         idempotency_key=idempotency_key(
-            job.listing_id, job.marketplace, decision.action, planned.digest, generation
+            job.listing_id, job.marketplace, decision.action, planned.digest, found.generation
         ),
     )
     note_action(decision.action)
     return Prepared(job, scheduler, planned=planned, current=current, delivery=delivery,
-                    message_id=message_id, start_id=start_id)
+                    message_id=found.message_id, start_id=found.start_id)
 
 
 def deliver(runtime: Runtime, delivery: Delivery) -> Receipt:

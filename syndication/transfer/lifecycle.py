@@ -22,13 +22,13 @@ import dramatiq
 from sqlalchemy.exc import SQLAlchemyError
 
 from syndication.logs import get_logger
-from syndication.middleware import deferred
+from syndication.middleware import Deferred, deferred
 from syndication.registry import title
 from syndication.runtime import current_runtime
 from syndication.store.db import begin
 from syndication.store.statements import write_status
 from syndication.transfer.common import JobRef, Scheduler
-from syndication.transfer.job import JobOutcome, Prepared, carry_out, prepare
+from syndication.transfer.job import Found, JobOutcome, Prepared, carry_out, decide, find
 from syndication.transfer.starts import Start, end_start
 from syndication.workers import Liveness, this_worker
 
@@ -78,22 +78,33 @@ class TransferLifecycle:
         """The first step of ``message``'s job with its start counted (:meth:`run`; the
         concurrent job sends and finishes it on its own, and with ``isolated`` is told by
         :class:`~syndication.transfer.starts.DiedBefore` when the start found a death)."""
-        runtime = current_runtime(broker)
-        job = job_of(message)
+        return decide(self.found(broker, message, scheduler, isolated=isolated))
+
+    def found(
+        self, broker: dramatiq.Broker, message: dramatiq.Message[Any], scheduler: Scheduler,
+        *, isolated: bool = False,
+    ) -> Found:
+        """The store's part of :meth:`prepared` (:func:`~syndication.transfer.job.find`);
+        a store that cannot be reached puts the message back (:meth:`not_counted`)."""
         start = self.start_of(broker, message, isolated=isolated)
         try:
-            prepared = prepare(runtime, job, scheduler, start=start)
+            return find(current_runtime(broker), job_of(message), scheduler, start=start)
         except SQLAlchemyError as exc:
-            waits = int(message.options.get("start_waits", 0))
-            message.options["start_waits"] = waits + 1
-            delay = min(MAX_START_DELAY_MS, 500 * 2 ** min(waits, 10))
-            get_logger().warning("transfer.start_not_counted", error=str(exc)[:300],
-                                 delay_ms=delay)
-            raise deferred(
-                message, "the start could not be counted (the store is unreachable); "
-                "not run, put back", delay,
-            ) from exc
-        return prepared
+            raise self.not_counted(message, exc) from exc
+
+    def not_counted(self, message: dramatiq.Message[Any], error: SQLAlchemyError) -> Deferred:
+        """What the start of ``message`` raises when the store could not count it (the
+        ``error``): the message is put back, not counted as a try, and tried again after
+        a delay that doubles with each such put-back of it."""
+        waits = int(message.options.get("start_waits", 0))
+        message.options["start_waits"] = waits + 1
+        delay = min(MAX_START_DELAY_MS, 500 * 2 ** min(waits, 10))
+        get_logger().warning("transfer.start_not_counted", error=str(error)[:300],
+                             delay_ms=delay)
+        return deferred(
+            message, "the start could not be counted (the store is unreachable); "
+            "not run, put back", delay,
+        )
 
     def gave_up(
         self, broker: dramatiq.Broker, message: dramatiq.Message[Any], exception: BaseException
