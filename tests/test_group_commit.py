@@ -255,3 +255,28 @@ def test_a_savepoint_that_cannot_be_released_is_the_jobs_error_and_gives_the_tra
         "the job whose block could not be released gets the error, not its result"
     assert later == ["G3 done", None]
     assert _states(engine) == {**before, "G3": "published"}
+
+
+def test_a_driver_error_of_a_savepoint_is_raised_as_the_stores_error(engine: Engine) -> None:
+    """The group's own savepoint statements fail as any statement does, with SQLAlchemy's
+    error (which the transfer job reads as an unreachable store): here a job releases the
+    group's savepoint itself, so the group's ``RELEASE`` finds none."""
+    from sqlalchemy.exc import DBAPIError
+
+    _ingest(engine)
+    before = _states(engine)
+
+    def releases_it() -> str:
+        with begin(engine) as conn:
+            write_status(conn, "G1", "hemnet", "sent", at=utcnow())
+            conn.exec_driver_sql("RELEASE SAVEPOINT grouped")
+        return "G1 done"
+
+    with grouped(engine) as group:
+        broken = group.run(releases_it)
+        later = group.run(lambda: _write(engine, "G2", "published") or "G2 done")
+        group.commit()
+    assert broken[0] is None and isinstance(broken[1], DBAPIError), broken
+    assert not isinstance(broken[1].orig, DBAPIError), "the driver's error, wrapped once"
+    assert later == ["G2 done", None], "the next job began a transaction of its own"
+    assert _states(engine) == {**before, "G2": "published"}

@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, any_, bindparam, create_engine, event, text
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
 
@@ -327,7 +328,14 @@ class Group:
         return self._conn
 
     def _execute(self, sql: str) -> None:
-        self._cursor.execute(sql)
+        """Run ``sql`` on the group's driver cursor; a driver error is raised as
+        SQLAlchemy's (:class:`~sqlalchemy.exc.DBAPIError`), as any statement's is."""
+        dialect = self.engine.dialect
+        try:
+            self._cursor.execute(sql)
+        except dialect.loaded_dbapi.Error as exc:
+            raise DBAPIError.instance(sql, None, exc, dialect.loaded_dbapi.Error,
+                                      dialect=dialect) from exc
 
     def _give_up(self, exc: BaseException) -> None:
         conn, self._conn = self._conn, None
