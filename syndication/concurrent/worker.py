@@ -29,11 +29,13 @@ last step on a step thread again, right before that thread settles the message:
 three hand-offs a message instead of the six of a coroutine that goes to a thread
 and back twice. (In a process bound by the interpreter's lock, every hand-off
 wakes a thread for a few microseconds of Python at a cost larger than that;
-measured in ``bench/transfer.py``.) The last steps waiting when a step thread
-comes to them are run together, one after another (up to :data:`LAST_GROUP`;
-``Steps.last_together`` lets the job share one store transaction among them),
-and only then settled. The actor's own coroutine stays the job for every other
-worker.
+measured in ``bench/transfer.py``.) The first steps waiting when a step thread
+comes to them are run together (up to :data:`FIRST_GROUP`;
+``Steps.first_together`` lets the job share one store transaction among them),
+and so are the last steps (up to :data:`LAST_GROUP`, ``Steps.last_together``),
+which are settled only then. A step thread with nothing else to do takes one
+message at a time, exactly as alone. The actor's own coroutine stays the job for
+every other worker.
 
 So a message is acknowledged only after its coroutine and its hooks are done:
 a worker killed meanwhile has its messages still unacknowledged in Redis, which
@@ -88,6 +90,9 @@ ACK_RETRY_SECONDS = 1.0
 LAST_GROUP = 32
 """The most last steps a step thread runs together (``Steps.last_together``)."""
 
+FIRST_GROUP = 32
+"""The most first steps a step thread runs together (``Steps.first_together``)."""
+
 DEFAULT_STEP_THREADS = 2
 """Threads that run concurrent jobs' store steps and settle their messages, unless told
 otherwise or the broker's runtime says (``settings.steps_in_force``: by its store)."""
@@ -103,10 +108,19 @@ class Steps(Protocol):
     raised) and returns the message's result. An exception of ``first`` or ``last``
     is the message's, as an actor's would be.
 
-    A job may also define ``last_together(broker, calls)``: run the zero-argument
-    ``calls`` (each one message's ``last``, in its context) one after another and
-    return each one's outcome, ``[result, exception]``, in order (the transfer job
-    runs them in one store transaction). Without it each runs on its own.
+    A job may also define ``last_together(broker, lasts)``: ``lasts`` is a list of
+    ``(state, call)``, each message's job state and its ``last`` as a zero-argument
+    call (in the message's context); run the calls one after another, in any order,
+    and return each one's outcome, ``[result, exception]``, in the order of ``lasts``
+    (the transfer job runs them in one store transaction). Without it each runs on
+    its own.
+
+    Likewise ``first_together(broker, starts)``: the first steps of several
+    messages, ``starts`` a list of ``(message, run)`` where ``run(function, *args)``
+    calls ``function`` in that message's context; it returns each message's
+    ``[state, exception]``, in order (the transfer job runs their store reads and
+    writes in one transaction, then builds each one's document). Without it each
+    message's ``first`` runs on its own.
     """
 
     def first(self, broker: dramatiq.Broker, message: MessageProxy) -> Any: ...
@@ -212,6 +226,9 @@ class ConcurrentWorker(dramatiq.Worker):
         self._ending: deque[_Ending] = deque()
         self._ending_lock = threading.Lock()
         self._draining = False
+        self._starting: deque[_Starting] = deque()
+        self._starting_lock = threading.Lock()
+        self._opening = False
         self._loop: asyncio.AbstractEventLoop | None = None
 
     freeze_heap = False
@@ -302,7 +319,7 @@ class ConcurrentWorker(dramatiq.Worker):
             failure = exc
         self._forget_thread_deadline()
         if steps is not None and failure is None and not message.failed:
-            self._step_pool.submit(self._first, steps, message, actor, context)
+            self._started(_Starting(steps, message, actor, context))
             return
         if coroutine is None:
             self._settle(message, actor, context, None, failure)
@@ -338,22 +355,59 @@ class ConcurrentWorker(dramatiq.Worker):
             self._draining = True
         self._step_pool.submit(self._finish_waiting)
 
-    def _first(
-        self,
-        steps: Steps,
-        message: MessageProxy,
-        actor: dramatiq.Actor[Any, Any],
-        context: contextvars.Context,
-    ) -> None:
-        """On a step thread: the first step, then the awaited one onto the loop (once this
-        thread has left the message's context, which the loop then enters), with the last
-        step for :meth:`_finish_waiting`."""
-        try:
-            state = context.run(steps.first, self.broker, message)
-        except BaseException as exc:
-            self._settle(message, actor, context, None, exc)
+    def _started(self, starting: _Starting) -> None:
+        """A message whose first step waits for a step thread; as with endings
+        (:meth:`_ended`), one drain of the waiting is queued at a time, so the first
+        steps that come while it waits its turn run together with it."""
+        with self._starting_lock:
+            self._starting.append(starting)
+            if self._opening:
+                return
+            self._opening = True
+        self._step_pool.submit(self._first_waiting)
+
+    def _first_waiting(self) -> None:
+        """On a step thread: the first steps waiting (up to :data:`FIRST_GROUP`), those
+        of one job's steps together (``Steps.first_together``); then each message's
+        awaited step onto the loop, or its settling when its first step raised."""
+        with self._starting_lock:
+            startings = [self._starting.popleft()
+                         for _ in range(min(FIRST_GROUP, len(self._starting)))]
+            self._opening = bool(self._starting)
+        if self._opening:
+            self._step_pool.submit(self._first_waiting)
+        jobs: dict[int, tuple[Steps, list[_Starting]]] = {}
+        for starting in startings:
+            jobs.setdefault(id(starting.steps), (starting.steps, []))[1].append(starting)
+        for steps, started in jobs.values():
+            together = getattr(steps, "first_together", None)
+            try:
+                if together is not None and len(started) > 1:
+                    ran = together(self.broker, [(starting.message, starting.context.run)
+                                                 for starting in started])
+                else:
+                    ran = [outcome_of(partial(starting.context.run, steps.first, self.broker,
+                                              starting.message)) for starting in started]
+            except BaseException as exc:  # noqa: BLE001 - the group's error is each message's
+                self.logger.exception("The first steps of %d messages failed together.",
+                                      len(started))
+                ran = [[None, exc] for _ in started]
+            for starting, (state, exception) in zip(started, ran, strict=True):
+                try:
+                    self._opened(starting, state, exception)
+                except Exception:  # noqa: BLE001 - one message's failure leaves the others
+                    self.logger.exception("Could not start message %s.", starting.message)
+
+    def _opened(self, starting: _Starting, state: Any, exception: BaseException | None) -> None:
+        """The awaited step onto the loop (in the message's context, which this thread
+        has left), with the last step for :meth:`_finish_waiting`; or the message settled
+        with the first step's error."""
+        message, actor, context = starting.message, starting.actor, starting.context
+        if exception is not None:
+            self._settle(message, actor, context, None, exception)
             return
         assert self._loop is not None
+        steps = starting.steps
         coroutine = _limited(steps.awaited(state), self._time_limit(message, actor))
         self._loop.call_soon_threadsafe(
             self._start, coroutine, message, actor, context, steps, state, context=context,
@@ -372,7 +426,7 @@ class ConcurrentWorker(dramatiq.Worker):
         if self._draining:
             self._step_pool.submit(self._finish_waiting)
         outcomes: dict[int, list[Any]] = {}
-        lasts: dict[int, tuple[Steps, list[_Ending]]] = {}
+        jobs: dict[int, tuple[Steps, list[_Ending]]] = {}
         for ending in endings:
             if ending.task.cancelled():
                 continue
@@ -380,19 +434,19 @@ class ConcurrentWorker(dramatiq.Worker):
             outcome = [None if exception else ending.task.result(), exception]
             outcomes[id(ending)] = outcome
             if ending.steps is not None:
-                lasts.setdefault(id(ending.steps), (ending.steps, []))[1].append(ending)
-        for steps, ended in lasts.values():
-            calls = [partial(ending.context.run, steps.last, ending.state,
-                             outcomes[id(ending)][1] or outcomes[id(ending)][0])
+                jobs.setdefault(id(ending.steps), (ending.steps, []))[1].append(ending)
+        for steps, ended in jobs.values():
+            lasts = [(ending.state, partial(ending.context.run, steps.last, ending.state,
+                                            outcomes[id(ending)][1] or outcomes[id(ending)][0]))
                      for ending in ended]
             together = getattr(steps, "last_together", None)
             try:
-                ran = together(self.broker, calls) if together is not None else \
-                    [outcome_of(call) for call in calls]
+                ran = together(self.broker, lasts) if together is not None else \
+                    [outcome_of(call) for _, call in lasts]
             except BaseException as exc:  # noqa: BLE001 - the group's error is each message's
                 self.logger.exception("The last steps of %d messages failed together.",
-                                      len(calls))
-                ran = [[None, exc] for _ in calls]
+                                      len(lasts))
+                ran = [[None, exc] for _ in lasts]
             for ending, (result, exception) in zip(ended, ran, strict=True):
                 outcomes[id(ending)] = [result, exception]
         for ending in endings:
@@ -528,6 +582,17 @@ class ConcurrentWorker(dramatiq.Worker):
                     "time_limit", middleware.time_limit)
                 return None if limit == float("inf") else float(limit) / 1000
         return None
+
+
+@dataclass(slots=True)
+class _Starting:
+    """A message handed off with its job's steps, waiting for a step thread to run the
+    first one."""
+
+    steps: Steps
+    message: MessageProxy
+    actor: dramatiq.Actor[Any, Any]
+    context: contextvars.Context
 
 
 @dataclass(slots=True)

@@ -40,9 +40,11 @@ import asyncio
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Protocol
 
 import dramatiq
+from sqlalchemy.exc import SQLAlchemyError
 
 from adapters.async_http import AsyncHttpTransport
 from adapters.base import Delivery, Receipt, Transport
@@ -54,7 +56,7 @@ from syndication.metrics import note_action
 from syndication.runtime import Runtime, current_runtime
 from syndication.store.db import grouped
 from syndication.transfer.common import Scheduler
-from syndication.transfer.job import JobOutcome, Prepared, finish
+from syndication.transfer.job import Found, JobOutcome, Prepared, decide, finish
 from syndication.transfer.lifecycle import TransferLifecycle
 from syndication.transfer.starts import DiedBefore
 
@@ -170,12 +172,54 @@ class TransferSteps:
         self.transports = transports
 
     def first(self, broker: dramatiq.Broker, message: dramatiq.Message[Any]) -> _Job:
-        job = _Job(current_runtime(broker), broker, message)
         try:
-            job.prepared, job.gate = _prepare(self.lifecycle, broker, message, self.scheduler,
-                                              True)
+            found = self.lifecycle.found(broker, message, self.scheduler, isolated=True)
         except DiedBefore as exc:
-            job.died = exc
+            return self._decided(broker, message, None, exc)
+        return self._decided(broker, message, found, None)
+
+    def first_together(
+        self, broker: dramatiq.Broker, starts: list[tuple[dramatiq.Message[Any], Any]]
+    ) -> list[list[Any]]:
+        """Several jobs' :meth:`first` steps (``starts``: each message with the function
+        that runs a call in its context) with their store's part in one transaction: each
+        job's counted start and reads a savepoint of it, taken in the order of the pairs
+        (so two groups lock the status rows they share in the same order), committed
+        once; then each job's document is built and its breaker asked, with no lock
+        held. A job whose part failed, or whose group failed to commit, is put back
+        uncounted, as when its own transaction could not count it. Returns ``[job,
+        exception]`` each, in the order of ``starts``."""
+        runtime = current_runtime(broker)
+        order = sorted(range(len(starts)), key=lambda index: _pair_of(starts[index][0]))
+        found: dict[int, list[Any]] = {}
+        with grouped(runtime.engine) as group:
+            for index in order:
+                message, run = starts[index]
+                found[index] = group.run(partial(run, self._found, broker, message))
+            group.commit()
+        return [outcome_of(partial(run, self._decided, broker, message, *found[index]))
+                for index, (message, run) in enumerate(starts)]
+
+    def _found(self, broker: dramatiq.Broker, message: dramatiq.Message[Any]) -> Found:
+        return self.lifecycle.found(broker, message, self.scheduler, isolated=True)
+
+    def _decided(
+        self, broker: dramatiq.Broker, message: dramatiq.Message[Any], found: Found | None,
+        error: BaseException | None,
+    ) -> _Job:
+        """The job after its store's part: decided and gated by the breaker, or marked
+        to run in the after-death lane; the part's error (a group's failed commit put
+        back as an unreachable store) is raised."""
+        job = _Job(current_runtime(broker), broker, message)
+        if isinstance(error, DiedBefore):
+            job.died = error
+            return job
+        if isinstance(error, SQLAlchemyError):
+            raise self.lifecycle.not_counted(message, error) from error
+        if error is not None:
+            raise error
+        assert found is not None
+        job.prepared, job.gate = _gated(job.runtime, decide(found))
         return job
 
     async def awaited(self, job: _Job) -> Receipt | BaseException | JobOutcome | None:
@@ -187,7 +231,7 @@ class TransferSteps:
             async with AFTER_DEATH.get(size):
                 again = _Job(job.runtime, job.broker, job.message)
                 again.prepared, again.gate = await asyncio.to_thread(
-                    _prepare, self.lifecycle, job.broker, job.message, self.scheduler)
+                    self._prepared_again, job.broker, job.message)
                 result = await self.awaited(again)
                 return await asyncio.to_thread(self.last, again, result)
         assert job.prepared is not None
@@ -199,6 +243,14 @@ class TransferSteps:
             return await deliver(job.runtime, delivery, self.transports)
         except Exception as exc:  # noqa: BLE001 - the last step records it
             return exc
+
+    def _prepared_again(
+        self, broker: dramatiq.Broker, message: dramatiq.Message[Any]
+    ) -> tuple[Prepared, CircuitState | BaseException | None]:
+        """The first step of a job in the after-death lane: its start recorded whatever
+        deaths it finds (they are counted against its budget)."""
+        prepared = self.lifecycle.prepared(broker, message, self.scheduler)
+        return _gated(current_runtime(broker), prepared)
 
     def last(self, job: _Job, result: Receipt | BaseException | JobOutcome | None) -> JobOutcome:
         if job.died is not None:
@@ -215,22 +267,26 @@ class TransferSteps:
         assert result is not None
         return _finish(job.runtime, prepared, result, gate)
 
-
     def last_together(
-        self, broker: dramatiq.Broker, calls: list[Callable[[], JobOutcome]]
+        self, broker: dramatiq.Broker, lasts: list[tuple[_Job, Callable[[], JobOutcome]]]
     ) -> list[list[Any]]:
-        """Several jobs' :meth:`last` steps (``calls``) in one store transaction: one
-        checkout, one ``BEGIN`` and one ``COMMIT`` for them all, and on SQLite one write
-        of each page they share. Each job's writes are a savepoint of it; what a job
-        sends once its outcome is stored (a publication check) goes after the commit; a
-        commit that fails is the outcome of every job it held, so their messages are
-        retried as after any error of the store. Returns ``[result, exception]`` each."""
-        if len(calls) == 1:
-            return [outcome_of(calls[0])]
+        """Several jobs' :meth:`last` steps (``lasts``: each job with its step as a call)
+        in one store transaction: one checkout, one ``BEGIN`` and one ``COMMIT`` for them
+        all, and on SQLite one write of each page they share. Each job's writes are a
+        savepoint of it, taken in the order of the pairs as :meth:`first_together` does;
+        what a job sends once its outcome is stored (a publication check) goes after the
+        commit; a commit that fails is the outcome of every job it held, so their
+        messages are retried as after any error of the store. Returns ``[result,
+        exception]`` each, in the order of ``lasts``."""
+        if len(lasts) == 1:
+            return [outcome_of(lasts[0][1])]
+        order = sorted(range(len(lasts)), key=lambda index: _pair_of(lasts[index][0].message))
+        outcomes: dict[int, list[Any]] = {}
         with grouped(current_runtime(broker).engine) as group:
-            outcomes = [group.run(call) for call in calls]
+            for index in order:
+                outcomes[index] = group.run(lasts[index][1])
             group.commit()
-        return outcomes
+        return [outcomes[index] for index in range(len(lasts))]
 
 
 async def run_transfer_message(
@@ -254,24 +310,23 @@ async def deliver(runtime: Runtime, delivery: Delivery, transports: AsyncTranspo
     return await transports.get(runtime, delivery.marketplace).send(delivery)
 
 
-def _prepare(
-    lifecycle: TransferLifecycle,
-    broker: dramatiq.Broker,
-    message: dramatiq.Message[Any],
-    scheduler: Scheduler,
-    isolated: bool = False,
+def _gated(
+    runtime: Runtime, prepared: Prepared
 ) -> tuple[Prepared, CircuitState | BaseException | None]:
-    """The first step and, when it has something to send, the breaker's permission: the
+    """``prepared`` and, when it has something to send, the breaker's permission: the
     state the call is let through on, or the breaker's refusal (an open circuit) for
-    :func:`finish` to record. ``isolated``: :class:`DiedBefore` when the start found a
-    death (nothing recorded)."""
-    prepared = lifecycle.prepared(broker, message, scheduler, isolated=isolated)
+    :func:`finish` to record."""
     if prepared.delivery is None:
         return prepared, None
     try:
-        return prepared, current_runtime(broker).breaker.before_call(prepared.delivery.marketplace)
+        return prepared, runtime.breaker.before_call(prepared.delivery.marketplace)
     except Exception as exc:  # noqa: BLE001 - the circuit's refusal, recorded by finish
         return prepared, exc
+
+
+def _pair_of(message: dramatiq.Message[Any]) -> tuple[str, str]:
+    """The status row a transfer message's job writes first: the order a group takes them."""
+    return message.kwargs["listing_id"], message.kwargs["marketplace"]
 
 
 def _finish(

@@ -371,6 +371,7 @@ class _GroupedSteps(_RecordedSteps):
 
         super().__init__(url)
         self.groups: list[int] = []
+        self.first_groups: list[int] = []
         self.key = contextvars.ContextVar[str]("key")
         self.contexts: dict[str, str] = {}
         self.replaced: str | None = None
@@ -384,10 +385,22 @@ class _GroupedSteps(_RecordedSteps):
         self.contexts[key] = self.key.get()
         return super().last(key, result)
 
-    def last_together(self, broker: Any, calls: list[Callable[[], Any]]) -> list[list[Any]]:
-        self.groups.append(len(calls))
+    def first_together(self, broker: Any, starts: list[tuple[Any, Callable[..., Any]]]
+                       ) -> list[list[Any]]:
+        self.first_groups.append(len(starts))
         outcomes: list[list[Any]] = []
-        for call in calls:
+        for message, run in starts:
+            try:
+                outcomes.append([run(self.first, broker, message), None])
+            except BaseException as exc:  # noqa: BLE001 - the message's outcome
+                outcomes.append([None, exc])
+        return outcomes
+
+    def last_together(self, broker: Any, lasts: list[tuple[str, Callable[[], Any]]]
+                      ) -> list[list[Any]]:
+        self.groups.append(len(lasts))
+        outcomes: list[list[Any]] = []
+        for _, call in lasts:
             try:
                 outcomes.append([call(), None])
             except BaseException as exc:  # noqa: BLE001 - the message's outcome
@@ -401,8 +414,10 @@ class _GroupedSteps(_RecordedSteps):
 def test_last_steps_that_wait_for_a_step_thread_are_settled_together(redis_url, sandbox):
     """Endings queue while the one step thread runs first steps; each drain takes those
     waiting as one group, every last step in its own message's context, and an outcome
-    the group replaced with an error is retried like any other."""
-    from syndication.concurrent.worker import LAST_GROUP, DaemonLoopAsyncIO
+    the group replaced with an error is retried like any other. The first steps that
+    wait are run together too, each in its message's context (the one its last step
+    then finds)."""
+    from syndication.concurrent.worker import FIRST_GROUP, LAST_GROUP, DaemonLoopAsyncIO
 
     broker, acks = _broker(redis_url, DaemonLoopAsyncIO())
     steps = _GroupedSteps(sandbox.url("hemnet") + "/listings")
@@ -413,6 +428,9 @@ def test_last_steps_that_wait_for_a_step_thread_are_settled_together(redis_url, 
     assert sum(steps.groups) == 81, "each message's last step once, the retried one twice"
     assert max(steps.groups) > 1 and len(steps.groups) < 81, steps.groups
     assert max(steps.groups) <= LAST_GROUP
+    assert sum(steps.tries.values()) == 81, "each first step once, the retried one twice"
+    assert 1 < max(steps.first_groups) <= FIRST_GROUP, steps.first_groups
+    assert sum(steps.first_groups) <= 81
     assert steps.contexts == {key: key for key in steps.contexts}, "each in its own context"
     assert steps.tries[steps.replaced] == 2, "the replaced outcome's message ran again"
     assert set(acks.acks) == {m.message_id for m in messages}
@@ -424,11 +442,12 @@ def test_last_steps_that_wait_for_a_step_thread_are_settled_together(redis_url, 
 class _FailingTogether(_GroupedSteps):
     """Grouped steps whose first ``last_together`` raises before running anything."""
 
-    def last_together(self, broker: Any, calls: list[Callable[[], Any]]) -> list[list[Any]]:
+    def last_together(self, broker: Any, lasts: list[tuple[str, Callable[[], Any]]]
+                      ) -> list[list[Any]]:
         if not self.groups:
             self.groups.append(0)
             raise RuntimeError("the store's group could not be opened")
-        return super().last_together(broker, calls)
+        return super().last_together(broker, lasts)
 
 
 def test_a_group_of_last_steps_that_fails_as_a_whole_fails_each_of_its_messages(
@@ -449,6 +468,43 @@ def test_a_group_of_last_steps_that_fails_as_a_whole_fails_each_of_its_messages(
     assert set(steps.results) == {f"OBJ-{i}" for i in range(20)}, "each ran its last step"
     assert set(acks.acks) == {m.message_id for m in messages}
     assert set(acks.deliveries.values()) == {1}
+    assert worker.in_flight == 0
+    assert _queue_empty(redis_url)
+
+
+class _FailingFirstTogether(_GroupedSteps):
+    """Grouped steps whose first ``first_together`` of more than one message raises
+    before running anything."""
+
+    def first_together(self, broker: Any, starts: list[tuple[Any, Callable[..., Any]]]
+                       ) -> list[list[Any]]:
+        if not self.first_groups:
+            self.first_groups.append(-len(starts))
+            raise RuntimeError("the store's group could not be opened")
+        return super().first_together(broker, starts)
+
+
+def test_a_group_of_first_steps_that_fails_as_a_whole_fails_each_of_its_messages(
+    redis_url, sandbox,
+):
+    """An error of ``first_together`` itself is the outcome of every message in the group:
+    each is retried and then runs, none is left in flight, nothing is sent for it twice."""
+    from syndication.concurrent.worker import DaemonLoopAsyncIO
+
+    broker, acks = _broker(redis_url, DaemonLoopAsyncIO())
+    steps = _FailingFirstTogether(sandbox.url("hemnet") + "/listings")
+    steps.replaced = "none"
+    actor = _stepped(broker, steps, retries=2)
+    messages = [actor.send(f"OBJ-{i}") for i in range(20)]
+    worker = ConcurrentWorker(broker, worker_threads=2, concurrency=20, step_threads=1)
+    _until_drained(broker, actor, worker)
+    failed = -steps.first_groups[0]
+    assert failed > 1, "the first group failed as a whole"
+    assert sum(steps.tries.values()) == 20, "a failed group ran no first step"
+    assert set(steps.results) == {f"OBJ-{i}" for i in range(20)}, "each ran in the end"
+    assert set(acks.acks) == {m.message_id for m in messages}
+    assert set(acks.deliveries.values()) == {1}
+    assert len(acks.nacks) == 0
     assert worker.in_flight == 0
     assert _queue_empty(redis_url)
 
