@@ -232,19 +232,19 @@ def test_only_sqlite_has_a_writer_lock(postgres_engine: Engine, sqlite_engine: E
     assert writer_lock(sqlite_engine) is not None
 
 
-def test_a_savepoint_that_cannot_be_released_is_the_jobs_error_and_gives_the_transaction_up(
+def test_a_savepoint_that_cannot_be_set_is_the_jobs_error_and_gives_the_transaction_up(
     engine: Engine, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     _ingest(engine)
     before = _states(engine)
-    releases: list[str] = []
+    savepoints: list[str] = []
 
-    def second_release(sql: str, _n: int) -> bool:
-        if sql.startswith("RELEASE"):
-            releases.append(sql)
-        return sql.startswith("RELEASE") and len(releases) == 2
+    def second_savepoint(sql: str, _n: int) -> bool:
+        if sql.startswith("SAVEPOINT"):
+            savepoints.append(sql)
+        return sql.startswith("SAVEPOINT") and len(savepoints) == 2
 
-    _break(monkeypatch, second_release)
+    _break(monkeypatch, second_savepoint)
     with grouped(engine) as group:
         held = group.run(lambda: _write(engine, "G1", "sent") or "G1 done")
         broken = group.run(lambda: _write(engine, "G2", "sent") or "G2 done")
@@ -252,31 +252,65 @@ def test_a_savepoint_that_cannot_be_released_is_the_jobs_error_and_gives_the_tra
         group.commit()
     assert held[0] is None and isinstance(held[1], OperationalError)
     assert broken[0] is None and isinstance(broken[1], OperationalError), \
-        "the job whose block could not be released gets the error, not its result"
+        "the job whose block could not begin gets the error"
     assert later == ["G3 done", None]
     assert _states(engine) == {**before, "G3": "published"}
+
+
+def test_savepoints_are_never_released_and_a_failing_job_rolls_back_to_its_own(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One statement a job: its ``SAVEPOINT``. The savepoints nest, and a job that fails
+    after others rolls back its own writes only."""
+    _ingest(engine)
+    before = _states(engine)
+    from syndication.store import db
+
+    sent: list[str] = []
+    execute = db.Group._execute
+    monkeypatch.setattr(db.Group, "_execute",
+                        lambda self, sql: sent.append(sql) or execute(self, sql))
+
+    def fails_inside() -> None:
+        with begin(engine) as conn:
+            write_status(conn, "G2", "hemnet", "failed", at=utcnow())
+            raise ValueError("G2 fails")
+
+    with grouped(engine) as group:
+        first = group.run(lambda: _write(engine, "G1", "sent") or "G1 done")
+        failing = group.run(fails_inside)
+        last = group.run(lambda: _write(engine, "G3", "published") or "G3 done")
+        group.commit()
+    assert sent == ["SAVEPOINT grouped", "SAVEPOINT grouped", "ROLLBACK TO SAVEPOINT grouped",
+                    "SAVEPOINT grouped"]
+    assert first == ["G1 done", None] and last == ["G3 done", None]
+    assert isinstance(failing[1], ValueError)
+    assert _states(engine) == {**before, "G1": "sent", "G3": "published"}
 
 
 def test_a_driver_error_of_a_savepoint_is_raised_as_the_stores_error(engine: Engine) -> None:
     """The group's own savepoint statements fail as any statement does, with SQLAlchemy's
     error (which the transfer job reads as an unreachable store): here a job releases the
-    group's savepoint itself, so the group's ``RELEASE`` finds none."""
+    group's savepoints itself and fails, so the group's ``ROLLBACK TO`` finds none."""
     from sqlalchemy.exc import DBAPIError
 
     _ingest(engine)
     before = _states(engine)
 
-    def releases_it() -> str:
+    def releases_them() -> None:
         with begin(engine) as conn:
-            write_status(conn, "G1", "hemnet", "sent", at=utcnow())
+            write_status(conn, "G2", "hemnet", "sent", at=utcnow())
             conn.exec_driver_sql("RELEASE SAVEPOINT grouped")
-        return "G1 done"
+            conn.exec_driver_sql("RELEASE SAVEPOINT grouped")
+            raise ValueError("G2 fails")
 
     with grouped(engine) as group:
-        broken = group.run(releases_it)
-        later = group.run(lambda: _write(engine, "G2", "published") or "G2 done")
+        held = group.run(lambda: _write(engine, "G1", "sent") or "G1 done")
+        broken = group.run(releases_them)
+        later = group.run(lambda: _write(engine, "G3", "published") or "G3 done")
         group.commit()
-    assert broken[0] is None and isinstance(broken[1], DBAPIError), broken
-    assert not isinstance(broken[1].orig, DBAPIError), "the driver's error, wrapped once"
-    assert later == ["G2 done", None], "the next job began a transaction of its own"
-    assert _states(engine) == {**before, "G2": "published"}
+    assert held[0] is None and isinstance(held[1], DBAPIError), held
+    assert not isinstance(held[1].orig, DBAPIError), "the driver's error, wrapped once"
+    assert isinstance(broken[1], ValueError), "the failing job keeps its own error"
+    assert later == ["G3 done", None], "the next job began a transaction of its own"
+    assert _states(engine) == {**before, "G3": "published"}
