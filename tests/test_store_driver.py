@@ -212,6 +212,56 @@ def test_each_change_appends_its_event_in_as_few_statements_as_the_store_allows(
     ]
 
 
+def test_a_status_write_ends_its_start_in_the_same_statement_where_the_store_allows(
+    engine: Engine,
+) -> None:
+    """The outcome's write ends the job's start: on PostgreSQL in the statement that
+    changes the row and appends its event, on SQLite in one more; by the start's row, or
+    with ``done`` every start of the message. A pair without a row gets one and the
+    start still ends."""
+    from syndication.store.statements import StartEnd
+
+    _ingest(engine)
+    now = utcnow()
+    with engine.begin() as conn:
+        for message_id, listing_id, marketplace in (("m1", "O1", "hemnet"),
+                                                    ("m2", "O1", "hemnet"),
+                                                    ("m2", "O1", "hemnet"),
+                                                    ("m3", "O1", "blocket")):
+            conn.execute(insert(START).values(
+                message_id=message_id, listing_id=listing_id, marketplace=marketplace,
+                request_id="r1", worker="w", started_at=now))
+        count_attempt(conn, "O1", "hemnet", "r1", now)
+        first = conn.execute(select(START.c.id).where(START.c.message_id == "m1")).scalar()
+
+    def starts() -> list[str]:
+        with engine.connect() as conn:
+            return sorted(conn.execute(select(START.c.message_id)).scalars())
+
+    with executed(engine) as statements, engine.begin() as conn:
+        write_status(conn, "O1", "hemnet", "queued", at=now, error="attempt failed",
+                     ending=StartEnd("m1", first, done=False))
+    one_trip = engine.dialect.name == "postgresql"
+    assert len(statements) == (1 if one_trip else 3), statements
+    assert starts() == ["m2", "m2", "m3"], "only that start's row"
+    with executed(engine) as statements, engine.begin() as conn:
+        write_status(conn, "O1", "hemnet", "sent", at=now + timedelta(seconds=1),
+                     fields={"action": "create"}, ending=StartEnd("m2", None, done=True))
+    assert len(statements) == (1 if one_trip else 3), statements
+    assert starts() == ["m3"], "every start of the message"
+    with engine.begin() as conn:
+        write_status(conn, "O1", "blocket", "failed", at=now, error="gone",
+                     ending=StartEnd("m3", None, done=True))
+    assert starts() == [], "a pair without a row: created, and its start ended"
+    with engine.connect() as conn:
+        states = dict(conn.execute(select(STATUS.c.marketplace, STATUS.c.state)
+                                   .where(STATUS.c.listing_id == "O1")).all())
+        events = conn.execute(select(EVENT.c.state).where(EVENT.c.listing_id == "O1")
+                              .order_by(EVENT.c.id)).scalars().all()
+    assert states == {"hemnet": "sent", "blocket": "failed"}
+    assert events == ["queued", "queued", "sent", "failed"]
+
+
 def test_a_none_is_bound_as_sqlalchemy_binds_it(engine: Engine) -> None:
     """A JSON column given ``None`` stores JSON ``null`` through SQLAlchemy; the driver's
     parameters go through the same processors, ``None`` included."""

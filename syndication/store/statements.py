@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections import namedtuple
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -231,14 +232,16 @@ class _Prefixed:
         return getattr(self._row, self._prefix + name)
 
 
-_SET_STATUS: dict[tuple[frozenset[str], bool], DriverStatement] = {}
+_SET_STATUS: dict[tuple[frozenset[str], bool, str | None], DriverStatement] = {}
 
 
-def _set_status(given: frozenset[str], event: bool = False) -> DriverStatement:
+def _set_status(given: frozenset[str], event: bool = False,
+                ends: str | None = None) -> DriverStatement:
     """The ``UPDATE`` that sets state, error, times and the ``given`` optional columns
-    (with ``event``, and appends its history event: :func:`with_event`); one statement
-    per combination, built on first use and kept."""
-    statement = _SET_STATUS.get((given, event))
+    (with ``event``, and appends its history event: :func:`with_event`; with ``ends``,
+    and deletes the start rows of :meth:`StartEnd.kind`, by ``p_message`` or
+    ``p_start``); one statement per combination, built on first use and kept."""
+    statement = _SET_STATUS.get((given, event, ends))
     if statement is None:
         values: dict[str, Any] = {
             "state": bindparam("p_state"), "error": bindparam("p_error"),
@@ -246,8 +249,12 @@ def _set_status(given: frozenset[str], event: bool = False) -> DriverStatement:
         }
         values.update({name: bindparam(f"p_{name}") for name in sorted(given)})
         changed = update(STATUS).where(_PAIR).values(values)
-        statement = _SET_STATUS.setdefault(
-            (given, event), DriverStatement(with_event(changed) if event else changed))
+        built: Any = with_event(changed) if event else changed
+        if ends is not None:
+            assert event, "a start is ended in the statement only with its event"
+            gone = END_MESSAGE if ends == "message" else END_START
+            built = built.add_cte(gone.returning(START.c.id).cte("ended"))
+        statement = _SET_STATUS.setdefault((given, event, ends), DriverStatement(built))
     return statement
 
 
@@ -262,6 +269,37 @@ def pair(listing_id: str, marketplace: str) -> dict[str, Any]:
     return {"p_listing": listing_id, "p_marketplace": marketplace}
 
 
+@dataclass(frozen=True, slots=True)
+class StartEnd:
+    """The job start a status write also ends (:func:`write_status`): the row
+    ``start_id``, or with ``done`` every row of ``message_id`` (nothing will run the
+    message again: the starts of workers that died with it go too)."""
+
+    message_id: str | None
+    start_id: int | None
+    done: bool
+
+    def kind(self) -> str | None:
+        """Which rows go: ``"message"``, ``"start"`` or ``None`` (none)."""
+        if self.done and self.message_id is not None:
+            return "message"
+        return "start" if self.start_id is not None else None
+
+    def params(self) -> dict[str, Any]:
+        kind = self.kind()
+        if kind == "message":
+            return {"p_message": self.message_id}
+        return {"p_start": self.start_id} if kind == "start" else {}
+
+
+def end_start_rows(conn: Connection, ending: StartEnd) -> None:
+    """Delete the start rows ``ending`` names, in ``conn``'s transaction."""
+    kind = ending.kind()
+    if kind is not None:
+        (ON_DRIVER_END_MESSAGE if kind == "message" else ON_DRIVER_END_START).execute(
+            conn, ending.params())
+
+
 def write_status(
     conn: Connection,
     listing_id: str,
@@ -271,13 +309,15 @@ def write_status(
     at: datetime,
     error: str | None = None,
     fields: Mapping[str, Any] | None = None,
+    ending: StartEnd | None = None,
 ) -> None:
     """Set the pair's status and append it to the history, in ``conn``'s transaction.
 
     ``fields`` holds the optional columns to set (of :data:`STATUS_FIELDS`); the
     others keep their stored value, and ``error`` is cleared unless given, as
     :func:`~syndication.store.repository.record_status` does. A pair without a
-    row gets one.
+    row gets one. ``ending`` names the job start the write also ends: on PostgreSQL
+    in the same statement (one round trip for the change, its event and the end).
     """
     given = dict(fields or {})
     unknown = set(given) - set(STATUS_FIELDS)
@@ -288,7 +328,12 @@ def write_status(
     params = {**where, "p_state": state, "p_error": error, "p_at": at,
               **{f"p_{name}": value for name, value in given.items()}}
     one_trip = _one_trip(conn)
-    if _set_status(frozenset(given), one_trip).execute(conn, params).rowcount == 0:
+    ends = ending.kind() if ending is not None and one_trip else None
+    if ending is not None and ends is not None:
+        params.update(ending.params())
+    elif ending is not None:
+        end_start_rows(conn, ending)
+    if _set_status(frozenset(given), one_trip, ends).execute(conn, params).rowcount == 0:
         conn.execute(NEW_STATUS, {"listing_id": listing_id, "marketplace": marketplace,
                                   "state": state, "error": error, "at": at, "updated_at": at,
                                   "attempts": 0, **given})

@@ -65,7 +65,9 @@ from syndication.store.db import after_commit, begin, session_scope
 from syndication.store.models import TransferStatusRow
 from syndication.store.repository import record_status
 from syndication.store.statements import (
+    StartEnd,
     count_attempt,
+    end_start_rows,
     read_feed_input,
     read_settled,
     write_status,
@@ -73,7 +75,7 @@ from syndication.store.statements import (
 from syndication.transfer.common import JobRef, Scheduler, lock_status_row
 from syndication.transfer.keys import idempotency_key
 from syndication.transfer.outgoing import Outgoing, outgoing
-from syndication.transfer.starts import Start, end_start, record_start
+from syndication.transfer.starts import Start, record_start
 
 CONFIRM_POLLS = 8
 """How many times a ``sent`` listing is looked up before it is left ``sent``."""
@@ -198,8 +200,8 @@ def find(
         feed_input = read_feed_input(conn, job.listing_id)
         if feed_input is None:
             write_status(conn, job.listing_id, job.marketplace, "failed", at=now,
-                         error=LISTING_GONE, fields={"request_id": job.request_id})
-            end_start(conn, message_id, None, done=True)
+                         error=LISTING_GONE, fields={"request_id": job.request_id},
+                         ending=StartEnd(message_id, None, done=True))
             return Found(job, scheduler, outcome=JobOutcome("failed", note="listing gone"))
     return Found(job, scheduler, feed_input=feed_input, current=current, generation=generation,
                  message_id=message_id,
@@ -304,18 +306,21 @@ def _store(runtime: Runtime, prepared: Prepared, write: _Write | None) -> None:
     transaction, once the group did)."""
     job = prepared.job
     staged: list[Staged] = []
+    ending = StartEnd(prepared.message_id, prepared.start_id,
+                      done=write is not None and write.done)
     with begin(runtime.engine) as conn:
-        if write is not None:
+        if write is None:
+            end_start_rows(conn, ending)
+        else:
             write_status(conn, job.listing_id, job.marketplace, write.state, at=write.at,
                          error=write.error,
-                         fields={"request_id": job.request_id, **write.fields})
+                         fields={"request_id": job.request_id, **write.fields},
+                         ending=ending)
             if write.confirm is not None:
                 staging = prepared.scheduler.confirm_later(
                     job, write.confirm, 0, runtime.first_check_ms(job.marketplace))
                 if staging is not None:
                     staged.append(stage_claimed(conn, staging))
-        end_start(conn, prepared.message_id, prepared.start_id,
-                  done=write is not None and write.done)
     if staged:
         after_commit(runtime.engine, lambda: send_staged(runtime.engine, staged))
 

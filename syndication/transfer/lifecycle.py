@@ -26,10 +26,10 @@ from syndication.middleware import Deferred, deferred
 from syndication.registry import title
 from syndication.runtime import current_runtime
 from syndication.store.db import begin
-from syndication.store.statements import write_status
+from syndication.store.statements import StartEnd, write_status
 from syndication.transfer.common import JobRef, Scheduler
 from syndication.transfer.job import Found, JobOutcome, Prepared, carry_out, decide, find
-from syndication.transfer.starts import Start, end_start
+from syndication.transfer.starts import Start
 from syndication.workers import Liveness, this_worker
 
 MAX_START_DELAY_MS = 30_000
@@ -119,8 +119,8 @@ class TransferLifecycle:
             error += f" (gave up after {tries} attempts)"
         with begin(runtime.engine) as conn:
             write_status(conn, job.listing_id, job.marketplace, "failed", at=runtime.clock(),
-                         error=error, fields={"request_id": job.request_id})
-            end_start(conn, message.message_id, None, done=True)
+                         error=error, fields={"request_id": job.request_id},
+                         ending=StartEnd(message.message_id, None, done=True))
         get_logger().warning("transfer.gave_up", error=error)
 
 

@@ -10,7 +10,8 @@ same live worker running it again after a Redis reconnect) is none. When
 ``max_deaths`` deaths are seen the listing is recorded ``failed`` with what
 was observed (:func:`death_report`) and the job ends there, so a listing that
 kills workers cannot loop for ever. The job's last transaction removes its
-start (:func:`end_start`).
+start (:func:`~syndication.store.statements.end_start_rows`, or in the status write
+that records the outcome).
 
 A worker that keeps hundreds of jobs in flight takes them all down when it dies,
 and they come back together: run together again, each of them would be counted
@@ -37,8 +38,6 @@ from syndication.registry import title
 from syndication.store.statements import (
     COMPANY_OF,
     END_MESSAGE,
-    ON_DRIVER_END_MESSAGE,
-    ON_DRIVER_END_START,
     ON_DRIVER_NEW_START,
     STARTS_OF,
     write_status,
@@ -107,16 +106,6 @@ def record_start(
         "broker_id": start.broker_id, "started_at": at,
     })
     return Counted(int(inserted.scalar()))
-
-
-def end_start(conn: Connection, message_id: str | None, start_id: int | None,
-              *, done: bool) -> None:
-    """Remove the start's row; with ``done`` (nothing will run the message again) every
-    row of the message, the starts of workers that died with it included."""
-    if done and message_id is not None:
-        ON_DRIVER_END_MESSAGE.execute(conn, {"p_message": message_id})
-    elif start_id is not None:
-        ON_DRIVER_END_START.execute(conn, {"p_start": start_id})
 
 
 def death_report(conn: Connection, job: JobRef, dead: Sequence[Row[Any]]) -> str:
