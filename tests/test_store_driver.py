@@ -262,6 +262,40 @@ def test_a_status_write_ends_its_start_in_the_same_statement_where_the_store_all
     assert events == ["queued", "queued", "sent", "failed"]
 
 
+def test_a_start_is_counted_and_recorded_in_one_statement_where_the_store_allows(
+    engine: Engine,
+) -> None:
+    """On PostgreSQL the count, its event and the start's row are one statement, which
+    returns the row's id; on SQLite the count returns none and the caller inserts the row.
+    A pair without a status row gets one (and its event) either way."""
+    _ingest(engine)
+    now = utcnow()
+    with engine.begin() as conn:
+        conn.execute(insert(STATUS).values(listing_id="O1", marketplace="hemnet",
+                                           state="queued", at=now, updated_at=now,
+                                           attempts=0))
+    one_trip = engine.dialect.name == "postgresql"
+    ids = []
+    for marketplace in ("hemnet", "blocket"):
+        row = {"message_id": f"m-{marketplace}", "listing_id": "O1",
+               "marketplace": marketplace, "request_id": "r1", "worker": "w",
+               "broker_id": None, "started_at": now}
+        with executed(engine) as statements, engine.begin() as conn:
+            ids.append(count_attempt(conn, "O1", marketplace, "r1", now, start=row))
+        if marketplace == "hemnet":
+            assert len(statements) == (1 if one_trip else 2), statements
+    with engine.connect() as conn:
+        starts = dict(conn.execute(select(START.c.message_id, START.c.id)).all())
+        attempts = dict(conn.execute(select(STATUS.c.marketplace, STATUS.c.attempts)).all())
+        events = conn.execute(select(EVENT.c.marketplace).order_by(EVENT.c.id)).scalars().all()
+    if one_trip:
+        assert ids == [starts["m-hemnet"], starts["m-blocket"]], "the rows' ids"
+    else:
+        assert ids == [None, None] and starts == {}, "the caller records the start"
+    assert attempts == {"hemnet": 1, "blocket": 1}
+    assert events == ["hemnet", "blocket"]
+
+
 def test_a_none_is_bound_as_sqlalchemy_binds_it(engine: Engine) -> None:
     """A JSON column given ``None`` stores JSON ``null`` through SQLAlchemy; the driver's
     parameters go through the same processors, ``None`` included."""

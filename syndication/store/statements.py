@@ -343,20 +343,57 @@ def write_status(
 
 
 def count_attempt(conn: Connection, listing_id: str, marketplace: str, request_id: str,
-                  at: datetime) -> None:
+                  at: datetime, start: Mapping[str, Any] | None = None) -> int | None:
     """A start of the pair's job: ``queued`` with one more attempt, and its event; the
-    row stays write-locked until ``conn``'s transaction ends."""
+    row stays write-locked until ``conn``'s transaction ends.
+
+    ``start`` is the job start's row (the values of :data:`NEW_START` but its id): on
+    PostgreSQL it is inserted in the same statement, and its id returned (``None``
+    where the store takes it in a statement of its own, which the caller then sends)."""
     where = pair(listing_id, marketplace)
+    params = {**where, "p_at": at, "p_request": request_id}
     one_trip = _one_trip(conn)
-    counting = ON_DRIVER_COUNT_ATTEMPT_WITH_EVENT if one_trip else ON_DRIVER_COUNT_ATTEMPT
-    counted = counting.execute(conn, {**where, "p_at": at, "p_request": request_id})
-    if counted.rowcount == 0:
+    start_id = None
+    if one_trip and start is not None:
+        params.update({f"s_{name}": value for name, value in start.items()})
+        row = _COUNT_AND_START.execute(conn, params).first()
+        changed, start_id = row.counted, int(row.start_id)
+    else:
+        counting = ON_DRIVER_COUNT_ATTEMPT_WITH_EVENT if one_trip else ON_DRIVER_COUNT_ATTEMPT
+        changed = counting.execute(conn, params).rowcount
+    if changed == 0:
         conn.execute(NEW_STATUS, {"listing_id": listing_id, "marketplace": marketplace,
                                   "state": "queued", "at": at, "updated_at": at, "attempts": 1,
                                   "request_id": request_id})
     elif one_trip:
-        return
+        return start_id
     ON_DRIVER_COPY_EVENT.execute(conn, where)
+    return start_id
+
+
+START_FIELDS = ("message_id", "listing_id", "marketplace", "request_id", "worker", "broker_id",
+                "started_at")
+"""The columns of a job start's row that its writer gives (the id is the store's)."""
+
+
+def _count_and_start() -> Select[Any]:
+    """:data:`COUNT_ATTEMPT` with its event and the start's row inserted, as one statement
+    (PostgreSQL): the row's new id, and how many status rows were counted (0: the pair
+    has no row yet)."""
+    changed = COUNT_ATTEMPT.returning(*(STATUS.c[name] for name in EVENT_COPIED)).cte("changed")
+    event = insert(EVENT).from_select(
+        list(EVENT_COPIED), select(*(changed.c[name] for name in EVENT_COPIED)),
+    ).returning(EVENT.c.id).cte("event")
+    started = insert(START).values(
+        {name: bindparam(f"s_{name}") for name in START_FIELDS},
+    ).returning(START.c.id).cte("started")
+    return select(
+        select(started.c.id).scalar_subquery().label("start_id"),
+        select(func.count()).select_from(changed).scalar_subquery().label("counted"),
+    ).add_cte(event)
+
+
+_COUNT_AND_START = DriverStatement(_count_and_start())
 
 
 def read_settled(

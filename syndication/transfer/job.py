@@ -182,18 +182,24 @@ def find(
 
     With ``start`` the transaction first counts the attempt, which takes the row's
     write lock, so the reads that follow cannot interleave with a duplicate of the
-    job, and records the start (:func:`syndication.transfer.starts.record_start`).
+    job, and records the start (:func:`syndication.transfer.starts.record_start`; on
+    PostgreSQL in the counting statement, and judged once the reads are done).
     Inside a :class:`~syndication.store.db.Group` it is one savepoint of the group's
     transaction, and what it found holds only once the group committed.
     """
     now = runtime.clock()
     message_id = start.message_id if start is not None else None
     with begin(runtime.engine) as conn:
+        recorded = None
         if start is not None:
-            count_attempt(conn, job.listing_id, job.marketplace, job.request_id, now)
+            recorded = count_attempt(conn, job.listing_id, job.marketplace, job.request_id, now,
+                                     start=start.row(job, now))
         current, generation, earlier = read_settled(conn, job.listing_id, job.marketplace,
                                                     message_id)
-        counted = record_start(conn, job, start, now, earlier) if start is not None else None
+        if recorded is not None:
+            earlier -= 1  # the start just recorded is none of the earlier ones
+        counted = record_start(conn, job, start, now, earlier, recorded) \
+            if start is not None else None
         if counted is not None and counted.error is not None:
             return Found(job, scheduler, outcome=JobOutcome("failed", note=counted.error),
                          deaths=counted.deaths)

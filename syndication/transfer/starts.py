@@ -63,6 +63,12 @@ class Start:
     isolated: bool = False
     """Raise :class:`DiedBefore` instead of recording a start that finds a death."""
 
+    def row(self, job: JobRef, at: datetime) -> dict[str, Any]:
+        """The start's ``job_start`` row for ``job`` at ``at`` (its id is the store's)."""
+        return {"message_id": self.message_id, "listing_id": job.listing_id,
+                "marketplace": job.marketplace, "request_id": job.request_id,
+                "worker": self.worker, "broker_id": self.broker_id, "started_at": at}
+
 
 class DiedBefore(Exception):
     """An earlier start of the message died with its worker: run it in the after-death
@@ -84,13 +90,18 @@ class Counted:
 
 
 def record_start(
-    conn: Connection, job: JobRef, start: Start, at: datetime, earlier: int
+    conn: Connection, job: JobRef, start: Start, at: datetime, earlier: int,
+    recorded: int | None = None,
 ) -> Counted:
     """Record the start, in ``conn``'s transaction, after its attempt was counted
     (:func:`~syndication.store.statements.count_attempt`) and ``earlier`` starts of the
     message were found; or, once the message's workers really died ``max_deaths``
-    times, record ``failed`` instead and remove every start of the message."""
+    times, record ``failed`` instead and remove every start of the message.
+    ``recorded``: the start's row, already inserted with the count (PostgreSQL); it is
+    kept, or goes with the transaction when :class:`DiedBefore` rolls it back."""
     rows = conn.execute(STARTS_OF, {"p_message": start.message_id}).all() if earlier else []
+    if recorded is not None:
+        rows = [row for row in rows if row.id != recorded]
     dead = [row for row in rows if not start.alive(row.worker, row.broker_id)]
     if dead and start.isolated and len(dead) < start.max_deaths:
         raise DiedBefore(len(dead))
@@ -100,11 +111,9 @@ def record_start(
                      fields={"request_id": job.request_id})
         conn.execute(END_MESSAGE, {"p_message": start.message_id})
         return Counted(None, error, len(dead))
-    inserted = ON_DRIVER_NEW_START.execute(conn, {
-        "message_id": start.message_id, "listing_id": job.listing_id,
-        "marketplace": job.marketplace, "request_id": job.request_id, "worker": start.worker,
-        "broker_id": start.broker_id, "started_at": at,
-    })
+    if recorded is not None:
+        return Counted(recorded)
+    inserted = ON_DRIVER_NEW_START.execute(conn, start.row(job, at))
     return Counted(int(inserted.scalar()))
 
 

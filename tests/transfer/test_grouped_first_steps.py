@@ -199,3 +199,38 @@ def test_a_job_whose_earlier_start_died_goes_to_the_lane_and_the_others_run(
     assert {count for key, count in attempts.items() if key != pair} == {1}
     assert starts.count(victim.message_id) == 1, "only the dead worker's start"
     assert len(starts) == len(messages)
+
+
+def test_a_job_whose_workers_died_too_often_ends_failed_and_its_starts_go(
+    engine: Engine,
+) -> None:
+    """Its start is counted with the others' (on PostgreSQL in the counting statement),
+    then judged: ``failed`` with the death report, every start of its message removed,
+    its own included; the group's other jobs run."""
+    queue = _queue(engine)
+    messages = _messages(queue)
+    steps, _ = _steps()
+    victim = messages[1]
+    deaths = queue.runtime.settings.max_worker_deaths
+    with session_scope(engine) as session:
+        for _ in range(deaths):
+            process = subprocess.Popen(["true"])
+            process.wait()
+            session.add(JobStartRow(
+                message_id=victim.message_id, listing_id=victim.kwargs["listing_id"],
+                marketplace=victim.kwargs["marketplace"], request_id=REQUEST,
+                worker=WorkerIdentity(this_worker().host, process.pid, "1").key))
+    ran = steps.first_together(queue.broker, _starts(messages))
+    for message, (job, error) in zip(messages, ran, strict=True):
+        assert error is None
+        if message is victim:
+            outcome = job.prepared.outcome
+            assert outcome is not None and outcome.state == "failed", job.prepared
+            assert f"the worker died {deaths} times" in outcome.note
+        else:
+            assert job.prepared.delivery is not None
+    _, starts = _rows(engine)
+    assert victim.message_id not in starts, "every start of the message removed"
+    assert len(starts) == len(messages) - 1
+    assert queue.status(victim.kwargs["listing_id"], victim.kwargs["marketplace"]).state \
+        == "failed"
