@@ -12,6 +12,7 @@ from typing import Any
 
 import factories
 import pytest
+from held_lock import held_elsewhere
 from sqlalchemy import Engine, event, select
 from sqlalchemy.exc import OperationalError
 
@@ -230,6 +231,36 @@ def test_writers_of_one_process_take_turns_without_sqlite_busy_handler(
 def test_only_sqlite_has_a_writer_lock(postgres_engine: Engine, sqlite_engine: Engine) -> None:
     assert writer_lock(postgres_engine) is None
     assert writer_lock(sqlite_engine) is not None
+
+
+def test_the_writer_lock_is_taken_in_turn_by_processes(
+    tmp_path: Any, sqlite_engine: Engine,
+) -> None:
+    """Another process holding the store's writer lock keeps this one's writer waiting
+    (in the kernel, on the lock beside the store) until it lets go."""
+    marker = tmp_path / "released"
+    holder = held_elsewhere(str(sqlite_engine.url), marker)
+    try:
+        with writer_lock(sqlite_engine):  # type: ignore[union-attr]
+            assert marker.exists(), "taken only once the other process let go"
+    finally:
+        assert holder.wait(timeout=30) == 0
+    lock = writer_lock(sqlite_engine)
+    assert lock is not None and lock.path == f"{sqlite_engine.url.database}-writer"
+
+
+def test_a_writer_lock_whose_file_cannot_be_opened_still_serves_the_process(
+    tmp_path: Any,
+) -> None:
+    from syndication.store.db import WriterLock
+
+    lock = WriterLock(str(tmp_path / "missing" / "store.db-writer"))
+    with lock, lock:
+        pass
+    assert lock.path is None, "left to this process's threads"
+    with lock:
+        pass
+    assert WriterLock(None).path is None
 
 
 def test_a_savepoint_that_cannot_be_set_is_the_jobs_error_and_gives_the_transaction_up(

@@ -19,6 +19,8 @@ the commands that only read never do (see :mod:`syndication.store.schema`).
 from __future__ import annotations
 
 import contextvars
+import fcntl
+import os
 import threading
 import weakref
 from collections.abc import Callable, Iterable, Iterator
@@ -141,7 +143,7 @@ def begin(engine: Engine) -> AbstractContextManager[Connection]:
 
 
 @contextmanager
-def _locked_begin(engine: Engine, lock: Any) -> Iterator[Connection]:
+def _locked_begin(engine: Engine, lock: WriterLock) -> Iterator[Connection]:
     with lock, engine.begin() as conn:
         yield conn
 
@@ -150,22 +152,85 @@ _WRITER_LOCKS: weakref.WeakKeyDictionary[Engine, Any] = weakref.WeakKeyDictionar
 _WRITER_LOCKS_LOCK = threading.Lock()
 
 
-def writer_lock(engine: Engine) -> Any:
-    """The lock this process's :func:`begin` transactions on a SQLite ``engine`` take
-    in turn (``None`` on any other store).
+def writer_lock(engine: Engine) -> WriterLock | None:
+    """The lock the :func:`begin` transactions and groups on a SQLite ``engine`` take in
+    turn, with the fan-out's batches (``None`` on any other store).
 
     SQLite lets one connection write at a time, and a connection that finds the write
-    lock taken sleeps in its busy handler, 1, 2, 5, 10 ms and longer, however soon the
-    lock is free again: between the threads of one process, a lock of the process's
-    own hands the store over the moment the writer commits. (Other processes still
-    meet at SQLite's own lock.) Reentrant, so a transaction may begin another."""
+    lock taken sleeps in its busy handler, 1, 2, 5, 10 ms and up to 100 ms a try, however
+    soon the lock is free again. Between the threads of one process, and between the
+    processes that take this lock (a worker's store steps and the fan-out of a
+    transfer), the next writer is woken the moment the last one commits instead
+    (:class:`WriterLock`). Other writers still meet at SQLite's own lock."""
     if engine.dialect.name != "sqlite":
         return None
     lock = _WRITER_LOCKS.get(engine)
     if lock is None:
         with _WRITER_LOCKS_LOCK:
-            lock = _WRITER_LOCKS.setdefault(engine, threading.RLock())
+            lock = _WRITER_LOCKS.setdefault(engine, WriterLock(_sidecar(engine)))
     return lock
+
+
+def _sidecar(engine: Engine) -> str | None:
+    """The file beside a SQLite store whose lock its writers take in turn (as SQLite's
+    own ``-wal`` and ``-shm`` files sit beside it); ``None`` for a store in memory."""
+    database = engine.url.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return f"{database}-writer"
+
+
+class WriterLock:
+    """A re-entrant lock for the threads of this process that also holds an exclusive
+    ``flock`` on ``path`` (when given) while held, so the writers of other processes
+    that take it wait for it in the kernel, woken when it is released.
+
+    The file is opened once per process (an open file shared across a fork would share
+    its lock); a file that cannot be opened or locked leaves the lock to this process's
+    threads, with a warning."""
+
+    def __init__(self, path: str | None) -> None:
+        self.path = path
+        self._threads = threading.RLock()
+        self._depth = 0
+        self._fd: int | None = None
+        self._pid = 0
+
+    def acquire(self) -> None:
+        self._threads.acquire()
+        self._depth += 1
+        if self._depth == 1 and self.path is not None:
+            try:
+                fcntl.flock(self._file(), fcntl.LOCK_EX)
+            except OSError as exc:
+                self._without_file(exc)
+
+    def release(self) -> None:
+        try:
+            if self._depth == 1 and self.path is not None and self._fd is not None:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._depth -= 1
+            self._threads.release()
+
+    def __enter__(self) -> WriterLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.release()
+
+    def _file(self) -> int:
+        if self._fd is None or self._pid != os.getpid():
+            self._fd = os.open(self.path or "", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            self._pid = os.getpid()
+        return self._fd
+
+    def _without_file(self, exc: OSError) -> None:
+        from syndication.logs import get_logger
+
+        get_logger().warning("store.writer_lock_unshared", path=self.path, error=str(exc))
+        self.path = None
 
 
 def after_commit(engine: Engine, callback: Callable[[], object]) -> None:

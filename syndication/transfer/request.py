@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -57,7 +58,7 @@ from syndication.errors import InputError
 from syndication.logs import get_logger
 from syndication.records import FeedInput
 from syndication.runtime import Runtime
-from syndication.store.db import session_scope
+from syndication.store.db import session_scope, writer_lock
 from syndication.store.models import (
     ListingRow,
     OfficeRow,
@@ -204,12 +205,15 @@ def fan_out(
     """Store the remaining batches of ``request_id``'s fan-out as ``owner``, then its feed
     jobs; stops early when another writer took the fan-out over. The lease is kept by a
     :class:`~syndication.transfer.lease.LeaseKeeper` meanwhile, so a batch slower than
-    the lease does not lose it."""
+    the lease does not lose it. On SQLite each batch takes the store's
+    :func:`~syndication.store.db.writer_lock` in turn with the workers' store steps, so
+    a busy worker cannot keep it waiting in SQLite's busy handler."""
     progress = FanOutProgress()
     with LeaseKeeper(runtime.engine, request_id, owner, runtime.settings.fan_out_lease_ms):
         while True:
             try:
-                with session_scope(runtime.engine) as session:
+                with writer_lock(runtime.engine) or nullcontext(), \
+                        session_scope(runtime.engine) as session:
                     finished = _fan_out_step(runtime, session, request_id, scheduler, owner,
                                              batch_size, progress)
             except _LostFanOut:

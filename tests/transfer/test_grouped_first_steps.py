@@ -2,18 +2,21 @@
 (:meth:`TransferSteps.first_together`), on SQLite and PostgreSQL: each job's start
 counted and its reads done in a savepoint of one transaction, in the order of the pairs;
 a job whose part fails, or whose earlier start died, leaves the others theirs; a group
-that cannot commit puts every message back uncounted."""
+that cannot commit puts every message back uncounted. On SQLite a fan-out takes the
+store's writer lock in turn with the worker's groups."""
 
 from __future__ import annotations
 
 import contextvars
 import subprocess
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
 import structlog
 from factories import listing, office, user
+from held_lock import held_elsewhere
 from sqlalchemy import Engine, event
 from sqlalchemy.exc import OperationalError
 from sqlmodel import select
@@ -234,3 +237,27 @@ def test_a_job_whose_workers_died_too_often_ends_failed_and_its_starts_go(
     assert len(starts) == len(messages) - 1
     assert queue.status(victim.kwargs["listing_id"], victim.kwargs["marketplace"]).state \
         == "failed"
+
+
+def test_a_fan_out_takes_the_writer_lock_in_turn_with_the_worker(
+    tmp_path: Path, sqlite_engine: Engine,
+) -> None:
+    """The fan-out's batches wait for a worker process that holds the writer lock rather
+    than for SQLite's busy handler: here its request is stored, and its pairs queued only
+    once the other process let go."""
+    from syndication.transfer import Scope, request_transfer
+
+    queue = _queue(sqlite_engine)
+    from syndication.jobs.transfer import SCHEDULER
+
+    marker = tmp_path / "released"
+    holder = held_elsewhere(str(sqlite_engine.url), marker)
+    try:
+        summary = request_transfer(queue.runtime, Scope("all"), SCHEDULER)
+        assert marker.exists(), "the batch waited for the other process"
+    finally:
+        assert holder.wait(timeout=30) == 0
+    assert summary.jobs == 2 * len(LISTINGS), summary
+    with session_scope(sqlite_engine) as session:
+        states = session.exec(select(TransferStatusRow.state)).all()
+    assert states.count("queued") == summary.jobs
