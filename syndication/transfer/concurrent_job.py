@@ -8,7 +8,9 @@ nothing blocks the event loop (:class:`TransferSteps`):
 
 1. :meth:`~syndication.transfer.lifecycle.TransferLifecycle.prepared` (count the
    start, read, decide, build) and the circuit breaker's ``before_call`` run on a
-   thread;
+   thread; the first steps a step thread finds waiting count their starts and read
+   in one store transaction (:meth:`TransferSteps.first_together`), then each
+   builds its document;
 2. the delivery is awaited on the marketplace's :class:`~adapters.async_http.AsyncHttpTransport`
    (a transport with no async twin, such as the file drop, is sent on a thread);
 3. the breaker's ``after_call`` and :func:`~syndication.transfer.job.finish`
