@@ -51,6 +51,13 @@ def _write(engine: Engine, listing_id: str, state: str) -> None:
         write_status(conn, listing_id, "hemnet", state, at=utcnow())
 
 
+def _fails_inside(engine: Engine) -> None:
+    """A job whose block writes, then fails."""
+    with begin(engine) as conn:
+        write_status(conn, "G2", "hemnet", "failed", at=utcnow())
+        raise ValueError("G2 fails")
+
+
 def _break(monkeypatch: pytest.MonkeyPatch, when: Any) -> None:
     """Make the group's savepoint statement ``sql`` fail, as a connection that broke off
     would, whenever ``when(sql, n)`` says so (``n``: statements sent so far)."""
@@ -73,18 +80,13 @@ def test_each_job_of_a_group_keeps_its_own_writes_or_none_in_one_commit(engine: 
     before = _states(engine)
     commits = _commits(engine)
 
-    def fails_inside() -> None:
-        with begin(engine) as conn:
-            write_status(conn, "G2", "hemnet", "failed", at=utcnow())
-            raise ValueError("G2: the job's own error, inside its transaction")
-
     def fails_after() -> None:
         _write(engine, "G3", "sent")
         raise LookupError("G3: raised once its outcome was written")
 
     with grouped(engine) as group:
         first = group.run(lambda: _write(engine, "G1", "published") or "G1 done")
-        second = group.run(fails_inside)
+        second = group.run(lambda: _fails_inside(engine))
         third = group.run(fails_after)
         assert _states(engine) == before, "nothing is visible before the group commits"
         group.commit()
@@ -154,14 +156,9 @@ def test_a_savepoint_that_cannot_be_rolled_back_gives_the_transaction_up(
     before = _states(engine)
     _break(monkeypatch, lambda sql, _n: sql.startswith("ROLLBACK TO"))
 
-    def fails_inside() -> None:
-        with begin(engine) as conn:
-            write_status(conn, "G2", "hemnet", "failed", at=utcnow())
-            raise ValueError("G2 fails")
-
     with grouped(engine) as group:
         held = group.run(lambda: _write(engine, "G1", "sent") or "G1 done")
-        failing = group.run(fails_inside)
+        failing = group.run(lambda: _fails_inside(engine))
         later = group.run(lambda: _write(engine, "G3", "published") or "G3 done")
         group.commit()
     assert held[0] is None and isinstance(held[1], OperationalError), \
@@ -302,14 +299,9 @@ def test_savepoints_are_never_released_and_a_failing_job_rolls_back_to_its_own(
     monkeypatch.setattr(db.Group, "_execute",
                         lambda self, sql: sent.append(sql) or execute(self, sql))
 
-    def fails_inside() -> None:
-        with begin(engine) as conn:
-            write_status(conn, "G2", "hemnet", "failed", at=utcnow())
-            raise ValueError("G2 fails")
-
     with grouped(engine) as group:
         first = group.run(lambda: _write(engine, "G1", "sent") or "G1 done")
-        failing = group.run(fails_inside)
+        failing = group.run(lambda: _fails_inside(engine))
         last = group.run(lambda: _write(engine, "G3", "published") or "G3 done")
         group.commit()
     assert sent == ["SAVEPOINT grouped", "SAVEPOINT grouped", "ROLLBACK TO SAVEPOINT grouped",

@@ -64,7 +64,7 @@ from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 import dramatiq
 from dramatiq.asyncio import EventLoopThread, get_event_loop_thread, set_event_loop_thread
@@ -73,6 +73,8 @@ from dramatiq.errors import ConnectionClosed, RateLimitExceeded, Retry
 from dramatiq.middleware import AsyncIO, SkipMessage, TimeLimit
 from dramatiq.middleware.time_limit import TimeLimitExceeded
 from dramatiq.worker import WorkerThread
+
+W = TypeVar("W")
 
 DEFAULT_CONCURRENCY = 256
 """Messages of concurrent actors one process keeps in flight, unless told otherwise."""
@@ -223,12 +225,8 @@ class ConcurrentWorker(dramatiq.Worker):
                                                                DEFAULT_STEP_THREADS))
         self._step_pool = ThreadPoolExecutor(self.step_threads, thread_name_prefix="step")
         self._acks = _Acks(self)
-        self._ending: deque[_Ending] = deque()
-        self._ending_lock = threading.Lock()
-        self._draining = False
-        self._starting: deque[_Starting] = deque()
-        self._starting_lock = threading.Lock()
-        self._opening = False
+        self._ending: _Waiting[_Ending] = _Waiting()
+        self._starting: _Waiting[_Starting] = _Waiting()
         self._loop: asyncio.AbstractEventLoop | None = None
 
     freeze_heap = False
@@ -348,33 +346,22 @@ class ConcurrentWorker(dramatiq.Worker):
         """On the loop: a coroutine ended; a step thread settles it with those waiting.
         One drain of the waiting is queued for the step threads at a time, so those that
         end while it waits its turn behind first steps are settled together with it."""
-        with self._ending_lock:
-            self._ending.append(ending)
-            if self._draining:
-                return
-            self._draining = True
-        self._step_pool.submit(self._finish_waiting)
+        if self._ending.add(ending):
+            self._step_pool.submit(self._finish_waiting)
 
     def _started(self, starting: _Starting) -> None:
         """A message whose first step waits for a step thread; as with endings
         (:meth:`_ended`), one drain of the waiting is queued at a time, so the first
         steps that come while it waits its turn run together with it."""
-        with self._starting_lock:
-            self._starting.append(starting)
-            if self._opening:
-                return
-            self._opening = True
-        self._step_pool.submit(self._first_waiting)
+        if self._starting.add(starting):
+            self._step_pool.submit(self._first_waiting)
 
     def _first_waiting(self) -> None:
         """On a step thread: the first steps waiting (up to :data:`FIRST_GROUP`), those
         of one job's steps together (``Steps.first_together``); then each message's
         awaited step onto the loop, or its settling when its first step raised."""
-        with self._starting_lock:
-            startings = [self._starting.popleft()
-                         for _ in range(min(FIRST_GROUP, len(self._starting)))]
-            self._opening = bool(self._starting)
-        if self._opening:
+        startings, more = self._starting.take(FIRST_GROUP)
+        if more:
             self._step_pool.submit(self._first_waiting)
         jobs: dict[int, tuple[Steps, list[_Starting]]] = {}
         for starting in startings:
@@ -419,11 +406,8 @@ class ConcurrentWorker(dramatiq.Worker):
         step when it has one (given what the coroutine returned or raised), those of one
         job's steps together (``Steps.last_together``). A coroutine cancelled (the loop
         stopped under it) is left unacknowledged."""
-        with self._ending_lock:
-            endings = [self._ending.popleft()
-                       for _ in range(min(LAST_GROUP, len(self._ending)))]
-            self._draining = bool(self._ending)
-        if self._draining:
+        endings, more = self._ending.take(LAST_GROUP)
+        if more:
             self._step_pool.submit(self._finish_waiting)
         outcomes: dict[int, list[Any]] = {}
         jobs: dict[int, tuple[Steps, list[_Ending]]] = {}
@@ -582,6 +566,33 @@ class ConcurrentWorker(dramatiq.Worker):
                     "time_limit", middleware.time_limit)
                 return None if limit == float("inf") else float(limit) / 1000
         return None
+
+
+class _Waiting(Generic[W]):
+    """Messages waiting for a step thread, with at most one drain of them queued: those
+    that come while it waits its turn are taken with it."""
+
+    def __init__(self) -> None:
+        self._items: deque[W] = deque()
+        self._lock = threading.Lock()
+        self._queued = False
+
+    def add(self, item: W) -> bool:
+        """Add ``item``; ``True`` when no drain is queued (the caller queues one)."""
+        with self._lock:
+            self._items.append(item)
+            if self._queued:
+                return False
+            self._queued = True
+            return True
+
+    def take(self, most: int) -> tuple[list[W], bool]:
+        """The drain's part: up to ``most`` items, and whether more wait (the caller then
+        queues the next drain)."""
+        with self._lock:
+            taken = [self._items.popleft() for _ in range(min(most, len(self._items)))]
+            self._queued = bool(self._items)
+            return taken, self._queued
 
 
 @dataclass(slots=True)

@@ -103,9 +103,14 @@ def with_event(changed: Update) -> Insert:
     (``changed``, then :data:`COPY_EVENT`). The event holds the row's values after the
     change, as :data:`COPY_EVENT` would read them; its row count is the rows changed."""
     returned = changed.returning(*(STATUS.c[name] for name in EVENT_COPIED)).cte("changed")
+    return _event_of(returned).add_cte(returned)
+
+
+def _event_of(changed: Any) -> Insert:
+    """The history event of the rows the ``changed`` CTE returns (:data:`EVENT_COPIED`)."""
     return insert(EVENT).from_select(
-        list(EVENT_COPIED), select(*(returned.c[name] for name in EVENT_COPIED)),
-    ).add_cte(returned)
+        list(EVENT_COPIED), select(*(changed.c[name] for name in EVENT_COPIED)),
+    )
 
 NEW_STATUS: Insert = insert(STATUS)
 
@@ -381,9 +386,7 @@ def _count_and_start() -> Select[Any]:
     (PostgreSQL): the row's new id, and how many status rows were counted (0: the pair
     has no row yet)."""
     changed = COUNT_ATTEMPT.returning(*(STATUS.c[name] for name in EVENT_COPIED)).cte("changed")
-    event = insert(EVENT).from_select(
-        list(EVENT_COPIED), select(*(changed.c[name] for name in EVENT_COPIED)),
-    ).returning(EVENT.c.id).cte("event")
+    event = _event_of(changed).returning(EVENT.c.id).cte("event")
     started = insert(START).values(
         {name: bindparam(f"s_{name}") for name in START_FIELDS},
     ).returning(START.c.id).cte("started")
