@@ -252,11 +252,13 @@ def main(argv: list[str] | None = None) -> int:
             broker = setup_broker(settings, runtime)
             import dramatiq
 
+            from syndication.concurrent.worker import settle_heap
             from syndication.jobs.final_prices import QUEUE, enqueue_batch
 
             worker = dramatiq.Worker(broker, queues={QUEUE}, worker_threads=args.threads,
                                      worker_timeout=50)
             worker.start()
+            settle_heap()  # as `syndication final-prices` does in a process of its own
             try:
                 started = time.perf_counter()
                 cpu_started = (time.process_time(), process_cpu(sandbox.pid))

@@ -100,11 +100,18 @@ def named_command(argv: Sequence[str]) -> str | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``syndication`` console script; returns the exit status."""
+    """Entry point of the ``syndication`` console script; returns the exit status.
+
+    Without ``argv`` (the console script) the command is its process's whole life, and
+    ``args.own_process`` tells a command it may tune the process (the final-price
+    sync's garbage collector); a caller that passes ``argv`` keeps its process as it is.
+    """
+    own_process = argv is None
     argv = sys.argv[1:] if argv is None else list(argv)
     command = named_command(argv)
     parser = build_parser(load=() if command is None else (command,))
     args = parser.parse_args(argv)
+    args.own_process = own_process
     settings = Settings.from_env()
     configure(settings.log_level, settings.log_format)
     try:

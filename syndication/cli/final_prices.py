@@ -5,9 +5,10 @@ the queue — and then waits for the batches and reports what was sent, what was
 skipped (each with its reason) and what failed. ``--dry-run`` judges every candidate
 and reports without queueing or recording anything. The command consumes its own
 batches with in-process worker threads (and shares them with any running
-``syndication worker``), so it needs no separate worker. A run migrates the
-store first; ``--dry-run`` opens it read-only, never migrates it and refuses
-one that is behind (exit status 2, ``syndication migrate`` first).
+``syndication worker``), so it needs no separate worker; as a process of its own it
+tunes its garbage collector as a worker process does (``settle_heap``). A run
+migrates the store first; ``--dry-run`` opens it read-only, never migrates it and
+refuses one that is behind (exit status 2, ``syndication migrate`` first).
 
 The report lists every sold listing with its outcome — ``sent`` (``would_send`` in a
 dry run), ``failed``, or ``skipped`` with every rule that stopped it (the seller's and
@@ -202,6 +203,7 @@ def handler(args: argparse.Namespace, settings: Settings) -> int:
             import dramatiq
 
             from syndication.broker import setup_broker
+            from syndication.concurrent.worker import settle_heap
 
             broker = setup_broker(settings, runtime)
             from syndication.jobs.final_prices import QUEUE, enqueue_batch
@@ -210,6 +212,8 @@ def handler(args: argparse.Namespace, settings: Settings) -> int:
                 broker, queues={QUEUE}, worker_threads=args.threads, worker_timeout=100
             )
             worker.start()
+            if getattr(args, "own_process", False):
+                settle_heap()
             result = run_sync(runtime, enqueue_batch, timeout=args.timeout,
                               batch_size=args.batch_size)
     finally:

@@ -81,7 +81,7 @@ DEFAULT_CONCURRENCY = 256
 
 YOUNG_GC_THRESHOLD = 50_000
 """Allocations between two collections of the youngest generation in a worker process
-(:attr:`ConcurrentWorker.freeze_heap`); Python's default is 700."""
+(:func:`settle_heap`); Python's default is 700."""
 
 ACK_WINDOW = 0.005
 """Seconds the acknowledging thread gathers settled messages before it sends them."""
@@ -241,18 +241,14 @@ class ConcurrentWorker(dramatiq.Worker):
         once and frozen (``gc.freeze``): they live as long as the process, and each
         full collection would otherwise walk them all again while hundreds of jobs
         are in flight. The youngest generation is then collected every
-        :data:`YOUNG_GC_THRESHOLD` allocations instead of Python's 700: a job
-        allocates thousands of short-lived objects that reference counting frees
-        anyway, and with hundreds of jobs in flight each of those collections walked
-        them all (``bench/transfer.py``: about 7 % of the worker's CPU per job). (A
-        test process that starts many workers keeps its garbage collector as it is.)"""
+        :data:`YOUNG_GC_THRESHOLD` allocations instead of Python's 700
+        (:func:`settle_heap`). (A test process that starts many workers keeps its
+        garbage collector as it is.)"""
         if not any(isinstance(m, AsyncIO) for m in self.broker.middleware):
             self.broker.add_middleware(DaemonLoopAsyncIO())
         super().start()
         if self.freeze_heap:
-            gc.collect()
-            gc.freeze()
-            gc.set_threshold(YOUNG_GC_THRESHOLD, *gc.get_threshold()[1:])
+            settle_heap()
 
     def stop(self, timeout: int = 600000) -> None:
         """Stop taking messages, wait up to ``timeout`` ms for those in flight to be
@@ -566,6 +562,24 @@ class ConcurrentWorker(dramatiq.Worker):
                     "time_limit", middleware.time_limit)
                 return None if limit == float("inf") else float(limit) / 1000
         return None
+
+
+def settle_heap() -> None:
+    """Tune this process's garbage collector for a life of running jobs, once it has booted.
+
+    Every object it holds by now (modules, the store's and the broker's clients,
+    compiled schemas) is collected once and frozen (``gc.freeze``): they live as long
+    as the process, and each full collection would otherwise walk them all again
+    while hundreds of jobs are in flight. The youngest generation is then collected
+    every :data:`YOUNG_GC_THRESHOLD` allocations instead of Python's 700: a job
+    allocates thousands of short-lived objects that reference counting frees anyway,
+    and with many jobs in flight each of those collections walked them all
+    (``bench/transfer.py``: about 7 % of the worker's CPU per job;
+    ``bench/final_prices.py``: about 10 % of the sync's).
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(YOUNG_GC_THRESHOLD, *gc.get_threshold()[1:])
 
 
 class _Waiting(Generic[W]):

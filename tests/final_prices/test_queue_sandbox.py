@@ -4,6 +4,7 @@ threads), documents over real HTTP to the sandbox Hemnet, on SQLite and PostgreS
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -199,21 +200,30 @@ def restore_logging() -> Iterator[None]:
     structlog.reset_defaults()
 
 
+def cli_store(tmp_path: Path, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch,
+              listings: list[dict[str, Any]]) -> str:
+    """A migrated SQLite store of these sold listings, and the environment that points
+    ``syndication final-prices`` at it and at the sandbox Hemnet; returns its URL."""
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    engine = make_engine(url)
+    migrate(engine)
+    seed(engine, listings)
+    engine.dispose()
+    monkeypatch.setenv("SYNDICATION_DATABASE_URL", url)
+    monkeypatch.setenv("SYNDICATION_MARKETPLACES",
+                       str(sandbox.write_marketplaces_file(tmp_path / "mp.toml")))
+    monkeypatch.delenv("SYNDICATION_BROKER_URL", raising=False)
+    return url
+
+
 @pytest.mark.usefixtures("restore_logging")
 @pytest.mark.filterwarnings("ignore:The 'initial' parameter is deprecated:DeprecationWarning")
 def test_the_cli_reports_json_and_dry_runs(
     tmp_path: Path, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    url = f"sqlite:///{tmp_path / 'cli.db'}"
-    engine = make_engine(url)
-    migrate(engine)
-    seed(engine, [{"id": "A"}, {"id": "B"}, {"id": "T", "category": "tomt"}])
-    engine.dispose()
-    monkeypatch.setenv("SYNDICATION_DATABASE_URL", url)
-    monkeypatch.setenv("SYNDICATION_MARKETPLACES",
-                       str(sandbox.write_marketplaces_file(tmp_path / "mp.toml")))
-    monkeypatch.delenv("SYNDICATION_BROKER_URL", raising=False)
+    url = cli_store(tmp_path, sandbox, monkeypatch,
+                    [{"id": "A"}, {"id": "B"}, {"id": "T", "category": "tomt"}])
 
     assert main(["final-prices", "--dry-run"]) == 0
     text = capsys.readouterr().out
@@ -232,3 +242,30 @@ def test_the_cli_reports_json_and_dry_runs(
     assert main(["final-prices"]) == 1
     text = capsys.readouterr().out
     assert "sent 0, skipped 2, failed 1" in text and "price out of range" in text
+
+
+@pytest.mark.usefixtures("restore_logging")
+@pytest.mark.filterwarnings("ignore:The 'initial' parameter is deprecated:DeprecationWarning")
+def test_the_command_tunes_the_collector_only_of_a_process_of_its_own(
+    tmp_path: Path, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """As the console script the sync settles its heap once its worker threads run
+    (``settle_heap``, as a worker process does); called with ``argv`` from a process
+    of other work (this test) it leaves the garbage collector as it is."""
+    import syndication.concurrent.worker as concurrent_worker
+
+    cli_store(tmp_path, sandbox, monkeypatch, [{"id": "A"}, {"id": "B"}])
+    settled: list[int] = []
+    monkeypatch.setattr(concurrent_worker, "settle_heap",
+                        lambda: settled.append(threading.active_count()))
+
+    assert main(["final-prices", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["counts"]["sent"] == 2
+    assert settled == []
+
+    monkeypatch.setattr("sys.argv", ["syndication", "final-prices", "--json"])
+    assert main() == 0
+    assert json.loads(capsys.readouterr().out)["counts"]["sent"] == 0
+    assert len(settled) == 1
+    assert settled[0] > 1, "settled before the worker threads were started"
