@@ -10,11 +10,10 @@ message, and the broker gets the very bytes ``Message.encode`` gives
 (``tests/transfer/test_uniform_messages.py`` pins both).
 
 :func:`stage_uniform` is :func:`~syndication.outbox.rows.stage_many` for such a
-batch: the rows go in one ``INSERT`` in the session's transaction, marked with
-the batch; after the commit the writer claims the marked rows in one
-statement, sends the ones it got and deletes them in one statement (a relay
-sends whatever it could not). The pre-encoded send needs a broker that takes
-encoded messages
+batch: the rows go in one ``INSERT`` in the session's transaction, already
+claimed by their writer; after the commit the writer sends them and deletes
+them in one statement (a relay sends whatever it could not). The pre-encoded
+send needs a broker that takes encoded messages
 (:meth:`syndication.broker.RecoveringRedisBroker.enqueue_encoded`) and
 middleware without enqueue hooks; any other broker gets dramatiq messages,
 built from the same template, through its own ``enqueue``.
@@ -28,6 +27,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import dramatiq
@@ -36,7 +36,7 @@ from sqlalchemy import Engine, event, update
 from sqlmodel import Session
 
 from syndication.logs import get_logger
-from syndication.outbox.rows import SEND_CHUNK, _claim_marked, _enqueue
+from syndication.outbox.rows import SEND_CHUNK, WRITER_CLAIM_SECONDS, WRITER_PREFIX, _enqueue
 from syndication.store.bulk import BulkStatement
 from syndication.store.db import session_scope
 from syndication.store.models import OutboxRow, utcnow
@@ -128,20 +128,30 @@ def stage_uniform(
 ) -> str | None:
     """Stage one message of ``uniform`` per item of ``values`` in ``session``'s
     transaction, in one ``INSERT`` (:mod:`syndication.store.bulk`); with ``broker``,
-    send them right after the commit. The batch's mark (``None`` when there was nothing to stage).
+    send them right after the commit. The batch's mark (``None`` when there was nothing
+    to stage).
 
-    The rows are those :func:`~syndication.outbox.rows.stage_many` writes for the
-    same messages (see the module doc).
+    Without ``broker`` the rows are those :func:`~syndication.outbox.rows.stage_many`
+    writes for the same messages, marked with the batch, for a relay. With it they are
+    inserted already claimed by this writer for
+    :data:`~syndication.outbox.rows.WRITER_CLAIM_SECONDS` (the mark is the claim's
+    token, the send its first attempt), as the transfer job's own row is
+    (:func:`~syndication.outbox.rows.stage_claimed`): no relay takes them while the
+    writer sends, and the writer needs no claiming statement of its own.
     """
     if not values:
         return None
     now = utcnow()
-    mark = f"staged:{uuid.uuid4().hex[:16]}"
+    if broker is None:
+        mark, until, attempts = f"staged:{uuid.uuid4().hex[:16]}", None, 0
+    else:
+        mark = f"{WRITER_PREFIX}{uuid.uuid4().hex[:12]}"
+        until, attempts = now + timedelta(seconds=WRITER_CLAIM_SECONDS), 1
     name, queue = uniform.actor_name, uniform.queue_name
     ids = uuid4_texts(len(values))
     _INSERT.execute(session.connection(), [
         (queue, name, message_id, uniform.kwargs_column(item), "{}", now, now, mark,
-         None, 0, None)
+         until, attempts, None)
         for message_id, item in zip(ids, values, strict=True)
     ])
     if broker is not None:
@@ -166,15 +176,13 @@ def _after_rollback(session: Session) -> None:
 
 
 def _flush_own(session: Session, broker: dramatiq.Broker, batch: _Batch) -> None:
-    """The writer's own send of ``batch`` it just committed: claim its rows (a relay
-    may have taken some meanwhile), send the ones it got, delete them. What it cannot
-    send stays for a relay."""
+    """The writer's own send of ``batch`` it just committed, whose rows it claimed as it
+    inserted them: send them in order, delete them. What it cannot send is released
+    for a relay; a writer that dies first leaves a claim that runs out."""
     engine = session.get_bind()
     assert isinstance(engine, Engine)
     try:
-        token, claimed = _claim_marked(engine, batch.mark)
-        ids = [message_id for _, message_id in sorted(claimed) if message_id in batch.values]
-        _send(engine, broker, token, batch, ids)
+        _send(engine, broker, batch.mark, batch, list(batch.values))
     except Exception as exc:  # noqa: BLE001 - a relay sends what this flush could not
         get_logger().warning("outbox.flush_failed", rows=len(batch.values), error=str(exc))
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import dramatiq
@@ -16,13 +17,13 @@ from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import Middleware
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, event, select, update
 
 from syndication.broker import RecoveringRedisBroker
 from syndication.outbox import claim, message_of, stage_many
 from syndication.outbox.bulk import Uniform, sends_encoded, stage_uniform, uuid4_texts
 from syndication.store.db import session_scope
-from syndication.store.models import OutboxRow
+from syndication.store.models import OutboxRow, utcnow
 
 UNIFORM = Uniform("bulk", "job", ("listing_id", "marketplace", "request_id"))
 KEYS = UNIFORM.keys
@@ -243,3 +244,70 @@ def test_a_rolled_back_batch_sends_nothing(sqlite_engine: Engine) -> None:
     sent = [dramatiq.Message.decode(stub.queues["bulk"].get()) for _ in VALUES]
     assert [m.kwargs["marketplace"] for m in sent] == [v[1] for v in VALUES]
     assert outbox_count(sqlite_engine) == 0
+
+
+class RelayMeanwhile(StubBroker):
+    """A stub broker that lets a relay try to claim the outbox as each message is sent."""
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__()
+        self.engine = engine
+        self.relay_got: list[OutboxRow] = []
+        self.declare_queue("bulk")
+
+    def enqueue(self, message: Any, *, delay: int | None = None) -> Any:
+        self.relay_got += claim(self.engine)
+        return super().enqueue(message, delay=delay)
+
+
+def test_the_writer_holds_its_rows_from_the_insert_until_they_are_sent(engine: Engine) -> None:
+    """With a broker the rows are inserted claimed by their writer (as the transfer
+    job's own row is): a relay running while the writer sends finds nothing to take,
+    and the writer needs no claiming statement between the commit and the send."""
+    broker = RelayMeanwhile(engine)
+    with session_scope(engine) as session:
+        stage_uniform(session, UNIFORM, VALUES, broker=broker)
+    assert broker.relay_got == []
+    assert [dramatiq.Message.decode(broker.queues["bulk"].get()).kwargs["listing_id"]
+            for _ in VALUES] == [v[0] for v in VALUES]
+    assert outbox_count(engine) == 0
+
+    quiet = StubBroker()
+    quiet.declare_queue("bulk")
+    statements: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement.lstrip().split(None, 1)[0].upper())
+
+    with session_scope(engine) as session:
+        stage_uniform(session, UNIFORM, VALUES, broker=quiet)
+        event.listen(engine, "before_cursor_execute", seen)
+    event.remove(engine, "before_cursor_execute", seen)
+    assert statements == ["DELETE"], "after the commit: the sent rows deleted, nothing else"
+    assert quiet.queues["bulk"].qsize() == len(VALUES)
+
+
+def test_a_writer_that_dies_before_sending_leaves_its_rows_to_a_relay_once_its_claim_ran_out(
+    engine: Engine,
+) -> None:
+    from syndication.outbox.bulk import _PENDING
+
+    broker = StubBroker()
+    broker.declare_queue("bulk")
+    with session_scope(engine) as session:
+        stage_uniform(session, UNIFORM, VALUES, broker=broker)
+        session.info.pop(_PENDING)  # committed, and the writer gone before its send
+    assert broker.queues["bulk"].qsize() == 0
+    with session_scope(engine) as session:
+        rows = list(session.scalars(select(OutboxRow).order_by(OutboxRow.id)))
+    assert len(rows) == 3 and {r.claimed_by for r in rows} == {rows[0].claimed_by}
+    assert (rows[0].claimed_by or "").startswith("writer:") and rows[0].claimed_until
+    assert claim(engine) == [], "the writer's claim still holds"
+    with session_scope(engine) as session:
+        session.execute(update(OutboxRow).values(
+            claimed_until=utcnow() - timedelta(seconds=1)))
+    claimed = claim(engine)
+    assert [message_of(r).kwargs for r in claimed] == [
+        dict(zip(KEYS, v, strict=True)) for v in VALUES]
+    assert [r.message_id for r in claimed] == [r.message_id for r in rows]
+    assert [r.relay_attempts for r in claimed] == [2, 2, 2]
