@@ -52,7 +52,7 @@ from syndication.settings import Settings  # noqa: E402
 from syndication.store import make_engine, migrate  # noqa: E402
 from syndication.store.models import OutboxRow, TransferEventRow, TransferStatusRow  # noqa: E402
 from syndication.transfer import Scope, request_transfer  # noqa: E402
-from syndication.transfer.request import BATCH_SIZE  # noqa: E402
+from syndication.transfer.request import BATCH_SIZE, BATCH_SIZES, batch_size_for  # noqa: E402
 
 TABLES = {
     "status": TransferStatusRow.__table__,  # type: ignore[attr-defined]
@@ -188,8 +188,9 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--listings", type=int, default=10_000)
     parser.add_argument("--quick", action="store_true", help="1,000 listings")
-    parser.add_argument("--batch-size", type=int, default=BATCH_SIZE,
-                        help=f"listings per fan-out batch (default {BATCH_SIZE})")
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help=f"listings per fan-out batch (default the store's: {BATCH_SIZE}, "
+                             f"on PostgreSQL {BATCH_SIZES['postgresql']})")
     parser.add_argument("--threads", type=int, default=8, help="worker threads (default 8)")
     parser.add_argument("--redis-url", default=os.environ.get("SYNDICATION_BENCH_REDIS_URL"),
                         help="a Redis to use (default: start a redis-server of our own)")
@@ -226,6 +227,7 @@ def main(argv: list[str] | None = None) -> int:
             wait_for_worker(redis_url, worker)
             runtime = Runtime.from_settings(settings)
             broker = start_queue(settings, runtime)
+            args.batch_size = args.batch_size or batch_size_for(runtime.engine)
             from syndication.jobs.transfer import SCHEDULER
             cpu = time.process_time()
             started = time.perf_counter()
