@@ -96,6 +96,46 @@ def test_a_bulk_statement_writes_what_core_writes(engine: Engine) -> None:
     assert stored[0][1:] == values[0][1:]
 
 
+def test_a_bulk_statement_writes_every_shape_of_column_as_core_does(engine: Engine) -> None:
+    """Each way a column is written takes its own path on PostgreSQL: all strings with
+    and without a quote or a backslash, one value throughout (a time, a string, a
+    number, only ``None``), strings with a ``None`` among them, and mixed values. Each
+    is stored as Core stores it, on both stores."""
+    from sqlalchemy import insert
+
+    from syndication.store.bulk import BulkStatement
+    from syndication.store.models import TransferEventRow
+
+    table = TransferEventRow.__table__  # type: ignore[attr-defined]
+    names = ("listing_id", "marketplace", "state", "action", "marketplace_id", "error",
+             "attempts", "request_id", "at", "actor")
+    later = AT.replace(second=9)
+    values = [
+        # plain strings | quoted strings | one string | strings and None | all None
+        # | strings, escaped | one number | one string | one time | mixed with None
+        (f"P{n}", f'"{n}"\\', "queued", "create" if n % 2 else None, None,
+         f"fel {n}: \\n \"x\"", 7, "r", AT, None if n % 3 else f"a{n}")
+        for n in range(6)
+    ] + [("P6", "", "queued", None, None, "", 7, "r", AT, "")]
+    varied = [(f"V{n}", "hemnet", "sent", None, None, None, n, "r",
+               later if n % 2 else AT, None) for n in range(4)]
+    with session_scope(engine) as session:
+        for rows in (values, varied):
+            BulkStatement(table, names).execute(session.connection(), rows)
+            session.execute(insert(table), [dict(zip(names, row, strict=True))
+                                            for row in rows])
+    cast = "::text" if engine.dialect.name == "postgresql" else ""
+    with engine.connect() as conn:
+        stored = [tuple(row) for row in conn.exec_driver_sql(
+            f"SELECT listing_id, marketplace, state, action, marketplace_id, error, attempts, "
+            f"request_id, at{cast}, actor FROM transfer_event ORDER BY id")]
+    written, core = stored[:7] + stored[14:18], stored[7:14] + stored[18:]
+    assert written == core and len(stored) == 22
+    assert [row[:8] for row in written[:7]] == [row[:8] for row in values]
+    assert [row[9] for row in written[:7]] == [row[9] for row in values]
+    assert len({row[8] for row in written[7:]}) == 2
+
+
 def test_a_bulk_statement_refuses_a_value_too_long_as_core_does(postgres_engine: Engine) -> None:
     """PostgreSQL's arrays are cast without the column's length, so a value longer than
     the column is refused by the column, never cut short by the cast."""
