@@ -30,6 +30,7 @@ from syndication.store.statements import (
     count_attempt,
     pair,
     read_feed_input,
+    read_pair_and_listing,
     read_settled,
     write_status,
 )
@@ -88,6 +89,42 @@ def test_rows_are_sqlalchemys_own(engine: Engine) -> None:
     assert status is not None and status.state == "sent" and status.attempts == 2
     assert status.at == now + timedelta(seconds=1) and status.at.tzinfo is not None
     assert (generation, earlier) == (1, 0)
+
+
+def test_the_pair_and_its_listing_are_read_together_as_apart(engine: Engine) -> None:
+    """:func:`read_pair_and_listing` gives what :func:`read_settled` and
+    :func:`read_feed_input` give, in one statement: for a pair with a settled history
+    now queued again, a message with recorded starts, a pair without a row, and a
+    listing that is not stored (with and without a row of its pair)."""
+    _ingest(engine)
+    now = utcnow()
+    with engine.begin() as conn:
+        count_attempt(conn, "O1", "hemnet", "r1", now)
+        write_status(conn, "O1", "hemnet", "published", at=now + timedelta(seconds=1),
+                     fields={"action": "create", "marketplace_id": "HN-1", "request_id": "r1"})
+        count_attempt(conn, "O1", "hemnet", "r2", now + timedelta(seconds=2))
+        count_attempt(conn, "gone", "hemnet", "r2", now)
+        conn.execute(insert(START), [
+            {"message_id": "m1", "listing_id": "O1", "marketplace": "hemnet",
+             "request_id": "r2", "worker": "w", "broker_id": None, "started_at": now}] * 2)
+    cases = [("O1", "hemnet", "m1"), ("O1", "hemnet", None), ("O1", "blocket", None),
+             ("gone", "hemnet", None), ("gone", "blocket", "m1")]
+    for listing_id, marketplace, message_id in cases:
+        with engine.begin() as conn:
+            apart = (*read_settled(conn, listing_id, marketplace, message_id),
+                     read_feed_input(conn, listing_id))
+        with executed(engine) as statements, engine.begin() as conn:
+            together = read_pair_and_listing(conn, listing_id, marketplace, message_id)
+        assert together == apart, (listing_id, marketplace, message_id)
+        assert len(statements) == 1
+    with engine.begin() as conn:
+        current, generation, earlier, feed_input = read_pair_and_listing(
+            conn, "O1", "hemnet", "m1")
+    assert current is not None and current.state == "published" and current.attempts == 2
+    assert (generation, earlier) == (1, 2)
+    assert feed_input is not None and feed_input.listing.id == "O1"
+    with engine.begin() as conn:
+        assert read_pair_and_listing(conn, "gone", "blocket", None) == (None, 0, 0, None)
 
 
 def test_writes_share_the_callers_transaction(engine: Engine) -> None:
@@ -334,3 +371,28 @@ def test_the_listing_and_its_images_are_read_in_one_statement(
     assert driven == loaded
     assert driven is not None and len(driven.listing.images) == len(images)
     assert len(statements) == 1
+
+
+def test_every_job_statement_is_short_enough_for_psycopg_to_convert_once() -> None:
+    """psycopg converts a statement's text to PostgreSQL's placeholders once and keeps
+    it only while the text is under its limit (``MAX_CACHED_STATEMENT_LENGTH``);
+    a longer one is converted again on every call, which cost a job more than the
+    statement it saved. Each statement the job runs on the driver, in the form that
+    is longest (named placeholders), stays under it."""
+    import gc
+
+    from psycopg import _queries
+    from sqlalchemy.dialects import postgresql
+
+    from syndication.store import statements
+
+    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+    for given in (frozenset(), frozenset(statements.STATUS_FIELDS)):
+        for ends in (None, "message", "start"):
+            statements._set_status(given, event=True, ends=ends)
+    found = [item for item in gc.get_objects() if isinstance(item, DriverStatement)]
+    assert statements.ON_DRIVER_PAIR_AND_LISTING["postgresql"] in found
+    assert len(found) >= 15
+    for statement in found:
+        text = str(statement.statement.compile(dialect=dialect)).encode()
+        assert len(text) <= _queries.MAX_CACHED_STATEMENT_LENGTH, (len(text), statement)

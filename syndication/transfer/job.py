@@ -68,8 +68,7 @@ from syndication.store.statements import (
     StartEnd,
     count_attempt,
     end_start_rows,
-    read_feed_input,
-    read_settled,
+    read_pair_and_listing,
     write_status,
 )
 from syndication.transfer.common import JobRef, Scheduler, lock_status_row
@@ -194,8 +193,8 @@ def find(
         if start is not None:
             recorded = count_attempt(conn, job.listing_id, job.marketplace, job.request_id, now,
                                      start=start.row(job, now))
-        current, generation, earlier = read_settled(conn, job.listing_id, job.marketplace,
-                                                    message_id)
+        current, generation, earlier, feed_input = read_pair_and_listing(
+            conn, job.listing_id, job.marketplace, message_id)
         if recorded is not None:
             earlier -= 1  # the start just recorded is none of the earlier ones
         counted = record_start(conn, job, start, now, earlier, recorded) \
@@ -203,7 +202,6 @@ def find(
         if counted is not None and counted.error is not None:
             return Found(job, scheduler, outcome=JobOutcome("failed", note=counted.error),
                          deaths=counted.deaths)
-        feed_input = read_feed_input(conn, job.listing_id)
         if feed_input is None:
             write_status(conn, job.listing_id, job.marketplace, "failed", at=now,
                          error=LISTING_GONE, fields={"request_id": job.request_id},

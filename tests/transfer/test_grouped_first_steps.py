@@ -127,14 +127,14 @@ def test_a_job_whose_part_fails_is_put_back_and_the_others_keep_theirs(
     queue = _queue(engine)
     messages = _messages(queue)
     steps, _ = _steps()
-    read = job_steps.read_feed_input
+    read = job_steps.read_pair_and_listing
 
-    def failing(conn: Any, listing_id: str) -> Any:
+    def failing(conn: Any, listing_id: str, *args: Any) -> Any:
         if listing_id == "G2":
             raise OperationalError("SELECT listing", {}, Exception("statement timeout"))
-        return read(conn, listing_id)
+        return read(conn, listing_id, *args)
 
-    monkeypatch.setattr(job_steps, "read_feed_input", failing)
+    monkeypatch.setattr(job_steps, "read_pair_and_listing", failing)
     ran = steps.first_together(queue.broker, _starts(messages))
     for message, (job, error) in zip(messages, ran, strict=True):
         if message.kwargs["listing_id"] == "G2":
