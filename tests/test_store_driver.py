@@ -93,7 +93,7 @@ def test_rows_are_sqlalchemys_own(engine: Engine) -> None:
 
 def test_the_pair_and_its_listing_are_read_together_as_apart(engine: Engine) -> None:
     """:func:`read_pair_and_listing` gives what :func:`read_settled` and
-    :func:`read_feed_input` give, in one statement: for a pair with a settled history
+    :func:`read_feed_input` give, on PostgreSQL in one statement: for a pair with a settled history
     now queued again, a message with recorded starts, a pair without a row, and a
     listing that is not stored (with and without a row of its pair)."""
     _ingest(engine)
@@ -116,7 +116,7 @@ def test_the_pair_and_its_listing_are_read_together_as_apart(engine: Engine) -> 
         with executed(engine) as statements, engine.begin() as conn:
             together = read_pair_and_listing(conn, listing_id, marketplace, message_id)
         assert together == apart, (listing_id, marketplace, message_id)
-        assert len(statements) == 1
+        assert len(statements) == (1 if engine.dialect.name == "postgresql" else 2)
     with engine.begin() as conn:
         current, generation, earlier, feed_input = read_pair_and_listing(
             conn, "O1", "hemnet", "m1")
