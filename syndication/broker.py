@@ -328,9 +328,10 @@ class RecoveringRedisBroker(RedisBroker):
         no enqueue hooks, so it is for a broker whose middleware has none
         (:func:`syndication.outbox.bulk.sends_encoded`).
 
-        The calls are packed by hiredis and written to one connection at once, and
-        the answers read back in order: redis-py's pipeline packed and parsed each
-        command in Python at three to four times the cost, most of a fan-out's send.
+        The calls are packed by hiredis and written to one connection at once, in one
+        write (a write per call was a system call per message), and the answers read
+        back in order: redis-py's pipeline packed and parsed each command in Python at
+        three to four times the cost, most of a fan-out's send.
         A script Redis does not hold yet is loaded and the calls it refused sent
         again; any other refusal or a lost connection counts none as sent, as in
         :meth:`enqueue_many` (those Redis took are sent once more later, which every
@@ -353,7 +354,10 @@ class RecoveringRedisBroker(RedisBroker):
         ``ConnectionClosed``."""
         dispatch = self.scripts["dispatch"]
         fixed = (queue_name, self.broker_id, self.heartbeat_timeout, self.dead_message_ttl)
-        unpack = self._max_unpack_size()
+        try:
+            unpack = self._max_unpack_size()  # asks Redis on a process's first call
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise ConnectionClosed(exc) from None
         commands = [
             ("EVALSHA", dispatch.sha, 1, self.namespace, command, current_millis(), *fixed,
              self._should_do_maintenance(command), unpack, *each)
@@ -372,7 +376,7 @@ class RecoveringRedisBroker(RedisBroker):
 
     def _send_commands(self, commands: Sequence[tuple[Any, ...]]
                        ) -> list[tuple[int, redis.exceptions.ResponseError]]:
-        """Write ``commands`` to one pooled connection and read every answer; the
+        """Write ``commands`` to one pooled connection in one write and read every answer; the
         position and error of each one Redis refused. A lost connection is
         :class:`ConnectionClosed` (the connection is dropped, not reused)."""
         pool = self.client.connection_pool
@@ -381,7 +385,7 @@ class RecoveringRedisBroker(RedisBroker):
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             raise ConnectionClosed(exc) from None
         try:
-            connection.send_packed_command([pack_command(command) for command in commands])
+            connection.send_packed_command([b"".join(map(pack_command, commands))])
             refused = []
             for position in range(len(commands)):
                 try:
