@@ -26,8 +26,9 @@ import os
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
+from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any
 
 import dramatiq
@@ -46,6 +47,9 @@ _COMPACT = json.JSONEncoder(separators=(",", ":")).encode
 """A value as dramatiq's ``JSONEncoder`` writes it inside a message."""
 _SPACED = json.JSONEncoder().encode
 """A value as SQLAlchemy's JSON column writes it (``json.dumps``' defaults)."""
+_STRING = encode_basestring_ascii
+"""A string as both encoders write it (they escape to ASCII): the function they call
+for one, without their own call around it."""
 _PENDING = "outbox.pending_uniform"
 
 _INSERT = BulkStatement(_OUTBOX, (
@@ -71,11 +75,25 @@ def uuid4_texts(count: int) -> list[str]:
 @dataclass(frozen=True, slots=True)
 class Uniform:
     """The messages of one actor that take the keyword arguments ``keys``, without
-    options or delay: what differs between two is their values and their ids."""
+    options or delay: what differs between two is their values and their ids.
+
+    What every message of it shares is rendered once, when it is made: the start of
+    a message's body and each key as the body and the outbox column write it."""
 
     queue_name: str
     actor_name: str
     keys: tuple[str, ...]
+    _opening: str = field(init=False, repr=False, compare=False)
+    _body_keys: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    _column_keys: tuple[str, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        rendered = object.__setattr__
+        rendered(self, "_opening", f'{{"queue_name":{_COMPACT(self.queue_name)},'
+                                   f'"actor_name":{_COMPACT(self.actor_name)},'
+                                   f'"args":[],"kwargs":{{')
+        rendered(self, "_body_keys", tuple(f"{_COMPACT(key)}:" for key in self.keys))
+        rendered(self, "_column_keys", tuple(f"{_SPACED(key)}: " for key in self.keys))
 
     @classmethod
     def of(cls, actor: dramatiq.Actor[..., Any], keys: Sequence[str]) -> Uniform:
@@ -94,8 +112,8 @@ class Uniform:
     def kwargs_column(self, values: Sequence[Any]) -> str:
         """The outbox row's ``kwargs`` of ``values``, as its JSON column writes the dict."""
         return "{" + ", ".join(
-            f"{_SPACED(key)}: {_SPACED(value)}" for key, value in zip(self.keys, values,
-                                                                       strict=True)
+            key + (_STRING(value) if type(value) is str else _SPACED(value))
+            for key, value in zip(self._column_keys, values, strict=True)
         ) + "}"
 
     def body(self, values: Sequence[Any], message_id: str, timestamp: int,
@@ -103,14 +121,13 @@ class Uniform:
         """``Message.encode()`` of the message of ``values`` as the Redis broker sends
         it: with ``redis_message_id`` as its one option."""
         kwargs = ",".join(
-            f"{_COMPACT(key)}:{_COMPACT(value)}" for key, value in zip(self.keys, values,
-                                                                       strict=True)
+            key + (_STRING(value) if type(value) is str else _COMPACT(value))
+            for key, value in zip(self._body_keys, values, strict=True)
         )
         return (
-            f'{{"queue_name":{_COMPACT(self.queue_name)},'
-            f'"actor_name":{_COMPACT(self.actor_name)},"args":[],"kwargs":{{{kwargs}}},'
-            f'"options":{{"redis_message_id":{_COMPACT(redis_message_id)}}},'
-            f'"message_id":{_COMPACT(message_id)},"message_timestamp":{int(timestamp)}}}'
+            f'{self._opening}{kwargs}}},'
+            f'"options":{{"redis_message_id":{_STRING(redis_message_id)}}},'
+            f'"message_id":{_STRING(message_id)},"message_timestamp":{int(timestamp)}}}'
         ).encode()
 
 
