@@ -208,6 +208,19 @@ class _ReturningConsumer(_RedisConsumer):  # type: ignore[misc]
             self._made_room()
 
 
+ENQUEUE_MANY = """
+-- KEYS: a queue's list of message ids, its hash of messages by id.
+-- ARGV: id, body, id, body, ... in the order they are queued.
+for i = 1, #ARGV, 2 do
+    redis.call("hset", KEYS[2], ARGV[i], ARGV[i + 1])
+    redis.call("rpush", KEYS[1], ARGV[i])
+end
+return #ARGV / 2
+"""
+"""Many encoded messages queued as dramatiq's ``dispatch`` script queues one
+(:meth:`RecoveringRedisBroker.enqueue_encoded`)."""
+
+
 class RecoveringRedisBroker(RedisBroker):
     """dramatiq's Redis broker, made to keep delayed messages across a lost connection.
 
@@ -225,6 +238,7 @@ class RecoveringRedisBroker(RedisBroker):
         self._hooks: dict[str, tuple[list[Middleware], list[tuple[Middleware, Any]]]] = {}
         super().__init__(*args, **kwargs)
         self._opened_queues: set[str] = set()
+        self._enqueue_many = self.client.register_script(ENQUEUE_MANY)
 
     def emit_before(self, signal: str, *args: Any, **kwargs: Any) -> None:
         """dramatiq's ``emit_before``, calling only the middleware that define the hook."""
@@ -323,21 +337,27 @@ class RecoveringRedisBroker(RedisBroker):
     def enqueue_encoded(self, queue_name: str, messages: Sequence[tuple[str, bytes]]) -> None:
         """Enqueue messages already encoded, each ``(redis message id, body)`` where the
         body is dramatiq's encoding of the message with that id in its
-        ``redis_message_id`` option, on ``queue_name`` without delay: Redis runs the same
-        ``dispatch`` script with the same arguments as for :meth:`enqueue_many`. It emits
+        ``redis_message_id`` option, on ``queue_name`` without delay, in order. It emits
         no enqueue hooks, so it is for a broker whose middleware has none
         (:func:`syndication.outbox.bulk.sends_encoded`).
 
-        The calls are packed by hiredis and written to one connection at once, in one
-        write (a write per call was a system call per message), and the answers read
-        back in order: redis-py's pipeline packed and parsed each command in Python at
-        three to four times the cost, most of a fan-out's send.
-        A script Redis does not hold yet is loaded and the calls it refused sent
-        again; any other refusal or a lost connection counts none as sent, as in
-        :meth:`enqueue_many` (those Redis took are sent once more later, which every
-        consumer tolerates, R10).
+        Redis stores them as dramatiq's ``dispatch`` script stores one (its
+        ``enqueue``: the body in the queue's hash under the id, then the id at the end
+        of the queue's list), for all of them in one call of :data:`ENQUEUE_MANY`: a
+        call of ``dispatch`` per message cost Redis some 16 µs each (its heartbeat
+        and maintenance check, its arguments copied), as much again as the rest of a
+        fan-out's send. The script leaves out the heartbeat ``dispatch`` records for
+        the broker that calls it, which only a consumer's acks need. One call is
+        atomic: Redis holds all of the messages or none. A script Redis does not hold
+        yet is loaded and the call sent again; any other refusal or a lost connection
+        is ``ConnectionClosed``, as in :meth:`enqueue_many`.
         """
-        self._dispatch_all("enqueue", queue_name, messages)
+        if not messages:
+            return
+        queue = f"{self.namespace}:{queue_name}"
+        flat = [part for message in messages for part in message]
+        self._run_scripts(self._enqueue_many, [
+            ("EVALSHA", self._enqueue_many.sha, 2, queue, f"{queue}.msgs", *flat)])
 
     def ack_encoded(self, queue_name: str, redis_message_ids: Sequence[str]) -> None:
         """Acknowledge the messages of ``queue_name`` this broker's worker fetched, by
@@ -358,16 +378,22 @@ class RecoveringRedisBroker(RedisBroker):
             unpack = self._max_unpack_size()  # asks Redis on a process's first call
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             raise ConnectionClosed(exc) from None
-        commands = [
+        self._run_scripts(dispatch, [
             ("EVALSHA", dispatch.sha, 1, self.namespace, command, current_millis(), *fixed,
              self._should_do_maintenance(command), unpack, *each)
             for each in arguments
-        ]
+        ])
+
+    def _run_scripts(self, script: Any, commands: Sequence[tuple[Any, ...]]) -> None:
+        """``commands``, each an ``EVALSHA`` of ``script``, written at once
+        (:meth:`_send_commands`). A script Redis does not hold yet is loaded and the
+        calls it refused sent again; any other refusal or a lost connection is
+        ``ConnectionClosed``."""
         refused = self._send_commands(commands)
         if refused and all(isinstance(exc, redis.exceptions.NoScriptError)
                            for _, exc in refused):
             try:
-                self.client.script_load(dispatch.script)
+                self.client.script_load(script.script)
             except (redis.ConnectionError, redis.TimeoutError) as exc:
                 raise ConnectionClosed(exc) from None
             refused = self._send_commands([commands[n] for n, _ in refused])

@@ -172,6 +172,44 @@ def test_a_redis_that_lost_its_scripts_is_given_them_again(
     client.close()
 
 
+@pytest.mark.redis
+def test_encoded_messages_go_in_one_call_and_dramatiqs_consumer_takes_them_in_order(
+    redis_broker: RecoveringRedisBroker, redis_url: str,
+) -> None:
+    """A batch is one script call in Redis, and dramatiq's own fetch and ack handle its
+    messages as those of ``enqueue``: in order, with their bodies, and gone once
+    acknowledged."""
+    import time
+
+    client = redis.Redis.from_url(redis_url)
+
+    def calls() -> int:
+        stats: dict[str, Any] = client.info("commandstats")  # type: ignore[assignment]
+        return int(stats.get("cmdstat_evalsha", {}).get("calls", 0))
+
+    bodies = [(f"r{n}", UNIFORM.body(v, f"m{n}", 1, f"r{n}")) for n, v in enumerate(VALUES)]
+    redis_broker.enqueue_encoded("bulk", bodies[:1])  # the script is loaded, if need be
+    before = calls()
+    redis_broker.enqueue_encoded("bulk", bodies[1:])
+    assert calls() - before == 1
+    consumer = redis_broker.consume("bulk", prefetch=len(bodies), timeout=200)
+    taken: list[Any] = []
+    deadline = time.monotonic() + 10
+    while len(taken) < len(bodies) and time.monotonic() < deadline:
+        proxy = next(consumer)
+        if proxy is not None:
+            taken.append(proxy)
+    assert [proxy.message_id for proxy in taken] == [f"m{n}" for n in range(len(bodies))]
+    assert [proxy.options["redis_message_id"] for proxy in taken] == [r for r, _ in bodies]
+    assert [proxy.kwargs for proxy in taken] == [dict(zip(KEYS, v, strict=True))
+                                                for v in VALUES]
+    for proxy in taken:
+        consumer.ack(proxy)
+    consumer.close()
+    assert client.llen("dramatiq:bulk") == 0 and client.hlen("dramatiq:bulk.msgs") == 0
+    client.close()
+
+
 def test_a_redis_that_is_away_is_connection_closed() -> None:
     import socket
 
