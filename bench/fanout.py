@@ -2,6 +2,7 @@
 
     python bench/fanout.py                      # 10,000 listings, own redis-server, SQLite
     python bench/fanout.py --quick              # 1,000 listings
+    python bench/fanout.py --no-worker          # the fan-out alone: its own CPU, no worker
     python bench/fanout.py --database-url postgresql://postgres:postgres@127.0.0.1:5432/bench_fanout
 
 Ingests N generated listings (each selecting the three marketplaces) into a
@@ -192,6 +193,9 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"listings per fan-out batch (default the store's: {BATCH_SIZE}, "
                              f"on PostgreSQL {BATCH_SIZES['postgresql']})")
     parser.add_argument("--threads", type=int, default=8, help="worker threads (default 8)")
+    parser.add_argument("--no-worker", action="store_true",
+                        help="run no worker: the fan-out alone, its own CPU without a "
+                             "worker beside it (the goal is measured with one)")
     parser.add_argument("--redis-url", default=os.environ.get("SYNDICATION_BENCH_REDIS_URL"),
                         help="a Redis to use (default: start a redis-server of our own)")
     parser.add_argument("--database-url", help="an empty database (default: a temporary SQLite)")
@@ -222,9 +226,10 @@ def main(argv: list[str] | None = None) -> int:
         ingest_seconds = time.perf_counter() - ingested
         engine.dispose()
 
-        worker = start_worker(env, args.threads)
+        worker = None if args.no_worker else start_worker(env, args.threads)
         try:
-            wait_for_worker(redis_url, worker)
+            if worker is not None:
+                wait_for_worker(redis_url, worker)
             runtime = Runtime.from_settings(settings)
             broker = start_queue(settings, runtime)
             args.batch_size = args.batch_size or batch_size_for(runtime.engine)
@@ -236,11 +241,12 @@ def main(argv: list[str] | None = None) -> int:
             left = Relay(runtime.engine, broker, name="bench").drain(60)
             seconds = time.perf_counter() - started
             cpu = time.process_time() - cpu
-            worker_alive = worker.poll() is None
+            worker_alive = worker is None or worker.poll() is None
             rows = fan_out_rows(runtime.engine, summary.request_id)
             floor_seconds = bare_floor(runtime.engine, rows, args.batch_size)
         finally:
-            stop_worker(worker)
+            if worker is not None:
+                stop_worker(worker)
         if left or pending(runtime.engine):
             print(f"error: {left} message(s) left in the outbox", file=sys.stderr)
             return 1
@@ -260,8 +266,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"machine: {info['cpu']}, {info['cores']} cores, Python {info['python']}, "
           f"load average {os.getloadavg()[0]:.2f}")
     print(f"store: {runtime.engine.dialect.name}; {count} listings ingested in "
-          f"{ingest_seconds:.1f} s; batches of {args.batch_size} listings; one "
-          f"`syndication worker` ({args.threads} threads) consuming meanwhile")
+          f"{ingest_seconds:.1f} s; batches of {args.batch_size} listings; "
+          + ("no worker" if args.no_worker else
+             f"one `syndication worker` ({args.threads} threads) consuming meanwhile"))
     print(f"fan-out: {pairs} pairs ({summary.jobs} jobs) in {seconds:.2f} s, "
           f"{pairs_per_s:.0f} pairs/s; CPU of the fan-out process {cpu:.2f} s "
           f"({cpu / pairs * 1e6:.0f} µs per pair)")
@@ -270,7 +277,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"ratio pairs/s ÷ floor pairs/s: {ratio:.3f}")
     report("fanout", ratio=round(ratio, 4), value=round(pairs_per_s, 1), unit="pairs/s",
            floor=round(floor_per_s, 1), floor_unit="bare-driver pairs/s", pairs=pairs,
-           batch_size=args.batch_size, database=runtime.engine.dialect.name)
+           batch_size=args.batch_size, database=runtime.engine.dialect.name,
+           worker=not args.no_worker, cpu_us_per_pair=round(cpu / pairs * 1e6, 1))
     return 0
 
 
