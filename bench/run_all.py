@@ -3,6 +3,8 @@
     python bench/run_all.py            # full sizes
     python bench/run_all.py --quick    # small sizes, a minute or two
     python bench/run_all.py --json     # the table as JSON as well
+    python bench/run_all.py --postgres postgresql://user:password@127.0.0.1:5432/postgres
+                                       # the store's rows on PostgreSQL as well
 
 Each benchmark runs in its own child process (so one's memory or threads do
 not colour another's figures) and ends with a machine-readable line,
@@ -14,6 +16,11 @@ taken. A script may report several rows (``transfer.py``: ``transfer_floor``,
 row saying so.
 Benchmarks that need Redis get a ``redis-server`` of this run's own on a free
 loopback port unless ``SYNDICATION_BENCH_REDIS_URL`` names one.
+
+With ``--postgres URL`` (or ``SYNDICATION_BENCH_POSTGRES_URL``), the benchmarks that
+take a store run a second time on PostgreSQL, each in a database of its own that
+is created empty on that server and dropped afterwards; their rows are named
+``… (PostgreSQL)``. The URL's user must be allowed to create databases.
 """
 
 from __future__ import annotations
@@ -30,7 +37,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +61,20 @@ class Benchmark:
     extra_rows: tuple[tuple[str, str], ...] = ()
     """Further rows the same script reports (``BENCH`` lines of those names), with what
     each ratio means."""
+    takes_store: bool = False
+    """The script takes ``--database-url``: with ``--postgres`` it runs on PostgreSQL too."""
+    label: str = ""
+    """The table's name for the row, where it is not :attr:`name` (``… (PostgreSQL)``)."""
+
+    @property
+    def title(self) -> str:
+        return self.label or self.name
+
+    def on_postgres(self, database_url: str) -> Benchmark:
+        """The same benchmark run against ``database_url``, its rows named for the store."""
+        return replace(
+            self, args=(*self.args, "--database-url", database_url),
+            label=f"{self.name} (PostgreSQL)", takes_store=False)
 
 
 BENCHMARKS: tuple[Benchmark, ...] = (
@@ -62,7 +83,7 @@ BENCHMARKS: tuple[Benchmark, ...] = (
     Benchmark("transfer_floor", "transfer.py",
               "transfers/s vs the floor: the same jobs' bare I/O (no-op message + PUT + two "
               "bare-driver transactions), same Redis broker & threads (goal: ≥ 0.7)",
-              needs_redis=True,
+              needs_redis=True, takes_store=True,
               extra_rows=(
                   ("transfer", "transfers/s vs no-op messages/s, same Redis broker & threads"),
                   ("cpu_ms_per_job", "3 ms goal / the worker process's CPU ms per transfer job "
@@ -70,7 +91,7 @@ BENCHMARKS: tuple[Benchmark, ...] = (
               )),
     Benchmark("fanout", "fanout.py",
               "`transfer --all` fan-out pairs/s vs the bare driver inserting the same rows, "
-              "a worker running", needs_redis=True),
+              "a worker running", needs_redis=True, takes_store=True),
     Benchmark("transfer_latency_100ms", "latency.py",
               "transfers/s of one concurrent worker process at 100 ms marketplace latency vs "
               "the floor: no-op message + async PUT + two bare transactions, same concurrency",
@@ -182,13 +203,36 @@ def redis_for_benchmarks() -> Iterator[str | None]:
             process.wait(timeout=10)
 
 
+@contextmanager
+def empty_postgres_database(server_url: str, name: str) -> Iterator[str]:
+    """A database called ``name`` created empty on the server of ``server_url`` for one
+    benchmark, and dropped after it; the URL of that database."""
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    from syndication.store.db import make_engine
+
+    admin = make_engine(server_url, isolation_level="AUTOCOMMIT", pool_size=1)
+    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        yield url
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 def run_one(
     benchmark: Benchmark, quick: bool, redis_url: str | None, timeout: float
 ) -> list[Row]:
     """Run one benchmark script in a child process and read its rows: its own, then its
     :attr:`Benchmark.extra_rows`."""
     row = Row(benchmark)
-    extras = [Row(Benchmark(name, benchmark.script, meaning))
+    suffix = benchmark.title.removeprefix(benchmark.name)
+    extras = [Row(Benchmark(name, benchmark.script, meaning, label=name + suffix))
               for name, meaning in benchmark.extra_rows]
     script = BENCH / benchmark.script
     if not script.exists():
@@ -250,7 +294,7 @@ def table(rows: list[Row], facts: dict[str, Any], quick: bool) -> str:
         ratio = f"{row.ratio:.2f}" if row.ratio is not None else "—"
         meaning = row.detail.get("ratio_meaning") or row.benchmark.meaning
         run = f"{row.seconds} s" if row.status == "ok" else row.status
-        lines.append(f"| {row.benchmark.name} | {ratio} | {_figure(row.value, row.unit)} | "
+        lines.append(f"| {row.benchmark.title} | {ratio} | {_figure(row.value, row.unit)} | "
                      f"{_figure(row.floor, row.floor_unit)} | {meaning} | {run} |")
     return "\n".join(lines)
 
@@ -262,6 +306,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="run only this benchmark (repeatable)")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per benchmark")
     parser.add_argument("--json", action="store_true", help="also print the rows as one JSON line")
+    parser.add_argument(
+        "--postgres", metavar="URL", default=os.environ.get("SYNDICATION_BENCH_POSTGRES_URL"),
+        help="also run the benchmarks that take a store on this PostgreSQL server, each in "
+             "an empty database of its own, created and dropped by the run (default: "
+             "$SYNDICATION_BENCH_POSTGRES_URL; none: SQLite only)")
     args = parser.parse_args(argv)
 
     chosen = [b for b in BENCHMARKS if not args.only or b.name in args.only]
@@ -272,11 +321,18 @@ def main(argv: list[str] | None = None) -> int:
             print(f"running {benchmark.script} …", file=sys.stderr, flush=True)
             rows.extend(run_one(benchmark, args.quick, redis_url if benchmark.needs_redis else None,
                                 args.timeout))
+            if args.postgres and benchmark.takes_store:
+                print(f"running {benchmark.script} on PostgreSQL …", file=sys.stderr, flush=True)
+                name = f"bench_{benchmark.name}_{os.getpid()}"
+                with empty_postgres_database(args.postgres, name) as database_url:
+                    rows.extend(run_one(benchmark.on_postgres(database_url), args.quick,
+                                        redis_url if benchmark.needs_redis else None,
+                                        args.timeout))
     facts = machine() | {"load": (round(load_before, 1), round(os.getloadavg()[0], 1))}
     print(table(rows, facts, args.quick))
     if args.json:
         print(json.dumps({"machine": facts, "quick": args.quick, "rows": [
-            {"benchmark": r.benchmark.name, "status": r.status, "ratio": r.ratio, "value": r.value,
+            {"benchmark": r.benchmark.title, "status": r.status, "ratio": r.ratio, "value": r.value,
              "unit": r.unit, "floor": r.floor, "floor_unit": r.floor_unit, "seconds": r.seconds}
             for r in rows]}, ensure_ascii=False))
     return 0 if all(row.status == "ok" for row in rows) else 1
